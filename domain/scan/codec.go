@@ -1,0 +1,99 @@
+package scan
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/scanledger/scanledger/domain/event"
+)
+
+// SchemaVersion is the current schema version of every scan event type. When a type's
+// shape changes, bump its version here and add an upcaster from the old one.
+var schemaVersions = map[string]int{
+	TypeCreated:           1,
+	TypeImagesUploaded:    1,
+	TypeProcessingStarted: 1,
+	TypeProgressReported:  1,
+	TypeCompleted:         1,
+	TypeFailed:            1,
+	TypeDeleted:           1,
+}
+
+// SchemaVersion returns the schema version written for new events of type typ.
+func SchemaVersion(typ string) int { return schemaVersions[typ] }
+
+// upcaster rewrites the data of (type, version) into the shape of version+1. Upcasting
+// happens on read only; stored bytes are never rewritten.
+type upcaster func(data []byte) ([]byte, error)
+
+// upcasters is keyed by type, then by the version an upcaster reads. Empty today: every
+// type is at version 1. Register new ones here, never remove old ones.
+var upcasters = map[string]map[int]upcaster{}
+
+// Upcast brings stored data of (typ, version) up to the current schema version.
+func Upcast(typ string, version int, data []byte) ([]byte, error) {
+	cur, ok := schemaVersions[typ]
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", typ)
+	}
+	if version < 1 || version > cur {
+		return nil, fmt.Errorf("event type %s: unknown schema version %d", typ, version)
+	}
+	for v := version; v < cur; v++ {
+		up, ok := upcasters[typ][v]
+		if !ok {
+			return nil, fmt.Errorf("event type %s: no upcaster from version %d", typ, v)
+		}
+		var err error
+		if data, err = up(data); err != nil {
+			return nil, fmt.Errorf("upcast %s v%d: %w", typ, v, err)
+		}
+	}
+	return data, nil
+}
+
+// Decode turns a recorded scan event into its payload type, upcasting old shapes.
+func Decode(r event.Recorded) (Event, error) {
+	data, err := Upcast(r.Type, r.SchemaVersion, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	var e Event
+	switch r.Type {
+	case TypeCreated:
+		e, err = decode[Created](data)
+	case TypeImagesUploaded:
+		e, err = decode[ImagesUploaded](data)
+	case TypeProcessingStarted:
+		e, err = decode[ProcessingStarted](data)
+	case TypeProgressReported:
+		e, err = decode[ProgressReported](data)
+	case TypeCompleted:
+		e, err = decode[Completed](data)
+	case TypeFailed:
+		e, err = decode[Failed](data)
+	case TypeDeleted:
+		e, err = decode[Deleted](data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s %s v%d: %w", r.Type, r.ID, r.Version, err)
+	}
+	return e, nil
+}
+
+func decode[T Event](data []byte) (Event, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Encode returns the stored data of e.
+func Encode(e Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+	}
+	return b, nil
+}
