@@ -67,7 +67,10 @@ type Image struct {
 
 // ProcessingStarted: a processing attempt began (POST /scans/:id/process).
 type ProcessingStarted struct {
-	Attempt int `json:"attempt"` // 1 for the first attempt
+	Attempt int `json:"attempt"` // 1 for the first attempt, +1 for each attempt after
+	// Retry counts automatic retries since the user last asked to process: 0 when the
+	// user started this attempt, 1.. when the worker retried after a retryable failure.
+	Retry int `json:"retry"`
 	// Checklists is exactly what the analyzer receives for this attempt.
 	Checklists Checklists `json:"checklists"`
 	// InputsSnapshot is the PWA's scans.inputsSnapshot.
@@ -136,6 +139,9 @@ type Failed struct {
 	Code      string `json:"code"`
 	Reason    string `json:"reason"`
 	Retryable bool   `json:"retryable"`
+	// WillRetry is true when the worker appended the next attempt's ProcessingStarted
+	// in the same append, so the failure is not final and users are not told "failed".
+	WillRetry bool `json:"willRetry"`
 }
 
 // Deleted: the user deleted the scan. Its photos are removed; its history is kept.
