@@ -1,0 +1,106 @@
+package scan_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// examples holds one fully populated example of every stored event type. The golden
+// files under testdata/golden pin their stored JSON: a change that alters a stored
+// shape fails here and needs a new schema version and an upcaster, not an edit.
+func examples() []scan.Event {
+	eta := 42
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	ht := "apartment"
+	addr := "1 Main St"
+	return []scan.Event{
+		scan.Created{ScanID: "6f1c1a52-3f43-4a36-9a55-3f0b1d1c0a01", UserID: "0d5b7e3e-8a61-4f5e-b7a5-1a2b3c4d5e6f",
+			HouseID: "b1d0c7a2-9c1e-4b7a-8f0e-2d3c4b5a6978", NewHouse: true, Address: "1 Main St"},
+		scan.ImagesUploaded{Address: "1 Main St", Rooms: []scan.Room{{RoomID: "c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c", Ordinal: 0, Label: "Room 1",
+			Images: []scan.Image{{ImageID: "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", BlobKey: "scans/6f1c1a52-3f43-4a36-9a55-3f0b1d1c0a01/a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d.jpg",
+				ContentType: "image/jpeg", Bytes: 131833, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}}}},
+		scan.ProcessingStarted{Attempt: 1, Retry: 0,
+			Checklists: scan.Checklists{House: raw(`{"default":{"description":"All","items":[{"id":"water_damage","title":"Water damage","type":"boolean"}]}}`),
+				Rooms: raw(`{}`), Products: raw(`{}`)},
+			InputsSnapshot: scan.InputsSnapshot{HouseType: &ht, Address: &addr, RoomsCount: 1, ImagesCount: 1}},
+		scan.ProgressReported{Attempt: 1, Progress: 20, Stage: "Analyzing images", ETASeconds: &eta},
+		scan.Completed{Attempt: 1, HouseTypes: []string{"apartment"},
+			Rooms:         []scan.RoomTypes{{RoomID: "c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c", RoomTypes: []string{"kitchen"}}},
+			ClientSummary: raw(`{"house":{"booleans_true":[],"categoricals":{}}}`), ProsCons: raw(`{"pros":["bright"],"cons":[]}`),
+			CostInfo: raw(`{"tokens":{"total_tokens":10}}`),
+			AgentRuns: []scan.AgentRun{{ID: "e1e2e3e4-f5f6-4a7b-8c9d-0e1f2a3b4c5d", AgentName: "house type", Model: "gpt-4o-mini",
+				TokensIn: 7, TokensOut: 3, CostUSD: "0.000012", StartedAt: at, FinishedAt: at.Add(2 * time.Second)}},
+			PipelineVersion: "2.0.0", Result: raw(`{"house_types":["apartment"]}`)},
+		scan.Failed{Attempt: 1, Code: "agents_http_422", Reason: "house_checklist: field required", Retryable: false, WillRetry: false},
+		scan.Deleted{},
+	}
+}
+
+func TestGoldenEvents(t *testing.T) {
+	for i, e := range examples() {
+		t.Run(e.EventType(), func(t *testing.T) {
+			got, err := scan.Encode(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, got, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			path := filepath.Join("testdata", "golden", e.EventType()+".v1.json")
+			if *update {
+				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./domain/scan -run Golden -update once to create it)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Fatalf("stored shape of %s changed:\n got %s\nwant %s", e.EventType(), pretty.Bytes(), want)
+			}
+			// The stored bytes decode back into the same event.
+			back, err := scan.Decode(event.Recorded{ID: "x", Type: e.EventType(), SchemaVersion: scan.SchemaVersion(e.EventType()), Data: got, Version: int64(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, e) {
+				t.Fatalf("round trip:\n got %#v\nwant %#v", back, e)
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsUnknownTypesAndVersions(t *testing.T) {
+	if _, err := scan.Decode(event.Recorded{Type: "Renamed", SchemaVersion: 1, Data: []byte(`{}`)}); err == nil {
+		t.Fatal("unknown type decoded")
+	}
+	if _, err := scan.Decode(event.Recorded{Type: scan.TypeCreated, SchemaVersion: 9, Data: []byte(`{}`)}); err == nil {
+		t.Fatal("future schema version decoded")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, e := range examples() {
+		b, _ := scan.Encode(e)
+		f.Add(e.EventType(), b)
+	}
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		// Decoding arbitrary bytes must fail cleanly or succeed, never panic.
+		_, _ = scan.Decode(event.Recorded{Type: typ, SchemaVersion: 1, Data: data})
+	})
+}
