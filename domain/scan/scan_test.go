@@ -53,11 +53,13 @@ func (sp spec) run(t *testing.T) {
 }
 
 var (
-	created   = scan.Created{ScanID: "s1", UserID: "u1", HouseID: "h1", NewHouse: true, Address: "1 Main St"}
-	room0     = scan.Room{RoomID: "r0", Ordinal: 0, Label: "Room 1", Images: []scan.Image{{ImageID: "i0", BlobKey: "scans/s1/i0.jpg", ContentType: "image/jpeg", Bytes: 10, SHA256: "ab"}}}
-	uploaded  = scan.ImagesUploaded{Rooms: []scan.Room{room0}}
-	started1  = scan.ProcessingStarted{Attempt: 1}
-	progress  = func(a, p int) scan.ProgressReported { return scan.ProgressReported{Attempt: a, Progress: p, Stage: "x"} }
+	created  = scan.Created{ScanID: "s1", UserID: "u1", HouseID: "h1", NewHouse: true, Address: "1 Main St"}
+	room0    = scan.Room{RoomID: "r0", Ordinal: 0, Label: "Room 1", Images: []scan.Image{{ImageID: "i0", BlobKey: "scans/s1/i0.jpg", ContentType: "image/jpeg", Bytes: 10, SHA256: "ab"}}}
+	uploaded = scan.ImagesUploaded{Rooms: []scan.Room{room0}}
+	started1 = scan.ProcessingStarted{Attempt: 1}
+	progress = func(a, p int) scan.ProgressReported {
+		return scan.ProgressReported{Attempt: a, Progress: p, Stage: "x"}
+	}
 	completed = scan.Completed{Attempt: 1, HouseTypes: []string{}, Rooms: []scan.RoomTypes{}, AgentRuns: []scan.AgentRun{}}
 	failed1   = scan.Failed{Attempt: 1, Code: "boom", Reason: "boom"}
 )

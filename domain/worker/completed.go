@@ -1,0 +1,129 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+// Completed maps an analyzer response onto the Completed event of an attempt, the way
+// the original backend saved results (contract section 8.3), with its gap closed: the
+// agents-service always sends agent_executions [], so agent runs are derived from
+// cost_info.agents_detailed, and a paid run never ends with no agents_runs rows.
+func Completed(resp *analysis.Response, attempt int, started, finished time.Time) (scan.Completed, error) {
+	c := scan.Completed{
+		Attempt:         attempt,
+		HouseTypes:      nonNil(resp.Result.HouseTypes),
+		PipelineVersion: resp.Metadata.PipelineVersion,
+	}
+	if c.PipelineVersion == "" {
+		c.PipelineVersion = "2.0.0"
+	}
+	for _, r := range resp.Result.Rooms {
+		c.Rooms = append(c.Rooms, scan.RoomTypes{RoomID: r.RoomID, RoomTypes: nonNil(r.RoomTypes)})
+	}
+	var err error
+	if c.ClientSummary, err = json.Marshal(resp.ClientSummary); err != nil {
+		return c, fmt.Errorf("encode client summary: %w", err)
+	}
+	pc := resp.Result.ProsCons
+	pc.Pros, pc.Cons = nonNil(pc.Pros), nonNil(pc.Cons)
+	if c.ProsCons, err = json.Marshal(pc); err != nil {
+		return c, fmt.Errorf("encode pros/cons: %w", err)
+	}
+	if c.CostInfo, err = json.Marshal(resp.CostInfo); err != nil {
+		return c, fmt.Errorf("encode cost info: %w", err)
+	}
+	if c.Result, err = json.Marshal(resp.Result); err != nil {
+		return c, fmt.Errorf("encode result: %w", err)
+	}
+	c.AgentRuns = agentRuns(resp, started.UTC(), finished.UTC())
+	return c, nil
+}
+
+// agentRuns lists one run per agent execution, or per agent in agents_detailed when
+// the service sent no executions. Cost is the run's share of the total estimate by
+// tokens, as the original computed it, kept as an exact decimal string.
+func agentRuns(resp *analysis.Response, started, finished time.Time) []scan.AgentRun {
+	ci := resp.CostInfo
+	model := ""
+	if len(ci.Models) == 1 {
+		for m := range ci.Models {
+			model = m
+		}
+	}
+	type exec struct {
+		AgentName string `json:"agent_name"`
+		Timestamp string `json:"timestamp"`
+	}
+	var names []string
+	startOf := map[string]time.Time{}
+	for _, raw := range resp.AgentExecutions {
+		var e exec
+		if json.Unmarshal(raw, &e) == nil && e.AgentName != "" {
+			names = append(names, e.AgentName)
+			if t, err := time.Parse("2006-01-02T15:04:05.999999", e.Timestamp); err == nil {
+				startOf[e.AgentName] = t.UTC()
+			}
+		}
+	}
+	if len(names) == 0 {
+		for n := range ci.AgentsDetailed {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	runs := make([]scan.AgentRun, 0, len(names))
+	for _, n := range names {
+		u := ci.AgentsDetailed[n]
+		st := started
+		if t, ok := startOf[n]; ok {
+			st = t
+		}
+		runs = append(runs, scan.AgentRun{
+			ID:         domain.NewID(),
+			AgentName:  n,
+			Model:      model,
+			TokensIn:   u.PromptTokens,
+			TokensOut:  u.CompletionTokens,
+			CostUSD:    share(ci.Costs.TotalEstimatedUSD, u.TotalTokens, ci.Tokens.TotalTokens),
+			StartedAt:  st,
+			FinishedAt: finished,
+		})
+	}
+	return runs
+}
+
+// share returns total × part / whole as a decimal string with up to 12 places.
+func share(total float64, part, whole int) string {
+	if whole <= 0 || part <= 0 || total <= 0 {
+		return "0"
+	}
+	r := new(big.Rat).SetFloat64(total)
+	if r == nil {
+		return "0"
+	}
+	r.Mul(r, big.NewRat(int64(part), int64(whole)))
+	s := r.FloatString(12)
+	// Trim trailing zeros so "0.000120000000" reads "0.00012".
+	for len(s) > 1 && s[len(s)-1] == '0' {
+		s = s[:len(s)-1]
+	}
+	if s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,288 @@
+// Package worker is the process manager that turns a started scan attempt into a result:
+// it claims a job with a lease, reports progress at real milestones, calls the analyzer
+// with a deadline and appends Completed or Failed. It depends only on small interfaces,
+// so the same code runs on every engine.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+// Job is one claimed scan attempt.
+type Job struct {
+	ScanID  string
+	Attempt int
+	// Claims counts how many times the job was claimed, this claim included. More than
+	// one means an earlier worker took it and never finished (it crashed or hung).
+	Claims int
+}
+
+// Jobs is the job queue (projections/jobs implements it).
+//
+// Claim returns the oldest pending job whose lease is free or expired, leased to owner
+// until now+lease, or nil when there is none. Extend pushes the lease of a job this
+// owner holds; it fails when the lease was lost. Release gives the lease up.
+type Jobs interface {
+	Claim(ctx context.Context, owner string, lease time.Duration, now time.Time) (*Job, error)
+	Extend(ctx context.Context, job Job, owner string, lease time.Duration, now time.Time) error
+	Release(ctx context.Context, job Job, owner string) error
+}
+
+// Signer makes URLs the analyzer can fetch photos with.
+type Signer interface {
+	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Worker runs jobs.
+type Worker struct {
+	Jobs     Jobs
+	Scans    *scan.Handler
+	Analyzer analysis.Analyzer
+	Signer   Signer
+	Logger   *slog.Logger
+
+	Owner       string        // lease owner id, unique per process
+	Concurrency int           // jobs run at once (default 1)
+	Lease       time.Duration // lease length (default 30 s); renewed every Lease/3
+	Poll        time.Duration // how often to look for jobs without a wake-up (default 1 s)
+	Deadline    time.Duration // analyzer deadline per attempt (default 300 s)
+	MaxRetries  int           // automatic retries per processing request (default 2)
+	URLTTL      time.Duration // lifetime of photo URLs given to the analyzer (default 1 h)
+	// Wake, when set, signals that a job may be waiting (new ProcessingStarted).
+	Wake <-chan struct{}
+	Now  func() time.Time
+}
+
+func (w *Worker) defaults() {
+	if w.Concurrency <= 0 {
+		w.Concurrency = 1
+	}
+	if w.Lease <= 0 {
+		w.Lease = 30 * time.Second
+	}
+	if w.Poll <= 0 {
+		w.Poll = time.Second
+	}
+	if w.Deadline <= 0 {
+		w.Deadline = 300 * time.Second
+	}
+	if w.MaxRetries < 0 {
+		w.MaxRetries = 0
+	}
+	if w.URLTTL <= 0 {
+		w.URLTTL = time.Hour
+	}
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+	if w.Owner == "" {
+		w.Owner = "worker-" + domain.NewID()
+	}
+}
+
+// Run works until ctx is done.
+func (w *Worker) Run(ctx context.Context) error {
+	w.defaults()
+	var wg sync.WaitGroup
+	for i := 0; i < w.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	t := time.NewTicker(w.Poll)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		worked, err := w.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.Logger.Error("worker", "err", err)
+		}
+		if worked {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-w.Wake:
+		}
+	}
+}
+
+// RunOnce claims and runs at most one job; it reports whether it found one.
+func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
+	w.defaults()
+	job, err := w.Jobs.Claim(ctx, w.Owner, w.Lease, w.Now())
+	if err != nil {
+		return false, fmt.Errorf("claim: %w", err)
+	}
+	if job == nil {
+		return false, nil
+	}
+	defer func() {
+		// Release with a fresh context: the job's own may be cancelled by now.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.Jobs.Release(rctx, *job, w.Owner); err != nil {
+			w.Logger.Warn("release job", "scan", job.ScanID, "attempt", job.Attempt, "err", err)
+		}
+	}()
+	return true, w.run(ctx, *job)
+}
+
+func (w *Worker) meta(job Job) scan.Meta {
+	id := fmt.Sprintf("job:%s:%d", job.ScanID, job.Attempt)
+	return scan.Meta{CorrelationID: id, CausationID: id}
+}
+
+func (w *Worker) run(ctx context.Context, job Job) error {
+	log := w.Logger.With("scan", job.ScanID, "attempt", job.Attempt)
+	s, err := w.Scans.Load(ctx, job.ScanID)
+	if err != nil {
+		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
+	}
+	if s.Deleted || s.Status != scan.StatusRunning || s.Attempt != job.Attempt {
+		return nil // superseded; the jobs projection will mark it done
+	}
+	if job.Claims > 1 {
+		// An earlier worker claimed this attempt and its lease ran out: it died or hung
+		// mid-analysis. Its partial progress is unknown, so the attempt fails and, while
+		// retries remain, the next one starts in the same append.
+		log.Warn("taking over an abandoned attempt")
+		return w.finish(ctx, job, &analysis.Error{Code: "worker_lost",
+			Detail: "the worker processing this attempt stopped before finishing", Retryable: true})
+	}
+
+	// Keep the lease while we work; losing it means another worker may take over, so
+	// stop at once.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go w.heartbeat(ctx, cancel, job)
+
+	p := newProgress(w, job)
+	defer p.stop()
+	p.report(analysis.Progress{Percent: 10, Stage: "Preparing request"})
+
+	req, err := w.request(ctx, s, job)
+	if err != nil {
+		return w.finish(ctx, job, err)
+	}
+	p.report(analysis.Progress{Percent: 20, Stage: "Analyzing images"})
+
+	actx, acancel := context.WithTimeout(ctx, w.Deadline)
+	started := w.Now()
+	resp, err := w.Analyzer.Analyze(actx, req, p.report)
+	acancel()
+	p.stop()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+			return fmt.Errorf("lease lost: %w", cause)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down; the lease expires and a worker takes over
+		}
+		if actx.Err() != nil {
+			err = &analysis.Error{Code: "analysis_timeout", Detail: fmt.Sprintf("no result within %s", w.Deadline), Retryable: true}
+		}
+		return w.finish(ctx, job, err)
+	}
+	done, err := Completed(resp, job.Attempt, started, w.Now())
+	if err != nil {
+		return w.finish(ctx, job, &analysis.Error{Code: "bad_result", Detail: err.Error()})
+	}
+	if _, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+		if err := s.ReportProgress(job.Attempt, 90, "Saving results", nil); err != nil {
+			return err
+		}
+		if err := s.ReportProgress(job.Attempt, 100, "Complete", nil); err != nil {
+			return err
+		}
+		return s.Complete(done)
+	}); err != nil {
+		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
+	}
+	log.Info("scan completed", "took", w.Now().Sub(started).Round(time.Millisecond))
+	return nil
+}
+
+// request builds the analyzer request from the scan's state, with fresh URLs: they are
+// signed now, not when the job was queued, so a delayed retry never sends expired ones.
+func (w *Worker) request(ctx context.Context, s *scan.Scan, job Job) (analysis.Request, error) {
+	req := analysis.Request{
+		ScanID:            s.ID,
+		Attempt:           job.Attempt,
+		HouseChecklist:    s.Checklists.House,
+		RoomsChecklist:    s.Checklists.Rooms,
+		ProductsChecklist: s.Checklists.Products,
+	}
+	for _, r := range s.Rooms {
+		room := analysis.Room{ID: r.RoomID}
+		for _, im := range r.Images {
+			u, err := w.Signer.SignedURL(ctx, im.BlobKey, w.URLTTL)
+			if err != nil {
+				return req, &analysis.Error{Code: "sign_url", Detail: err.Error(), Retryable: true}
+			}
+			room.Images = append(room.Images, analysis.Image{ID: im.ImageID, BlobKey: im.BlobKey, ContentType: im.ContentType, URL: u})
+		}
+		req.Rooms = append(req.Rooms, room)
+	}
+	return req, nil
+}
+
+// finish records a failed attempt: a retry when the error is retryable and retries
+// remain, a final Failed otherwise.
+func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
+	var ae *analysis.Error
+	if !errors.As(cause, &ae) {
+		ae = &analysis.Error{Code: "internal", Detail: cause.Error(), Retryable: true}
+	}
+	_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+		if ae.Retryable && s.Retries < w.MaxRetries {
+			return s.Retry(job.Attempt, ae.Code, ae.Detail)
+		}
+		return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
+	})
+	if err != nil {
+		if domain.ErrorCode(err) == domain.ECONFLICT || domain.ErrorCode(err) == domain.ENOTFOUND {
+			return nil // superseded or deleted meanwhile
+		}
+		return fmt.Errorf("fail scan %s: %w", job.ScanID, err)
+	}
+	w.Logger.Warn("scan attempt failed", "scan", job.ScanID, "attempt", job.Attempt, "code", ae.Code, "detail", ae.Detail)
+	return nil
+}
+
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, job Job) {
+	t := time.NewTicker(w.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.Jobs.Extend(ctx, job, w.Owner, w.Lease, w.Now()); err != nil {
+				if ctx.Err() == nil {
+					cancel(fmt.Errorf("extend lease: %w", err))
+				}
+				return
+			}
+		}
+	}
+}
