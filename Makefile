@@ -1,0 +1,27 @@
+# scanledger. `make run` starts the service in embedded mode (SQLite + local photos +
+# built-in analyzer, data under ./var); `make test` sets up and runs every test.
+SHELL := /bin/bash
+GO = $(shell scripts/ensure-go.sh)
+BIN = bin/scanledger
+
+.PHONY: run build test bench fuzz clean
+
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/scanledger
+
+test:
+	scripts/test.sh
+
+# Benchmarks print their figures (see docs/benchmarks.md).
+bench:
+	scripts/bench.sh
+
+# A short run of every fuzz target.
+fuzz:
+	scripts/fuzz.sh
+
+clean:
+	rm -rf bin .tools/test-env

@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scanledger/scanledger/domain"
+)
+
+// statusOf is the one table from domain error codes to HTTP statuses.
+var statusOf = map[string]int{
+	domain.EINVALID:      http.StatusBadRequest,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	domain.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	domain.ERATELIMIT:    http.StatusTooManyRequests,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errorBody is the original backend's error shape (contract section 1.3): message is an
+// array of strings for 400 and a string otherwise; error only on 400.
+type errorBody struct {
+	StatusCode int    `json:"statusCode"`
+	Message    any    `json:"message"`
+	Error      string `json:"error,omitempty"`
+	Timestamp  string `json:"timestamp"`
+	Path       string `json:"path"`
+	Method     string `json:"method"`
+	RequestID  string `json:"requestId,omitempty"`
+}
+
+// writeError answers with err's status and the contract's error body. Internal errors
+// are logged with their cause and shown as a generic message.
+func (s *Server) writeError(c *gin.Context, err error) {
+	code := domain.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	}
+	body := errorBody{
+		StatusCode: status,
+		Timestamp:  time.Now().UTC().Format(timeFormat),
+		Path:       c.Request.URL.Path,
+		Method:     c.Request.Method,
+		RequestID:  c.GetHeader("X-Request-Id"),
+	}
+	msg := domain.ErrorMessage(err)
+	if status == http.StatusBadRequest {
+		lines := []string{msg}
+		var de *domain.Error
+		if errors.As(err, &de) && len(de.Details) > 0 {
+			lines = de.Details
+		}
+		body.Message, body.Error = lines, "Bad Request"
+	} else {
+		body.Message = msg
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+// notFoundRoute answers unknown routes like the original: 404 "Cannot GET /path".
+func (s *Server) notFoundRoute(c *gin.Context) {
+	s.writeError(c, domain.Errorf(domain.ENOTFOUND, "Cannot %s %s", c.Request.Method, c.Request.URL.Path))
+}
+
+// timeFormat is ISO-8601 UTC with milliseconds, as JSON.stringify writes dates.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+func isoTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func isoTimePtr(t *time.Time) *string {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	s := isoTime(*t)
+	return &s
+}
+
+// logRecover turns a panic into a 500 with the contract's body and logs it.
+func (s *Server) logRecover(c *gin.Context, rec any) {
+	s.log.Error("panic", "path", c.Request.URL.Path, "panic", rec)
+	s.writeError(c, errors.New("panic"))
+}

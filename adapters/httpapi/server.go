@@ -1,0 +1,151 @@
+// Package httpapi is scanledger's HTTP surface on gin: the PWA's /api/v1 contract
+// (contracts/housescanner.md), our own additions (scan history, verification, live
+// streams) and health. Handlers decode, call the domain, and encode; one table maps
+// domain error codes to statuses.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/blob"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+// Checklists gives the merged checklists a user's next processing attempt uses.
+type Checklists interface {
+	Merged(ctx context.Context, userID string) (scan.Checklists, error)
+}
+
+// Config holds the server's dependencies and limits. cmd/scanledger fills it.
+type Config struct {
+	Scans      *scan.Handler
+	Reader     Reader
+	Blobs      blob.Store
+	Tokens     *token.Issuer
+	SSE        *relay.SSE
+	Checklists Checklists
+	Logger     *slog.Logger
+
+	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
+	Mounts map[string]http.Handler
+	// Ready reports whether the service can take traffic (GET /readyz).
+	Ready func(ctx context.Context) error
+
+	MaxImageBytes int64         // per photo (default 20 MiB)
+	MaxImages     int           // per upload (default 50)
+	URLTTL        time.Duration // signed photo URLs given to browsers (default 1 h)
+	CORSOrigins   []string      // allowed browser origins; empty: none
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Config
+	log *slog.Logger
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.MaxImageBytes <= 0 {
+		cfg.MaxImageBytes = 20 << 20
+	}
+	if cfg.MaxImages <= 0 {
+		cfg.MaxImages = 50
+	}
+	if cfg.URLTTL <= 0 {
+		cfg.URLTTL = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{Config: cfg, log: cfg.Logger}
+}
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.cors)
+	r.HandleMethodNotAllowed = false
+	r.NoRoute(s.notFoundRoute)
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/healthz", s.healthz)
+	authed := v1.Group("", s.authenticate)
+	authed.POST("/scans", s.createScan)
+	authed.POST("/scans/:scanId/images", s.uploadImages)
+	authed.POST("/scans/:scanId/process", s.processScan)
+	authed.GET("/scans/:scanId", s.getScan)
+	authed.DELETE("/scans/:scanId", s.deleteScan)
+	authed.GET("/scans/:scanId/events", s.scanEvents)
+	authed.GET("/scans/:scanId/verify", s.verifyScan)
+	authed.GET("/users/me/scans", s.myScans)
+	authed.GET("/events", s.liveSSE)
+
+	mux := http.NewServeMux()
+	for prefix, h := range s.Mounts {
+		mux.Handle(prefix, h)
+	}
+	mux.Handle("/", r)
+	return mux
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// cors answers browsers from the configured origins, with credentials, as the
+// original backend's CORS settings did.
+func (s *Server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin != "" && s.originAllowed(origin) {
+		h := c.Writer.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+		if c.Request.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Accept, X-Requested-With, X-CSRF-Token, Last-Event-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+	}
+	c.Next()
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	for _, o := range s.CORSOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// ok writes the {"data": ...} envelope every success uses.
+func ok(c *gin.Context, status int, v any) {
+	c.JSON(status, gin.H{"data": v})
+}

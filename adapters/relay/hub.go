@@ -1,0 +1,224 @@
+// Package relay delivers each user's live updates to their browsers: one Hub per
+// process tails the user_feed projection and fans rows out to connections, and the
+// transports (SSE here; WebSocket and Socket.IO beside it) turn a Subscription into
+// frames. Every message carries the user's feed sequence as its id, so a client that
+// reconnects with the last id it saw gets exactly what it missed.
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Item is one user_feed row.
+type Item struct {
+	ID        int64 // global order of the feed table
+	UserID    string
+	Seq       int64 // the user's own sequence, from 1: the id clients see
+	ScanID    string
+	Event     string // "scan:progress", ...
+	Payload   json.RawMessage
+	CreatedAt time.Time
+}
+
+// Feed reads the user_feed projection (projections/feed implements it).
+//
+// Tail returns up to limit rows with ID > afterID in ID order; LastID returns the highest
+// ID (0 when empty). ReadUser returns up to limit rows of one user with Seq > afterSeq in
+// Seq order. Bounds returns the lowest and highest Seq still stored for a user (0, 0 when
+// none).
+type Feed interface {
+	Tail(ctx context.Context, afterID int64, limit int) ([]Item, error)
+	LastID(ctx context.Context) (int64, error)
+	ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]Item, error)
+	Bounds(ctx context.Context, userID string) (oldest, latest int64, err error)
+}
+
+// ResyncEvent is the message sent when a client's resume id cannot be honoured (older
+// than the retention window, or unknown): it must reload state over REST. Messages that
+// follow continue from the oldest stored one.
+const ResyncEvent = "resync"
+
+// Message is what a transport writes to a client.
+type Message struct {
+	// ID is the feed sequence; for a resync message, the sequence delivery continues
+	// after, so clients can always store the last id they saw.
+	ID    int64
+	Event string
+	Data  json.RawMessage
+}
+
+// Hub fans feed rows out to subscriptions. Create it with NewHub and run Run.
+type Hub struct {
+	feed   Feed
+	log    *slog.Logger
+	poll   time.Duration
+	queue  int
+	wake   chan struct{}
+	mu     sync.Mutex
+	subs   map[string]map[*Subscription]struct{}
+	lastID int64
+	ready  chan struct{}
+}
+
+// HubOptions tune a Hub.
+type HubOptions struct {
+	// Poll is how often the feed is read without a wake-up (other instances' writes,
+	// missed notifications). Default 1 s.
+	Poll time.Duration
+	// Queue bounds each subscription's queue of live messages; a subscription that
+	// falls this far behind is closed with ErrSlow. Default 256.
+	Queue  int
+	Logger *slog.Logger
+}
+
+// NewHub returns a hub over feed.
+func NewHub(feed Feed, o HubOptions) *Hub {
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Queue <= 0 {
+		o.Queue = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Hub{feed: feed, log: o.Logger, poll: o.Poll, queue: o.Queue,
+		wake: make(chan struct{}, 1), subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
+}
+
+// Wake tells the hub the feed has new rows. It never blocks (the projection runner calls
+// it after each commit).
+func (h *Hub) Wake() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run tails the feed until ctx is done. It starts from the feed's current end: history
+// before that is served to each subscription from the feed table itself.
+func (h *Hub) Run(ctx context.Context) error {
+	for {
+		last, err := h.feed.LastID(ctx)
+		if err == nil {
+			h.lastID = last
+			break
+		}
+		h.log.Warn("relay: read feed end", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.poll):
+		}
+	}
+	close(h.ready)
+	t := time.NewTicker(h.poll)
+	defer t.Stop()
+	for {
+		if err := h.dispatch(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("relay: tail feed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			h.closeAll()
+			return ctx.Err()
+		case <-h.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func (h *Hub) dispatch(ctx context.Context) error {
+	for {
+		items, err := h.feed.Tail(ctx, h.lastID, 512)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		h.mu.Lock()
+		for _, it := range items {
+			for s := range h.subs[it.UserID] {
+				s.offer(it)
+			}
+		}
+		h.mu.Unlock()
+		h.lastID = items[len(items)-1].ID
+	}
+}
+
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.subs {
+		for s := range set {
+			s.fail(ErrClosed)
+		}
+	}
+}
+
+// Subscribe starts a subscription to userID's feed after afterSeq (0: only new
+// messages... see Resume). scanID, when set, filters to one scan. The subscription ends
+// when ctx is done, when it falls behind (ErrSlow), or when the hub stops.
+//
+// Delivery is gapless and duplicate-free: the subscription is registered for live rows
+// before the backlog is read from the feed table, and every row is passed on once, in
+// sequence order, whichever path brought it.
+func (h *Hub) Subscribe(ctx context.Context, userID string, resume Resume, scanID string) (*Subscription, error) {
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &Subscription{hub: h, user: userID, scan: scanID, live: make(chan Item, h.queue),
+		out: make(chan Message, 16), cancel: cancel, ctx: ctx}
+	h.mu.Lock()
+	if h.subs[userID] == nil {
+		h.subs[userID] = map[*Subscription]struct{}{}
+	}
+	h.subs[userID][s] = struct{}{}
+	h.mu.Unlock()
+
+	start, resync, err := h.startSeq(ctx, userID, resume)
+	if err != nil {
+		s.remove()
+		cancel(err)
+		return nil, err
+	}
+	go s.run(start, resync)
+	return s, nil
+}
+
+// Resume says where a subscription starts.
+type Resume struct {
+	// After is the last feed sequence the client saw. With Set false the subscription
+	// starts at the live end (a first connection).
+	After int64
+	Set   bool
+}
+
+func (h *Hub) startSeq(ctx context.Context, userID string, r Resume) (after int64, resync bool, err error) {
+	oldest, latest, err := h.feed.Bounds(ctx, userID)
+	if err != nil {
+		return 0, false, fmt.Errorf("feed bounds: %w", err)
+	}
+	if !r.Set {
+		return latest, false, nil
+	}
+	switch {
+	case r.After < 0, r.After > latest:
+		// An id this user's feed never had: tell the client to reload, then go live.
+		return latest, true, nil
+	case oldest > 0 && r.After < oldest-1:
+		// Rows after the client's id were pruned: a partial replay would hide the gap.
+		return oldest - 1, true, nil
+	}
+	return r.After, false, nil
+}

@@ -1,0 +1,134 @@
+// Package token issues and verifies scanledger's JWTs (HS256). Access and refresh tokens
+// carry a "typ" claim, so one can never stand in for the other (the original backend's
+// tokens were interchangeable).
+package token
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scanledger/scanledger/domain"
+)
+
+// Token types.
+const (
+	Access  = "access"
+	Refresh = "refresh"
+)
+
+// Roles.
+const (
+	RoleUser    = "user"
+	RoleAdmin   = "admin"
+	RoleAuditor = "auditor"
+	RoleAnalyst = "analyst"
+)
+
+// ValidRole reports whether r is a role scanledger knows.
+func ValidRole(r string) bool {
+	switch r {
+	case RoleUser, RoleAdmin, RoleAuditor, RoleAnalyst:
+		return true
+	}
+	return false
+}
+
+// Claims are what a verified token says.
+type Claims struct {
+	UserID    string
+	Role      string
+	Type      string
+	ID        string // jti
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Issuer signs and verifies tokens with one secret.
+type Issuer struct {
+	Secret     []byte
+	Issuer     string        // iss, checked on every token
+	Audience   string        // aud, checked on every token
+	AccessTTL  time.Duration // default 15 min
+	RefreshTTL time.Duration // default 7 days
+	Now        func() time.Time
+}
+
+type claims struct {
+	Role string `json:"role"`
+	Type string `json:"typ"`
+	jwt.RegisteredClaims
+}
+
+func (is *Issuer) now() time.Time {
+	if is.Now != nil {
+		return is.Now()
+	}
+	return time.Now()
+}
+
+// Issue signs a token of the given type for userID.
+func (is *Issuer) Issue(typ, userID, role string) (string, Claims, error) {
+	if len(is.Secret) < 16 {
+		return "", Claims{}, errors.New("issue token: secret shorter than 16 bytes")
+	}
+	ttl := is.AccessTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Minute
+	}
+	if typ == Refresh {
+		if ttl = is.RefreshTTL; ttl <= 0 {
+			ttl = 7 * 24 * time.Hour
+		}
+	}
+	now := is.now().Truncate(time.Second)
+	c := claims{Role: role, Type: typ, RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   userID,
+		Issuer:    is.Issuer,
+		Audience:  jwt.ClaimStrings{is.Audience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		ID:        domain.NewID(),
+	}}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(is.Secret)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("sign token: %w", err)
+	}
+	return s, Claims{UserID: userID, Role: role, Type: typ, ID: c.ID, IssuedAt: now, ExpiresAt: now.Add(ttl)}, nil
+}
+
+// Verify checks signature (HS256 only), expiry, issuer, audience and type, and returns
+// the claims. Every failure is a domain.EUNAUTHORIZED error.
+func (is *Issuer) Verify(raw, typ string) (Claims, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return is.Secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithIssuer(is.Issuer),
+		jwt.WithAudience(is.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(is.now),
+		jwt.WithLeeway(5*time.Second),
+	)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
+		}
+		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
+	}
+	if c.Type != typ {
+		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token type")
+	}
+	if c.Subject == "" || !ValidRole(c.Role) {
+		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
+	}
+	out := Claims{UserID: c.Subject, Role: c.Role, Type: c.Type, ID: c.ID}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	if c.ExpiresAt != nil {
+		out.ExpiresAt = c.ExpiresAt.Time
+	}
+	return out, nil
+}

@@ -1,0 +1,84 @@
+package token_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+)
+
+func issuer(now time.Time) *token.Issuer {
+	return &token.Issuer{Secret: []byte("0123456789abcdef0123"), Issuer: "scanledger", Audience: "scanledger-users",
+		Now: func() time.Time { return now }}
+}
+
+func TestAnAccessTokenVerifiesAsAccessOnly(t *testing.T) {
+	is := issuer(time.Now())
+	raw, _, err := is.Issue(token.Access, "u1", token.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := is.Verify(raw, token.Access)
+	if err != nil || c.UserID != "u1" || c.Role != token.RoleUser {
+		t.Fatalf("verify: %+v %v", c, err)
+	}
+	if _, err := is.Verify(raw, token.Refresh); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		t.Fatalf("an access token must not pass as a refresh token: %v", err)
+	}
+}
+
+func TestARefreshTokenIsRefusedAsBearer(t *testing.T) {
+	is := issuer(time.Now())
+	raw, _, _ := is.Issue(token.Refresh, "u1", token.RoleUser)
+	if _, err := is.Verify(raw, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAnExpiredTokenIsRefused(t *testing.T) {
+	past := issuer(time.Now().Add(-time.Hour))
+	raw, _, _ := past.Issue(token.Access, "u1", token.RoleUser)
+	_, err := issuer(time.Now()).Verify(raw, token.Access)
+	if domain.ErrorCode(err) != domain.EUNAUTHORIZED || domain.ErrorMessage(err) != "Token expired" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTokensSignedOtherwiseAreRefused(t *testing.T) {
+	is := issuer(time.Now())
+	other := issuer(time.Now())
+	other.Secret = []byte("another-secret-of-enough-length")
+	raw, _, _ := other.Issue(token.Access, "u1", token.RoleAdmin)
+	if _, err := is.Verify(raw, token.Access); err == nil {
+		t.Fatal("a token signed with another secret was accepted")
+	}
+	// alg=none and foreign issuers are refused too.
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u1", "role": "admin", "typ": "access",
+		"iss": "scanledger", "aud": "scanledger-users", "exp": time.Now().Add(time.Hour).Unix()})
+	s, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if _, err := is.Verify(s, token.Access); err == nil {
+		t.Fatal("alg none accepted")
+	}
+	foreign := issuer(time.Now())
+	foreign.Issuer = "someone-else"
+	raw, _, _ = foreign.Issue(token.Access, "u1", token.RoleUser)
+	if _, err := is.Verify(raw, token.Access); err == nil {
+		t.Fatal("foreign issuer accepted")
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	is := issuer(time.Now())
+	raw, _, _ := is.Issue(token.Access, "u1", token.RoleUser)
+	f.Add(raw)
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := is.Verify(s, token.Access)
+		if err == nil && s != raw && c.UserID == "" {
+			t.Fatal("verified a token without a subject")
+		}
+	})
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/domain/checklist"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/worker"
+	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/feed"
+	"github.com/scanledger/scanledger/projections/jobs"
+	"github.com/scanledger/scanledger/projections/scans"
+)
+
+// The small types below fit the read-model packages to the interfaces their consumers
+// declare (consumer-side interfaces): no logic, only translation.
+
+// readModel serves httpapi.Reader from projections/scans.
+type readModel struct{ db projections.DB }
+
+func (r readModel) Scan(ctx context.Context, id string) (*scans.Scan, error) {
+	return scans.Get(ctx, r.db, id)
+}
+func (r readModel) UserScans(ctx context.Context, userID string) ([]scans.Scan, error) {
+	return scans.ListByUser(ctx, r.db, userID)
+}
+func (r readModel) HouseOwner(ctx context.Context, houseID string) (string, error) {
+	return scans.HouseOwner(ctx, r.db, houseID)
+}
+func (r readModel) HouseType(ctx context.Context, houseID string) (*string, error) {
+	return scans.HouseType(ctx, r.db, houseID)
+}
+func (r readModel) OtherScansOfHouse(ctx context.Context, houseID, except string) (int, error) {
+	return scans.CountOtherScans(ctx, r.db, houseID, except)
+}
+
+// feedReader serves relay.Feed from projections/feed.
+type feedReader struct{ db projections.DB }
+
+func items(es []feed.Entry, err error) ([]relay.Item, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]relay.Item, len(es))
+	for i, e := range es {
+		out[i] = relay.Item{ID: e.ID, UserID: e.UserID, Seq: e.Seq, ScanID: e.ScanID, Event: e.Event, Payload: e.Payload, CreatedAt: e.CreatedAt}
+	}
+	return out, nil
+}
+
+func (f feedReader) Tail(ctx context.Context, afterID int64, limit int) ([]relay.Item, error) {
+	return items(feed.Tail(ctx, f.db, afterID, limit))
+}
+func (f feedReader) LastID(ctx context.Context) (int64, error) { return feed.LastID(ctx, f.db) }
+func (f feedReader) ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]relay.Item, error) {
+	return items(feed.ReadUser(ctx, f.db, userID, afterSeq, limit))
+}
+func (f feedReader) Bounds(ctx context.Context, userID string) (int64, int64, error) {
+	oldest, err := feed.OldestSeq(ctx, f.db, userID)
+	if err != nil {
+		return 0, 0, err
+	}
+	latest, err := feed.LatestSeq(ctx, f.db, userID)
+	return oldest, latest, err
+}
+
+// jobQueue serves worker.Jobs from projections/jobs.
+type jobQueue struct{ db projections.DB }
+
+func (q jobQueue) Claim(ctx context.Context, owner string, lease time.Duration, now time.Time) (*worker.Job, error) {
+	j, err := jobs.Claim(ctx, q.db, owner, lease, now)
+	if err != nil || j == nil {
+		return nil, err
+	}
+	return &worker.Job{ScanID: j.ScanID, Attempt: j.Attempt, Claims: j.Claims}, nil
+}
+func (q jobQueue) Extend(ctx context.Context, j worker.Job, owner string, lease time.Duration, now time.Time) error {
+	return jobs.Extend(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, lease, now)
+}
+func (q jobQueue) Release(ctx context.Context, j worker.Job, owner string) error {
+	return jobs.Release(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, time.Now())
+}
+
+// defaultChecklists merges the shipped base checklists (no user customisations yet),
+// reduced to what the analyzer accepts.
+type defaultChecklists struct{ set scan.Checklists }
+
+func newDefaultChecklists() (*defaultChecklists, error) {
+	d, err := checklist.Defaults()
+	if err != nil {
+		return nil, err
+	}
+	src := map[checklist.Scope]checklist.Sources{}
+	for sc, raw := range d {
+		src[sc] = checklist.Sources{Base: json.RawMessage(raw)}
+	}
+	set, err := checklist.MergeAll(src)
+	if err != nil {
+		return nil, err
+	}
+	return &defaultChecklists{set: scan.Checklists(set)}, nil
+}
+
+func (d *defaultChecklists) Merged(context.Context, string) (scan.Checklists, error) {
+	return d.set, nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configuration value: a flag, its environment variable, a default and
+// what it does. The table below is the single source of truth; `scanledger config`
+// prints it as the documentation in docs/configuration.md.
+type setting struct {
+	flag, env, def, usage string
+	dst                   *string
+}
+
+// Config is everything `scanledger serve` can be told.
+type Config struct {
+	Addr         string
+	DataDir      string
+	PublicURL    string
+	EventStore   string
+	ReadModel    string
+	Blobs        string
+	Analyzer     string
+	JWTSecret    string
+	JWTIssuer    string
+	JWTAudience  string
+	AccessTTL    string
+	RefreshTTL   string
+	CORSOrigins  string
+	MaxImageSize string
+	MaxImages    string
+	Workers      string
+	WorkerLease  string
+	Deadline     string
+	MaxRetries   string
+	Heartbeat    string
+	Roles        string
+	LogLevel     string
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"addr", "SCANLEDGER_ADDR", "127.0.0.1:3000", "address to listen on (the PWA's default backend is port 3000; use :3000 to accept other machines)", &c.Addr},
+		{"data-dir", "SCANLEDGER_DATA_DIR", "./var", "directory for embedded-mode data: the SQLite file, photos and the generated secret", &c.DataDir},
+		{"public-url", "SCANLEDGER_PUBLIC_URL", "", "base URL browsers and the analyzer reach this server at, for signed photo URLs (default http://<addr>)", &c.PublicURL},
+		{"eventstore", "SCANLEDGER_EVENTSTORE", "", "event store: a SQLite path or sqlite:// URL (default <data-dir>/scanledger.db)", &c.EventStore},
+		{"readmodel", "SCANLEDGER_READMODEL", "", "read-model database: sqlite path or URL (default: the event store's database)", &c.ReadModel},
+		{"blobs", "SCANLEDGER_BLOBS", "", "photo store: file:///dir (default <data-dir>/blobs)", &c.Blobs},
+		{"analyzer", "SCANLEDGER_ANALYZER", "builtin", "analyzer: builtin (offline image checks) or the agents-service base URL, e.g. http://localhost:8000", &c.Analyzer},
+		{"jwt-secret", "SCANLEDGER_JWT_SECRET", "", "HS256 secret for tokens and signed URLs (default: generated once into <data-dir>/secret.key)", &c.JWTSecret},
+		{"jwt-issuer", "SCANLEDGER_JWT_ISSUER", "scanledger", "JWT iss claim", &c.JWTIssuer},
+		{"jwt-audience", "SCANLEDGER_JWT_AUDIENCE", "scanledger-users", "JWT aud claim", &c.JWTAudience},
+		{"access-ttl", "SCANLEDGER_ACCESS_TTL", "15m", "access token lifetime", &c.AccessTTL},
+		{"refresh-ttl", "SCANLEDGER_REFRESH_TTL", "168h", "refresh token lifetime", &c.RefreshTTL},
+		{"cors-origins", "SCANLEDGER_CORS_ORIGINS", "http://localhost:5173", "comma-separated browser origins allowed to call the API (the PWA's dev server by default)", &c.CORSOrigins},
+		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", &c.MaxImageSize},
+		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
+		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
+		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
+		{"analyzer-deadline", "SCANLEDGER_ANALYZER_DEADLINE", "300s", "deadline of one analysis attempt", &c.Deadline},
+		{"max-retries", "SCANLEDGER_MAX_RETRIES", "2", "automatic retries of a retryable analysis failure per processing request", &c.MaxRetries},
+		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},
+		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
+		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
+	}
+}
+
+// parse fills c from defaults, then the environment, then flags (flags win).
+func (c *Config) parse(name string, args []string, stderr io.Writer) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range c.settings() {
+		v := s.def
+		if e, ok := os.LookupEnv(s.env); ok {
+			v = e
+		}
+		fs.StringVar(s.dst, s.flag, v, s.usage+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// writeDocs prints the settings table in Markdown.
+func (c *Config) writeDocs(w io.Writer) {
+	fmt.Fprintln(w, "| flag | environment variable | default | what it sets |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, s := range c.settings() {
+		def := s.def
+		if def == "" {
+			def = "(see text)"
+		}
+		fmt.Fprintf(w, "| `--%s` | `%s` | `%s` | %s |\n", s.flag, s.env, def, s.usage)
+	}
+}
+
+func (c *Config) duration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("config %s: %q is not a duration (e.g. 30s, 5m)", name, v)
+	}
+	return d, nil
+}
+
+func (c *Config) integer(name, v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("config %s: %q is not a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+func (c *Config) roles() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, r := range strings.Split(c.Roles, ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case "http", "worker", "projector":
+			out[r] = true
+		case "":
+		default:
+			return nil, fmt.Errorf("config roles: unknown role %q (http, worker, projector)", r)
+		}
+	}
+	return out, nil
+}
+
+// sqlitePath resolves an event store or read-model setting to a SQLite file path.
+func (c *Config) sqlitePath(v string) (string, bool) {
+	switch {
+	case v == "":
+		return filepath.Join(c.DataDir, "scanledger.db"), true
+	case strings.HasPrefix(v, "sqlite://"):
+		return strings.TrimPrefix(v, "sqlite://"), true
+	case strings.HasPrefix(v, "sqlite:"):
+		return strings.TrimPrefix(v, "sqlite:"), true
+	case strings.HasPrefix(v, "file:"):
+		return strings.TrimPrefix(strings.TrimPrefix(v, "file://"), "file:"), true
+	case !strings.Contains(v, "://"):
+		return v, true
+	}
+	return "", false
+}

@@ -1,0 +1,307 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+)
+
+// binary is the scanledger binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scanledger-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "scanledger")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build scanledger: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is one running `scanledger serve` process.
+type server struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	base    string
+	dataDir string
+	env     []string
+	logs    *syncBuffer
+	done    chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listening = regexp.MustCompile(`listening on (http://[^\s]+)`)
+
+// startServer runs scanledger serve on a free port with the given data dir and extra
+// environment, and waits until it prints where it listens.
+func startServer(t *testing.T, dataDir string, env ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, env: env, logs: &syncBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout = io.MultiWriter(pw, s.logs)
+	cmd.Stderr = s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = cmd
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(s.done)
+	}()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case s.base = <-found:
+	case <-s.done:
+		t.Fatalf("server exited early:\n%s", s.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not start:\n%s", s.logs.String())
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// stop ends the server gracefully.
+func (s *server) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if s.t.Failed() {
+		s.t.Logf("server logs:\n%s", s.logs.String())
+	}
+}
+
+// kill ends the server with SIGKILL: no shutdown code runs.
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// token mints an access token with the binary's own token command.
+func (s *server) token(user, role string) string {
+	s.t.Helper()
+	out, err := exec.Command(binary, "token", "--data-dir", s.dataDir, "--user", user, "--role", role).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("token: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+type response struct {
+	Status int
+	Body   []byte
+}
+
+func (r response) data(t *testing.T, v any) {
+	t.Helper()
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(r.Body, &env); err != nil || env.Data == nil {
+		t.Fatalf("no data envelope in %s", r.Body)
+	}
+	if err := json.Unmarshal(env.Data, v); err != nil {
+		t.Fatalf("decode %s: %v", env.Data, err)
+	}
+}
+
+func (s *server) do(method, path, tok, contentType string, body io.Reader) response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, b}
+}
+
+func (s *server) json(method, path, tok, body string) response {
+	s.t.Helper()
+	return s.do(method, path, tok, "application/json", strings.NewReader(body))
+}
+
+// file is one multipart file part.
+type file struct {
+	field, name string
+	data        []byte
+}
+
+func (s *server) upload(path, tok string, files []file, fields map[string]string) response {
+	s.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, f := range files {
+		w, _ := mw.CreateFormFile(f.field, f.name)
+		w.Write(f.data)
+	}
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	mw.Close()
+	return s.do(http.MethodPost, path, tok, mw.FormDataContentType(), &buf)
+}
+
+// photos returns the real room photos from ../shared/data/photos.
+func photos(t *testing.T) []file {
+	t.Helper()
+	dir := sharedDir(t, "data", "photos")
+	var out []file
+	for _, n := range []string{"room1-1.jpeg", "room2-1.jpg"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, file{"images", n, b})
+	}
+	return out
+}
+
+// sharedDir finds ../shared beside the repository root.
+func sharedDir(t *testing.T, elem ...string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(append([]string{dir, "..", "shared"}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("shared test data missing: %v", err)
+	}
+	return p
+}
+
+// liveEvent is one SSE message.
+type liveEvent struct {
+	ID    int64
+	Event string
+	Data  map[string]any
+}
+
+// follow subscribes to the live stream with r3labs' SSE client (which resends
+// Last-Event-ID when it reconnects) and delivers messages on the returned channel.
+func (s *server) follow(ctx context.Context, tok, lastEventID, query string) <-chan liveEvent {
+	s.t.Helper()
+	c := sse.NewClient(s.base + "/api/v1/events" + query)
+	c.Headers["Authorization"] = "Bearer " + tok
+	if lastEventID != "" {
+		c.LastEventID.Store([]byte(lastEventID))
+	}
+	out := make(chan liveEvent, 1024)
+	connected := make(chan struct{})
+	var once sync.Once
+	c.OnConnect(func(*sse.Client) { once.Do(func() { close(connected) }) })
+	go func() {
+		_ = c.SubscribeRawWithContext(ctx, func(ev *sse.Event) {
+			var id int64
+			fmt.Sscan(string(ev.ID), &id)
+			le := liveEvent{ID: id, Event: string(ev.Event)}
+			_ = json.Unmarshal(ev.Data, &le.Data)
+			out <- le
+		})
+	}()
+	select {
+	case <-connected:
+	case <-time.After(20 * time.Second):
+		s.t.Fatal("live stream did not connect")
+	}
+	return out
+}
+
+// until collects live events until one named last arrives (or the deadline).
+func until(t *testing.T, ch <-chan liveEvent, last string, within time.Duration) []liveEvent {
+	t.Helper()
+	var got []liveEvent
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-ch:
+			got = append(got, ev)
+			if ev.Event == last {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %s; got %+v", last, within, got)
+		}
+	}
+}

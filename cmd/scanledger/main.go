@@ -1,0 +1,64 @@
+// Command scanledger is the whole service in one binary: `serve` runs it (embedded mode
+// by default: SQLite, local photos, built-in analyzer, nothing to install), `token`
+// mints an access token, `scan` is a client for newcomers, `migrate` applies the schema
+// and `config` prints the settings. This package is the only composition root.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "scanledger:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: scanledger <command> [flags]
+
+commands:
+  serve     run the service (the default; embedded mode needs no configuration)
+  token     print an access token: scanledger token --user ID --role ROLE
+  scan      create a scan from photos, process it and print the summary
+  migrate   apply the database schema and exit
+  config    print every setting with its flag, environment variable and default
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, stdout, stderr)
+	case "token":
+		return runToken(args, stdout, stderr)
+	case "scan":
+		return runScan(ctx, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
+	case "config":
+		var c Config
+		c.writeDocs(stdout)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

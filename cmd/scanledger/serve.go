@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/agents"
+	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/builtin"
+	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/worker"
+	"github.com/scanledger/scanledger/migrations"
+	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/feed"
+	"github.com/scanledger/scanledger/projections/jobs"
+	"github.com/scanledger/scanledger/projections/scans"
+)
+
+// feedRetention is how long live-update history is kept for resuming clients.
+const feedRetention = 7 * 24 * time.Hour
+
+// App is a running scanledger: every part, composed here and nowhere else.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	stdout io.Writer
+
+	db       *sqlite.DB
+	store    event.Store
+	write    projections.DB // projections and job claims write here
+	read     projections.DB // queries read here
+	blobs    *blobfs.Store
+	analyzer analysis.Analyzer
+	issuer   *token.Issuer
+	scans    *scan.Handler
+	hub      *relay.Hub
+	sse      *relay.SSE
+	runners  []*projections.Runner
+	worker   *worker.Worker
+	wakeJobs chan struct{}
+
+	listener net.Listener
+	http     *http.Server
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	if _, err := cfg.parse("serve", args, stderr); err != nil {
+		return err
+	}
+	app, err := Open(ctx, cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return app.Run(ctx)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("config log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Open builds every part from the configuration and opens the databases, but starts
+// nothing.
+func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if a.issuer, err = cfg.issuer(); err != nil {
+		return nil, err
+	}
+	secret, err := loadSecret(cfg.JWTSecret, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+
+	// Event store and read model.
+	path, ok := cfg.sqlitePath(cfg.EventStore)
+	if !ok {
+		return nil, fmt.Errorf("config eventstore: %q is not supported in this build (use a SQLite path)", cfg.EventStore)
+	}
+	if rm, ok := cfg.sqlitePath(cfg.ReadModel); cfg.ReadModel != "" && (!ok || rm != path) {
+		return nil, fmt.Errorf("config readmodel: %q must be the event store's SQLite file in embedded mode", cfg.ReadModel)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database dir: %w", err)
+	}
+	if a.db, err = sqlite.Open(ctx, path, migrations.EventStore, migrations.ReadModel); err != nil {
+		return nil, err
+	}
+	a.store = sqlite.NewStore(a.db, sqlite.WithSubscribeErrors(func(err error) { log.Warn("event subscription", "err", err) }))
+	a.write = projections.DB{DB: a.db.Write, Dialect: projections.SQLite}
+	a.read = projections.DB{DB: a.db.Read, Dialect: projections.SQLite}
+	a.scans = scan.NewHandler(a.store)
+
+	// Listen now, so signed URLs can name the real address (port 0 picks a free one).
+	if a.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	public := strings.TrimRight(cfg.PublicURL, "/")
+	if public == "" {
+		public = "http://" + reachable(a.listener.Addr().String())
+	}
+
+	// Photos.
+	blobDir := strings.TrimPrefix(cfg.Blobs, "file://")
+	if blobDir == "" {
+		blobDir = filepath.Join(cfg.DataDir, "blobs")
+	} else if strings.Contains(blobDir, "://") {
+		return nil, fmt.Errorf("config blobs: %q is not supported in this build (use file:///dir)", cfg.Blobs)
+	}
+	if a.blobs, err = blobfs.New(blobDir, derive(secret, "blob-urls"), public, blobfs.WithLogger(log)); err != nil {
+		return nil, err
+	}
+
+	// Analyzer.
+	if cfg.Analyzer == "" || cfg.Analyzer == "builtin" {
+		a.analyzer = builtin.New(a.blobs)
+	} else {
+		if !strings.HasPrefix(cfg.Analyzer, "http://") && !strings.HasPrefix(cfg.Analyzer, "https://") {
+			return nil, fmt.Errorf("config analyzer: %q is neither builtin nor an http(s) URL", cfg.Analyzer)
+		}
+		deadline, err := cfg.duration("analyzer-deadline", cfg.Deadline)
+		if err != nil {
+			return nil, err
+		}
+		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(deadline))
+	}
+
+	// Live updates.
+	heartbeat, err := cfg.duration("heartbeat", cfg.Heartbeat)
+	if err != nil {
+		return nil, err
+	}
+	a.hub = relay.NewHub(feedReader{a.read}, relay.HubOptions{Logger: log})
+	a.sse = relay.NewSSE(a.hub, heartbeat)
+
+	roles, err := cfg.roles()
+	if err != nil {
+		return nil, err
+	}
+	if roles["projector"] {
+		onCommit := func(string, event.Recorded) {
+			a.hub.Wake()
+			select {
+			case a.wakeJobs <- struct{}{}:
+			default:
+			}
+		}
+		opts := projections.Options{Logger: log, OnCommit: onCommit}
+		// The scans read model and the user feed commit together (see projections.Group).
+		a.runners = append(a.runners,
+			projections.NewRunner(a.store, a.write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), opts),
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), opts))
+	}
+	if roles["worker"] {
+		if a.worker, err = a.newWorker(); err != nil {
+			return nil, err
+		}
+	}
+	if roles["http"] {
+		if a.http, err = a.newHTTP(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// reachable turns a listen address into one a client on this machine can dial.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (a *App) newWorker() (*worker.Worker, error) {
+	c := a.cfg
+	n, err := c.integer("workers", c.Workers)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	lease, err := c.duration("worker-lease", c.WorkerLease)
+	if err != nil {
+		return nil, err
+	}
+	deadline, err := c.duration("analyzer-deadline", c.Deadline)
+	if err != nil {
+		return nil, err
+	}
+	retries, err := c.integer("max-retries", c.MaxRetries)
+	if err != nil {
+		return nil, err
+	}
+	return &worker.Worker{
+		Jobs:        jobQueue{a.write},
+		Scans:       a.scans,
+		Analyzer:    a.analyzer,
+		Signer:      a.blobs,
+		Logger:      a.log,
+		Owner:       "worker-" + domain.NewID(),
+		Concurrency: int(n),
+		Lease:       lease,
+		Deadline:    deadline,
+		MaxRetries:  int(retries),
+		Wake:        a.wakeJobs,
+	}, nil
+}
+
+func (a *App) newHTTP() (*http.Server, error) {
+	c := a.cfg
+	maxBytes, err := c.integer("upload-max-bytes", c.MaxImageSize)
+	if err != nil {
+		return nil, err
+	}
+	maxFiles, err := c.integer("upload-max-files", c.MaxImages)
+	if err != nil {
+		return nil, err
+	}
+	var origins []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	lists, err := newDefaultChecklists()
+	if err != nil {
+		return nil, err
+	}
+	api := httpapi.New(httpapi.Config{
+		Scans:         a.scans,
+		Reader:        readModel{a.read},
+		Blobs:         a.blobs,
+		Tokens:        a.issuer,
+		SSE:           a.sse,
+		Checklists:    lists,
+		Logger:        a.log,
+		Mounts:        map[string]http.Handler{"/blobs/": a.blobs.Handler()},
+		Ready:         func(ctx context.Context) error { return a.db.Read.PingContext(ctx) },
+		MaxImageBytes: int64(maxBytes),
+		MaxImages:     int(maxFiles),
+		CORSOrigins:   origins,
+	})
+	return &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}, nil
+}
+
+// Run starts every part and blocks until ctx is done, then shuts down in order: stop
+// taking requests, then stop the background work.
+func (a *App) Run(ctx context.Context) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(bg); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error(name+" stopped", "err", err)
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	for _, r := range a.runners {
+		start("projection "+r.Name(), r.Run)
+	}
+	start("relay", a.hub.Run)
+	start("feed janitor", a.pruneFeed)
+	if a.worker != nil {
+		start("worker", a.worker.Run)
+	}
+	if a.http != nil {
+		go func() {
+			if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+		fmt.Fprintf(a.stdout, "scanledger listening on http://%s (data in %s)\n", reachable(a.listener.Addr().String()), a.cfg.DataDir)
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	a.log.Info("shutting down")
+	if a.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a.sse.Close() // long-lived streams would hold Shutdown open
+		_ = a.http.Shutdown(sctx)
+		cancel()
+	}
+	stop()
+	wg.Wait()
+	return err
+}
+
+// pruneFeed drops live-update history older than the retention window, hourly. Clients
+// resuming from older ids get an explicit resync.
+func (a *App) pruneFeed(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := feed.Prune(ctx, a.write, time.Now().Add(-feedRetention)); err != nil && ctx.Err() == nil {
+			a.log.Warn("prune feed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close releases everything Open acquired.
+func (a *App) Close() {
+	if a.listener != nil {
+		a.listener.Close()
+	}
+	if a.blobs != nil {
+		a.blobs.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// runMigrate applies the schema and exits.
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	if _, err := cfg.parse("migrate", args, stderr); err != nil {
+		return err
+	}
+	path, ok := cfg.sqlitePath(cfg.EventStore)
+	if !ok {
+		return fmt.Errorf("config eventstore: %q is not supported in this build", cfg.EventStore)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, path, migrations.EventStore, migrations.ReadModel)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema of %s is up to date\n", path)
+	return db.Close()
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+)
+
+// runToken is `scanledger token --user ID --role ROLE`: an access token signed with
+// the configured (or the data dir's generated) secret.
+func runToken(args []string, stdout, stderr io.Writer) error {
+	var c Config
+	fs, err := c.parseToken(args, stderr)
+	if err != nil {
+		return err
+	}
+	user, role := fs.Lookup("user").Value.String(), fs.Lookup("role").Value.String()
+	if !domain.ValidID(user) {
+		return errors.New("token: --user must be a UUID (user ids are UUIDs)")
+	}
+	if !token.ValidRole(role) {
+		return fmt.Errorf("token: unknown role %q (user, admin, auditor, analyst)", role)
+	}
+	is, err := c.issuer()
+	if err != nil {
+		return err
+	}
+	raw, _, err := is.Issue(token.Access, strings.ToLower(user), role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, raw)
+	return nil
+}
+
+func (c *Config) parseToken(args []string, stderr io.Writer) (*flagSet, error) {
+	fs, err := c.parse("token", nil, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fs.String("user", "", "user id (a UUID)")
+	fs.String("role", token.RoleUser, "role: user, admin, auditor or analyst")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+type flagSet = flag.FlagSet
+
+// issuer returns the token issuer for this configuration.
+func (c *Config) issuer() (*token.Issuer, error) {
+	secret, err := loadSecret(c.JWTSecret, c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	access, err := c.duration("access-ttl", c.AccessTTL)
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := c.duration("refresh-ttl", c.RefreshTTL)
+	if err != nil {
+		return nil, err
+	}
+	return &token.Issuer{Secret: derive(secret, "jwt"), Issuer: c.JWTIssuer, Audience: c.JWTAudience,
+		AccessTTL: access, RefreshTTL: refresh}, nil
+}
+
+// localToken mints a token for the local command-line user of an embedded install, so
+// `scanledger scan` works with no set-up. The user id is kept in the data dir.
+func localToken(dataDir string) (string, error) {
+	var c Config
+	if _, err := c.parse("scan", nil, io.Discard); err != nil {
+		return "", err
+	}
+	c.DataDir = dataDir
+	is, err := c.issuer()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dataDir, "cli-user")
+	b, err := os.ReadFile(path)
+	user := strings.TrimSpace(string(b))
+	if err != nil || !domain.ValidID(user) {
+		user = domain.NewID()
+		if err := os.WriteFile(path, []byte(user+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("remember the local user: %w", err)
+		}
+	}
+	raw, _, err := is.Issue(token.Access, user, token.RoleUser)
+	return raw, err
+}
