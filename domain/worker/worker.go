@@ -189,6 +189,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	actx, acancel := context.WithTimeout(ctx, w.Deadline)
 	started := w.Now()
 	resp, err := w.Analyzer.Analyze(actx, req, p.report)
+	timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	acancel()
 	p.stop()
 	if err != nil {
@@ -198,7 +199,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 		if ctx.Err() != nil {
 			return ctx.Err() // shutting down; the lease expires and a worker takes over
 		}
-		if actx.Err() != nil {
+		if timedOut {
 			err = &analysis.Error{Code: "analysis_timeout", Detail: fmt.Sprintf("no result within %s", w.Deadline), Retryable: true}
 		}
 		return w.finish(ctx, job, err)
