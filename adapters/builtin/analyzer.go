@@ -100,6 +100,9 @@ func (a *Analyzer) check(ctx context.Context, img analysis.Image) (photo, error)
 		return photo{}, unavailable(fmt.Errorf("open %s: %w", img.BlobKey, err))
 	}
 	defer rc.Close()
+	if info.Size > a.maxBytes { // known from the store: do not read 50 MB to refuse it
+		return photo{fault: faultTooLarge, faultDetail: sizeText(info.Size) + " is over the " + sizeText(a.maxBytes) + " limit"}, nil
+	}
 	data, err := readAll(rc, info.Size, a.maxBytes)
 	if domain.ErrorCode(err) == domain.ETOOLARGE {
 		return photo{fault: faultTooLarge, faultDetail: domain.ErrorMessage(err)}, nil
@@ -118,17 +121,24 @@ func (a *Analyzer) check(ctx context.Context, img analysis.Image) (photo, error)
 	return photo{q: q}, nil
 }
 
-// unavailable marks store trouble retryable while keeping the cause reachable for
-// errors.Is and errors.As.
+// failure is an *analysis.Error for the worker that keeps its cause reachable, so
+// errors.As finds the code and errors.Is still matches context.Canceled or the
+// store's own error.
+type failure struct {
+	e     *analysis.Error
+	cause error
+}
+
+func (f *failure) Error() string   { return f.e.Error() }
+func (f *failure) Unwrap() []error { return []error{f.e, f.cause} }
+
+// unavailable marks store trouble retryable: the photo is there or will be, and a
+// result computed without it would be wrong for good.
 func unavailable(err error) error {
-	return fmt.Errorf("%w: %w", &analysis.Error{Code: "blob_unavailable", Detail: err.Error(), Retryable: true}, err)
+	return &failure{&analysis.Error{Code: "blob_unavailable", Detail: err.Error(), Retryable: true}, err}
 }
 
 func interrupted(cause error, done, total int) error {
-	e := &analysis.Error{
-		Code:      "interrupted",
-		Detail:    fmt.Sprintf("stopped after %d of %d photos", done, total),
-		Retryable: true,
-	}
-	return fmt.Errorf("%w: %w", e, cause)
+	detail := fmt.Sprintf("stopped after %d of %d photos: %v", done, total, cause)
+	return &failure{&analysis.Error{Code: "interrupted", Detail: detail, Retryable: true}, cause}
 }

@@ -38,7 +38,11 @@ type Quality struct {
 // are no supported format a domain.EUNSUPPORTED error, and a supported format that
 // does not decode a domain.EINVALID error. Any other error comes from r.
 func (a *Analyzer) Inspect(r io.Reader) (Quality, error) {
-	data, err := readAll(r, 0, a.maxBytes)
+	var size int64
+	if s, ok := r.(interface{ Size() int64 }); ok { // bytes.Reader, strings.Reader, io.SectionReader
+		size = s.Size()
+	}
+	data, err := readAll(r, size, a.maxBytes)
 	if err != nil {
 		return Quality{}, err
 	}
@@ -56,43 +60,68 @@ func readAll(r io.Reader, size, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read photo: %w", err)
 	}
 	if int64(buf.Len()) > limit {
-		return nil, domain.Errorf(domain.ETOOLARGE, "larger than %d MB", limit>>20)
+		return nil, domain.Errorf(domain.ETOOLARGE, "larger than the %s limit", sizeText(limit))
 	}
 	return buf.Bytes(), nil
 }
 
+// sizeText writes a byte count the way people read photo sizes.
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func (a *Analyzer) inspect(data []byte) (Quality, error) {
+	img, format, err := a.decode(data)
+	if err != nil {
+		return Quality{}, err
+	}
+	orientation := 1
+	if format == "jpeg" {
+		orientation = jpegOrientation(data)
+	}
+	return measure(img, format, orientation), nil
+}
+
+// decode refuses what it should not decode, then decodes.
+func (a *Analyzer) decode(data []byte) (image.Image, string, error) {
 	c, ok := sniff(data)
 	if !ok {
-		return Quality{}, domain.Errorf(domain.EUNSUPPORTED, "not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
+		return nil, "", domain.Errorf(domain.EUNSUPPORTED, "not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
 	}
 	// The header alone says how much memory decoding takes; refuse before paying it.
-	cfg, err := c.config(bytes.NewReader(data))
+	cfg, err := guard(func() (image.Config, error) { return c.config(bytes.NewReader(data)) })
 	if err != nil {
-		return Quality{}, domain.Errorf(domain.EINVALID, "unreadable %s header: %v", c.name, err)
+		return nil, c.name, domain.Errorf(domain.EINVALID, "unreadable %s header: %v", c.name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return Quality{}, domain.Errorf(domain.EINVALID, "%s header gives no size", c.name)
+		return nil, c.name, domain.Errorf(domain.EINVALID, "%s header gives no size", c.name)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > a.maxPixels {
-		return Quality{}, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %.0f megapixel limit",
+		return nil, c.name, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %g megapixel limit",
 			cfg.Width, cfg.Height, float64(a.maxPixels)/1e6)
 	}
-	img, err := c.decode(bytes.NewReader(data))
+	img, err := guard(func() (image.Image, error) { return c.decode(bytes.NewReader(data)) })
 	if err != nil {
-		return Quality{}, domain.Errorf(domain.EINVALID, "corrupt %s: %v", c.name, err)
+		return nil, c.name, domain.Errorf(domain.EINVALID, "corrupt %s: %v", c.name, err)
 	}
+	if img.Bounds().Empty() { // a GIF's first frame may be smaller than its screen, never empty
+		return nil, c.name, domain.Errorf(domain.EINVALID, "corrupt %s: no pixels", c.name)
+	}
+	return img, c.name, nil
+}
+
+// measure runs every check on the analysis-size grayscale copy; img itself is not
+// kept, so the full decode is garbage as soon as the copy exists.
+func measure(img image.Image, format string, orientation int) Quality {
 	b := img.Bounds()
 	tw, th := fitEdge(b.Dx(), b.Dy(), analysisEdge)
-	thumb := boxResize(img, tw, th)
-
-	q := Quality{Format: c.name, Width: b.Dx(), Height: b.Dy()}
-	if c.name == "jpeg" {
-		o := jpegOrientation(data)
-		thumb = orient(thumb, o)
-		if o >= 5 {
-			q.Width, q.Height = q.Height, q.Width
-		}
+	thumb := orient(boxResize(img, tw, th), orientation)
+	q := Quality{Format: format, Width: b.Dx(), Height: b.Dy()}
+	if orientation >= 5 {
+		q.Width, q.Height = q.Height, q.Width
 	}
 	q.MeanLuma, q.DarkFraction, q.BrightFraction = exposure(thumb)
 	q.Sharpness = laplacianVariance(thumb)
@@ -103,7 +132,19 @@ func (a *Analyzer) inspect(data []byte) (Quality, error) {
 	// nothing about focus; the exposure finding already asks for a retake.
 	q.Blurry = !q.Underexposed && !q.Overexposed && q.Sharpness < blurThreshold
 	q.LowResolution = max(q.Width, q.Height) < lowResolutionEdge
-	return q, nil
+	return q
+}
+
+// guard turns a decoder panic into an error. Photos are uploads from anyone, image
+// decoders have panicked on crafted files before, and one bad photo must cost a
+// finding, not the worker process.
+func guard[T any](f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return f()
 }
 
 type codec struct {

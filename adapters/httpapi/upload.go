@@ -187,25 +187,11 @@ func (s *Server) cleanup(prefix string) {
 	}
 }
 
-// groupRooms turns the "rooms" field into rooms of images, as the original read it: a
-// JSON array of {"imageIndices": [...]} (numbers or numeric strings), indices into the
-// uploaded files; unparseable JSON or a non-array means one "Room 1" with every image;
-// a malformed entry is an empty room; unknown indices are dropped. Unlike the original,
-// a photo that no room references is an error rather than a silently orphaned file.
+// groupRooms builds the rooms of an upload from the "rooms" field (see ParseRooms).
+// Unlike the original, a photo that no room references is an error rather than a
+// silently orphaned file.
 func groupRooms(images []blob.Info, roomsJSON string, set bool) ([]scan.Room, error) {
-	var groups [][]int
-	var entries []json.RawMessage
-	if !set || json.Unmarshal([]byte(roomsJSON), &entries) != nil || entries == nil {
-		all := make([]int, len(images))
-		for i := range all {
-			all[i] = i
-		}
-		groups = [][]int{all}
-	} else {
-		for _, e := range entries {
-			groups = append(groups, parseIndices(e, len(images)))
-		}
-	}
+	groups := ParseRooms(roomsJSON, set, len(images))
 	used := make([]bool, len(images))
 	rooms := make([]scan.Room, len(groups))
 	for i, g := range groups {
@@ -224,6 +210,27 @@ func groupRooms(images []blob.Info, roomsJSON string, set bool) ([]scan.Room, er
 		}
 	}
 	return rooms, nil
+}
+
+// ParseRooms reads the upload's "rooms" field the way the original backend did: a JSON
+// array of {"imageIndices": [...]} whose indices (numbers or numeric strings) point into
+// the n uploaded files. Unparseable JSON, a non-array or no field at all means one room
+// with every image; a malformed entry is an empty room; unknown indices are dropped.
+// It returns each room's image indices, in order.
+func ParseRooms(roomsJSON string, set bool, n int) [][]int {
+	var entries []json.RawMessage
+	if !set || json.Unmarshal([]byte(roomsJSON), &entries) != nil || entries == nil {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
+	groups := make([][]int, 0, len(entries))
+	for _, e := range entries {
+		groups = append(groups, parseIndices(e, n))
+	}
+	return groups
 }
 
 func parseIndices(entry json.RawMessage, n int) []int {
