@@ -34,6 +34,10 @@ type Config struct {
 	Checklists Checklists
 	Logger     *slog.Logger
 
+	// Accounts and checklist storage (accounts.go, checklists.go).
+	Accounts       Accounts
+	ChecklistStore ChecklistStore
+
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
 	// Ready reports whether the service can take traffic (GET /readyz).
@@ -91,6 +95,8 @@ func (s *Server) Handler() http.Handler {
 	authed.GET("/scans/:scanId/verify", s.verifyScan)
 	authed.GET("/users/me/scans", s.myScans)
 	authed.GET("/events", s.liveSSE)
+	s.accountRoutes(v1, authed)
+	s.checklistRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {
