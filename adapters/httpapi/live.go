@@ -7,6 +7,11 @@ import (
 	"github.com/scanledger/scanledger/domain"
 )
 
+// liveRoutes registers the live-update transports.
+func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
+	authed.GET("/events", s.liveSSE)
+}
+
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
 // stream is always the caller's own; ?scanId= narrows it to one scan.
 func (s *Server) liveSSE(c *gin.Context) {

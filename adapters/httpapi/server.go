@@ -94,7 +94,7 @@ func (s *Server) Handler() http.Handler {
 	authed.GET("/scans/:scanId/events", s.scanEvents)
 	authed.GET("/scans/:scanId/verify", s.verifyScan)
 	authed.GET("/users/me/scans", s.myScans)
-	authed.GET("/events", s.liveSSE)
+	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
 

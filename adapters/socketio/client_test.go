@@ -1,0 +1,216 @@
+package socketio_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/socketio"
+)
+
+// These tests drive socket.io-client 4.8.1 (engine.io-client 6.6.3), the PWA's
+// versions, from node: see testdata/client.js.
+
+const wait = 10 * time.Second
+
+func TestDefaultTransportsStartOnPollingUpgradeToWebSocketAndDeliverEventsInOrder(t *testing.T) {
+	rl := newRelay(64)
+	_, ts := startServer(t, rl, socketio.Config{})
+	c := startClient(t, ts, clientOptions{Token: "good-A", Reconnection: true})
+
+	if o := c.waitFor("open", wait, isEv("open")); o.Transport != "polling" {
+		t.Fatalf("opened on %q, want polling first", o.Transport)
+	}
+	c.waitFor("connect", wait, isEv("connect"))
+	// A burst right away crosses the upgrade: some go by polling, some by WebSocket.
+	sent := publishAll(rl, "A", scanEvents("s1"))
+	got := c.events(len(sent), wait)
+	c.sawOrWait("upgrade", wait, isEv("upgrade"))
+	sent2 := publishAll(rl, "A", scanEvents("s2"))
+	got2 := c.events(len(sent2), wait)
+
+	assertDelivered(t, append(got, got2...), append(sent, sent2...))
+	for _, o := range got2 {
+		if o.Transport != "websocket" {
+			t.Errorf("event %s after the upgrade arrived on %q", o.Event, o.Transport)
+		}
+	}
+	if c.saw(isEv("disconnect")) {
+		t.Error("client disconnected")
+	}
+}
+
+func TestWebSocketOnlyTransportConnectsAndDeliversWithoutPolling(t *testing.T) {
+	rl := newRelay(64)
+	_, ts := startServer(t, rl, socketio.Config{})
+	c := startClient(t, ts, clientOptions{Token: "good-A", Transports: []string{"websocket"}, Reconnection: true})
+
+	c.waitFor("connect", wait, isEv("connect"))
+	sent := publishAll(rl, "A", scanEvents("s1"))
+	got := c.events(len(sent), wait)
+
+	assertDelivered(t, got, sent)
+	for _, o := range c.seen {
+		if o.Transport != "" && o.Transport != "websocket" {
+			t.Errorf("%s observed on %q", o.Ev, o.Transport)
+		}
+	}
+}
+
+func TestPollingOnlyTransportDeliversBatchesSplitByMaxPayload(t *testing.T) {
+	rl := newRelay(256)
+	// A small MaxPayload makes the server split its queue over several poll responses.
+	_, ts := startServer(t, rl, socketio.Config{MaxPayload: 1024})
+	c := startClient(t, ts, clientOptions{Token: "good-A", Transports: []string{"polling"}, Reconnection: true})
+
+	c.waitFor("connect", wait, isEv("connect"))
+	var sent []socketio.Message
+	for range 10 {
+		sent = append(sent, publishAll(rl, "A", scanEvents("s1"))...)
+	}
+	got := c.events(len(sent), wait)
+
+	assertDelivered(t, got, sent)
+	for _, o := range c.seen {
+		if o.Ev == "upgrade" || (o.Transport != "" && o.Transport != "polling") {
+			t.Fatalf("left polling: %+v", o)
+		}
+	}
+}
+
+func TestBadTokenGetsConnectErrorWithTheMessageAndNoEvents(t *testing.T) {
+	rl := newRelay(64)
+	srv, ts := startServer(t, rl, socketio.Config{})
+	c := startClient(t, ts, clientOptions{Token: "forged", Reconnection: true})
+
+	o := c.waitFor("connect_error", wait, func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" })
+	if o.Ev != "connect_error" || o.Message != "invalid token" {
+		t.Fatalf("got %+v, want connect_error \"invalid token\"", o)
+	}
+	// Valid users' traffic must not reach it.
+	publishAll(rl, "A", scanEvents("s1"))
+	for _, o := range c.quiet(500 * time.Millisecond) {
+		if o.Ev == "event" || o.Ev == "connect" {
+			t.Fatalf("refused client observed %+v", o)
+		}
+	}
+	if calls := rl.connectCalls(); len(calls) != 1 || calls[0].Token != "forged" {
+		t.Errorf("Connect calls: %+v, want one with the forged token", calls)
+	}
+	if st := srv.Stats(); st.Sockets != 0 {
+		t.Errorf("stats %+v, want no socket", st)
+	}
+	// socket.io-client closes the Engine.IO connection once its only socket is refused.
+	eventually(t, wait, "the refused client's session to close", func() bool { return srv.Stats().Sessions == 0 })
+}
+
+func TestClientRecoversExactlyTheMissedEventsAfterTheRelayDropsIt(t *testing.T) {
+	rl := newRelay(64)
+	srv, ts := startServer(t, rl, socketio.Config{})
+	c := startClient(t, ts, clientOptions{Token: "good-A", Reconnection: true})
+
+	if o := c.waitFor("connect", wait, isEv("connect")); o.Recovered {
+		t.Fatal("first connection reported as recovered")
+	}
+	c.sawOrWait("upgrade", wait, isEv("upgrade"))
+	evs := scanEvents("s1")
+	before := publishAll(rl, "A", evs[:3])
+	assertDelivered(t, c.events(len(before), wait), before)
+
+	// The relay drops the socket; these events are committed while it is away.
+	missed := rl.dropAll("A", evs[3:6]...)
+
+	if o := c.waitFor("disconnect", wait, isEv("disconnect")); o.Reason != "transport close" {
+		t.Fatalf("disconnect reason %q, want transport close (the client must reconnect by itself)", o.Reason)
+	}
+	if o := c.waitFor("reconnect", wait, isEv("connect")); !o.Recovered {
+		t.Fatalf("reconnected with socket.recovered = false: %+v", o)
+	}
+	assertDelivered(t, c.events(len(missed), wait), missed)
+
+	calls := rl.connectCalls()
+	if len(calls) != 2 {
+		t.Fatalf("Connect calls: %+v, want 2", calls)
+	}
+	first, second := calls[0], calls[1]
+	if second.Token != "good-A" || second.PID == "" || second.Offset != before[len(before)-1].ID || !second.Recovered {
+		t.Errorf("reconnect auth: %+v, want token, the first pid and offset %q", second, before[len(before)-1].ID)
+	}
+	if first.PID != "" {
+		t.Errorf("first connect sent pid %q", first.PID)
+	}
+
+	// Live events continue after the recovered ones, and nothing is delivered twice.
+	after := publishAll(rl, "A", evs[6:])
+	assertDelivered(t, c.events(len(after), wait), after)
+	if extra := c.quiet(300 * time.Millisecond); slices.ContainsFunc(extra, isEv("event")) {
+		t.Errorf("unexpected extra events: %+v", extra)
+	}
+	if st := srv.Stats(); st.Sessions != 1 || st.Sockets != 1 {
+		t.Errorf("stats %+v, want the one reconnected session", st)
+	}
+}
+
+func TestIdleConnectionStaysUpAcrossSeveralPingIntervals(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transports []string
+	}{
+		{"websocket after upgrade", nil},
+		{"polling", []string{"polling"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rl := newRelay(64)
+			_, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+			c := startClient(t, ts, clientOptions{Token: "good-A", Transports: tc.transports, Reconnection: true})
+
+			c.waitFor("connect", wait, isEv("connect"))
+			if tc.transports == nil {
+				c.sawOrWait("upgrade", wait, isEv("upgrade"))
+			}
+			idle := c.quiet(1200 * time.Millisecond)
+
+			pings := 0
+			for _, o := range idle {
+				switch o.Ev {
+				case "ping":
+					pings++
+				case "disconnect", "connect", "open":
+					t.Fatalf("connection did not stay up while idle: %v", idle)
+				}
+			}
+			if pings < 8 {
+				t.Errorf("%d pings in 12 intervals", pings)
+			}
+			sent := publishAll(rl, "A", scanEvents("s1")[:1])
+			assertDelivered(t, c.events(1, wait), sent)
+		})
+	}
+}
+
+func TestClientThatStopsAnsweringPingsIsClosedByPingTimeout(t *testing.T) {
+	for _, transports := range [][]string{{"websocket"}, {"polling"}} {
+		t.Run(transports[0], func(t *testing.T) {
+			rl := newRelay(64)
+			srv, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+			c := startClient(t, ts, clientOptions{Token: "good-A", Transports: transports, Reconnection: false})
+
+			c.waitFor("connect", wait, isEv("connect"))
+			c.waitFor("a ping", wait, isEv("ping"))
+			c.command("stop-pong")
+			c.waitFor("pongs-stopped", wait, isEv("pongs-stopped"))
+			stopped := time.Now()
+
+			if o := c.waitFor("disconnect", wait, isEv("disconnect")); o.Reason != "transport close" {
+				t.Errorf("disconnect reason %q, want transport close", o.Reason)
+			}
+			// The client itself would give up only after pingInterval+pingTimeout without a
+			// ping; the server's timeout comes first because pings keep arriving.
+			if took := time.Since(stopped); took > 2*time.Second {
+				t.Errorf("closed %v after pongs stopped", took)
+			}
+			eventually(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+			eventually(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
+		})
+	}
+}

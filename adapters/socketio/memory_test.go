@@ -1,0 +1,187 @@
+package socketio_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/scanledger/scanledger/adapters/socketio"
+)
+
+const (
+	loadClientEnv = "SOCKETIO_TEST_LOAD_CLIENT"
+	loadCountEnv  = "SOCKETIO_TEST_LOAD_N"
+)
+
+// runLoadClient is the memory test's child process: it connects n WebSocket sockets to
+// url, prints "opened", waits for a line on stdin, closes them all and prints "closed".
+func runLoadClient(url string) int {
+	n, err := strconv.Atoi(os.Getenv(loadCountEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load client:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conns := make([]*websocket.Conn, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			conn, err := connectWS(ctx, url, "good-load")
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = conn
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		fmt.Fprintln(os.Stderr, "load client:", err)
+		return 1
+	}
+	fmt.Println("opened")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	for _, conn := range conns {
+		conn.CloseNow()
+	}
+	fmt.Println("closed")
+	return 0
+}
+
+func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	srv, ts := startServer(t, nil, socketio.Config{
+		// No heartbeat during the measurement: the figure is a connection at rest.
+		PingInterval: time.Hour,
+		PingTimeout:  time.Hour,
+		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
+			return &socketio.Session{Messages: make(chan socketio.Message, 1)}, nil
+		},
+	})
+
+	// The runtime keeps the descriptors of exited goroutines for reuse, and maps keep
+	// their buckets: a first round raises those to their high-water mark, so that the
+	// measured round's return to baseline shows what the server itself keeps.
+	baseGoroutines, _ := memSnapshot()
+	loadRound(t, srv, ts, n, baseGoroutines, func() {})
+	_, base := memSnapshot()
+
+	var (
+		open           runtime.MemStats
+		openGoroutines int
+	)
+	took := loadRound(t, srv, ts, n, baseGoroutines, func() { openGoroutines, open = memSnapshot() })
+	_, after := memSnapshot()
+
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
+	t.Logf("%d WebSocket connections opened in %v", n, took.Round(time.Millisecond))
+	t.Logf("per open connection: HeapInuse %.0f B (HeapAlloc %.0f B), StackInuse %.0f B, %.1f goroutines",
+		per(open.HeapInuse, base.HeapInuse), per(open.HeapAlloc, base.HeapAlloc), per(open.StackInuse, base.StackInuse),
+		float64(openGoroutines-baseGoroutines)/float64(n))
+	grown := int64(after.HeapInuse) - int64(base.HeapInuse)
+	t.Logf("after closing all: HeapInuse %+d B, HeapAlloc %+d B, StackInuse %+d B versus baseline",
+		grown, int64(after.HeapAlloc)-int64(base.HeapAlloc), int64(after.StackInuse)-int64(base.StackInuse))
+
+	// A leak of even 1% of a connection's heap would show as n times that.
+	if limit := int64(open.HeapInuse-base.HeapInuse) / 100; grown > limit {
+		t.Errorf("HeapInuse stayed %d B above baseline after closing (limit %d)", grown, limit)
+	}
+}
+
+// loadRound opens n WebSocket sockets from a child process, calls atPeak while they
+// are all connected, closes them and waits until the server has let go of everything.
+// It returns how long opening took.
+func loadRound(t *testing.T, srv *socketio.Server, ts *httptest.Server, n, baseGoroutines int, atPeak func()) time.Duration {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), loadClientEnv+"="+wsURL(ts, ""), loadCountEnv+"="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	lines := bufio.NewScanner(stdout)
+	expect := func(want string) {
+		t.Helper()
+		if !lines.Scan() || strings.TrimSpace(lines.Text()) != want {
+			t.Fatalf("load client: got %q (%v), want %q", lines.Text(), lines.Err(), want)
+		}
+	}
+
+	start := time.Now()
+	expect("opened")
+	eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
+	took := time.Since(start)
+	atPeak()
+
+	stdin.Write([]byte("close\n"))
+	expect("closed")
+	eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
+	settleGoroutines(t, baseGoroutines)
+	return took
+}
+
+func memSnapshot() (int, runtime.MemStats) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return runtime.NumGoroutine(), ms
+}
+
+func BenchmarkWebSocketEventDelivery(b *testing.B) {
+	messages := make(chan socketio.Message, 256)
+	_, ts := startServer(b, nil, socketio.Config{
+		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
+			return &socketio.Session{Messages: messages}, nil
+		},
+	})
+	conn := mustConnectWS(b, ts, "good-bench")
+	completed := scanEvents("s1")[6]
+	data := json.RawMessage(completed[1])
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := range b.N {
+			messages <- socketio.Message{ID: strconv.Itoa(i + 1), Event: completed[0], Data: data}
+		}
+	}()
+	for range b.N {
+		if _, err := readText(ctx, conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
