@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what the tests need and prints the environment for them, as shell
 # assignments:
+#   - S3: versitygw v1.8.0 (built from the Go module proxy once, into .tools/bin), started
+#     on a free port (scripts/versitygw.sh).
 #   - PostgreSQL: TEST_DATABASE_URL when set; else a server already listening on
 #     127.0.0.1:5432 (trust auth); else a throwaway cluster from Debian's packages,
 #     started as the postgres user on a free port (installed with apt if missing).
@@ -35,3 +37,16 @@ else
   pg_url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 fi
 echo "export TEST_DATABASE_URL='$pg_url'"
+
+if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
+  log "starting versitygw (the first run builds it)"
+  "$root/scripts/versitygw.sh"
+fi
+
+# Node.js runs the real socket.io-client in the Socket.IO tests (they install the
+# pinned client themselves with npm ci).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 && apt-get install -y -qq nodejs npm >&2
+fi
