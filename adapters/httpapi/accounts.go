@@ -1,9 +1,257 @@
 package httpapi
 
-import "github.com/gin-gonic/gin"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
 
-// Accounts is the user store (to be designed with the accounts work).
-type Accounts interface{}
+	"github.com/gin-gonic/gin"
 
-// accountRoutes registers /auth/* and /users/me routes.
-func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {}
+	"github.com/scanledger/scanledger/adapters/accounts"
+)
+
+// Accounts is the user store behind /auth/* and /users/me (adapters/accounts.Store).
+type Accounts interface {
+	Signup(ctx context.Context, in accounts.NewUser) (accounts.Session, error)
+	// Login refuses with a *accounts.RateLimitError after too many failures.
+	Login(ctx context.Context, email, password, clientIP string) (accounts.Session, error)
+	Refresh(ctx context.Context, refreshToken string) (accounts.Session, error)
+	Me(ctx context.Context, userID string) (accounts.Profile, error)
+	UpdateMe(ctx context.Context, userID string, ch accounts.Changes) (accounts.User, error)
+	// Role is the user's role as stored now (a token's role may be stale).
+	Role(ctx context.Context, userID string) (string, error)
+}
+
+// accountRoutes registers /auth/* and /users/me routes. Without an account store there
+// are none: the routes answer 404 rather than panic.
+func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {
+	if s.Accounts == nil {
+		return
+	}
+	public.POST("/auth/signup", s.signup)
+	public.POST("/auth/login", s.login)
+	public.POST("/auth/refresh", s.refresh)
+	authed.GET("/users/me", s.getMe)
+	authed.PATCH("/users/me", s.patchMe)
+}
+
+// The JSON shapes below are the PWA's (contract sections 1.4 and 1.5 items 4, 5).
+
+// authUserJSON is AuthResponse.user: null names are "" here (and only here).
+type authUserJSON struct {
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+	Role      string `json:"role"`
+	CreatedAt string `json:"createdAt"`
+	UpdatedAt string `json:"updatedAt"`
+}
+
+type authJSON struct {
+	AccessToken  string       `json:"accessToken"`
+	RefreshToken string       `json:"refreshToken"`
+	User         authUserJSON `json:"user"`
+}
+
+func sessionJSON(sess accounts.Session) authJSON {
+	u := sess.User
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return authJSON{AccessToken: sess.AccessToken, RefreshToken: sess.RefreshToken, User: authUserJSON{
+		ID: u.ID, Email: u.Email, FirstName: deref(u.FirstName), LastName: deref(u.LastName), Role: u.Role,
+		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}}
+}
+
+// userJSON is the user as /users/me shows it: null names stay null.
+type userJSON struct {
+	ID        string  `json:"id"`
+	Email     string  `json:"email"`
+	FirstName *string `json:"firstName"`
+	LastName  *string `json:"lastName"`
+	Role      string  `json:"role"`
+	CreatedAt string  `json:"createdAt"`
+	UpdatedAt string  `json:"updatedAt"`
+}
+
+func userOf(u accounts.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Role: u.Role,
+		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}
+}
+
+type houseCountJSON struct {
+	ID        string  `json:"id"`
+	Address   *string `json:"address"`
+	HouseType *string `json:"houseType"`
+	Status    string  `json:"status"`
+	CreatedAt string  `json:"createdAt"`
+	UpdatedAt string  `json:"updatedAt"`
+	Count     struct {
+		Scans int `json:"scans"`
+	} `json:"_count"`
+}
+
+type checklistSummaryJSON struct {
+	ID        string `json:"id"`
+	Scope     string `json:"scope"`
+	Name      string `json:"name"`
+	Version   int    `json:"version"`
+	CreatedAt string `json:"createdAt"`
+}
+
+type meJSON struct {
+	userJSON
+	Houses           []houseCountJSON       `json:"houses"`
+	CustomChecklists []checklistSummaryJSON `json:"customChecklists"`
+}
+
+type signupRequest struct {
+	Email     any `json:"email"`
+	Password  any `json:"password"`
+	FirstName any `json:"firstName"`
+	LastName  any `json:"lastName"`
+}
+
+func (s *Server) signup(c *gin.Context) {
+	var req signupRequest
+	if err := decodeStrict(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var p problems
+	in := accounts.NewUser{
+		Email:     p.email("email", req.Email, false),
+		Password:  p.password("password", req.Password, false, accounts.MaxPasswordLength),
+		FirstName: p.text("firstName", req.FirstName, accounts.MaxNameLength, true),
+		LastName:  p.text("lastName", req.LastName, accounts.MaxNameLength, true),
+	}
+	if err := p.err(); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	sess, err := s.Accounts.Signup(c.Request.Context(), in)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusCreated, sessionJSON(sess))
+}
+
+type loginRequest struct {
+	Email    any `json:"email"`
+	Password any `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if err := decodeStrict(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var p problems
+	email := p.email("email", req.Email, false)
+	// No upper bound here: a long wrong password is a 401 like any other.
+	password := p.password("password", req.Password, false, 0)
+	if err := p.err(); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
+	sess, err := s.Accounts.Login(c.Request.Context(), email, password, c.ClientIP())
+	var rl *accounts.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusCreated, sessionJSON(sess))
+}
+
+type refreshRequest struct {
+	RefreshToken any `json:"refreshToken"`
+}
+
+func (s *Server) refresh(c *gin.Context) {
+	var req refreshRequest
+	if err := decodeStrict(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var p problems
+	raw := p.jwt("refreshToken", req.RefreshToken)
+	if err := p.err(); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	sess, err := s.Accounts.Refresh(c.Request.Context(), raw)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusCreated, sessionJSON(sess))
+}
+
+func (s *Server) getMe(c *gin.Context) {
+	p, err := s.Accounts.Me(c.Request.Context(), claims(c).UserID)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	out := meJSON{userJSON: userOf(p.User), Houses: make([]houseCountJSON, 0, len(p.Houses)),
+		CustomChecklists: make([]checklistSummaryJSON, 0, len(p.Checklists))}
+	for _, h := range p.Houses {
+		hj := houseCountJSON{ID: h.ID, Address: h.Address, HouseType: h.HouseType, Status: h.Status,
+			CreatedAt: isoTime(h.CreatedAt), UpdatedAt: isoTime(h.UpdatedAt)}
+		hj.Count.Scans = h.Scans
+		out.Houses = append(out.Houses, hj)
+	}
+	for _, cl := range p.Checklists {
+		out.CustomChecklists = append(out.CustomChecklists, checklistSummaryJSON{ID: cl.ID, Scope: cl.Scope, Name: cl.Name,
+			Version: cl.Version, CreatedAt: isoTime(cl.CreatedAt)})
+	}
+	ok(c, http.StatusOK, out)
+}
+
+type patchMeRequest struct {
+	Email     any `json:"email"`
+	Password  any `json:"password"`
+	FirstName any `json:"firstName"`
+	LastName  any `json:"lastName"`
+}
+
+func (s *Server) patchMe(c *gin.Context) {
+	var req patchMeRequest
+	if err := decodeStrict(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var p problems
+	var ch accounts.Changes
+	if req.Email != nil {
+		e := p.email("email", req.Email, true)
+		ch.Email = &e
+	}
+	if req.Password != nil {
+		pw := p.password("password", req.Password, true, accounts.MaxPasswordLength)
+		ch.Password = &pw
+	}
+	ch.FirstName = p.text("firstName", req.FirstName, accounts.MaxNameLength, false)
+	ch.LastName = p.text("lastName", req.LastName, accounts.MaxNameLength, false)
+	if err := p.err(); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	u, err := s.Accounts.UpdateMe(c.Request.Context(), claims(c).UserID, ch)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusOK, userOf(u))
+}

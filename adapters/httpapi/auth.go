@@ -35,7 +35,17 @@ func claims(c *gin.Context) token.Claims {
 	return cl
 }
 
-// canAudit reports whether the caller may read any scan's history.
-func canAudit(cl token.Claims) bool {
-	return cl.Role == token.RoleAuditor || cl.Role == token.RoleAdmin
+// canAudit reports whether the caller may read any scan's history. The token's role
+// is only a hint: the role stored now decides, so a demoted auditor loses access at
+// once rather than when the token expires.
+func (s *Server) canAudit(c *gin.Context) bool {
+	cl := claims(c)
+	if cl.Role != token.RoleAuditor && cl.Role != token.RoleAdmin {
+		return false
+	}
+	if s.Accounts == nil {
+		return true
+	}
+	role, err := s.Accounts.Role(c.Request.Context(), cl.UserID)
+	return err == nil && (role == token.RoleAuditor || role == token.RoleAdmin)
 }

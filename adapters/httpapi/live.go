@@ -1,15 +1,32 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 )
 
-// liveRoutes registers the live-update transports.
+// liveRoutes registers the live-update transports. SSE sits behind the usual Bearer
+// check; the WebSocket route is public because browsers cannot set Authorization on a
+// WebSocket, and checks the token itself before upgrading.
 func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 	authed.GET("/events", s.liveSSE)
+	if s.SSE == nil {
+		return
+	}
+	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
+	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
+	ws := relay.NewWebSocket(s.SSE.Hub(),
+		relay.WithHeartbeat(s.SSE.Heartbeat()),
+		relay.WithWriteTimeout(s.SSE.WriteTimeout()),
+		relay.WithOrigins(s.CORSOrigins),
+		relay.WithLogger(s.log))
+	public.GET("/ws", func(c *gin.Context) { s.liveWebSocket(c, ws) })
 }
 
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
@@ -20,12 +37,60 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	scanFilter := c.Query("scanId")
-	if scanFilter != "" && !domain.ValidID(scanFilter) {
-		s.writeError(c, domain.Errorf(domain.EINVALID, "scanId must be a UUID"))
+	scanFilter, err := liveScanFilter(c)
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
 	if err := s.SSE.Serve(c.Writer, c.Request, claims(c).UserID, scanFilter, resume); err != nil {
-		s.writeError(c, err)
+		s.writeError(c, liveError(err))
 	}
+}
+
+// liveWebSocket streams the caller's live updates over WebSocket. The access token
+// comes from the "bearer, <token>" subprotocol or the token query parameter, and is
+// verified like a Bearer header: a missing, refresh or expired token gets 401 before
+// any upgrade, so nothing is streamed to a caller who is not who they claim.
+// ?after=<id> resumes, ?scanId= narrows to one scan.
+func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
+	raw := relay.WebSocketToken(c.Request)
+	if raw == "" {
+		s.writeError(c, domain.Errorf(domain.EUNAUTHORIZED, "Unauthorized"))
+		return
+	}
+	cl, err := s.Tokens.Verify(raw, token.Access)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resume, err := relay.ParseAfter(c.Request)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	scanFilter, err := liveScanFilter(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume); err != nil {
+		s.writeError(c, liveError(err))
+	}
+}
+
+func liveScanFilter(c *gin.Context) (string, error) {
+	id := c.Query("scanId")
+	if id != "" && !domain.ValidID(id) {
+		return "", domain.Errorf(domain.EINVALID, "scanId must be a UUID")
+	}
+	return id, nil
+}
+
+// liveError makes a hub that is shutting down a 503, so clients retry elsewhere or later
+// instead of reporting a server bug.
+func liveError(err error) error {
+	if errors.Is(err, relay.ErrClosed) {
+		return fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Live updates are shutting down"), err)
+	}
+	return err
 }

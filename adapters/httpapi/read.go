@@ -193,7 +193,7 @@ func (s *Server) getScan(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if sc.UserID != claims(c).UserID && !canAudit(claims(c)) {
+	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
 		s.writeError(c, domain.Errorf(domain.ENOTFOUND, "Scan not found"))
 		return
 	}

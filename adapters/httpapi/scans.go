@@ -219,7 +219,7 @@ func (s *Server) history(c *gin.Context) (string, []event.Recorded, error) {
 	if len(recs) == 0 {
 		return "", nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
 	}
-	if cl := claims(c); !canAudit(cl) {
+	if cl := claims(c); !s.canAudit(c) {
 		first, err := scan.Decode(recs[0])
 		created, isCreated := first.(scan.Created)
 		if err != nil || !isCreated || created.UserID != cl.UserID {

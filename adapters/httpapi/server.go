@@ -47,6 +47,8 @@ type Config struct {
 	MaxImages     int           // per upload (default 50)
 	URLTTL        time.Duration // signed photo URLs given to browsers (default 1 h)
 	CORSOrigins   []string      // allowed browser origins; empty: none
+	// TrustedProxies may set X-Forwarded-For (CIDRs or IPs); empty: none.
+	TrustedProxies []string
 }
 
 // Server is the HTTP API.
@@ -76,6 +78,9 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// The client IP (login rate limits) comes from the connection unless proxies are
+	// configured: a forged X-Forwarded-For must not pick its own IP.
+	_ = r.SetTrustedProxies(s.TrustedProxies)
 	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.cors)
 	r.HandleMethodNotAllowed = false
 	r.NoRoute(s.notFoundRoute)

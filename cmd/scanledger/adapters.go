@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/domain/checklist"
-	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
@@ -82,28 +79,4 @@ func (q jobQueue) Extend(ctx context.Context, j worker.Job, owner string, lease 
 }
 func (q jobQueue) Release(ctx context.Context, j worker.Job, owner string) error {
 	return jobs.Release(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, time.Now())
-}
-
-// defaultChecklists merges the shipped base checklists (no user customisations yet),
-// reduced to what the analyzer accepts.
-type defaultChecklists struct{ set scan.Checklists }
-
-func newDefaultChecklists() (*defaultChecklists, error) {
-	d, err := checklist.Defaults()
-	if err != nil {
-		return nil, err
-	}
-	src := map[checklist.Scope]checklist.Sources{}
-	for sc, raw := range d {
-		src[sc] = checklist.Sources{Base: json.RawMessage(raw)}
-	}
-	set, err := checklist.MergeAll(src)
-	if err != nil {
-		return nil, err
-	}
-	return &defaultChecklists{set: scan.Checklists(set)}, nil
-}
-
-func (d *defaultChecklists) Merged(context.Context, string) (scan.Checklists, error) {
-	return d.set, nil
 }

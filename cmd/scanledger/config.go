@@ -34,6 +34,7 @@ type Config struct {
 	AccessTTL    string
 	RefreshTTL   string
 	CORSOrigins  string
+	Proxies      string
 	MaxImageSize string
 	MaxImages    string
 	Workers      string
@@ -60,6 +61,7 @@ func (c *Config) settings() []setting {
 		{"access-ttl", "SCANLEDGER_ACCESS_TTL", "15m", "access token lifetime", &c.AccessTTL},
 		{"refresh-ttl", "SCANLEDGER_REFRESH_TTL", "168h", "refresh token lifetime", &c.RefreshTTL},
 		{"cors-origins", "SCANLEDGER_CORS_ORIGINS", "http://localhost:5173", "comma-separated browser origins allowed to call the API (the PWA's dev server by default)", &c.CORSOrigins},
+		{"trusted-proxies", "SCANLEDGER_TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs allowed to set X-Forwarded-For (default: none, the connection's address is the client)", &c.Proxies},
 		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", &c.MaxImageSize},
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},

@@ -33,6 +33,7 @@ commands:
   serve     run the service (the default; embedded mode needs no configuration)
   token     print an access token: scanledger token --user ID --role ROLE
   scan      create a scan from photos, process it and print the summary
+  role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   migrate   apply the database schema and exit
   config    print every setting with its flag, environment variable and default
 `
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(args, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args, stdout, stderr)
+	case "role":
+		return runRole(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "config":

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/agents"
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/builtin"
@@ -50,6 +51,7 @@ type App struct {
 	analyzer analysis.Analyzer
 	issuer   *token.Issuer
 	scans    *scan.Handler
+	accounts *accounts.Store
 	hub      *relay.Hub
 	sse      *relay.SSE
 	runners  []*projections.Runner
@@ -123,6 +125,10 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	a.write = projections.DB{DB: a.db.Write, Dialect: projections.SQLite}
 	a.read = projections.DB{DB: a.db.Read, Dialect: projections.SQLite}
 	a.scans = scan.NewHandler(a.store)
+	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	if err := a.accounts.EnsureDefaults(ctx); err != nil {
+		return nil, err
+	}
 
 	// Listen now, so signed URLs can name the real address (port 0 picks a free one).
 	if a.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -197,6 +203,17 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	return a, nil
 }
 
+// list splits a comma-separated setting.
+func list(v string) []string {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // reachable turns a listen address into one a client on this machine can dial.
 func reachable(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
@@ -255,29 +272,22 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var origins []string
-	for _, o := range strings.Split(c.CORSOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
-	lists, err := newDefaultChecklists()
-	if err != nil {
-		return nil, err
-	}
 	api := httpapi.New(httpapi.Config{
-		Scans:         a.scans,
-		Reader:        readModel{a.read},
-		Blobs:         a.blobs,
-		Tokens:        a.issuer,
-		SSE:           a.sse,
-		Checklists:    lists,
-		Logger:        a.log,
-		Mounts:        map[string]http.Handler{"/blobs/": a.blobs.Handler()},
-		Ready:         func(ctx context.Context) error { return a.db.Read.PingContext(ctx) },
-		MaxImageBytes: int64(maxBytes),
-		MaxImages:     int(maxFiles),
-		CORSOrigins:   origins,
+		Scans:          a.scans,
+		Reader:         readModel{a.read},
+		Blobs:          a.blobs,
+		Tokens:         a.issuer,
+		SSE:            a.sse,
+		Checklists:     a.accounts,
+		Accounts:       a.accounts,
+		ChecklistStore: a.accounts,
+		Logger:         a.log,
+		Mounts:         map[string]http.Handler{"/blobs/": a.blobs.Handler()},
+		Ready:          func(ctx context.Context) error { return a.db.Read.PingContext(ctx) },
+		MaxImageBytes:  int64(maxBytes),
+		MaxImages:      int(maxFiles),
+		CORSOrigins:    list(c.CORSOrigins),
+		TrustedProxies: list(c.Proxies),
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
@@ -344,6 +354,9 @@ func (a *App) pruneFeed(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		if err := a.accounts.Prune(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("prune accounts", "err", err)
+		}
 		if _, err := feed.Prune(ctx, a.write, time.Now().Add(-feedRetention)); err != nil && ctx.Err() == nil {
 			a.log.Warn("prune feed", "err", err)
 		}
@@ -366,6 +379,37 @@ func (a *App) Close() {
 	if a.db != nil {
 		a.db.Close()
 	}
+}
+
+// runRole is `scanledger role --email E --role R`: roles are granted only here, by an
+// operator with access to the database, never through the API.
+func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, err := cfg.parse("role", nil, stderr)
+	if err != nil {
+		return err
+	}
+	email := fs.String("email", "", "the user's email")
+	role := fs.String("role", "", "user, admin, auditor or analyst")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
+		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
+	return nil
+}
+
+// withoutListening is cfg for a one-shot command: no port, no background roles.
+func withoutListening(cfg Config) Config {
+	cfg.Addr, cfg.Roles = "127.0.0.1:0", ""
+	return cfg
 }
 
 // runMigrate applies the schema and exits.

@@ -1,0 +1,352 @@
+package accounts
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/checklist"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/projections"
+)
+
+// Checklist is a row of checklists: a base checklist (IsBase, no UserID) or a user's
+// custom one.
+type Checklist struct {
+	ID        string
+	Scope     string
+	Name      string
+	Version   int
+	IsBase    bool
+	UserID    *string
+	ItemsRaw  json.RawMessage // nil in listings that leave it out
+	CreatedAt time.Time
+}
+
+// ChecklistPatch is the body of PUT /checklists/... and PATCH /checklists/:id. Zero
+// fields leave the row as it is (a version of 0 is ignored, as the original ignored a
+// falsy one); a new row takes the defaults for what is missing.
+type ChecklistPatch struct {
+	Name     *string
+	Version  int
+	ItemsRaw json.RawMessage
+}
+
+// MaxChecklistNameLength bounds a checklist's name (characters): the settings page
+// shows it.
+const MaxChecklistNameLength = 200
+
+func errChecklistNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Checklist not found") }
+func errNotAdmin() error {
+	return domain.Errorf(domain.EFORBIDDEN, "Only admins can update base checklists")
+}
+
+const (
+	checklistColumns        = `id, scope, name, version, is_base, user_id, items_raw, created_at`
+	checklistSummaryColumns = `id, scope, name, version, is_base, user_id, created_at`
+	// scopeOrder sorts scopes as the original's Postgres enum did (house, room,
+	// product), not alphabetically.
+	scopeOrder = `CASE scope WHEN 'house' THEN 0 WHEN 'room' THEN 1 ELSE 2 END`
+)
+
+// check validates a patch for scope: itemsRaw must be a checklist the agents can use
+// (checklist.Validate), and the version must fit the column.
+func (p ChecklistPatch) check(scope string) error {
+	if p.Name != nil && utf8.RuneCountInString(*p.Name) > MaxChecklistNameLength {
+		return domain.Errorf(domain.EINVALID, "name must be shorter than or equal to %d characters", MaxChecklistNameLength)
+	}
+	if p.Version < 0 || p.Version > math.MaxInt32 {
+		return domain.Errorf(domain.EINVALID, "version must be a positive integer")
+	}
+	if p.ItemsRaw != nil {
+		return checklist.Validate(scope, p.ItemsRaw)
+	}
+	return nil
+}
+
+// EnsureDefaults stores the shipped default base checklist (checklist.Defaults) at
+// version 1 for every scope that has no base checklist yet. Call it at start-up; it is
+// safe to run from several instances at once, and never replaces an admin's upload.
+func (s *Store) EnsureDefaults(ctx context.Context) error {
+	defaults, err := checklist.Defaults()
+	if err != nil {
+		return fmt.Errorf("default checklists: %w", err)
+	}
+	now := s.clock()
+	for _, sc := range checklist.Scopes() {
+		// The unique index on base rows per scope turns an existing base into a no-op.
+		if _, err := s.write.ExecContext(ctx, `INSERT INTO checklists (id, scope, name, version, is_base, user_id, items_raw, created_at)
+			VALUES ($1, $2, $3, 1, TRUE, NULL, $4, $5) ON CONFLICT DO NOTHING`,
+			domain.NewID(), string(sc), baseName(string(sc)), s.write.Dialect.JSON(defaults[sc]), s.t(now)); err != nil {
+			return fmt.Errorf("seed default %s checklist: %w", sc, err)
+		}
+	}
+	return nil
+}
+
+func baseName(scope string) string   { return "Base " + scope + " checklist" }
+func customName(scope string) string { return "Custom " + scope + " checklist" }
+
+// BaseChecklist returns the scope's base checklist with the highest version, or nil
+// when there is none. An unknown scope is EINVALID.
+func (s *Store) BaseChecklist(ctx context.Context, scope string) (*Checklist, error) {
+	if _, err := checklist.ParseScope(scope); err != nil {
+		return nil, err
+	}
+	c, err := s.checklist(ctx, s.read, `SELECT `+checklistColumns+` FROM checklists
+		WHERE is_base AND scope = $1 ORDER BY version DESC, created_at DESC LIMIT 1`, scope)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("base checklist: %w", err)
+	}
+	return &c, nil
+}
+
+// PutBaseChecklist updates the scope's base checklist, or creates it (name "Base
+// <scope> checklist", version 1, items {} unless given). Only a user whose stored role
+// is admin may: EFORBIDDEN otherwise, whatever the caller's token says.
+func (s *Store) PutBaseChecklist(ctx context.Context, actorID, scope string, p ChecklistPatch) (Checklist, error) {
+	if _, err := checklist.ParseScope(scope); err != nil {
+		return Checklist{}, err
+	}
+	if !domain.ValidID(actorID) {
+		return Checklist{}, errNotAdmin()
+	}
+	var out Checklist
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		role, err := s.role(ctx, tx, actorID)
+		if notFound(err) || err == nil && role != token.RoleAdmin {
+			return errNotAdmin()
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.check(scope); err != nil {
+			return err
+		}
+		out, err = s.upsert(ctx, tx, scope, nil, p)
+		return err
+	})
+	if err != nil {
+		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+	}
+	return out, nil
+}
+
+// PutCustomChecklist updates the user's custom checklist for the scope, or creates it
+// (name "Custom <scope> checklist", version 1, items {} unless given).
+func (s *Store) PutCustomChecklist(ctx context.Context, userID, scope string, p ChecklistPatch) (Checklist, error) {
+	if _, err := checklist.ParseScope(scope); err != nil {
+		return Checklist{}, err
+	}
+	if err := p.check(scope); err != nil {
+		return Checklist{}, err
+	}
+	if !domain.ValidID(userID) {
+		return Checklist{}, errUserNotFound()
+	}
+	var out Checklist
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// A custom row must belong to a stored user (foreign key); a token for a user
+		// that was never signed up gets a clear 404 instead of a constraint failure.
+		if _, err := s.userByID(ctx, tx, userID); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.upsert(ctx, tx, scope, &userID, p)
+		return err
+	})
+	if err != nil {
+		return Checklist{}, fmt.Errorf("put custom checklist: %w", err)
+	}
+	return out, nil
+}
+
+// upsert updates the scope's base row (owner nil) or the owner's custom row for the
+// scope, the highest version if there were several, or inserts it when there is none.
+// The insert does nothing when a concurrent request created the row first (unique
+// indexes on one base per scope and one custom per user and scope), and the loop then
+// updates that row.
+func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *string, p ChecklistPatch) (Checklist, error) {
+	query := `SELECT ` + checklistColumns + ` FROM checklists WHERE is_base AND scope = $1`
+	args, defaultName := []any{scope}, baseName(scope)
+	if owner != nil {
+		query = `SELECT ` + checklistColumns + ` FROM checklists WHERE NOT is_base AND scope = $1 AND user_id = $2`
+		args, defaultName = []any{scope, *owner}, customName(scope)
+	}
+	query += ` ORDER BY version DESC, created_at DESC LIMIT 1`
+	for range 2 {
+		cur, err := s.checklist(ctx, tx, query, args...)
+		if err == nil {
+			return s.update(ctx, tx, cur.ID, p)
+		}
+		if !notFound(err) {
+			return Checklist{}, err
+		}
+		c := Checklist{ID: domain.NewID(), Scope: scope, Name: defaultName, Version: 1, IsBase: owner == nil, UserID: owner,
+			ItemsRaw: json.RawMessage(`{}`), CreatedAt: s.clock()}
+		if p.Name != nil {
+			c.Name = *p.Name
+		}
+		if p.Version != 0 {
+			c.Version = p.Version
+		}
+		if p.ItemsRaw != nil {
+			c.ItemsRaw = p.ItemsRaw
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO checklists (id, scope, name, version, is_base, user_id, items_raw, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			c.ID, c.Scope, c.Name, c.Version, c.IsBase, c.UserID, s.write.Dialect.JSON(c.ItemsRaw), s.t(c.CreatedAt))
+		if err != nil {
+			return Checklist{}, fmt.Errorf("insert checklist: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return Checklist{}, fmt.Errorf("insert checklist: %w", err)
+		} else if n == 1 {
+			return c, nil
+		}
+	}
+	return Checklist{}, fmt.Errorf("upsert checklist: the row kept changing")
+}
+
+// UpdateCustomChecklist updates one of the user's custom checklists by id. Another
+// user's, a base one, or a missing one are all ENOTFOUND "Checklist not found".
+func (s *Store) UpdateCustomChecklist(ctx context.Context, userID, id string, p ChecklistPatch) (Checklist, error) {
+	if !domain.ValidID(id) || !domain.ValidID(userID) {
+		return Checklist{}, errChecklistNotFound()
+	}
+	var out Checklist
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := s.checklist(ctx, tx, `SELECT `+checklistColumns+` FROM checklists WHERE id = $1 AND user_id = $2 AND NOT is_base`, id, userID)
+		if err != nil {
+			return err
+		}
+		if err := p.check(cur.Scope); err != nil {
+			return err
+		}
+		out, err = s.update(ctx, tx, id, p)
+		return err
+	})
+	if err != nil {
+		return Checklist{}, fmt.Errorf("update checklist: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) update(ctx context.Context, tx *sql.Tx, id string, p ChecklistPatch) (Checklist, error) {
+	var version, items any
+	if p.Version != 0 {
+		version = p.Version
+	}
+	if p.ItemsRaw != nil {
+		items = s.write.Dialect.JSON(p.ItemsRaw)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checklists SET name = COALESCE($2, name), version = COALESCE($3, version),
+		items_raw = COALESCE($4, items_raw) WHERE id = $1`, id, p.Name, version, items); err != nil {
+		return Checklist{}, fmt.Errorf("update checklist: %w", err)
+	}
+	return s.checklist(ctx, tx, `SELECT `+checklistColumns+` FROM checklists WHERE id = $1`, id)
+}
+
+// CustomChecklists lists the user's custom checklists by scope (house, room, product),
+// name, then version descending: the order the PWA's settings page expects.
+func (s *Store) CustomChecklists(ctx context.Context, userID string) ([]Checklist, error) {
+	if !domain.ValidID(userID) {
+		return []Checklist{}, nil
+	}
+	out, err := s.checklists(ctx, s.read, `SELECT `+checklistColumns+` FROM checklists
+		WHERE user_id = $1 AND NOT is_base ORDER BY `+scopeOrder+`, name, version DESC, id`, true, userID)
+	if err != nil {
+		return nil, fmt.Errorf("custom checklists: %w", err)
+	}
+	return out, nil
+}
+
+// Merged builds the three checklists a processing attempt of the user sends to the
+// analyzer (contracts section 6.4): per scope the highest-version base merged with the
+// user's custom rows in version-descending order, then reduced to what the agents
+// accept (checklist.MergeAll).
+func (s *Store) Merged(ctx context.Context, userID string) (scan.Checklists, error) {
+	owner := userID
+	if !domain.ValidID(owner) {
+		owner = domain.NewID() // nobody's: base rows only
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT scope, is_base, items_raw FROM checklists
+		WHERE is_base OR user_id = $1 ORDER BY scope, is_base DESC, version DESC, created_at DESC`, owner)
+	if err != nil {
+		return scan.Checklists{}, fmt.Errorf("merge checklists: %w", err)
+	}
+	defer rows.Close()
+	sources := map[checklist.Scope]checklist.Sources{}
+	for rows.Next() {
+		var scope string
+		var isBase bool
+		var items json.RawMessage
+		if err := rows.Scan(&scope, &isBase, projections.ScanJSON(&items)); err != nil {
+			return scan.Checklists{}, fmt.Errorf("merge checklists: %w", err)
+		}
+		src := sources[checklist.Scope(scope)]
+		switch {
+		case isBase && src.Base == nil:
+			src.Base = items
+		case !isBase:
+			src.Customs = append(src.Customs, items)
+		}
+		sources[checklist.Scope(scope)] = src
+	}
+	if err := rows.Err(); err != nil {
+		return scan.Checklists{}, fmt.Errorf("merge checklists: %w", err)
+	}
+	set, err := checklist.MergeAll(sources)
+	if err != nil {
+		return scan.Checklists{}, fmt.Errorf("merge checklists: %w", err)
+	}
+	return scan.Checklists(set), nil
+}
+
+func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...any) (Checklist, error) {
+	var c Checklist
+	err := q.QueryRowContext(ctx, query, args...).Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID,
+		projections.ScanJSON(&c.ItemsRaw), projections.ScanTime(&c.CreatedAt))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Checklist{}, errChecklistNotFound()
+	}
+	if err != nil {
+		return Checklist{}, fmt.Errorf("read checklist: %w", err)
+	}
+	return c, nil
+}
+
+// checklists runs a listing; withItems says whether query selects items_raw.
+func (s *Store) checklists(ctx context.Context, q queryer, query string, withItems bool, args ...any) ([]Checklist, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list checklists: %w", err)
+	}
+	defer rows.Close()
+	out := []Checklist{}
+	for rows.Next() {
+		var c Checklist
+		dst := []any{&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID}
+		if withItems {
+			dst = append(dst, projections.ScanJSON(&c.ItemsRaw))
+		}
+		if err := rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt))...); err != nil {
+			return nil, fmt.Errorf("list checklists: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list checklists: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,189 @@
+package accounts_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/migrations"
+	"github.com/scanledger/scanledger/projections"
+)
+
+const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// pgURL is this run's own Postgres database, created by TestMain and dropped after.
+var pgURL string
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+// testMain fails the run when Postgres is unreachable: half of every test is the
+// Postgres dialect, and a skipped half would pass unnoticed.
+func testMain(m *testing.M) int {
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		admin = defaultPostgresURL
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: open PostgreSQL %s: %v\n", admin, err)
+		return 1
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: PostgreSQL is required at %s (set TEST_DATABASE_URL): %v\n", admin, err)
+		return 1
+	}
+	name := "scanledger_accounts_" + randomHex(6)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: create database %s: %v\n", name, err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
+		}
+	}()
+	u, err := url.Parse(admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: parse %s: %v\n", admin, err)
+		return 1
+	}
+	u.Path = "/" + name
+	pgURL = u.String()
+	return m.Run()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// clock is a settable time shared by the store and the token issuer.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one store on a fresh database, with its clock and issuer.
+type env struct {
+	store  *accounts.Store
+	db     projections.DB // the write handle, for arranging rows directly
+	clock  *clock
+	tokens *token.Issuer
+}
+
+// cheapHash keeps tests fast; TestPasswordsAreStoredAsArgon2idPHCStrings covers the
+// default parameters.
+var cheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// forEachDB runs f against a fresh SQLite file and a fresh Postgres schema.
+func forEachDB(t *testing.T, f func(t *testing.T, e *env), opts ...accounts.Option) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		w, r := newSQLite(t)
+		f(t, newEnv(w, r, opts))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		db := newPostgres(t)
+		f(t, newEnv(db, db, opts))
+	})
+}
+
+func newEnv(w, r projections.DB, opts []accounts.Option) *env {
+	c := &clock{t: time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC)}
+	is := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users",
+		Now: c.now}
+	all := append([]accounts.Option{accounts.WithClock(c.now), accounts.WithHashParams(cheapHash)}, opts...)
+	return &env{store: accounts.New(w, r, is, all...), db: w, clock: c, tokens: is}
+}
+
+func newSQLite(t *testing.T) (projections.DB, projections.DB) {
+	t.Helper()
+	sdb, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "accounts.db"), migrations.ReadModel)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	return projections.DB{DB: sdb.Write, Dialect: projections.SQLite}, projections.DB{DB: sdb.Read, Dialect: projections.SQLite}
+}
+
+// newPostgres gives each test its own schema of this run's database.
+func newPostgres(t *testing.T) projections.DB {
+	t.Helper()
+	ctx := context.Background()
+	schema := "t_" + randomHex(6)
+	admin, err := sql.Open("pgx", pgURL)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	u, _ := url.Parse(pgURL)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := migrations.Apply(ctx, db, migrations.Postgres, migrations.ReadModel); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return projections.DB{DB: db, Dialect: projections.Postgres}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// signup creates a user or fails the test.
+func (e *env) signup(t *testing.T, email, password string) accounts.Session {
+	t.Helper()
+	s, err := e.store.Signup(context.Background(), accounts.NewUser{Email: email, Password: password,
+		FirstName: ptr("Ada"), LastName: ptr("Lovelace")})
+	if err != nil {
+		t.Fatalf("signup %s: %v", email, err)
+	}
+	return s
+}
+
+// exec runs arranging SQL on the write handle.
+func (e *env) exec(t *testing.T, query string, args ...any) {
+	t.Helper()
+	if _, err := e.db.ExecContext(context.Background(), query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}

@@ -1,0 +1,185 @@
+package accounts_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+)
+
+func refused(t *testing.T, err error) {
+	t.Helper()
+	if domain.ErrorCode(err) != domain.EUNAUTHORIZED || domain.ErrorMessage(err) != "Invalid refresh token" {
+		t.Fatalf("want 401 Invalid refresh token, got %v", err)
+	}
+}
+
+func TestARefreshTokenIsExchangedForANewPair(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		first := e.signup(t, "ada@example.com", "secret1")
+		next, err := e.store.Refresh(context.Background(), first.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.RefreshToken == first.RefreshToken || next.AccessToken == "" || next.User.ID != first.User.ID {
+			t.Fatalf("refresh: %+v", next)
+		}
+		if _, err := e.tokens.Verify(next.AccessToken, token.Access); err != nil {
+			t.Fatalf("new access token: %v", err)
+		}
+		if _, err := e.store.Refresh(context.Background(), next.RefreshToken); err != nil {
+			t.Fatalf("the successor refreshes in turn: %v", err)
+		}
+	})
+}
+
+func TestParallelRefreshesWithOneTokenAllSucceed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		s := e.signup(t, "ada@example.com", "secret1")
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		got := make(chan accounts.Session, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next, err := e.store.Refresh(context.Background(), s.RefreshToken)
+				errs <- err
+				got <- next
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		close(got)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("a parallel refresh failed: %v", err)
+			}
+		}
+		// Every pair handed out works: whichever the client keeps, it can go on.
+		for next := range got {
+			if _, err := e.store.Refresh(context.Background(), next.RefreshToken); err != nil {
+				t.Fatalf("a refresh token from the burst: %v", err)
+			}
+		}
+	})
+}
+
+func TestARotatedTokenStillWorksWithinTheGraceWindow(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		s := e.signup(t, "ada@example.com", "secret1")
+		if _, err := e.store.Refresh(context.Background(), s.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(accounts.DefaultRefreshGrace - time.Second)
+		if _, err := e.store.Refresh(context.Background(), s.RefreshToken); err != nil {
+			t.Fatalf("within the window: %v", err)
+		}
+		// The window runs from the first exchange: later ones do not extend it.
+		e.clock.advance(2 * time.Second)
+		_, err := e.store.Refresh(context.Background(), s.RefreshToken)
+		refused(t, err)
+	})
+}
+
+func TestReplayingARotatedTokenAfterTheWindowRevokesItsWholeFamily(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		s := e.signup(t, "ada@example.com", "secret1")
+		other, err := e.store.Login(ctx, "ada@example.com", "secret1", "192.0.2.1") // another device
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := e.store.Refresh(ctx, s.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(accounts.DefaultRefreshGrace + time.Second)
+		_, err = e.store.Refresh(ctx, s.RefreshToken) // the replay
+		refused(t, err)
+		_, err = e.store.Refresh(ctx, next.RefreshToken) // its descendant, unused until now
+		refused(t, err)
+		if _, err := e.store.Refresh(ctx, other.RefreshToken); err != nil {
+			t.Fatalf("another login's session must survive: %v", err)
+		}
+	})
+}
+
+func TestRefreshRefusesAccessTokensForgedAndUnknownTokens(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		s := e.signup(t, "ada@example.com", "secret1")
+		_, err := e.store.Refresh(ctx, s.AccessToken)
+		refused(t, err)
+		_, err = e.store.Refresh(ctx, "not.a.jwt")
+		refused(t, err)
+		// Well signed, but never handed out by the store (no recorded jti).
+		stray, _, err := e.tokens.Issue(token.Refresh, s.User.ID, token.RoleUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.store.Refresh(ctx, stray)
+		refused(t, err)
+	})
+}
+
+func TestAnExpiredRefreshTokenIsRefused(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		s := e.signup(t, "ada@example.com", "secret1")
+		e.clock.advance(8 * 24 * time.Hour)
+		_, err := e.store.Refresh(context.Background(), s.RefreshToken)
+		refused(t, err)
+	})
+}
+
+func TestRefreshCarriesTheStoredRole(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		s := e.signup(t, "ada@example.com", "secret1")
+		if err := e.store.SetRole(ctx, "ada@example.com", token.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		next, err := e.store.Refresh(ctx, s.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := e.tokens.Verify(next.AccessToken, token.Access); c.Role != token.RoleAdmin || next.User.Role != token.RoleAdmin {
+			t.Fatalf("role after refresh: %+v", c)
+		}
+	})
+}
+
+func TestPruneForgetsExpiredTokensAndOldAttempts(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.signup(t, "ada@example.com", "secret1")
+		if _, err := e.store.Login(ctx, "ada@example.com", "wrong-password", "192.0.2.1"); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+		count := func(table string) int {
+			var n int
+			if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if err := e.store.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if count("refresh_tokens") != 1 || count("login_attempts") != 1 {
+			t.Fatal("prune removed live rows")
+		}
+		e.clock.advance(8 * 24 * time.Hour)
+		if err := e.store.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, m := count("refresh_tokens"), count("login_attempts"); n != 0 || m != 0 {
+			t.Fatalf("left %d tokens and %d attempts", n, m)
+		}
+	})
+}
