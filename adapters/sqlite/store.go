@@ -1,0 +1,474 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/event"
+)
+
+// timeLayout stores recorded_at as fixed-width UTC text: it sorts as it reads, and
+// SQLite's own date functions understand it.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Store is the event store on SQLite (migrations part eventstore). Appends go through
+// the DB's single write connection, one BEGIN IMMEDIATE transaction each, so appends
+// from this process queue in database/sql and appends from other processes wait on
+// SQLite's lock: either way one writer at a time, which is what keeps positions
+// gap-free and in commit order. Reads use the read pool and never block the writer.
+//
+// Cursors are the decimal event position ("" before the first event).
+type Store struct {
+	db     *DB
+	notify event.Notifier
+	follow event.Follower
+	now    func() time.Time
+
+	mu    sync.Mutex
+	stmts *statements // prepared on first use; see statements
+}
+
+// statements are prepared once per Store because parsing SQL was the largest single
+// cost of an append in the pure Go driver. Write statements live on the single write
+// connection; read statements are prepared on each read connection as it is used.
+type statements struct {
+	findEvent, streamVersion, storedIDs *sql.Stmt // on db.Write
+	insertOne, insertChunk              *sql.Stmt // on db.Write
+	readStream, readAll                 *sql.Stmt // on db.Read
+}
+
+// insertChunk events go into one INSERT: the per-statement overhead (database/sql
+// bookkeeping, argument conversion, starting the VM) was most of a batched append's
+// cost, while SQLite allows thousands of parameters per statement.
+const insertChunk = 32
+
+// insertSQL is an INSERT of rows events.
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT OR ROLLBACK INTO events
+		(event_id, stream_id, version, type, schema_version, data, metadata, recorded_at) VALUES `)
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// statements prepares the Store's statements the first time it is called. It must
+// not be called inside a write transaction: preparing needs the write connection.
+func (s *Store) statements(ctx context.Context) (*statements, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stmts != nil {
+		return s.stmts, nil
+	}
+	var st statements
+	var prepared []*sql.Stmt
+	for _, p := range []struct {
+		db    *sql.DB
+		query string
+		stmt  **sql.Stmt
+	}{
+		{s.db.Write, `SELECT stream_id, version FROM events WHERE event_id = $1`, &st.findEvent},
+		{s.db.Write, `SELECT coalesce(max(version), -1) FROM events WHERE stream_id = $1`, &st.streamVersion},
+		{s.db.Write, `SELECT event_id, position FROM events
+			WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`, &st.storedIDs},
+		{s.db.Write, insertSQL(1), &st.insertOne},
+		{s.db.Write, insertSQL(insertChunk), &st.insertChunk},
+		{s.db.Read, `SELECT ` + columns + ` FROM events
+			WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`, &st.readStream},
+		// Positions are gap-free and committed in order (one writer), so everything
+		// after a position that is visible now is exactly what a later reader would
+		// see first: "position > cursor" never skips a late commit.
+		{s.db.Read, `SELECT ` + columns + ` FROM events
+			WHERE position > $1 ORDER BY position LIMIT $2`, &st.readAll},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.query)
+		if err != nil {
+			for _, s := range prepared {
+				s.Close()
+			}
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		prepared = append(prepared, stmt)
+		*p.stmt = stmt
+	}
+	s.stmts = &st
+	return s.stmts, nil
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPollInterval sets how often a caught-up subscription reads anyway. In-process
+// appends wake subscribers at once; polling is only for appends made by other
+// processes sharing the file. Default event.DefaultPoll.
+func WithPollInterval(d time.Duration) Option {
+	return func(s *Store) { s.follow.Poll = d }
+}
+
+// WithSubscribeBatch sets how many events a subscription reads at a time, and so the
+// largest batch its handler gets. Default event.DefaultBatch.
+func WithSubscribeBatch(n int) Option {
+	return func(s *Store) { s.follow.Batch = n }
+}
+
+// WithSubscribeErrors sets a function told about every read error a subscription
+// retries, so a failing disk shows up in logs or metrics instead of as silence.
+func WithSubscribeErrors(f func(error)) Option {
+	return func(s *Store) { s.follow.OnError = f }
+}
+
+// NewStore returns the event store kept in db, whose eventstore migrations must have
+// been applied (Open(ctx, path, migrations.EventStore)).
+func NewStore(db *DB, opts ...Option) *Store {
+	s := &Store{db: db, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	s.follow.Read = s.ReadAll
+	s.follow.Wake = s.notify.Wait
+	return s
+}
+
+// Append implements event.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events []event.Data) (event.AppendResult, error) {
+	if err := validateAppend(stream, expected, events); err != nil {
+		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+	}
+	res, written, err := s.append(ctx, stream, expected, events)
+	if err != nil {
+		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+	}
+	if written {
+		s.notify.Notify() // after Commit: a woken reader must be able to see the rows
+	}
+	return res, nil
+}
+
+func (s *Store) append(ctx context.Context, stream string, expected int64, events []event.Data) (res event.AppendResult, written bool, err error) {
+	st, err := s.statements(ctx)
+	if err != nil {
+		return res, false, err
+	}
+	tx, err := s.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return res, false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	// Idempotency comes first: the retry of an append that did commit finds its
+	// stream past the expected version, and must still succeed.
+	var firstStream string
+	var firstVersion int64
+	err = tx.StmtContext(ctx, st.findEvent).QueryRowContext(ctx, events[0].ID).Scan(&firstStream, &firstVersion)
+	switch {
+	case err == nil:
+		res, err := replay(ctx, tx, st, stream, expected, events, firstStream, firstVersion)
+		return res, false, err
+	case !errors.Is(err, sql.ErrNoRows):
+		return res, false, fmt.Errorf("find event %s: %w", events[0].ID, err)
+	}
+
+	current, err := streamVersion(ctx, tx, st, stream)
+	if err != nil {
+		return res, false, err
+	}
+	if expected != event.Any && expected != current {
+		return res, false, wrongVersion(expected, current)
+	}
+
+	recordedAt := s.now().UTC().Format(timeLayout)
+	one, chunk := tx.StmtContext(ctx, st.insertOne), tx.StmtContext(ctx, st.insertChunk)
+	args := make([]any, 0, 8*min(len(events), insertChunk))
+	var position int64
+	for i := 0; i < len(events); {
+		stmt, n := one, 1
+		if len(events)-i >= insertChunk {
+			stmt, n = chunk, insertChunk
+		}
+		args = args[:0]
+		for j, e := range events[i : i+n] {
+			args = append(args, e.ID, stream, current+1+int64(i+j), e.Type, e.SchemaVersion,
+				bytesOrEmpty(e.Data), bytesOrEmpty(e.Metadata), recordedAt)
+		}
+		r, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			// The first ID was checked above and the write lock is held, so a
+			// unique violation here is a later event's ID stored by another append.
+			if isUniqueViolation(err) {
+				return res, false, duplicateIn(ctx, tx, st, events[i:i+n])
+			}
+			return res, false, fmt.Errorf("insert events: %w", err)
+		}
+		if i += n; i == len(events) {
+			if position, err = r.LastInsertId(); err != nil {
+				return res, false, fmt.Errorf("insert events: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return res, false, fmt.Errorf("commit: %w", err)
+	}
+	return event.AppendResult{
+		Version:  current + int64(len(events)),
+		Position: cursor(position),
+	}, true, nil
+}
+
+// replay answers an append whose first event ID is already stored, at firstStream
+// and firstVersion. If every event is stored, in order, where this append would have
+// put them (right after expected, or anywhere in the stream for Any), it is a retry of
+// an append that committed: return that append's result and write nothing. Otherwise
+// the IDs belong to another append and writing them again would duplicate events:
+// fail with ErrWrongExpectedVersion if the stream is not at the expected version (the
+// usual answer to a stale writer), else with a plain conflict.
+func replay(ctx context.Context, tx *sql.Tx, st *statements, stream string, expected int64, events []event.Data, firstStream string, firstVersion int64) (event.AppendResult, error) {
+	if firstStream == stream && (expected == event.Any || firstVersion == expected+1) {
+		stored, err := readStoredIDs(ctx, tx, st, stream, firstVersion, len(events))
+		if err != nil {
+			return event.AppendResult{}, err
+		}
+		if sameIDs(stored, events) {
+			return event.AppendResult{
+				Version:  firstVersion + int64(len(events)) - 1,
+				Position: cursor(stored[len(stored)-1].position),
+			}, nil
+		}
+	}
+	current, err := streamVersion(ctx, tx, st, stream)
+	if err != nil {
+		return event.AppendResult{}, err
+	}
+	if expected != event.Any && expected != current {
+		return event.AppendResult{}, wrongVersion(expected, current)
+	}
+	return event.AppendResult{}, duplicateID(events[0].ID)
+}
+
+type storedID struct {
+	id       string
+	position int64
+}
+
+func readStoredIDs(ctx context.Context, tx *sql.Tx, st *statements, stream string, from int64, n int) ([]storedID, error) {
+	rows, err := tx.StmtContext(ctx, st.storedIDs).QueryContext(ctx, stream, from, n)
+	if err != nil {
+		return nil, fmt.Errorf("read stored ids: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]storedID, 0, n)
+	for rows.Next() {
+		var s storedID
+		if err := rows.Scan(&s.id, &s.position); err != nil {
+			return nil, fmt.Errorf("read stored ids: %w", err)
+		}
+		ids = append(ids, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored ids: %w", err)
+	}
+	return ids, nil
+}
+
+func sameIDs(stored []storedID, events []event.Data) bool {
+	if len(stored) != len(events) {
+		return false
+	}
+	for i := range events {
+		if stored[i].id != events[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// streamVersion returns the version of the stream's last event, or event.NoStream.
+func streamVersion(ctx context.Context, tx *sql.Tx, st *statements, stream string) (int64, error) {
+	var v int64
+	err := tx.StmtContext(ctx, st.streamVersion).QueryRowContext(ctx, stream).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("stream version: %w", err)
+	}
+	return v, nil
+}
+
+func wrongVersion(expected, current int64) error {
+	return fmt.Errorf("expected version %d, stream at %d: %w", expected, current, event.ErrWrongExpectedVersion)
+}
+
+func duplicateID(id string) error {
+	return domain.Errorf(domain.ECONFLICT, "event %s is already stored by another append", id)
+}
+
+// duplicateIn names the first of events whose ID is stored already, for the error.
+func duplicateIn(ctx context.Context, tx *sql.Tx, st *statements, events []event.Data) error {
+	find := tx.StmtContext(ctx, st.findEvent)
+	for _, e := range events {
+		var stream string
+		var version int64
+		err := find.QueryRowContext(ctx, e.ID).Scan(&stream, &version)
+		if err == nil {
+			return duplicateID(e.ID)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("find event %s: %w", e.ID, err)
+		}
+	}
+	return domain.Errorf(domain.ECONFLICT, "an event of this append is already stored")
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlitedriver.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+func validateAppend(stream string, expected int64, events []event.Data) error {
+	if stream == "" {
+		return domain.Errorf(domain.EINVALID, "empty stream name")
+	}
+	if expected < event.Any {
+		return domain.Errorf(domain.EINVALID, "invalid expected version %d", expected)
+	}
+	if len(events) == 0 {
+		return domain.Errorf(domain.EINVALID, "no events to append")
+	}
+	seen := make(map[string]struct{}, len(events))
+	for i, e := range events {
+		switch {
+		case e.ID == "":
+			return domain.Errorf(domain.EINVALID, "event %d has no id", i)
+		case e.Type == "":
+			return domain.Errorf(domain.EINVALID, "event %s has no type", e.ID)
+		case e.SchemaVersion < 1:
+			return domain.Errorf(domain.EINVALID, "event %s has schema version %d, want >= 1", e.ID, e.SchemaVersion)
+		}
+		if _, dup := seen[e.ID]; dup {
+			return domain.Errorf(domain.EINVALID, "event id %s appears twice", e.ID)
+		}
+		seen[e.ID] = struct{}{}
+	}
+	return nil
+}
+
+// bytesOrEmpty keeps a nil payload from becoming NULL in a NOT NULL column.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// ReadStream implements event.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
+	if from < 0 {
+		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "negative version %d", from))
+	}
+	if max < 1 {
+		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	}
+	st, err := s.statements(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	rows, err := st.readStream.QueryContext(ctx, stream, from, max)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	events, err := scanEvents(rows, max)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll implements event.Store. A malformed cursor is a domain.EINVALID error.
+func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
+	pos, err := parseCursor(after)
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	if max < 1 {
+		return nil, fmt.Errorf("read all: %w", domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	}
+	st, err := s.statements(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	rows, err := st.readAll.QueryContext(ctx, pos, max)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %q: %w", after, err)
+	}
+	events, err := scanEvents(rows, max)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %q: %w", after, err)
+	}
+	return events, nil
+}
+
+// Subscribe implements event.Store: catch up from the cursor, then follow live
+// appends, woken at once by appends through this Store and by polling for any other.
+func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handler) error {
+	if _, err := parseCursor(after); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	return s.follow.Follow(ctx, after, h)
+}
+
+const columns = `position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at`
+
+func scanEvents(rows *sql.Rows, max int) ([]event.Recorded, error) {
+	defer rows.Close()
+	events := make([]event.Recorded, 0, min(max, 1024))
+	for rows.Next() {
+		var (
+			e          event.Recorded
+			position   int64
+			recordedAt string
+		)
+		if err := rows.Scan(&position, &e.ID, &e.StreamID, &e.Version, &e.Type, &e.SchemaVersion,
+			&e.Data, &e.Metadata, &recordedAt); err != nil {
+			return nil, err
+		}
+		t, err := time.Parse(timeLayout, recordedAt)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: recorded_at: %w", e.ID, err)
+		}
+		e.Position = cursor(position)
+		e.RecordedAt = t
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+func cursor(position int64) event.Cursor {
+	return event.Cursor(strconv.FormatInt(position, 10))
+}
+
+// parseCursor accepts only the canonical decimal form, so that one position has one
+// cursor and a cursor from another adapter fails loudly instead of reading garbage.
+func parseCursor(c event.Cursor) (int64, error) {
+	if c == event.Start {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(c), 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(c) {
+		return 0, domain.Errorf(domain.EINVALID, "malformed cursor %q", string(c))
+	}
+	return n, nil
+}

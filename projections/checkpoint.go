@@ -1,0 +1,165 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/scanledger/scanledger/domain/event"
+)
+
+// loadCheckpoint returns the projection's position, creating its row at the start.
+func loadCheckpoint(ctx context.Context, db DB, name string, now time.Time) (event.Cursor, error) {
+	if _, err := db.ExecContext(ctx, `INSERT INTO projection_checkpoints (name, position, updated_at)
+		VALUES ($1, '', $2) ON CONFLICT (name) DO NOTHING`, name, db.Dialect.Time(now)); err != nil {
+		return "", fmt.Errorf("create checkpoint: %w", err)
+	}
+	var pos string
+	if err := db.QueryRowContext(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, name).Scan(&pos); err != nil {
+		return "", fmt.Errorf("read checkpoint: %w", err)
+	}
+	return event.Cursor(pos), nil
+}
+
+// moveCheckpoint sets the position to "to" only if it still is "from": a compare-and-
+// set, so two runners of one projection (a lock lost mid-batch) cannot both commit the
+// same events.
+func moveCheckpoint(ctx context.Context, tx *Tx, name string, from, to event.Cursor, now time.Time) error {
+	res, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET position = $1, updated_at = $2
+		WHERE name = $3 AND position = $4`, string(to), tx.Dialect().Time(now), name, string(from))
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if n != 1 {
+		return ErrCheckpointMoved
+	}
+	return nil
+}
+
+// loadVersions returns, for the streams of events, the last version this projection
+// applied. Cursors are opaque, so the runner cannot tell an old event from a new one by
+// its position; a stream's version can.
+func loadVersions(ctx context.Context, tx *Tx, name string, events []event.Recorded) (map[string]int64, error) {
+	seen := make(map[string]int64, len(events))
+	var streams []string
+	for _, e := range events {
+		if _, ok := seen[e.StreamID]; !ok {
+			seen[e.StreamID] = -1
+			streams = append(streams, e.StreamID)
+		}
+	}
+	applied := make(map[string]int64, len(streams))
+	d := tx.Dialect()
+	rows, err := tx.Query(ctx, `SELECT stream_id, version FROM projection_streams
+		WHERE projection = $1 AND `+d.AnyOf("stream_id", "$2"), name, d.Strings(streams))
+	if err != nil {
+		return nil, fmt.Errorf("read stream versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		var v int64
+		if err := rows.Scan(&s, &v); err != nil {
+			return nil, fmt.Errorf("read stream versions: %w", err)
+		}
+		applied[s] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stream versions: %w", err)
+	}
+	return applied, nil
+}
+
+// saveVersions records the last version applied per stream of events.
+func saveVersions(ctx context.Context, tx *Tx, name string, events []event.Recorded) error {
+	last := make(map[string]int64, len(events))
+	var order []string
+	for _, e := range events {
+		if _, ok := last[e.StreamID]; !ok {
+			order = append(order, e.StreamID)
+		}
+		last[e.StreamID] = e.Version
+	}
+	rows := make([][]any, 0, len(order))
+	for _, s := range order {
+		rows = append(rows, []any{name, s, last[s]})
+	}
+	err := tx.ExecValues(ctx, `INSERT INTO projection_streams (projection, stream_id, version)`,
+		`ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version`, rows)
+	if err != nil {
+		return fmt.Errorf("write stream versions: %w", err)
+	}
+	return nil
+}
+
+func parkEvent(ctx context.Context, tx *Tx, name string, e event.Recorded, cause error, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO parked_events
+		(projection, event_id, stream_id, version, position, type, error, parked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at`,
+		name, e.ID, e.StreamID, e.Version, string(e.Position), e.Type, cause.Error(), tx.Dialect().Time(now))
+	if err != nil {
+		return fmt.Errorf("park event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Checkpoint returns a projection's position and when it last moved; Start and the
+// zero time when it never ran.
+func Checkpoint(ctx context.Context, db DB, name string) (event.Cursor, time.Time, error) {
+	var pos string
+	var at time.Time
+	err := db.QueryRowContext(ctx, `SELECT position, updated_at FROM projection_checkpoints WHERE name = $1`, name).
+		Scan(&pos, ScanTime(&at))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return event.Start, time.Time{}, nil
+		}
+		return "", time.Time{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	return event.Cursor(pos), at, nil
+}
+
+// Parked is an event a projection gave up on.
+type Parked struct {
+	Projection string
+	EventID    string
+	StreamID   string
+	Version    int64
+	Position   event.Cursor
+	Type       string
+	Error      string
+	ParkedAt   time.Time
+}
+
+// ListParked returns the events parked by a projection ("" for every projection),
+// oldest first.
+func ListParked(ctx context.Context, db DB, projection string) ([]Parked, error) {
+	rows, err := db.QueryContext(ctx, `SELECT projection, event_id, stream_id, version, position, type, error, parked_at
+		FROM parked_events WHERE $1 = '' OR projection = $1 ORDER BY parked_at, projection, event_id`, projection)
+	if err != nil {
+		return nil, fmt.Errorf("list parked events: %w", err)
+	}
+	defer rows.Close()
+	var out []Parked
+	for rows.Next() {
+		var p Parked
+		var pos string
+		if err := rows.Scan(&p.Projection, &p.EventID, &p.StreamID, &p.Version, &pos, &p.Type, &p.Error,
+			ScanTime(&p.ParkedAt)); err != nil {
+			return nil, fmt.Errorf("list parked events: %w", err)
+		}
+		p.Position = event.Cursor(pos)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list parked events: %w", err)
+	}
+	return out, nil
+}

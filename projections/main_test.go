@@ -1,0 +1,356 @@
+package projections_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/migrations"
+	"github.com/scanledger/scanledger/projections"
+)
+
+const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// pgURL is this test run's own Postgres database, created by TestMain and dropped after.
+var pgURL string
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+// testMain fails the run when Postgres is unreachable: half of every test is the
+// Postgres dialect, and a skipped half would pass unnoticed.
+func testMain(m *testing.M) int {
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		admin = defaultPostgresURL
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: open PostgreSQL %s: %v\n", admin, err)
+		return 1
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: PostgreSQL is required at %s (set TEST_DATABASE_URL): %v\n", admin, err)
+		return 1
+	}
+	name := "scanledger_projections_" + randomHex(6)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: create database %s: %v\n", name, err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
+		}
+	}()
+	u, err := url.Parse(admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: parse %s: %v\n", admin, err)
+		return 1
+	}
+	u.Path = "/" + name
+	pgURL = u.String()
+	return m.Run()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testDB is a migrated read-model database. Writes go through db (the projections'
+// handle); queries read through read, as the API will.
+type testDB struct {
+	name    string // "sqlite" or "postgres"
+	db      projections.DB
+	read    projections.DB
+	path    string // SQLite file
+	connect func(t testing.TB) projections.DB
+}
+
+// forEachDB runs f against a fresh SQLite file and a fresh Postgres schema.
+func forEachDB(t *testing.T, f func(t *testing.T, d *testDB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		f(t, newSQLite(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		f(t, newPostgres(t))
+	})
+}
+
+func newSQLite(t testing.TB) *testDB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "readmodel.db")
+	sdb, err := sqlite.Open(context.Background(), path, migrations.ReadModel)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	return &testDB{
+		name: "sqlite",
+		db:   projections.DB{DB: sdb.Write, Dialect: projections.SQLite},
+		read: projections.DB{DB: sdb.Read, Dialect: projections.SQLite},
+		path: path,
+		connect: func(t testing.TB) projections.DB {
+			other, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatalf("open sqlite: %v", err)
+			}
+			t.Cleanup(func() { other.Close() })
+			return projections.DB{DB: other.Write, Dialect: projections.SQLite}
+		},
+	}
+}
+
+// newPostgres gives each test its own schema of this run's database, so tests run in
+// parallel without seeing each other's rows. Commits do not wait for the disk: tests
+// need no durability, and this machine's fsync takes milliseconds.
+func newPostgres(t testing.TB) *testDB { return openPostgres(t, false) }
+
+// newDurablePostgres is newPostgres with the server's default, durable commits, for
+// benchmarks.
+func newDurablePostgres(t testing.TB) *testDB { return openPostgres(t, true) }
+
+func openPostgres(t testing.TB, durable bool) *testDB {
+	t.Helper()
+	ctx := context.Background()
+	schema := "t_" + randomHex(6)
+	admin, err := sql.Open("pgx", pgURL)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	u, _ := url.Parse(pgURL)
+	q := u.Query()
+	q.Set("search_path", schema)
+	if !durable {
+		q.Set("synchronous_commit", "off")
+	}
+	u.RawQuery = q.Encode()
+	dsn := u.String()
+	open := func(t testing.TB) projections.DB {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return projections.DB{DB: db, Dialect: projections.Postgres}
+	}
+	db := open(t)
+	if err := migrations.Apply(ctx, db.DB, migrations.Postgres, migrations.ReadModel); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return &testDB{name: "postgres", db: db, read: db, connect: open}
+}
+
+// memStore is an in-memory event.Store: enough of the port's promises (all-stream
+// order, catch-up then live subscription, expected versions) to drive projections.
+type memStore struct {
+	mu       sync.Mutex
+	events   []event.Recorded
+	versions map[string]int64
+	wake     chan struct{}
+	// batch is the most events per delivery.
+	batch int
+	// redeliver delivers every batch twice, as an at-least-once subscription does after
+	// a reconnect that lost its acknowledgement.
+	redeliver bool
+	// gate, when set, holds every delivery until it is closed.
+	gate chan struct{}
+}
+
+func newMemStore() *memStore {
+	return &memStore{versions: map[string]int64{}, wake: make(chan struct{}), batch: 1000}
+}
+
+func cursorAt(i int) event.Cursor { return event.Cursor(fmt.Sprintf("%012d", i)) }
+
+func indexOf(c event.Cursor) (int, error) {
+	if c == event.Start {
+		return 0, nil
+	}
+	return strconv.Atoi(string(c))
+}
+
+// head is the cursor of the last event.
+func (s *memStore) head() event.Cursor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cursorAt(len(s.events))
+}
+
+func (s *memStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
+}
+
+func (s *memStore) Append(ctx context.Context, stream string, expected int64, events []event.Data) (event.AppendResult, error) {
+	if len(events) == 0 {
+		return event.AppendResult{}, errors.New("append: no events")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, exists := s.versions[stream]
+	if !exists {
+		cur = -1
+	}
+	switch {
+	case expected == event.NoStream && exists,
+		expected >= 0 && expected != cur:
+		return event.AppendResult{}, event.ErrWrongExpectedVersion
+	}
+	for _, d := range events {
+		cur++
+		at := time.Now().UTC()
+		if m, err := event.ParseMetadata(d.Metadata); err == nil && !m.OccurredAt.IsZero() {
+			at = m.OccurredAt
+		}
+		s.events = append(s.events, event.Recorded{
+			ID: d.ID, StreamID: stream, Version: cur, Position: cursorAt(len(s.events) + 1),
+			Type: d.Type, SchemaVersion: d.SchemaVersion, Data: d.Data, Metadata: d.Metadata, RecordedAt: at,
+		})
+	}
+	s.versions[stream] = cur
+	close(s.wake)
+	s.wake = make(chan struct{})
+	return event.AppendResult{Version: cur, Position: cursorAt(len(s.events))}, nil
+}
+
+func (s *memStore) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Recorded
+	for _, e := range s.events {
+		if e.StreamID == stream && e.Version >= from && len(out) < max {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
+	i, err := indexOf(after)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end := min(len(s.events), i+max)
+	if i >= end {
+		return nil, nil
+	}
+	return append([]event.Recorded(nil), s.events[i:end]...), nil
+}
+
+func (s *memStore) Subscribe(ctx context.Context, after event.Cursor, h event.Handler) error {
+	pos, err := indexOf(after)
+	if err != nil {
+		return err
+	}
+	for {
+		s.mu.Lock()
+		if pos >= len(s.events) {
+			wake := s.wake
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wake:
+				continue
+			}
+		}
+		batch := append([]event.Recorded(nil), s.events[pos:min(len(s.events), pos+s.batch)]...)
+		gate, redeliver := s.gate, s.redeliver
+		s.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-gate:
+			}
+		}
+		if err := h(ctx, batch); err != nil {
+			return err
+		}
+		if redeliver {
+			if err := h(ctx, batch); err != nil {
+				return err
+			}
+		}
+		pos += len(batch)
+	}
+}
+
+// start runs a runner until the test ends and checks that it stopped only because the
+// test cancelled it.
+func start(t testing.TB, r *projections.Runner) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("runner %s stopped with %v", r.Name(), err)
+		}
+	})
+}
+
+// waitFor polls the runner's stats until ok holds.
+func waitFor(t testing.TB, r *projections.Runner, what string, ok func(projections.Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok(r.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("runner %s: timed out waiting for %s; stats %+v", r.Name(), what, r.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// catchUp applies everything in the store to each projection (a new runner each time,
+// resuming from its checkpoint) and stops.
+func catchUp(t testing.TB, d *testDB, store *memStore, opts projections.Options, ps ...projections.Projection) []*projections.Runner {
+	t.Helper()
+	head := store.head()
+	var runners []*projections.Runner
+	for _, p := range ps {
+		r := projections.NewRunner(store, d.db, p, opts)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, r, "catch-up", func(s projections.Stats) bool { return s.Position == head })
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("runner %s stopped with %v", r.Name(), err)
+		}
+		runners = append(runners, r)
+	}
+	return runners
+}

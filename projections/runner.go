@@ -1,0 +1,388 @@
+// Package projections turns the event store into read models. A Runner follows the
+// all-stream from a projection's checkpoint and, per batch, applies the events and
+// stores the new checkpoint in one transaction, so each event's effects are committed
+// exactly once however often the store delivers it. One package per read model
+// (projections/scans, projections/feed, projections/jobs) holds its projector and its
+// queries.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scanledger/scanledger/domain/event"
+)
+
+// Projection applies events to a read model. Name is its stable checkpoint key: change
+// it only to rebuild the read model from the first event.
+//
+// Handle applies one event inside tx and returns an error if it cannot; the runner then
+// rolls the whole transaction back. Handle must be deterministic (timestamps come from
+// the event's metadata, never from the clock) and must have no effect outside tx: no
+// network calls, no notifications, no in-memory state that outlives the transaction
+// other than what Batcher.Begin resets.
+type Projection interface {
+	Name() string
+	Handle(ctx context.Context, tx *Tx, e event.Recorded) error
+}
+
+// Batcher is implemented by projections that buffer their writes: Handle folds events
+// into memory and Flush writes them with a few set-based statements, because a round
+// trip per event is what limits catch-up speed.
+type Batcher interface {
+	// Begin is called at the start of every transaction; it drops anything buffered
+	// by a transaction that was rolled back.
+	Begin()
+	// Flush writes what Handle buffered since Begin. The runner calls it once per
+	// transaction, after the last Handle and before the checkpoint.
+	Flush(ctx context.Context, tx *Tx) error
+}
+
+// LockFunc takes the projection's exclusive lock (for example a Postgres advisory lock
+// on a dedicated connection) and blocks until it holds it. held must be derived from
+// ctx and be cancelled when the lock is lost (connection dropped); the runner then stops
+// with ErrLockLost. release frees the lock.
+type LockFunc func(ctx context.Context) (held context.Context, release func(), err error)
+
+// Options tune a Runner. The zero value works.
+type Options struct {
+	// BatchSize is the most events applied in one transaction (default 500, at most
+	// 5000). Larger batches amortise the commit and the checkpoint write.
+	BatchSize int
+	// Retries is how many times an event that failed in a batch is tried alone before
+	// it is parked (default 3).
+	Retries int
+	// Backoff is the wait before the second try of a failing event (default 100ms); it
+	// doubles on each further try, up to MaxBackoff (default 2s).
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// Lock, when set, is taken before running; see LockFunc.
+	Lock LockFunc
+	// OnCommit, when set, is called after each commit with the last event the
+	// transaction covered. It runs on the runner's goroutine: it must not block (the
+	// live relay uses it to wake its poller).
+	OnCommit func(name string, last event.Recorded)
+	// Logger receives retries, parks and stops (default: discard).
+	Logger *slog.Logger
+	// Now is the wall clock for operational timestamps (checkpoint updated_at,
+	// parked_at) and lag; projected data never uses it (default time.Now).
+	Now func() time.Time
+}
+
+// Stats are a runner's counters since it was created.
+type Stats struct {
+	Name string
+	// Applied counts events handled and committed; Skipped those delivered again
+	// after they were applied; Parked those given up on.
+	Applied, Skipped, Parked uint64
+	// Batches counts committed transactions; Failures counts failed tries (a batch or
+	// a single event), each followed by a retry or a park.
+	Batches, Failures uint64
+	// Position is the checkpoint: the last event applied or parked.
+	Position event.Cursor
+	// LastRecordedAt is when the store recorded that event.
+	LastRecordedAt time.Time
+	// Lag is how old that event was when its transaction committed.
+	Lag time.Duration
+	// Running is true between the start of Run and its return.
+	Running bool
+}
+
+// Errors that stop Run because another process may now be writing the read model.
+var (
+	ErrLockLost        = errors.New("projection lock lost")
+	ErrCheckpointMoved = errors.New("projection checkpoint moved by another writer")
+)
+
+// Runner feeds one projection from an event store.
+type Runner struct {
+	store event.Store
+	db    DB
+	p     Projection
+	opts  Options
+	log   *slog.Logger
+
+	running atomic.Bool
+	mu      sync.Mutex
+	stats   Stats
+}
+
+// NewRunner returns a runner that applies store's events to p in db.
+func NewRunner(store event.Store, db DB, p Projection, opts Options) *Runner {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 500
+	}
+	opts.BatchSize = min(opts.BatchSize, 5000)
+	if opts.Retries <= 0 {
+		opts.Retries = 3
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Runner{store: store, db: db, p: p, opts: opts}
+	r.log = opts.Logger.With("projection", p.Name())
+	r.stats.Name = p.Name()
+	return r
+}
+
+// Name is the projection's name.
+func (r *Runner) Name() string { return r.p.Name() }
+
+// Stats returns a snapshot of the counters.
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Run takes the lock (if any), reads the checkpoint and applies events from there,
+// catching up and then following new events, until ctx is done (it returns ctx.Err()),
+// the lock is lost (ErrLockLost), another writer moved the checkpoint
+// (ErrCheckpointMoved), or the database fails. A failing event never stops it: it is
+// retried and then parked. Run may be called again after it returns, never twice at
+// once.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("projection %s: already running", r.Name())
+	}
+	defer r.running.Store(false)
+	r.setRunning(true)
+	defer r.setRunning(false)
+
+	runCtx := ctx
+	if r.opts.Lock != nil {
+		held, release, err := r.opts.Lock(ctx)
+		if err != nil {
+			return fmt.Errorf("projection %s: lock: %w", r.Name(), err)
+		}
+		defer release()
+		runCtx = held
+	}
+
+	pos, err := loadCheckpoint(runCtx, r.db, r.Name(), r.opts.Now())
+	if err != nil {
+		return r.stopped(ctx, runCtx, err)
+	}
+	r.mu.Lock()
+	r.stats.Position = pos
+	r.mu.Unlock()
+	r.log.Info("projection started", "position", string(pos))
+
+	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
+		for len(batch) > 0 {
+			n := min(len(batch), r.opts.BatchSize)
+			if err := r.apply(ctx, batch[:n]); err != nil {
+				return err
+			}
+			batch = batch[n:]
+		}
+		return nil
+	})
+	return r.stopped(ctx, runCtx, err)
+}
+
+// stopped explains why Run ends: the caller's cancellation wins over a lost lock, which
+// wins over whatever error it caused.
+func (r *Runner) stopped(ctx, runCtx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case runCtx.Err() != nil:
+		err = fmt.Errorf("projection %s: %w", r.Name(), ErrLockLost)
+	default:
+		err = fmt.Errorf("projection %s: %w", r.Name(), err)
+	}
+	r.log.Info("projection stopped", "err", err)
+	return err
+}
+
+func (r *Runner) setRunning(v bool) {
+	r.mu.Lock()
+	r.stats.Running = v
+	r.mu.Unlock()
+}
+
+// handleError is a failure of the projection itself (Handle or Flush), as opposed to
+// the database or the context: only these are retried and parked.
+type handleError struct {
+	e   event.Recorded
+	err error
+}
+
+func (h *handleError) Error() string {
+	return fmt.Sprintf("handle %s %s@%d (%s): %v", h.e.Type, h.e.StreamID, h.e.Version, h.e.ID, h.err)
+}
+
+func (h *handleError) Unwrap() error { return h.err }
+
+// apply commits a batch; when the projection fails on it, it falls back to one event
+// per transaction so that only the event at fault is retried and, in the end, parked.
+func (r *Runner) apply(ctx context.Context, batch []event.Recorded) error {
+	err := r.commit(ctx, batch, nil)
+	if err == nil || !r.retryable(ctx, err) {
+		return err
+	}
+	r.count(func(s *Stats) { s.Failures++ })
+	if len(batch) > 1 {
+		r.log.Warn("batch failed, applying its events one by one", "events", len(batch), "err", err)
+	}
+	for _, e := range batch {
+		if err := r.applyOne(ctx, e, len(batch) == 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyOne tries e alone with capped exponential backoff, then parks it. failedOnce is
+// true when e already failed alone (a batch of one), so that try counts.
+func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool) error {
+	delay := r.opts.Backoff
+	tries := 0
+	if failedOnce {
+		tries = 1
+	}
+	for {
+		if tries > 0 {
+			if err := sleep(ctx, delay); err != nil {
+				return err
+			}
+			delay = min(2*delay, r.opts.MaxBackoff)
+		}
+		err := r.commit(ctx, []event.Recorded{e}, nil)
+		if err == nil || !r.retryable(ctx, err) {
+			return err
+		}
+		tries++
+		r.count(func(s *Stats) { s.Failures++ })
+		if tries >= r.opts.Retries {
+			var he *handleError
+			errors.As(err, &he)
+			r.log.Error("parking event", "event_id", e.ID, "stream", e.StreamID, "version", e.Version,
+				"type", e.Type, "tries", tries, "err", err)
+			return r.commit(ctx, []event.Recorded{e}, he)
+		}
+		r.log.Warn("event failed, retrying", "event_id", e.ID, "try", tries, "err", err)
+	}
+}
+
+func (r *Runner) retryable(ctx context.Context, err error) bool {
+	var he *handleError
+	return errors.As(err, &he) && ctx.Err() == nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// commit applies events (or, when park is set, parks the single event) and moves the
+// checkpoint past them, all in one transaction.
+func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
+	sqlTx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := newTx(sqlTx, r.db.Dialect)
+
+	applied, err := loadVersions(ctx, tx, r.Name(), events)
+	if err != nil {
+		return err
+	}
+	fresh := make([]event.Recorded, 0, len(events))
+	for _, e := range events {
+		if v, ok := applied[e.StreamID]; ok && e.Version <= v {
+			continue // delivered again: its effects are already committed
+		}
+		applied[e.StreamID] = e.Version
+		fresh = append(fresh, e)
+	}
+	skipped := uint64(len(events) - len(fresh))
+	if len(fresh) == 0 {
+		// Nothing to write, and the checkpoint must not move back to an old batch.
+		r.count(func(s *Stats) { s.Skipped += skipped })
+		return nil
+	}
+	last := fresh[len(fresh)-1]
+	now := r.opts.Now()
+
+	// Claim the checkpoint first: a second writer blocks here, then finds the position
+	// moved and gives up before doing any work.
+	r.mu.Lock()
+	from := r.stats.Position
+	r.mu.Unlock()
+	if err := moveCheckpoint(ctx, tx, r.Name(), from, last.Position, now); err != nil {
+		return err
+	}
+
+	if park != nil {
+		if err := parkEvent(ctx, tx, r.Name(), last, park.err, now); err != nil {
+			return err
+		}
+	} else {
+		b, batched := r.p.(Batcher)
+		if batched {
+			b.Begin()
+		}
+		for _, e := range fresh {
+			if err := r.p.Handle(ctx, tx, e); err != nil {
+				return &handleError{e: e, err: err}
+			}
+		}
+		if batched {
+			if err := b.Flush(ctx, tx); err != nil {
+				return &handleError{e: last, err: err}
+			}
+		}
+	}
+	if err := saveVersions(ctx, tx, r.Name(), fresh); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+
+	r.count(func(s *Stats) {
+		if park != nil {
+			s.Parked++
+		} else {
+			s.Applied += uint64(len(fresh))
+		}
+		s.Skipped += skipped
+		s.Batches++
+		s.Position = last.Position
+		s.LastRecordedAt = last.RecordedAt
+		s.Lag = now.Sub(last.RecordedAt)
+	})
+	if r.opts.OnCommit != nil {
+		r.opts.OnCommit(r.Name(), last)
+	}
+	return nil
+}
+
+func (r *Runner) count(f func(*Stats)) {
+	r.mu.Lock()
+	f(&r.stats)
+	r.mu.Unlock()
+}

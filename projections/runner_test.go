@@ -1,0 +1,251 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/feed"
+	"github.com/scanledger/scanledger/projections/jobs"
+	"github.com/scanledger/scanledger/projections/scans"
+)
+
+// crashAfterWrite wraps a projector and, once its writes for a transaction are done,
+// cancels the runner's context: a process dying between writing and committing.
+type crashAfterWrite struct {
+	*scans.Projector
+	crash func()
+}
+
+func (c crashAfterWrite) Flush(ctx context.Context, tx *projections.Tx) error {
+	if err := c.Projector.Flush(ctx, tx); err != nil {
+		return err
+	}
+	c.crash()
+	return ctx.Err()
+}
+
+func lifecycle(w *world, user string) *history {
+	h := w.create(user, "", "1 Main St")
+	up := h.upload("", 2, 1)
+	h.start(1)
+	h.progress(1, 10, "Preparing request")
+	h.progress(1, 100, "Complete")
+	h.complete(1, up)
+	return h
+}
+
+func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		ctx := context.Background()
+		w := newWorld(t)
+		h := lifecycle(w, domain.NewID())
+
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		r := projections.NewRunner(w.store, d.db, crashAfterWrite{scans.NewProjector(), cancel}, projections.Options{})
+		if err := r.Run(runCtx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		if n := count(t, d, "SELECT count(*) FROM scans"); n != 0 {
+			t.Errorf("%d scans written by a transaction that never committed", n)
+		}
+		if pos, _, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != event.Start {
+			t.Errorf("checkpoint = %q, %v; want unchanged (start)", pos, err)
+		}
+		if p, _ := projections.ListParked(ctx, d.read, ""); len(p) != 0 {
+			t.Errorf("a crash parked %d events", len(p))
+		}
+
+		// The restarted process applies everything once.
+		rs := catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Parked != 0 {
+			t.Errorf("stats after restart = %+v", s)
+		}
+		if got := getScan(t, d, h.ScanID); got.Status != "succeeded" || len(got.Rooms) != 2 {
+			t.Errorf("scan after restart = %+v", got)
+		}
+	})
+}
+
+func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		u := domain.NewID()
+		a := lifecycle(w, u)
+		b := w.create(u, a.HouseID, "")
+		b.upload("", 1, 1)
+		b.start(1)
+		b.fail(1, "x", "y", true)
+		w.store.batch = 3
+		w.store.redeliver = true
+
+		rs := catchUp(t, d, w.store, projections.Options{}, scans.NewProjector(), feed.NewProjector(), jobs.NewProjector())
+		total := uint64(w.store.len())
+		for _, r := range rs {
+			// The last batch's second delivery may still be in flight when catch-up
+			// sees the head; everything before it was delivered twice.
+			if s := r.Stats(); s.Applied != total || s.Skipped < total-3 {
+				t.Errorf("%s: applied %d, skipped %d; want %d applied and every event skipped once", r.Name(), s.Applied, s.Skipped, total)
+			}
+		}
+		for table, want := range map[string]int{"houses": 1, "scans": 2, "rooms": 4, "house_room_images": 5,
+			"agents_runs": 2, "house_scan_summary": 1, "user_feed": 8, "scan_jobs": 3} {
+			if n := count(t, d, "SELECT count(*) FROM "+table); n != want {
+				t.Errorf("%s has %d rows, want %d", table, n, want)
+			}
+		}
+		if seqs := readUser(t, d, u, 0, 100); seqs[len(seqs)-1].Seq != int64(len(seqs)) {
+			t.Errorf("feed seqs have gaps or repeats: last %d of %d", seqs[len(seqs)-1].Seq, len(seqs))
+		}
+	})
+}
+
+func TestRunner_ParksAPoisonEventAfterRetriesAndCarriesOn(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		ctx := context.Background()
+		w := newWorld(t)
+		a := w.create(domain.NewID(), "", "")
+		a.upload("", 1)
+		a.raw(scan.TypeProgressReported, []byte(`{"attempt": "one"`)) // truncated JSON
+		b := w.create(domain.NewID(), "", "")
+		b.upload("", 2)
+		poison := w.store.events[2]
+
+		rs := catchUp(t, d, w.store, projections.Options{Retries: 3, Backoff: time.Millisecond}, scans.NewProjector())
+		s := rs[0].Stats()
+		// The batch failed, then the poison event failed alone three times.
+		if s.Parked != 1 || s.Applied != 4 || s.Failures != 4 || s.Position != w.store.head() {
+			t.Errorf("stats = %+v; want 1 parked, 4 applied, 4 failures, at the head", s)
+		}
+		parked, err := projections.ListParked(ctx, d.read, scans.Name)
+		if err != nil || len(parked) != 1 {
+			t.Fatalf("parked = %+v, %v", parked, err)
+		}
+		p := parked[0]
+		if p.EventID != poison.ID || p.StreamID != poison.StreamID || p.Version != poison.Version ||
+			p.Position != poison.Position || p.Type != poison.Type || !strings.Contains(p.Error, "decode") {
+			t.Errorf("parked = %+v; want event %s with its decode error", p, poison.ID)
+		}
+		if got := getScan(t, d, b.ScanID); len(got.Images) != 2 {
+			t.Errorf("the scan after the poison event has %d images, want 2", len(got.Images))
+		}
+		if got := getScan(t, d, a.ScanID); len(got.Images) != 1 {
+			t.Errorf("the poison event's scan lost its earlier effects: %+v", got)
+		}
+	})
+}
+
+func TestRunner_CallsOnCommitAfterTheRowsAreVisible(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		h := w.create(domain.NewID(), "", "")
+		h.upload("", 1)
+		var mu sync.Mutex
+		var seen []int
+		var lasts []event.Recorded
+		onCommit := func(name string, last event.Recorded) {
+			es, err := feed.Tail(context.Background(), d.read, 0, 100)
+			if err != nil {
+				t.Errorf("tail: %v", err)
+			}
+			mu.Lock()
+			seen = append(seen, len(es))
+			lasts = append(lasts, last)
+			mu.Unlock()
+		}
+		calls := func(projections.Stats) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(lasts) > 0 && lasts[len(lasts)-1].Position == w.store.head()
+		}
+		r := projections.NewRunner(w.store, d.db, feed.NewProjector(), projections.Options{OnCommit: onCommit})
+		start(t, r)
+		waitFor(t, r, "OnCommit for the first batch", calls)
+		h.start(1)
+		waitFor(t, r, "OnCommit for the live event", calls)
+
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 2 || seen[0] != 1 || seen[1] != 2 {
+			t.Errorf("OnCommit saw %v feed rows, want [1 2]", seen)
+		}
+		if len(lasts) == 2 && (lasts[1].Type != scan.TypeProcessingStarted || lasts[1].Position != w.store.head()) {
+			t.Errorf("OnCommit got %+v, want the last event", lasts[1])
+		}
+		if s := r.Stats(); !s.Running || s.Applied != 3 || s.Batches != 2 || s.LastRecordedAt.IsZero() || s.Lag <= 0 {
+			t.Errorf("stats = %+v", s)
+		}
+	})
+}
+
+func TestRunner_StopsWhenItsLockIsLost(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		w.create(domain.NewID(), "", "")
+		var lose context.CancelFunc
+		released := make(chan struct{})
+		lock := func(ctx context.Context) (context.Context, func(), error) {
+			held, cancel := context.WithCancel(ctx)
+			lose = cancel
+			return held, func() { close(released) }, nil
+		}
+		r := projections.NewRunner(w.store, d.db, scans.NewProjector(), projections.Options{Lock: lock})
+		done := make(chan error, 1)
+		go func() { done <- r.Run(context.Background()) }()
+		waitFor(t, r, "catch-up", func(s projections.Stats) bool { return s.Position == w.store.head() })
+		lose()
+		if err := <-done; !errors.Is(err, projections.ErrLockLost) {
+			t.Errorf("Run = %v, want ErrLockLost", err)
+		}
+		select {
+		case <-released:
+		default:
+			t.Error("the lock was not released")
+		}
+	})
+}
+
+func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		h := w.create(domain.NewID(), "", "")
+
+		// B reads the checkpoint, then stalls before its first delivery.
+		gate := make(chan struct{})
+		w.store.gate = gate
+		b := projections.NewRunner(w.store, d.db, scans.NewProjector(), projections.Options{})
+		done := make(chan error, 1)
+		go func() { done <- b.Run(context.Background()) }()
+		waitFor(t, b, "B started", func(s projections.Stats) bool { return s.Running })
+		time.Sleep(50 * time.Millisecond)
+
+		// Meanwhile A (whose lock B wrongly thinks it holds) moves on.
+		w.store.mu.Lock()
+		w.store.gate = nil
+		w.store.mu.Unlock()
+		h.upload("", 1)
+		catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+		h.start(1)
+		catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+
+		h.progress(1, 10, "x")
+		close(gate)
+		if err := <-done; !errors.Is(err, projections.ErrCheckpointMoved) {
+			t.Errorf("B's Run = %v, want ErrCheckpointMoved", err)
+		}
+	})
+}
