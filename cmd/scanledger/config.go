@@ -28,6 +28,12 @@ type Config struct {
 	ReadModel    string
 	Blobs        string
 	Analyzer     string
+	S3Endpoint   string
+	S3Region     string
+	S3AccessKey  string
+	S3SecretKey  string
+	S3UseSSL     string
+	S3PublicURL  string
 	JWTSecret    string
 	JWTIssuer    string
 	JWTAudience  string
@@ -51,9 +57,15 @@ func (c *Config) settings() []setting {
 		{"addr", "SCANLEDGER_ADDR", "127.0.0.1:3000", "address to listen on (the PWA's default backend is port 3000; use :3000 to accept other machines)", &c.Addr},
 		{"data-dir", "SCANLEDGER_DATA_DIR", "./var", "directory for embedded-mode data: the SQLite file, photos and the generated secret", &c.DataDir},
 		{"public-url", "SCANLEDGER_PUBLIC_URL", "", "base URL browsers and the analyzer reach this server at, for signed photo URLs (default http://<addr>)", &c.PublicURL},
-		{"eventstore", "SCANLEDGER_EVENTSTORE", "", "event store: a SQLite path or sqlite:// URL (default <data-dir>/scanledger.db)", &c.EventStore},
-		{"readmodel", "SCANLEDGER_READMODEL", "", "read-model database: sqlite path or URL (default: the event store's database)", &c.ReadModel},
-		{"blobs", "SCANLEDGER_BLOBS", "", "photo store: file:///dir (default <data-dir>/blobs)", &c.Blobs},
+		{"eventstore", "SCANLEDGER_EVENTSTORE", "", "event store: a SQLite path or sqlite:// URL (default <data-dir>/scanledger.db), or a postgres:// URL", &c.EventStore},
+		{"readmodel", "SCANLEDGER_READMODEL", "", "read-model database: a postgres:// URL, or the event store's SQLite file (default: the event store's database)", &c.ReadModel},
+		{"blobs", "SCANLEDGER_BLOBS", "", "photo store: file:///dir (default <data-dir>/blobs) or s3://bucket (created if missing)", &c.Blobs},
+		{"s3-endpoint", "SCANLEDGER_S3_ENDPOINT", "", "S3 endpoint host:port (or ?endpoint= in SCANLEDGER_BLOBS)", &c.S3Endpoint},
+		{"s3-region", "SCANLEDGER_S3_REGION", "", "S3 region (default us-east-1)", &c.S3Region},
+		{"s3-access-key", "SCANLEDGER_S3_ACCESS_KEY", "", "S3 access key", &c.S3AccessKey},
+		{"s3-secret-key", "SCANLEDGER_S3_SECRET_KEY", "", "S3 secret key", &c.S3SecretKey},
+		{"s3-use-ssl", "SCANLEDGER_S3_USE_SSL", "", "true to reach the S3 endpoint over TLS", &c.S3UseSSL},
+		{"s3-public-url", "SCANLEDGER_S3_PUBLIC_URL", "", "http(s)://host[:port] browsers and the agents-service reach S3 at, for presigned photo URLs (default: the endpoint)", &c.S3PublicURL},
 		{"analyzer", "SCANLEDGER_ANALYZER", "builtin", "analyzer: builtin (offline image checks) or the agents-service base URL, e.g. http://localhost:8000", &c.Analyzer},
 		{"jwt-secret", "SCANLEDGER_JWT_SECRET", "", "HS256 secret for tokens and signed URLs (default: generated once into <data-dir>/secret.key)", &c.JWTSecret},
 		{"jwt-issuer", "SCANLEDGER_JWT_ISSUER", "scanledger", "JWT iss claim", &c.JWTIssuer},

@@ -15,10 +15,16 @@ import (
 	"github.com/scanledger/scanledger/domain"
 )
 
-// A scan goes from creation to a stored summary through the real binary in embedded
+// A scan goes from creation to a stored summary through the real binary, in every
 // mode, and the live stream tells the whole story in order, resumably.
-func TestEmbeddedScanEndToEnd(t *testing.T) {
-	srv := startServer(t, t.TempDir())
+func TestScanEndToEnd(t *testing.T) {
+	for _, m := range modes() {
+		t.Run(m.name, func(t *testing.T) { scanEndToEnd(t, m.env(t)) })
+	}
+}
+
+func scanEndToEnd(t *testing.T, env []string) {
+	srv := startServer(t, t.TempDir(), env...)
 	user := domain.NewID()
 	tok := srv.token(user, "user")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,14 +19,12 @@ import (
 	"github.com/scanledger/scanledger/adapters/builtin"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
-	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
@@ -43,11 +40,12 @@ type App struct {
 	log    *slog.Logger
 	stdout io.Writer
 
-	db       *sqlite.DB
+	eng      *engines
 	store    event.Store
 	write    projections.DB // projections and job claims write here
 	read     projections.DB // queries read here
-	blobs    *blobfs.Store
+	blobs    blobStore
+	blobfs   *blobfs.Store // set when photos are in a local directory (served by us)
 	analyzer analysis.Analyzer
 	issuer   *token.Issuer
 	scans    *scan.Handler
@@ -57,6 +55,7 @@ type App struct {
 	runners  []*projections.Runner
 	worker   *worker.Worker
 	wakeJobs chan struct{}
+	announce chan struct{} // a projection committed: tell the other instances
 
 	listener net.Listener
 	http     *http.Server
@@ -90,7 +89,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1)}
+	a := &App{cfg: cfg, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -108,22 +107,10 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 
 	// Event store and read model.
-	path, ok := cfg.sqlitePath(cfg.EventStore)
-	if !ok {
-		return nil, fmt.Errorf("config eventstore: %q is not supported in this build (use a SQLite path)", cfg.EventStore)
-	}
-	if rm, ok := cfg.sqlitePath(cfg.ReadModel); cfg.ReadModel != "" && (!ok || rm != path) {
-		return nil, fmt.Errorf("config readmodel: %q must be the event store's SQLite file in embedded mode", cfg.ReadModel)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create database dir: %w", err)
-	}
-	if a.db, err = sqlite.Open(ctx, path, migrations.EventStore, migrations.ReadModel); err != nil {
+	if a.eng, err = openEngines(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.store = sqlite.NewStore(a.db, sqlite.WithSubscribeErrors(func(err error) { log.Warn("event subscription", "err", err) }))
-	a.write = projections.DB{DB: a.db.Write, Dialect: projections.SQLite}
-	a.read = projections.DB{DB: a.db.Read, Dialect: projections.SQLite}
+	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
 	a.accounts = accounts.New(a.write, a.read, a.issuer)
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
@@ -140,13 +127,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 
 	// Photos.
-	blobDir := strings.TrimPrefix(cfg.Blobs, "file://")
-	if blobDir == "" {
-		blobDir = filepath.Join(cfg.DataDir, "blobs")
-	} else if strings.Contains(blobDir, "://") {
-		return nil, fmt.Errorf("config blobs: %q is not supported in this build (use file:///dir)", cfg.Blobs)
-	}
-	if a.blobs, err = blobfs.New(blobDir, derive(secret, "blob-urls"), public, blobfs.WithLogger(log)); err != nil {
+	if a.blobs, a.blobfs, err = openBlobs(ctx, cfg, secret, public); err != nil {
 		return nil, err
 	}
 
@@ -177,18 +158,22 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		return nil, err
 	}
 	if roles["projector"] {
-		onCommit := func(string, event.Recorded) {
-			a.hub.Wake()
-			select {
-			case a.wakeJobs <- struct{}{}:
-			default:
+		opts := projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { a.committed() }}
+		lock := func(name string) projections.LockFunc {
+			// With a shared Postgres read model, one instance at a time writes each
+			// projection; the others wait on its advisory lock and take over when the
+			// holder dies.
+			if a.eng.pgRM != nil {
+				return a.eng.pgRM.ProjectionLock(name)
 			}
+			return nil
 		}
-		opts := projections.Options{Logger: log, OnCommit: onCommit}
 		// The scans read model and the user feed commit together (see projections.Group).
+		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		a.runners = append(a.runners,
-			projections.NewRunner(a.store, a.write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), opts),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), opts))
+			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")))
 	}
 	if roles["worker"] {
 		if a.worker, err = a.newWorker(); err != nil {
@@ -212,6 +197,54 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// feedChannel is the Postgres notification channel on which instances tell each other
+// that the read model moved (new feed rows, new jobs).
+const feedChannel = "scanledger_readmodel"
+
+// committed is the projections' OnCommit: wake this process's relay and worker, and
+// (with a shared database) the other instances. It never blocks.
+func (a *App) committed() {
+	a.hub.Wake()
+	for _, ch := range []chan struct{}{a.wakeJobs, a.announce} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// crossInstance relays commits between instances sharing a Postgres read model: NOTIFY
+// after our commits, and wake our relay and worker on everyone's.
+func (a *App) crossInstance(ctx context.Context) error {
+	if a.eng.pgRM == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	heard, err := a.eng.pgRM.Listen(ctx, feedChannel)
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.announce:
+			if err := a.eng.pgRM.Notify(ctx, feedChannel); err != nil && ctx.Err() == nil {
+				a.log.Warn("notify other instances", "err", err)
+			}
+		case _, ok := <-heard:
+			if !ok {
+				return ctx.Err()
+			}
+			a.hub.Wake()
+			select {
+			case a.wakeJobs <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // reachable turns a listen address into one a client on this machine can dial.
@@ -272,6 +305,10 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	mounts := map[string]http.Handler{}
+	if a.blobfs != nil {
+		mounts["/blobs/"] = a.blobfs.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
 		Scans:          a.scans,
 		Reader:         readModel{a.read},
@@ -282,8 +319,8 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
 		Logger:         a.log,
-		Mounts:         map[string]http.Handler{"/blobs/": a.blobs.Handler()},
-		Ready:          func(ctx context.Context) error { return a.db.Read.PingContext(ctx) },
+		Mounts:         mounts,
+		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -318,6 +355,7 @@ func (a *App) Run(ctx context.Context) error {
 		start("projection "+r.Name(), r.Run)
 	}
 	start("relay", a.hub.Run)
+	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
 	if a.worker != nil {
 		start("worker", a.worker.Run)
@@ -376,8 +414,8 @@ func (a *App) Close() {
 	if a.blobs != nil {
 		a.blobs.Close()
 	}
-	if a.db != nil {
-		a.db.Close()
+	if a.eng != nil {
+		a.eng.close()
 	}
 }
 
@@ -418,17 +456,11 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	path, ok := cfg.sqlitePath(cfg.EventStore)
-	if !ok {
-		return fmt.Errorf("config eventstore: %q is not supported in this build", cfg.EventStore)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	db, err := sqlite.Open(ctx, path, migrations.EventStore, migrations.ReadModel)
+	e, err := openEngines(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "schema of %s is up to date\n", path)
-	return db.Close()
+	e.close()
+	fmt.Fprintln(stdout, "schema is up to date")
+	return nil
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/postgres"
+	"github.com/scanledger/scanledger/adapters/s3"
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/blob"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/migrations"
+	"github.com/scanledger/scanledger/projections"
+)
+
+func isPostgres(v string) bool {
+	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
+}
+
+// engines are the databases a configuration names, opened once each.
+type engines struct {
+	sqlite  *sqlite.DB   // the SQLite file, when one is used
+	pgES    *postgres.DB // the Postgres event store database, when used
+	pgRM    *postgres.DB // the Postgres read-model database, when used (may be pgES)
+	pgByURL map[string]*postgres.DB
+	store   event.Store
+	write   projections.DB
+	read    projections.DB
+	closer  []func()
+}
+
+func (e *engines) close() {
+	for i := len(e.closer) - 1; i >= 0; i-- {
+		e.closer[i]()
+	}
+}
+
+// openEngines opens the event store and the read-model database the configuration
+// names, and applies their migrations: embedded mode keeps both in one SQLite file;
+// production keeps them in PostgreSQL (one database or two).
+func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
+	e := &engines{pgByURL: map[string]*postgres.DB{}}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	pg := func(u string) (*postgres.DB, error) {
+		if d, ok := e.pgByURL[u]; ok {
+			return d, nil
+		}
+		d, err := postgres.OpenDB(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		e.pgByURL[u] = d
+		e.closer = append(e.closer, d.Close)
+		return d, nil
+	}
+	es, rm := cfg.EventStore, cfg.ReadModel
+	switch {
+	case isPostgres(es):
+		if e.pgES, err = pg(es); err != nil {
+			return nil, err
+		}
+		if err := e.pgES.Migrate(ctx, migrations.EventStore); err != nil {
+			return nil, err
+		}
+		st := postgres.NewStore(e.pgES)
+		e.closer = append(e.closer, st.Close)
+		e.store = st
+		if rm == "" {
+			rm = es
+		}
+	default:
+		path, ok := cfg.sqlitePath(es)
+		if !ok {
+			return nil, fmt.Errorf("config eventstore: %q is neither a SQLite path nor a postgres:// URL", es)
+		}
+		parts := []string{migrations.EventStore}
+		if rp, ok := cfg.sqlitePath(rm); rm == "" || ok && rp == path {
+			parts, rm = append(parts, migrations.ReadModel), ""
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create database dir: %w", err)
+		}
+		if e.sqlite, err = sqlite.Open(ctx, path, parts...); err != nil {
+			return nil, err
+		}
+		e.closer = append(e.closer, func() { e.sqlite.Close() })
+		e.store = sqlite.NewStore(e.sqlite)
+		if rm == "" {
+			e.write = projections.DB{DB: e.sqlite.Write, Dialect: projections.SQLite}
+			e.read = projections.DB{DB: e.sqlite.Read, Dialect: projections.SQLite}
+			return e, nil
+		}
+	}
+	if !isPostgres(rm) {
+		return nil, fmt.Errorf("config readmodel: %q must be a postgres:// URL (or the event store's SQLite file)", rm)
+	}
+	if e.pgRM, err = pg(rm); err != nil {
+		return nil, err
+	}
+	if err := e.pgRM.Migrate(ctx, migrations.ReadModel); err != nil {
+		return nil, err
+	}
+	e.write = projections.DB{DB: e.pgRM.SQL(), Dialect: projections.Postgres}
+	e.read = e.write
+	return e, nil
+}
+
+// blobStore is what the service needs of a photo store; blobfs also serves its signed
+// URLs itself (Handler).
+type blobStore interface {
+	blob.Store
+	Close() error
+}
+
+// openBlobs opens the photo store: file:///dir (default <data-dir>/blobs) or
+// s3://bucket, with the endpoint and credentials from the S3 settings (or the URL's
+// query: ?endpoint=host:port&region=r&ssl=true).
+func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (blobStore, *blobfs.Store, error) {
+	v := cfg.Blobs
+	if v == "" || strings.HasPrefix(v, "file://") || !strings.Contains(v, "://") {
+		dir := strings.TrimPrefix(v, "file://")
+		if dir == "" {
+			dir = filepath.Join(cfg.DataDir, "blobs")
+		}
+		fs, err := blobfs.New(dir, derive(secret, "blob-urls"), public)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fs, fs, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return nil, nil, fmt.Errorf("config blobs: %q is neither file:///dir nor s3://bucket", v)
+	}
+	q := u.Query()
+	pick := func(setting, query string) string {
+		if setting != "" {
+			return setting
+		}
+		return q.Get(query)
+	}
+	ssl, _ := strconv.ParseBool(pick(cfg.S3UseSSL, "ssl"))
+	st, err := s3.New(ctx, s3.Config{
+		Endpoint:       pick(cfg.S3Endpoint, "endpoint"),
+		Bucket:         u.Host,
+		Region:         pick(cfg.S3Region, "region"),
+		AccessKey:      cfg.S3AccessKey,
+		SecretKey:      cfg.S3SecretKey,
+		UseSSL:         ssl,
+		PublicEndpoint: pick(cfg.S3PublicURL, "public"),
+		CreateBucket:   true,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open s3 blobs: %w", err)
+	}
+	return s3Closer{st}, nil, nil
+}
+
+type s3Closer struct{ *s3.Store }
+
+func (s3Closer) Close() error { return nil }
