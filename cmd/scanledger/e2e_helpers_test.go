@@ -143,7 +143,9 @@ func (s *server) kill() {
 // token mints an access token with the binary's own token command.
 func (s *server) token(user, role string) string {
 	s.t.Helper()
-	out, err := exec.Command(binary, "token", "--data-dir", s.dataDir, "--user", user, "--role", role).CombinedOutput()
+	cmd := exec.Command(binary, "token", "--data-dir", s.dataDir, "--user", user, "--role", role)
+	cmd.Env = append(os.Environ(), s.env...) // the server's secret, however it was configured
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		s.t.Fatalf("token: %v: %s", err, out)
 	}
