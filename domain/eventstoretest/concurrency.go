@@ -64,14 +64,15 @@ func (s suite) testConcurrency(t *testing.T) {
 
 // testManyWriters lets writers append to their own streams and to shared ones (with
 // Any, and with exact versions retried on conflict) while subscribers follow the
-// all-stream: one live from the start, one slow, one that stops and resumes from its
-// last position, and one that starts late and catches up. Each must see every event
+// all-stream from before the first write: one plain, one slow, one that keeps
+// stopping and resuming from its last position, and one that starts halfway and
+// catches up. Each must see every event
 // exactly once, in the order ReadAll reports, with each stream's versions in order.
 func (s suite) testManyWriters(t *testing.T) {
 	f := s.setup(t)
 	from := f.fence()
 
-	slow := func(ctx context.Context, batch []event.Recorded) error {
+	slow := func(context.Context, []event.Recorded) error {
 		// A slow consumer makes the store batch up catch-up reads under load.
 		time.Sleep(time.Millisecond)
 		return nil
@@ -94,7 +95,10 @@ func (s suite) testManyWriters(t *testing.T) {
 		}
 	}
 	shared := []string{f.stream("shared-any-0"), f.stream("shared-any-1")}
-	contended := []string{f.stream("shared-exact-0"), f.stream("shared-exact-1"), f.stream("shared-exact-2"), f.stream("shared-exact-3")}
+	contended := []string{
+		f.stream("shared-exact-0"), f.stream("shared-exact-1"),
+		f.stream("shared-exact-2"), f.stream("shared-exact-3"),
+	}
 
 	var late *subscription // started by writer 0 halfway, read after all writers end
 	f.run(f.opts.Writers, func(w int) {

@@ -32,7 +32,7 @@ type Handler struct {
 
 // NewHandler returns a Handler with the real clock and random ids.
 func NewHandler(store event.Store) *Handler {
-	return &Handler{Store: store, Now: time.Now, NewID: domain.NewID, Attempts: 5}
+	return &Handler{Store: store, Now: time.Now, NewID: domain.NewEventID, Attempts: 5}
 }
 
 // Result is what a command produced.
