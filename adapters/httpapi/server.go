@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	authed.DELETE("/scans/:scanId", s.deleteScan)
 	authed.GET("/scans/:scanId/events", s.scanEvents)
 	authed.GET("/scans/:scanId/verify", s.verifyScan)
+	authed.GET("/scans/:scanId/summary", s.scanSummary)
 	authed.GET("/users/me/scans", s.myScans)
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)

@@ -187,6 +187,19 @@ func scanEndToEnd(t *testing.T, env []string) {
 		}
 	}
 
+	// The summary endpoint works for a processed scan (the original's crashed).
+	var sum struct {
+		Status              string
+		TotalRooms          int
+		Gallery, Highlights []string
+		Rooms               []struct{ Name string }
+	}
+	r = srv.do("GET", scanPath+"/summary", tok, "", nil)
+	r.data(t, &sum)
+	if r.Status != 200 || sum.Status != "succeeded" || sum.TotalRooms != 2 || len(sum.Gallery) != 2 || sum.Rooms[0].Name != "Room 1" {
+		t.Fatalf("summary: %d %s", r.Status, r.Body)
+	}
+
 	// The history verifies, and it has every step.
 	var history []struct{ Type string }
 	srv.do("GET", scanPath+"/events", tok, "", nil).data(t, &history)
@@ -287,6 +300,16 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	if e, b := countEvents(), countBlobs(); e != baseEvents || b != baseBlobs {
 		t.Fatalf("rejected requests stored something: events %d→%d, blobs %d→%d", baseEvents, e, baseBlobs, b)
 	}
+
+	// GET never writes: asking for the summary of an unprocessed scan leaves none behind.
+	var pending struct{ Overview string }
+	srv.do("GET", scanPath+"/summary", ta, "", nil).data(t, &pending)
+	var detail struct{ Summary any }
+	srv.do("GET", scanPath, ta, "", nil).data(t, &detail)
+	if pending.Overview == "" || detail.Summary != nil || countEvents() != baseEvents {
+		t.Fatalf("summary of an unprocessed scan: overview %q, stored summary %v", pending.Overview, detail.Summary)
+	}
+	expectError(t, srv.do("GET", scanPath+"/summary", tb, "", nil), 404, "someone else's summary")
 
 	// Processing twice: the second call is refused and only one attempt starts.
 	if r := srv.upload(scanPath+"/images", ta, photos(t)[1:], nil); r.Status != 201 {
