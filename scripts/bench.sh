@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its figures (docs/benchmarks.md records a run).
+# Usage: scripts/bench.sh [embedded|postgres|live|all]   (default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=$(scripts/ensure-go.sh)
+export PATH="$(dirname "$GO"):$PATH"
+what=${1:-all}
+bench() { echo "== $1"; go test -run '^$' -bench "$2" -benchtime "${3:-1x}" -count 1 "$1" | grep -E 'Benchmark|ok|FAIL'; }
+if [ "$what" = all ] || [ "$what" = embedded ]; then
+  bench ./adapters/sqlite/ 'BenchmarkAppend$' 3s
+  bench ./adapters/sqlite/ 'BenchmarkAppendBatch' 3s
+  bench ./adapters/sqlite/ 'BenchmarkReadAll' 1x
+  bench ./projections/ 'BenchmarkCatchUp' 1x
+  bench ./adapters/builtin/ 'BenchmarkAnalyzeRealPhoto' 10x
+  bench ./adapters/blobfs/ 'BenchmarkPut' 2s
+fi
+if [ "$what" = all ] || [ "$what" = postgres ]; then
+  [ -x scripts/bench-postgres.sh ] && scripts/bench-postgres.sh
+fi
+if [ "$what" = all ] || [ "$what" = live ]; then
+  [ -x scripts/bench-live.sh ] && scripts/bench-live.sh
+fi
