@@ -181,22 +181,30 @@ func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scan
 	return out, nil
 }
 
-func (s *Server) getScan(c *gin.Context) {
+// readableScan loads the :scanId scan from the read model for its owner, or for an
+// auditor or admin; anyone else is told it does not exist.
+func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 	id, err := scanID(c)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := s.Reader.Scan(c.Request.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
+		return nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
+	}
+	return sc, nil
+}
+
+func (s *Server) getScan(c *gin.Context) {
+	sc, err := s.readableScan(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	sc, err := s.Reader.Scan(ctx, id)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
-		s.writeError(c, domain.Errorf(domain.ENOTFOUND, "Scan not found"))
-		return
-	}
 	out, err := s.present(ctx, sc, true)
 	if err != nil {
 		s.writeError(c, err)

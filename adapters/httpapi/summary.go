@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/domain"
 )
 
 // The shape of GET /scans/:id/summary (contract section 7). The original created a
@@ -67,21 +66,12 @@ type clientSummary struct {
 const overviewPending = "Scan in progress. Detailed AI summary will appear here once processing completes."
 
 func (s *Server) scanSummary(c *gin.Context) {
-	id, err := scanID(c)
+	sc, err := s.readableScan(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	sc, err := s.Reader.Scan(ctx, id)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
-		s.writeError(c, domain.Errorf(domain.ENOTFOUND, "Scan not found"))
-		return
-	}
 	out := scanSummary{ID: sc.ID, Address: sc.House.Address, CreatedAt: isoTime(sc.CreatedAt), Status: sc.Status,
 		Highlights: []string{}, Recommendations: []string{}, Gallery: []string{}, Rooms: []summaryRoom{},
 		Decisions: []any{}, Tests: []any{}}
