@@ -18,7 +18,7 @@ import (
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
-// benchBatch is the runner's batch size (BENCH_BATCH overrides the default 500).
+// benchBatch is the runner's batch size: BENCH_BATCH, or 0 for the dialect's default.
 func benchBatch(b *testing.B) int {
 	if s := os.Getenv("BENCH_BATCH"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -27,7 +27,7 @@ func benchBatch(b *testing.B) int {
 		}
 		return n
 	}
-	return 500
+	return 0
 }
 
 // benchEvents is how many events a catch-up benchmark projects (BENCH_EVENTS overrides).
@@ -63,7 +63,6 @@ func BenchmarkCatchUp(b *testing.B) {
 			return d
 		}, benchEvents(b, 100_000)},
 		{"postgres", newDurablePostgres, benchEvents(b, 200_000)},
-		{"postgres-async", newPostgres, benchEvents(b, 200_000)},
 	} {
 		w := newWorld(b)
 		generate(w, rand.New(rand.NewPCG(7, 7)), 50, engine.events)

@@ -51,8 +51,9 @@ type LockFunc func(ctx context.Context) (held context.Context, release func(), e
 
 // Options tune a Runner. The zero value works.
 type Options struct {
-	// BatchSize is the most events applied in one transaction (default 500, at most
-	// 5000). Larger batches amortise the commit and the checkpoint write.
+	// BatchSize is the most events applied in one transaction (at most 5000; default
+	// 500 on SQLite, 2000 on Postgres, see Dialect). Larger batches amortise the
+	// commit and the checkpoint write.
 	BatchSize int
 	// Retries is how many times an event that failed in a batch is tried alone before
 	// it is parked (default 3).
@@ -115,7 +116,7 @@ type Runner struct {
 // NewRunner returns a runner that applies store's events to p in db.
 func NewRunner(store event.Store, db DB, p Projection, opts Options) *Runner {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 500
+		opts.BatchSize = db.Dialect.batchSize()
 	}
 	opts.BatchSize = min(opts.BatchSize, 5000)
 	if opts.Retries <= 0 {
@@ -305,6 +306,11 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 	}
 	defer sqlTx.Rollback()
 	tx := newTx(sqlTx, r.db.Dialect)
+	if setup := r.db.Dialect.txSetup(); setup != "" {
+		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+	}
 
 	applied, err := loadVersions(ctx, tx, r.Name(), events)
 	if err != nil {

@@ -83,9 +83,14 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return s.QueryRowContext(ctx, args...)
 }
 
-// maxParams bounds the bind parameters of one multi-row statement, well under both
-// engines' limits (SQLite 32766, Postgres 65535).
-const maxParams = 8000
+// Multi-row statements carry at most chunkRows rows and maxParams parameters (well
+// under SQLite's 32766 and Postgres's 65535). Fixed-size chunks repeat the same few
+// statement texts: SQLite parses each once per transaction, pgx prepares each once per
+// connection, where one statement per batch would be a new text every time.
+const (
+	chunkRows = 128
+	maxParams = 8000
+)
 
 // ExecValues inserts rows with as few statements as the parameter limit allows:
 // head + " VALUES (...), (...) " + tail. Every row must have the same number of values.
@@ -116,7 +121,7 @@ func (t *Tx) execValues(ctx context.Context, head, tail string, types []string, 
 	if types != nil && len(types) != cols {
 		return 0, fmt.Errorf("exec values: %d types for %d columns", len(types), cols)
 	}
-	per := max(1, maxParams/cols)
+	per := max(1, min(chunkRows, maxParams/cols))
 	var total int64
 	for len(rows) > 0 {
 		n := min(per, len(rows))

@@ -72,6 +72,10 @@ func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Reco
 	if !ok {
 		return nil
 	}
+	// Checked here so that SQLite rejects what Postgres's uuid columns would.
+	if !domain.ValidID(scanID) {
+		return fmt.Errorf("stream %s: scan id is not a UUID", e.StreamID)
+	}
 	ev, err := scan.Decode(e)
 	if err != nil {
 		return err
@@ -87,8 +91,8 @@ func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Reco
 	}
 	switch v := ev.(type) {
 	case scan.Created:
-		if !domain.ValidID(scanID) || !domain.ValidID(v.UserID) {
-			return fmt.Errorf("created: scan and user ids must be UUIDs")
+		if !domain.ValidID(v.UserID) {
+			return fmt.Errorf("created: user id %q is not a UUID", v.UserID)
 		}
 		g.owners[scanID] = v.UserID
 		g.added = append(g.added, []any{scanID, v.UserID})
