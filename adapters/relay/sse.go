@@ -2,9 +2,11 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -17,31 +19,39 @@ import (
 // memory log), one r3labs stream per connection named by us (never by the query
 // string), ids are feed sequences, and Last-Event-ID is read by us.
 type SSE struct {
-	hub       *Hub
-	srv       *sse.Server
-	heartbeat time.Duration
+	hub *Hub
+	srv *sse.Server
+	opt options
 
 	mu         sync.Mutex
 	registered map[string]chan struct{}
 }
 
 // NewSSE returns the SSE transport. heartbeat is the interval of comment frames that
-// keep proxies from closing idle streams (default 15 s).
-func NewSSE(hub *Hub, heartbeat time.Duration) *SSE {
-	if heartbeat <= 0 {
-		heartbeat = 15 * time.Second
-	}
-	x := &SSE{hub: hub, heartbeat: heartbeat, registered: map[string]chan struct{}{}}
+// keep proxies from closing idle streams (default 15 s); it overrides WithHeartbeat.
+func NewSSE(hub *Hub, heartbeat time.Duration, opts ...Option) *SSE {
+	x := &SSE{hub: hub, opt: newOptions(append(opts, WithHeartbeat(heartbeat))), registered: map[string]chan struct{}{}}
 	x.srv = sse.NewWithCallback(x.onSubscribe, nil)
 	x.srv.AutoReplay = false
 	x.srv.AutoStream = false
 	x.srv.BufferSize = 16
+	// A payload with a line break would otherwise end the data field early.
+	x.srv.SplitData = true
 	x.srv.Headers = map[string]string{
 		"X-Accel-Buffering": "no", // nginx: do not buffer the stream
 		"Cache-Control":     "no-cache, no-transform",
 	}
 	return x
 }
+
+// Hub is the hub the transport reads from (the other transports share it).
+func (x *SSE) Hub() *Hub { return x.hub }
+
+// Heartbeat is the transport's heartbeat interval.
+func (x *SSE) Heartbeat() time.Duration { return x.opt.heartbeat }
+
+// WriteTimeout is the transport's bound on one write.
+func (x *SSE) WriteTimeout() time.Duration { return x.opt.writeTimeout }
 
 // Close ends every stream.
 func (x *SSE) Close() { x.srv.Close() }
@@ -63,19 +73,24 @@ func ParseLastEventID(r *http.Request) (Resume, error) {
 	if v == "" {
 		v = r.URL.Query().Get("lastEventId")
 	}
+	return parseResume(v, "Last-Event-ID")
+}
+
+func parseResume(v, name string) (Resume, error) {
 	if v == "" {
 		return Resume{}, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return Resume{}, domain.Errorf(domain.EINVALID, "Last-Event-ID must be a non-negative integer")
+		return Resume{}, domain.Errorf(domain.EINVALID, "%s must be a non-negative integer", name)
 	}
 	return Resume{After: n, Set: true}, nil
 }
 
 // Serve streams userID's feed (optionally one scan's) to the client until it goes
 // away or falls behind. The caller has authenticated the user; nothing in the request
-// can choose another user's stream.
+// can choose another user's stream. An error is returned only before the response
+// started.
 func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -103,46 +118,167 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 	r2.URL.RawQuery = "stream=" + id
 	rc := http.NewResponseController(w)
 
-	go x.pump(ctx, cancel, sub, id, reg, rc)
-	x.srv.ServeHTTP(w, r2)
+	// kick ends the stream from any goroutine. Once Serve returns, the connection may
+	// serve another request, so kick must not touch its deadline any more.
+	cw := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: x.opt.writeTimeout}
+	var kickMu sync.Mutex
+	finished := false
+	kick := func() {
+		kickMu.Lock()
+		defer kickMu.Unlock()
+		if finished {
+			return
+		}
+		cancel()
+		cw.dead.Store(true)
+		// Unblock a write stuck on a client that stopped reading.
+		_ = rc.SetWriteDeadline(time.Now())
+	}
+	cw.fail = kick
+	defer func() {
+		kickMu.Lock()
+		finished = true
+		kickMu.Unlock()
+		_ = rc.SetWriteDeadline(time.Time{})
+	}()
+
+	go x.pump(ctx, sub, id, reg, kick)
+	x.srv.ServeHTTP(cw, r2)
 	return nil
 }
 
 // pump moves messages from the subscription into this connection's r3labs stream. A
 // full stream means the client is not reading: end the connection (it will reconnect
 // and resume) rather than block.
-func (x *SSE) pump(ctx context.Context, cancel context.CancelFunc, sub *Subscription, id string, reg chan struct{}, rc *http.ResponseController) {
-	kick := func() {
-		cancel()
-		// Unblock a write stuck on a client that stopped reading.
-		_ = rc.SetWriteDeadline(time.Now())
-	}
+func (x *SSE) pump(ctx context.Context, sub *Subscription, id string, reg chan struct{}, kick func()) {
+	// r3labs drops events published before the connection's subscriber registered.
 	select {
 	case <-reg:
 	case <-ctx.Done():
 		return
 	}
-	hb := time.NewTicker(x.heartbeat)
-	defer hb.Stop()
+	// A first frame at once: clients (r3labs' own among them) and proxies see the
+	// stream is open without waiting for an event or the first heartbeat.
+	if !x.publish(ctx, id, &sse.Event{Comment: []byte("connected")}) {
+		kick()
+		return
+	}
+	stop := every(x.opt.heartbeat, func() bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !x.srv.TryPublish(id, &sse.Event{Comment: []byte("heartbeat")}) {
+			kick()
+			return false
+		}
+		return true
+	})
+	defer stop()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			kick()
+			return
+		}
+		data := []byte(m.Data)
+		if len(data) == 0 {
+			data = []byte("null") // r3labs ends the stream on an event without data
+		}
+		ev := &sse.Event{ID: []byte(strconv.FormatInt(m.ID, 10)), Event: []byte(m.Event), Data: data}
+		if !x.publish(ctx, id, ev) {
+			kick()
+			return
+		}
+	}
+}
+
+// publish hands ev to the connection's r3labs stream, waiting up to the write timeout
+// for room. A resume replays its backlog far faster than the writer drains the stream's
+// small buffer, so a full buffer for a moment is normal; only one that stays full for
+// the write timeout means the client stopped reading.
+func (x *SSE) publish(ctx context.Context, id string, ev *sse.Event) bool {
+	if x.srv.TryPublish(id, ev) {
+		return true
+	}
+	deadline := time.NewTimer(x.opt.writeTimeout)
+	defer deadline.Stop()
+	retry := time.NewTicker(2 * time.Millisecond)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case m, ok := <-sub.C():
-			if !ok {
-				kick()
-				return
-			}
-			ev := &sse.Event{ID: []byte(strconv.FormatInt(m.ID, 10)), Event: []byte(m.Event), Data: m.Data}
-			if !x.srv.TryPublish(id, ev) {
-				kick()
-				return
-			}
-		case <-hb.C:
-			if !x.srv.TryPublish(id, &sse.Event{Comment: []byte("heartbeat")}) {
-				kick()
-				return
+			return false
+		case <-deadline.C:
+			return false
+		case <-retry.C:
+			if x.srv.TryPublish(id, ev) {
+				return true
 			}
 		}
+	}
+}
+
+// errKicked fails writes to a stream that is being ended.
+var errKicked = errors.New("relay: stream ended")
+
+// deadlineWriter bounds every write r3labs makes and ends the stream when one fails:
+// r3labs ignores write errors and would otherwise keep a dead stream open, and would
+// write what it still has queued, each write waiting for the timeout again.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	fail    func()
+	dead    atomic.Bool
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if w.dead.Load() {
+		return 0, errKicked
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil {
+		w.fail()
+	}
+	return n, err
+}
+
+func (w *deadlineWriter) Flush() {
+	if w.dead.Load() {
+		return
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err := w.rc.Flush(); err != nil {
+		w.fail()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// every runs f every d until f returns false or stop is called. It holds no goroutine
+// between runs, which matters at ten thousand connections.
+func every(d time.Duration, f func() bool) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	t = time.AfterFunc(d, func() {
+		if !f() {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(d)
+		}
+	})
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }

@@ -275,6 +275,9 @@ func (s *server) follow(ctx context.Context, tok, lastEventID, query string) <-c
 	c.OnConnect(func(*sse.Client) { once.Do(func() { close(connected) }) })
 	go func() {
 		_ = c.SubscribeRawWithContext(ctx, func(ev *sse.Event) {
+			if len(ev.Event) == 0 && len(ev.Data) == 0 {
+				return // a comment frame: "connected" or a heartbeat
+			}
 			var id int64
 			fmt.Sscan(string(ev.ID), &id)
 			le := liveEvent{ID: id, Event: string(ev.Event)}
