@@ -1,8 +1,9 @@
 // Package relay delivers each user's live updates to their browsers: one Hub per
 // process tails the user_feed projection and fans rows out to connections, and the
-// transports (SSE here; WebSocket and Socket.IO beside it) turn a Subscription into
-// frames. Every message carries the user's feed sequence as its id, so a client that
-// reconnects with the last id it saw gets exactly what it missed.
+// transports (SSE, WebSocket and Socket.IO) turn a Subscription into frames. Every
+// message carries the user's feed sequence as its id, so a client that reconnects with
+// the last id it saw gets exactly what it missed, or an explicit resync message when
+// that is no longer possible.
 package relay
 
 import (
@@ -29,8 +30,9 @@ type Item struct {
 //
 // Tail returns up to limit rows with ID > afterID in ID order; LastID returns the highest
 // ID (0 when empty). ReadUser returns up to limit rows of one user with Seq > afterSeq in
-// Seq order. Bounds returns the lowest and highest Seq still stored for a user (0, 0 when
-// none).
+// Seq order. Bounds returns the lowest Seq still stored for a user and the highest Seq
+// ever given to them (0, 0 when none); the two may be read at different moments, and
+// the hub allows for rows committed in between.
 type Feed interface {
 	Tail(ctx context.Context, afterID int64, limit int) ([]Item, error)
 	LastID(ctx context.Context) (int64, error)
@@ -54,15 +56,20 @@ type Message struct {
 
 // Hub fans feed rows out to subscriptions. Create it with NewHub and run Run.
 type Hub struct {
-	feed   Feed
-	log    *slog.Logger
-	poll   time.Duration
-	queue  int
-	wake   chan struct{}
-	mu     sync.Mutex
-	subs   map[string]map[*Subscription]struct{}
+	feed  Feed
+	log   *slog.Logger
+	poll  time.Duration
+	queue int
+	wake  chan struct{}
+	ready chan struct{}
+
+	// lastID is only touched by Run's goroutine.
 	lastID int64
-	ready  chan struct{}
+
+	mu      sync.Mutex
+	stopped bool
+	subs    map[string]map[*Subscription]struct{}
+	count   int
 }
 
 // HubOptions tune a Hub.
@@ -70,8 +77,9 @@ type HubOptions struct {
 	// Poll is how often the feed is read without a wake-up (other instances' writes,
 	// missed notifications). Default 1 s.
 	Poll time.Duration
-	// Queue bounds each subscription's queue of live messages; a subscription that
-	// falls this far behind is closed with ErrSlow. Default 256.
+	// Queue bounds each subscription's queue of live messages its transport has not
+	// taken yet; a subscription that falls this far behind is ended with ErrSlow.
+	// Default 256.
 	Queue  int
 	Logger *slog.Logger
 }
@@ -100,9 +108,18 @@ func (h *Hub) Wake() {
 	}
 }
 
-// Run tails the feed until ctx is done. It starts from the feed's current end: history
-// before that is served to each subscription from the feed table itself.
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.count
+}
+
+// Run tails the feed until ctx is done, then ends every subscription with ErrClosed. It
+// starts from the feed's current end: history before that is served to each
+// subscription from the feed table itself.
 func (h *Hub) Run(ctx context.Context) error {
+	defer h.closeAll()
 	for {
 		last, err := h.feed.LastID(ctx)
 		if err == nil {
@@ -125,7 +142,6 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			h.closeAll()
 			return ctx.Err()
 		case <-h.wake:
 		case <-t.C:
@@ -133,6 +149,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
+// dispatch hands every new row to its user's subscriptions. offer never blocks, so one
+// stalled connection cannot hold up anyone else's delivery.
 func (h *Hub) dispatch(ctx context.Context) error {
 	for {
 		items, err := h.feed.Tail(ctx, h.lastID, 512)
@@ -155,45 +173,17 @@ func (h *Hub) dispatch(ctx context.Context) error {
 
 func (h *Hub) closeAll() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.stopped = true
+	var all []*Subscription
 	for _, set := range h.subs {
 		for s := range set {
-			s.fail(ErrClosed)
+			all = append(all, s)
 		}
 	}
-}
-
-// Subscribe starts a subscription to userID's feed after afterSeq (0: only new
-// messages... see Resume). scanID, when set, filters to one scan. The subscription ends
-// when ctx is done, when it falls behind (ErrSlow), or when the hub stops.
-//
-// Delivery is gapless and duplicate-free: the subscription is registered for live rows
-// before the backlog is read from the feed table, and every row is passed on once, in
-// sequence order, whichever path brought it.
-func (h *Hub) Subscribe(ctx context.Context, userID string, resume Resume, scanID string) (*Subscription, error) {
-	select {
-	case <-h.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	s := &Subscription{hub: h, user: userID, scan: scanID, live: make(chan Item, h.queue),
-		out: make(chan Message, 16), cancel: cancel, ctx: ctx}
-	h.mu.Lock()
-	if h.subs[userID] == nil {
-		h.subs[userID] = map[*Subscription]struct{}{}
-	}
-	h.subs[userID][s] = struct{}{}
 	h.mu.Unlock()
-
-	start, resync, err := h.startSeq(ctx, userID, resume)
-	if err != nil {
-		s.remove()
-		cancel(err)
-		return nil, err
+	for _, s := range all {
+		s.fail(ErrClosed)
 	}
-	go s.run(start, resync)
-	return s, nil
 }
 
 // Resume says where a subscription starts.
@@ -204,8 +194,58 @@ type Resume struct {
 	Set   bool
 }
 
+// Subscribe starts a subscription to userID's feed. scanID, when set, filters to one
+// scan. The subscription ends when ctx is done, when Close is called, when it falls
+// behind (ErrSlow), or when the hub stops (ErrClosed).
+//
+// Whether the resume was honoured is decided here, before any message: Resumed, Resync
+// and After answer at once, because Socket.IO must tell the client in its CONNECT ack.
+//
+// Delivery is gapless and duplicate-free: the subscription is registered for live rows
+// before the feed's bounds and backlog are read, and every row is passed on once, in
+// sequence order, whichever path brought it.
+func (h *Hub) Subscribe(ctx context.Context, userID string, resume Resume, scanID string) (*Subscription, error) {
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s := newSubscription(ctx, h, userID, scanID, resume.Set)
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		s.cancel(ErrClosed)
+		return nil, ErrClosed
+	}
+	if h.subs[userID] == nil {
+		h.subs[userID] = map[*Subscription]struct{}{}
+	}
+	h.subs[userID][s] = struct{}{}
+	h.count++
+	h.mu.Unlock()
+	// The registration ends with the subscription, whoever ends it; AfterFunc costs no
+	// goroutine until then.
+	context.AfterFunc(s.ctx, s.remove)
+
+	start, resync, err := h.startSeq(ctx, userID, resume)
+	if err != nil {
+		s.cancel(err)
+		return nil, err
+	}
+	s.after, s.last = start, start
+	s.resync, s.resyncDue = resync, resync
+	s.resumed = resume.Set && !resync
+	return s, nil
+}
+
 func (h *Hub) startSeq(ctx context.Context, userID string, r Resume) (after int64, resync bool, err error) {
 	oldest, latest, err := h.feed.Bounds(ctx, userID)
+	if err == nil && oldest == 0 && latest > 0 && r.Set {
+		// Either everything was pruned, or the first rows were committed between the
+		// two reads of Bounds (oldest read before they existed, latest after). Asking
+		// again tells which: rows up to latest are visible now unless pruned.
+		oldest, latest, err = h.feed.Bounds(ctx, userID)
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("feed bounds: %w", err)
 	}
@@ -219,6 +259,9 @@ func (h *Hub) startSeq(ctx context.Context, userID string, r Resume) (after int6
 	case oldest > 0 && r.After < oldest-1:
 		// Rows after the client's id were pruned: a partial replay would hide the gap.
 		return oldest - 1, true, nil
+	case oldest == 0 && r.After < latest:
+		// Everything the user had was pruned, including what the client missed.
+		return latest, true, nil
 	}
 	return r.After, false, nil
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -12,21 +13,59 @@ var (
 	ErrClosed = errors.New("relay: hub stopped")
 )
 
-// Subscription is one connection's view of a user's feed.
+// backlogPage is how many rows one backlog read returns.
+const backlogPage = 256
+
+// resyncData tells a client why it got a resync message.
+const resyncData = `{"reason":"resume id is not in the retained feed; reload state"}`
+
+// Subscription is one connection's view of a user's feed. Its transport pulls messages
+// with Next from the goroutine that writes to the connection: a subscription owns no
+// goroutine and no buffer until rows arrive, which is what keeps ten thousand idle
+// connections cheap.
 type Subscription struct {
-	hub    *Hub
-	user   string
-	scan   string
-	live   chan Item // filled by the hub, never blocking it
-	out    chan Message
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	once   sync.Once
+	hub     *Hub
+	user    string
+	scan    string
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	once    sync.Once
+	after   int64 // where delivery starts; fixed by Subscribe
+	resumed bool
+	resync  bool
+
+	// Shared with the hub's dispatch.
+	mu sync.Mutex
+	// catchingUp is true while the backlog is read from the table: live rows are then
+	// dropped rather than queued, because the table read that ends the catch-up sees
+	// them anyway, so a long replay cannot overflow the queue.
+	catchingUp bool
+	queue      []Item
+	wake       chan struct{}
+
+	// Only the goroutine calling Next touches these.
+	last      int64  // last sequence passed on (or skipped by the scan filter)
+	pending   []Item // rows taken from the table or the queue, not yet passed on
+	resyncDue bool
 }
 
-// C delivers messages in order. It is closed when the subscription ends; Err then says
-// why.
-func (s *Subscription) C() <-chan Message { return s.out }
+func newSubscription(ctx context.Context, h *Hub, user, scan string, catchUp bool) *Subscription {
+	ctx, cancel := context.WithCancelCause(ctx)
+	return &Subscription{hub: h, user: user, scan: scan, ctx: ctx, cancel: cancel,
+		catchingUp: catchUp, wake: make(chan struct{}, 1)}
+}
+
+// Resumed reports that the client's resume id was honoured: Next starts with exactly
+// the messages after it.
+func (s *Subscription) Resumed() bool { return s.resumed }
+
+// Resync reports that the client's resume id could not be honoured: Next starts with a
+// resync message.
+func (s *Subscription) Resync() bool { return s.resync }
+
+// After is the sequence delivery starts after: the honoured resume id, or the live end
+// (or the oldest retained row, after a resync) when there was none.
+func (s *Subscription) After() int64 { return s.after }
 
 // Err is nil while the subscription runs, and why it ended afterwards.
 func (s *Subscription) Err() error { return context.Cause(s.ctx) }
@@ -37,100 +76,172 @@ func (s *Subscription) Done() <-chan struct{} { return s.ctx.Done() }
 // Close ends the subscription.
 func (s *Subscription) Close() { s.fail(context.Canceled) }
 
+func (s *Subscription) fail(err error) { s.cancel(err) }
+
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
-	select {
-	case s.live <- it:
-	default:
+	s.mu.Lock()
+	if s.catchingUp || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.hub.queue {
+		s.mu.Unlock()
 		s.fail(ErrSlow)
+		return
+	}
+	s.queue = append(s.queue, it)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
-
-func (s *Subscription) fail(err error) { s.cancel(err) }
 
 func (s *Subscription) remove() {
 	s.once.Do(func() {
-		s.hub.mu.Lock()
-		delete(s.hub.subs[s.user], s)
-		if len(s.hub.subs[s.user]) == 0 {
-			delete(s.hub.subs, s.user)
+		h := s.hub
+		h.mu.Lock()
+		if set := h.subs[s.user]; set != nil {
+			if _, ok := set[s]; ok {
+				delete(set, s)
+				h.count--
+			}
+			if len(set) == 0 {
+				delete(h.subs, s.user)
+			}
 		}
-		s.hub.mu.Unlock()
+		h.mu.Unlock()
+		s.mu.Lock()
+		s.queue = nil
+		s.mu.Unlock()
 	})
 }
 
-func (s *Subscription) run(after int64, resync bool) {
-	defer close(s.out)
-	defer s.remove()
-	// The resync message carries the sequence delivery continues after, so a client that
-	// stores ids resumes from there next time rather than from nothing.
-	if resync && !s.send(Message{ID: after, Event: ResyncEvent, Data: []byte(`{"reason":"resume id is not in the retained feed; reload state"}`)}) {
-		return
-	}
-	// Backlog first, from the table, in pages.
+// Next returns the next message, waiting for one. It returns ctx's error when ctx is
+// done first, which leaves the subscription intact (a transport may bound the wait to
+// write a heartbeat), and the subscription's error once it ended (ErrSlow, ErrClosed,
+// a feed read error, or context.Canceled). Only one goroutine may call Next.
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	for {
-		items, err := s.hub.feed.ReadUser(s.ctx, s.user, after, 256)
-		if err != nil {
-			s.fail(err)
-			return
+		if err := s.Err(); err != nil {
+			return Message{}, err
 		}
-		for _, it := range items {
-			if !s.deliver(it) {
-				return
+		if err := ctx.Err(); err != nil {
+			return Message{}, err
+		}
+		if s.resyncDue {
+			s.resyncDue = false
+			return s.resyncMessage(s.last), nil
+		}
+		if len(s.pending) > 0 {
+			m, ok, err := s.take()
+			if err != nil {
+				return Message{}, s.failRead(err)
 			}
-			after = it.Seq
+			if ok {
+				return m, nil
+			}
+			continue
 		}
-		if len(items) < 256 {
-			break
+		if s.catching() {
+			if err := s.catchUp(); err != nil {
+				return Message{}, s.failRead(err)
+			}
+			continue
 		}
-	}
-	// Then live rows, skipping what the backlog already gave.
-	for {
+		s.mu.Lock()
+		s.pending, s.queue = s.queue, nil
+		s.mu.Unlock()
+		if len(s.pending) > 0 {
+			continue
+		}
 		select {
+		case <-s.wake:
 		case <-s.ctx.Done():
-			return
-		case it := <-s.live:
-			if it.Seq <= after {
-				continue
-			}
-			if it.Seq > after+1 {
-				// A row the hub has not seen yet is missing in between (a later commit
-				// became visible first): read the gap from the table.
-				items, err := s.hub.feed.ReadUser(s.ctx, s.user, after, int(it.Seq-after))
-				if err != nil {
-					s.fail(err)
-					return
-				}
-				for _, g := range items {
-					if g.Seq >= it.Seq {
-						break
-					}
-					if !s.deliver(g) {
-						return
-					}
-					after = g.Seq
-				}
-			}
-			if !s.deliver(it) {
-				return
-			}
-			after = it.Seq
+		case <-ctx.Done():
 		}
 	}
 }
 
-func (s *Subscription) deliver(it Item) bool {
-	if s.scan != "" && it.ScanID != s.scan {
-		return true
+// failRead ends the subscription after a feed read failed, unless it had ended already
+// (the read failed because it did): its first cause is what callers need to see.
+func (s *Subscription) failRead(err error) error {
+	if cause := s.Err(); cause != nil {
+		return cause
 	}
-	return s.send(Message{ID: it.Seq, Event: it.Event, Data: it.Payload})
+	s.fail(err)
+	return s.Err()
 }
 
-func (s *Subscription) send(m Message) bool {
-	select {
-	case s.out <- m:
-		return true
-	case <-s.ctx.Done():
-		return false
+func (s *Subscription) catching() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.catchingUp
+}
+
+// catchUp reads one backlog page. On a short page it switches to live rows first and
+// reads once more, so a row committed between the two reads reaches the client through
+// the table or the queue, never through neither.
+func (s *Subscription) catchUp() error {
+	items, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	if err != nil {
+		return fmt.Errorf("relay: read backlog: %w", err)
 	}
+	if len(items) == backlogPage {
+		s.pending = items
+		return nil
+	}
+	s.mu.Lock()
+	s.catchingUp = false
+	s.mu.Unlock()
+	more, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	if err != nil {
+		return fmt.Errorf("relay: read backlog: %w", err)
+	}
+	s.pending = more
+	return nil
+}
+
+// take passes on the first pending row. ok is false when the row was skipped (already
+// passed on, or another scan's) or when a gap before it was filled from the table
+// first.
+func (s *Subscription) take() (m Message, ok bool, err error) {
+	it := s.pending[0]
+	if it.Seq <= s.last {
+		s.pending = s.pending[1:]
+		return Message{}, false, nil
+	}
+	if it.Seq > s.last+1 {
+		// Rows between are missing: a live row overtook them (the hub saw a later
+		// commit first) or they were pruned meanwhile. Read them from the table.
+		gap, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, int(min(it.Seq-s.last-1, backlogPage)))
+		if err != nil {
+			return Message{}, false, fmt.Errorf("relay: read gap: %w", err)
+		}
+		if len(gap) > 0 && gap[0].Seq == s.last+1 {
+			n := 0
+			for n < len(gap) && gap[n].Seq < it.Seq {
+				n++
+			}
+			s.pending = append(gap[:n:n], s.pending...)
+			return Message{}, false, nil
+		}
+		// The table no longer has them: say so rather than skip silently.
+		s.last = it.Seq - 1
+		return s.resyncMessage(s.last), true, nil
+	}
+	s.pending = s.pending[1:]
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+	s.last = it.Seq
+	if s.scan != "" && it.ScanID != s.scan {
+		return Message{}, false, nil
+	}
+	return Message{ID: it.Seq, Event: it.Event, Data: it.Payload}, true, nil
+}
+
+func (s *Subscription) resyncMessage(after int64) Message {
+	return Message{ID: after, Event: ResyncEvent, Data: []byte(resyncData)}
 }

@@ -1,0 +1,593 @@
+package relay_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/r3labs/sse/v2"
+	"gopkg.in/cenkalti/backoff.v1"
+)
+
+// statusError is a connection refused with an HTTP status before any stream.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d: %s", e.code, e.body) }
+
+func statusOf(t *testing.T, err error) int {
+	t.Helper()
+	var se *statusError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a refused connection, got %v", err)
+	}
+	return se.code
+}
+
+// conn is one client connection of any transport. msgs is closed when it ends.
+type conn struct {
+	msgs   chan received
+	done   chan struct{}
+	err    error // why it ended; set before done is closed
+	cancel func()
+	pings  atomic.Int64
+	header http.Header // handshake response headers
+}
+
+// collect reads n messages, failing the test if the connection ends first.
+func (c *conn) collect(t *testing.T, n int) []received {
+	t.Helper()
+	var got []received
+	deadline := time.After(30 * time.Second)
+	for len(got) < n {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				t.Fatalf("connection ended after %d of %d messages (%v): %v", len(got), n, c.err, got)
+			}
+			got = append(got, m)
+		case <-deadline:
+			t.Fatalf("timed out after %d of %d messages: %v", len(got), n, got)
+		}
+	}
+	return got
+}
+
+// quiet returns what arrives within d: used only to show that nothing more comes,
+// never to wait for something that should.
+func (c *conn) quiet(d time.Duration) []received {
+	var got []received
+	deadline := time.After(d)
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				return got
+			}
+			got = append(got, m)
+		case <-deadline:
+			return got
+		}
+	}
+}
+
+// drain ends the connection and returns the messages it had delivered.
+func (c *conn) drain() []received {
+	c.cancel()
+	var got []received
+	for m := range c.msgs {
+		got = append(got, m)
+	}
+	return got
+}
+
+// waitEnd waits for the server to end the connection and returns why.
+func (c *conn) waitEnd(t *testing.T) error {
+	t.Helper()
+	go func() {
+		for range c.msgs {
+		}
+	}()
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not end the connection")
+		return nil
+	}
+}
+
+type sseDial struct {
+	token  string
+	lastID string // Last-Event-ID header
+	query  string
+}
+
+// dialSSE opens GET /api/v1/events with r3labs' client and returns once the response
+// headers arrived, which the server sends after the subscription is registered.
+func dialSSE(e *env, d sseDial) (*conn, error) {
+	cl := sse.NewClient(e.url + "/api/v1/events" + d.query)
+	if d.token != "" {
+		cl.Headers["Authorization"] = "Bearer " + d.token
+	}
+	if d.lastID != "" {
+		cl.Headers["Last-Event-ID"] = d.lastID
+	}
+	// One connection per dial: the tests decide when and from where to reconnect.
+	cl.ReconnectStrategy = &backoff.StopBackOff{}
+	ready := make(chan error, 1)
+	c := &conn{msgs: make(chan received, 8192), done: make(chan struct{})}
+	cl.ResponseValidator = func(_ *sse.Client, resp *http.Response) error {
+		c.header = resp.Header.Clone()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			err := &statusError{resp.StatusCode, string(b)}
+			ready <- err
+			return err
+		}
+		ready <- nil
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() {
+		defer close(c.done)
+		defer close(c.msgs)
+		// Once one message is dropped (the test ended the connection), every later one
+		// is too: a client never sees a message after one it missed.
+		dropped := false
+		c.err = cl.SubscribeRawWithContext(ctx, func(ev *sse.Event) {
+			id, err := strconv.ParseInt(string(ev.ID), 10, 64)
+			if err != nil {
+				id = -1
+			}
+			if dropped {
+				return
+			}
+			select {
+			case c.msgs <- received{ID: id, Event: string(ev.Event), Data: json.RawMessage(ev.Data)}:
+			case <-ctx.Done():
+				dropped = true
+			}
+		})
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			cancel()
+			<-c.done
+			return nil, err
+		}
+		return c, nil
+	case <-c.done:
+		cancel()
+		return nil, fmt.Errorf("sse connect: %v", c.err)
+	}
+}
+
+type wsDial struct {
+	token   string
+	inQuery bool // token as ?token= instead of the bearer subprotocol
+	after   string
+	scanID  string
+	origin  string
+}
+
+// dialWS opens GET /api/v1/ws with coder/websocket's client.
+func dialWS(e *env, d wsDial) (*conn, *websocket.Conn, error) {
+	q := url.Values{}
+	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}
+	if d.token != "" {
+		if d.inQuery {
+			q.Set("token", d.token)
+		} else {
+			opts.Subprotocols = []string{"bearer", d.token}
+		}
+	}
+	if d.after != "" {
+		q.Set("after", d.after)
+	}
+	if d.scanID != "" {
+		q.Set("scanId", d.scanID)
+	}
+	if d.origin != "" {
+		opts.HTTPHeader.Set("Origin", d.origin)
+	}
+	c := &conn{msgs: make(chan received, 8192), done: make(chan struct{})}
+	opts.OnPingReceived = func(context.Context, []byte) bool {
+		c.pings.Add(1)
+		return true
+	}
+	u := "ws" + strings.TrimPrefix(e.url, "http") + "/api/v1/ws?" + q.Encode()
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	ws, resp, err := websocket.Dial(dctx, u, opts)
+	if err != nil {
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			return nil, nil, &statusError{resp.StatusCode, string(b)}
+		}
+		return nil, nil, err
+	}
+	c.header = resp.Header.Clone()
+	ws.SetReadLimit(1 << 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = func() {
+		cancel()
+		ws.CloseNow()
+	}
+	go func() {
+		defer close(c.done)
+		defer close(c.msgs)
+		for {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				c.err = err
+				return
+			}
+			m, err := parseFrame(b)
+			if err != nil {
+				c.err = err
+				return
+			}
+			select {
+			case c.msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return c, ws, nil
+}
+
+// parseFrame decodes a WebSocket text frame, which must have exactly the documented
+// fields.
+func parseFrame(b []byte) (received, error) {
+	var f struct {
+		ID    *int64          `json:"id"`
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil || f.ID == nil || f.Event == "" || f.Data == nil {
+		return received{}, fmt.Errorf("frame %q: want {id, event, data} (%v)", b, err)
+	}
+	return received{ID: *f.ID, Event: f.Event, Data: f.Data}, nil
+}
+
+func decodeFrame(t *testing.T, b []byte) received {
+	t.Helper()
+	m, err := parseFrame(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The PWA's socket.io-client, run by node.
+
+// requireSocketIOClient installs testdata's pinned socket.io-client with npm ci unless
+// node_modules already holds the pinned versions, and returns the testdata directory.
+func requireSocketIOClient(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is required on PATH: these tests drive the PWA's socket.io-client")
+	}
+	pinned := map[string]string{"socket.io-client": "4.8.1", "engine.io-client": "6.6.3", "socket.io-parser": "4.2.4"}
+	installed := func() bool {
+		for pkg, version := range pinned {
+			raw, err := os.ReadFile(filepath.Join(dir, "node_modules", pkg, "package.json"))
+			var meta struct{ Version string }
+			if err != nil || json.Unmarshal(raw, &meta) != nil || meta.Version != version {
+				return false
+			}
+		}
+		return true
+	}
+	if installed() {
+		return dir
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	if !installed() {
+		t.Fatal("npm ci did not install the pinned socket.io-client versions")
+	}
+	return dir
+}
+
+// observation is one line of testdata/sioclient.js's report.
+type observation struct {
+	Ev        string            `json:"ev"`
+	Event     string            `json:"event"`
+	Args      []json.RawMessage `json:"args"`
+	Transport string            `json:"transport"`
+	Recovered bool              `json:"recovered"`
+	PID       string            `json:"pid"`
+	Reason    string            `json:"reason"`
+	Message   string            `json:"message"`
+	line      string
+}
+
+func (o observation) String() string { return o.line }
+
+// message turns an event observation into what the client received: the data and
+// the offset (the feed id) socket.io-client keeps for recovery.
+func (o observation) message(t *testing.T) received {
+	t.Helper()
+	if len(o.Args) != 2 {
+		t.Fatalf("event %s: want data and offset, got %d args", o.Event, len(o.Args))
+	}
+	var offset string
+	if err := json.Unmarshal(o.Args[1], &offset); err != nil {
+		t.Fatalf("event %s: offset %s is not a string", o.Event, o.Args[1])
+	}
+	id, err := strconv.ParseInt(offset, 10, 64)
+	if err != nil {
+		t.Fatalf("event %s: offset %q is not a feed id", o.Event, offset)
+	}
+	return received{ID: id, Event: o.Event, Data: o.Args[0]}
+}
+
+type sioOptions struct {
+	Token      string         `json:"token"`
+	Transports []string       `json:"transports,omitempty"`
+	Auth       map[string]any `json:"auth,omitempty"`
+}
+
+// nodeClient is a running testdata/sioclient.js.
+type nodeClient struct {
+	t      *testing.T
+	stdin  io.WriteCloser
+	lines  chan observation
+	seen   []observation
+	stderr *bytes.Buffer
+}
+
+func startSocketIO(t *testing.T, e *env, opts sioOptions) *nodeClient {
+	t.Helper()
+	dir := requireSocketIOClient(t)
+	cfg, err := json.Marshal(struct {
+		URL       string `json:"url"`
+		Namespace string `json:"namespace"`
+		sioOptions
+	}{e.url, "/scans", opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", filepath.Join(dir, "sioclient.js"), string(cfg))
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &nodeClient{t: t, stdin: stdin, lines: make(chan observation, 8192), stderr: new(bytes.Buffer)}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var o observation
+			if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+				o = observation{Ev: "garbage"}
+			}
+			o.line = sc.Text()
+			c.lines <- o
+		}
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() {
+			for range c.lines {
+			}
+			<-read
+			done <- cmd.Wait()
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("socket.io client observations:\n%s\nclient stderr: %s", c.seen, c.stderr)
+		}
+	})
+	return c
+}
+
+func (c *nodeClient) command(cmd string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, cmd+"\n"); err != nil {
+		c.t.Fatalf("command %q: %v", cmd, err)
+	}
+}
+
+// waitFor reads observations until one satisfies match and returns it.
+func (c *nodeClient) waitFor(what string, match func(observation) bool) observation {
+	c.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case o, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("client exited while waiting for %s", what)
+			}
+			c.seen = append(c.seen, o)
+			if match(o) {
+				return o
+			}
+		case <-deadline:
+			c.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// events waits for n events and returns them as received messages.
+func (c *nodeClient) events(n int) []received {
+	c.t.Helper()
+	var got []received
+	for len(got) < n {
+		o := c.waitFor(fmt.Sprintf("event %d of %d", len(got)+1, n), isEv("event"))
+		got = append(got, o.message(c.t))
+	}
+	return got
+}
+
+// quiet collects observations for d: used only to show that nothing more comes.
+func (c *nodeClient) quiet(d time.Duration) []observation {
+	var got []observation
+	deadline := time.After(d)
+	for {
+		select {
+		case o, ok := <-c.lines:
+			if !ok {
+				return got
+			}
+			c.seen = append(c.seen, o)
+			got = append(got, o)
+		case <-deadline:
+			return got
+		}
+	}
+}
+
+func (c *nodeClient) saw(match func(observation) bool) bool {
+	return slices.ContainsFunc(c.seen, match)
+}
+
+func isEv(ev string) func(observation) bool {
+	return func(o observation) bool { return o.Ev == ev }
+}
+
+// rawSSE opens the SSE stream with a plain HTTP client, to read its bytes.
+func rawSSE(e *env, tok string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return nil, &statusError{resp.StatusCode, string(b)}
+	}
+	return resp, nil
+}
+
+// readUntil reads r until it has seen want.
+func readUntil(t *testing.T, r io.Reader, want string) {
+	t.Helper()
+	found := make(chan error, 1)
+	go func() {
+		var seen []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if bytes.Contains(seen, []byte(want)) {
+				found <- nil
+				return
+			}
+			if err != nil {
+				found <- fmt.Errorf("read %q: %w", seen, err)
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-found:
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", want, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %q", want)
+	}
+}
+
+// eventsWhileConnected waits for n events emitted while the socket was connected and
+// returns them, and apart those emitted between a disconnect and the next connect.
+// socket.io-client 4.8.1 defers every decoded packet by a tick (Manager.ondecoded) and
+// keeps packets that arrive while disconnected in a buffer it does not clear on
+// disconnect: a packet decoded just before its transport closed is emitted only after
+// it reconnected, before "connect", although the CONNECT it sent carried the offset
+// before that packet, so a recovered session sends it again. Those stale emissions are
+// the client's; what the server sent on each connection is the rest.
+func (c *nodeClient) eventsWhileConnected(n int) (live, stale []received) {
+	c.t.Helper()
+	connected := false
+	visit := func(o observation) {
+		switch o.Ev {
+		case "connect":
+			connected = true
+		case "disconnect":
+			connected = false
+		case "event":
+			if connected {
+				live = append(live, o.message(c.t))
+			} else {
+				stale = append(stale, o.message(c.t))
+			}
+		}
+	}
+	for _, o := range c.seen {
+		visit(o)
+	}
+	deadline := time.After(60 * time.Second)
+	for len(live) < n {
+		select {
+		case o, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("client exited after %d of %d events", len(live), n)
+			}
+			c.seen = append(c.seen, o)
+			visit(o)
+		case <-deadline:
+			c.t.Fatalf("timed out after %d of %d events: %v (stale: %v)", len(live), n, live, stale)
+		}
+	}
+	return live, stale
+}

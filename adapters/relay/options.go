@@ -1,0 +1,65 @@
+package relay
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option tunes a transport (NewSSE, NewWebSocket, NewSocketIO).
+type Option func(*options)
+
+type options struct {
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	origins      []string
+	log          *slog.Logger
+}
+
+func newOptions(opts []Option) options {
+	o := options{heartbeat: 15 * time.Second, writeTimeout: 10 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// WithHeartbeat sets how often an idle connection is pinged (SSE comment frames,
+// WebSocket pings, Engine.IO pings), so proxies and load balancers do not cut it and
+// dead peers are noticed. Default 15 s; zero or less keeps the default.
+func WithHeartbeat(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.heartbeat = d
+		}
+	}
+}
+
+// WithWriteTimeout bounds each write to a client (SSE, WebSocket): a client that stops
+// reading is disconnected after it, instead of holding a goroutine and its messages
+// forever. Default 10 s; zero or less keeps the default.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.writeTimeout = d
+		}
+	}
+}
+
+// WithOrigins sets the browser origins allowed to open WebSocket and Socket.IO
+// connections from another site, e.g. "https://app.example.com"; "*" allows any. The
+// server's own host is always allowed. Default: none.
+func WithOrigins(origins []string) Option {
+	return func(o *options) { o.origins = append([]string(nil), origins...) }
+}
+
+// WithLogger sets where connection problems are logged. Default: discarded.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}

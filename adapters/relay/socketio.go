@@ -1,0 +1,218 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
+)
+
+// SocketIONamespace is the namespace the PWA connects to (contracts section 2).
+const SocketIONamespace = "/scans"
+
+// Messages a refused Socket.IO client reads in connect_error.
+const (
+	msgUnauthorized = "Unauthorized"
+	msgExpired      = "Token expired"
+	msgUnavailable  = "Service unavailable"
+)
+
+// NewSocketIO returns the Socket.IO endpoint to mount at /socket.io/: namespace
+// /scans, the PWA's default transports (long-polling, then upgrade to WebSocket), the
+// contract's events with their feed sequence as socket.io's recovery offset.
+//
+// The CONNECT auth object must carry an access token ({token}); a missing, invalid or
+// refresh token is refused with connect_error "Unauthorized", an expired one with
+// "Token expired". socket.io-client adds {pid, offset} when it reconnects; the resume
+// is honoured (socket.recovered) only when pid was issued by this server to the same
+// user, which pidKey (at least 16 bytes, kept secret) makes verifiable without storing
+// anything. WithHeartbeat sets Engine.IO's ping interval and WithOrigins the allowed
+// cross-site origins. Close the returned server on shutdown.
+func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) *socketio.Server {
+	if len(pidKey) < 16 {
+		panic("relay: socket.io pid key shorter than 16 bytes")
+	}
+	o := newOptions(opts)
+	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, log: o.log}
+	return socketio.NewServer(socketio.Config{
+		Namespace:    SocketIONamespace,
+		PingInterval: o.heartbeat,
+		AllowOrigin:  originAllowed(o.origins),
+		Connect:      g.connect,
+		Logger:       o.log,
+	})
+}
+
+type sioGlue struct {
+	hub    *Hub
+	tokens *token.Issuer
+	pids   pidSigner
+	log    *slog.Logger
+}
+
+// sioAuth is the CONNECT auth object. Fields stay raw so that a field of the wrong
+// type makes only that field count as absent.
+type sioAuth struct {
+	Token  json.RawMessage `json:"token"`
+	PID    json.RawMessage `json:"pid"`
+	Offset json.RawMessage `json:"offset"`
+}
+
+func rawString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMessage) (*socketio.Session, error) {
+	var a sioAuth
+	if err := json.Unmarshal(auth, &a); err != nil {
+		return nil, errors.New(msgUnauthorized)
+	}
+	raw := rawString(a.Token)
+	if raw == "" {
+		return nil, errors.New(msgUnauthorized)
+	}
+	cl, err := g.tokens.Verify(raw, token.Access)
+	if err != nil {
+		// The token package reports expiry with this message; everything else (bad
+		// signature, refresh token, wrong audience) is plainly unauthorized.
+		if domain.ErrorMessage(err) == msgExpired {
+			return nil, errors.New(msgExpired)
+		}
+		return nil, errors.New(msgUnauthorized)
+	}
+	resume := g.resume(cl.UserID, rawString(a.PID), a.Offset)
+	sub, err := g.hub.Subscribe(ctx, cl.UserID, resume, "")
+	if err != nil {
+		if ctx.Err() == nil { // else the socket went away meanwhile: nothing to report
+			g.log.Warn("relay: socket.io subscribe", "user", cl.UserID, "err", err)
+		}
+		return nil, errors.New(msgUnavailable)
+	}
+	out := make(chan socketio.Message, 4)
+	go forward(ctx, sub, out)
+	s := &socketio.Session{Messages: out, Recovered: sub.Resumed()}
+	if !s.Recovered {
+		s.PID = g.pids.issue(cl.UserID, sub.After())
+	}
+	return s, nil
+}
+
+// resume turns a reconnecting client's pid and offset into a Resume. Without a pid
+// that verifies for this user there is nothing to resume: a pid copied from another
+// user (or forged) starts at the live end like a first connection. Without an offset
+// the client saw no event since the pid was issued, so it resumes from where that
+// connection started.
+func (g *sioGlue) resume(userID, pid string, offset json.RawMessage) Resume {
+	if pid == "" {
+		return Resume{}
+	}
+	start, ok := g.pids.verify(pid, userID)
+	if !ok {
+		return Resume{}
+	}
+	if len(offset) == 0 || bytes.Equal(offset, []byte("null")) {
+		return Resume{After: start, Set: true}
+	}
+	n, err := strconv.ParseInt(rawString(offset), 10, 64)
+	if err != nil || n < 0 {
+		// An offset we never sent: make the hub answer with a resync.
+		return Resume{After: -1, Set: true}
+	}
+	return Resume{After: n, Set: true}
+}
+
+// forward moves the subscription's messages to the socket. When the subscription ends
+// (slow client, hub stopped) closing out makes the server close the transport, so
+// socket.io-client reconnects and recovers by itself.
+func forward(ctx context.Context, sub *Subscription, out chan<- socketio.Message) {
+	defer close(out)
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case out <- socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data}:
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			return
+		}
+	}
+}
+
+// originAllowed matches the Origin header against full origins ("https://app.example")
+// or "*".
+func originAllowed(origins []string) func(string) bool {
+	if len(origins) == 0 {
+		return nil
+	}
+	return func(origin string) bool {
+		for _, o := range origins {
+			if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// pidSigner makes Socket.IO private session ids that the server can check without
+// keeping them: a random nonce (so every connection's pid differs, which socket.io's
+// recovered flag relies on), the sequence the connection started after, and an HMAC
+// over both and the user id.
+type pidSigner struct{ key []byte }
+
+const (
+	pidNonce = 8
+	pidMAC   = 16
+)
+
+func (p pidSigner) issue(userID string, after int64) string {
+	b := make([]byte, pidNonce, pidNonce+binary.MaxVarintLen64+pidMAC)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	b = binary.AppendUvarint(b, uint64(max(after, 0)))
+	return base64.RawURLEncoding.EncodeToString(append(b, p.mac(userID, b)...))
+}
+
+func (p pidSigner) verify(pid, userID string) (after int64, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(pid)
+	if err != nil || len(b) < pidNonce+1+pidMAC {
+		return 0, false
+	}
+	body, mac := b[:len(b)-pidMAC], b[len(b)-pidMAC:]
+	if !hmac.Equal(mac, p.mac(userID, body)) {
+		return 0, false
+	}
+	n, k := binary.Uvarint(body[pidNonce:])
+	if k <= 0 || pidNonce+k != len(body) || n > 1<<62 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+func (p pidSigner) mac(userID string, body []byte) []byte {
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte("scanledger socket.io pid\x00"))
+	m.Write([]byte(userID))
+	m.Write([]byte{0})
+	m.Write(body)
+	return m.Sum(nil)[:pidMAC]
+}

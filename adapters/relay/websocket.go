@@ -1,0 +1,140 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// BearerProtocol is the WebSocket subprotocol that carries the access token: browsers
+// cannot set Authorization on a WebSocket, so they offer ["bearer", token] and the
+// server answers "bearer".
+const BearerProtocol = "bearer"
+
+// WebSocket serves the feed over plain WebSocket: one JSON text frame per message,
+// {"id":<seq>,"event":"scan:progress","data":{...}}, the same ids as SSE, and a
+// "resync" frame when a resume id cannot be honoured. The client resumes with
+// ?after=<last id>.
+type WebSocket struct {
+	hub *Hub
+	opt options
+}
+
+// NewWebSocket returns the WebSocket transport.
+func NewWebSocket(hub *Hub, opts ...Option) *WebSocket {
+	return &WebSocket{hub: hub, opt: newOptions(opts)}
+}
+
+// WebSocketToken returns the access token of a WebSocket handshake: from the
+// Sec-WebSocket-Protocol header ("bearer, <token>"), else from the token query
+// parameter. It returns "" when there is none.
+func WebSocketToken(r *http.Request) string {
+	var offered []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			offered = append(offered, strings.TrimSpace(p))
+		}
+	}
+	for i, p := range offered {
+		if strings.EqualFold(p, BearerProtocol) && i+1 < len(offered) {
+			return offered[i+1]
+		}
+	}
+	return r.URL.Query().Get("token")
+}
+
+// ParseAfter reads the resume id of a WebSocket handshake from the after query
+// parameter. A malformed id is a domain.EINVALID error.
+func ParseAfter(r *http.Request) (Resume, error) {
+	return parseResume(r.URL.Query().Get("after"), "after")
+}
+
+// frame is one message on the wire.
+type frame struct {
+	ID    int64           `json:"id"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Close reasons a client can act on: reconnect with ?after=<last id> after either.
+const (
+	reasonSlow     = "client fell behind; reconnect with after=<last id>"
+	reasonShutdown = "server shutting down; reconnect with after=<last id>"
+)
+
+// Serve upgrades the request and streams userID's feed (optionally one scan's) until
+// the client goes away, falls behind or stops reading. The caller has authenticated
+// the user before the upgrade. An error is returned only when nothing was written (the
+// caller answers it); a refused upgrade (bad origin, not a WebSocket request) has been
+// answered by Serve.
+func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume) error {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Subscribing before the upgrade means a client whose handshake succeeded misses
+	// nothing appended afterwards, and a failure can still be an HTTP error.
+	sub, err := x.hub.Subscribe(ctx, userID, resume, scanID)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Echoed only when the client offered it, as RFC 6455 requires.
+		Subprotocols:   []string{BearerProtocol},
+		OriginPatterns: x.opt.origins,
+	})
+	if err != nil {
+		x.opt.log.Debug("relay: websocket upgrade refused", "err", err)
+		return nil
+	}
+	defer c.CloseNow()
+	// The client sends nothing; reading is only to answer pings and see the close.
+	c.SetReadLimit(1 << 10)
+	ctx = c.CloseRead(ctx)
+
+	stop := every(x.opt.heartbeat, func() bool {
+		pctx, done := context.WithTimeout(ctx, x.opt.writeTimeout)
+		defer done()
+		// A ping that gets no pong in time closes the connection: a dead peer is found
+		// even when there is nothing to send.
+		return c.Ping(pctx) == nil
+	})
+	defer stop()
+
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrSlow):
+				_ = c.Close(websocket.StatusPolicyViolation, reasonSlow)
+			case errors.Is(err, ErrClosed):
+				_ = c.Close(websocket.StatusGoingAway, reasonShutdown)
+			case ctx.Err() == nil:
+				x.opt.log.Warn("relay: websocket subscription ended", "user", userID, "err", err)
+				_ = c.Close(websocket.StatusInternalError, "internal error")
+			}
+			return nil
+		}
+		if len(m.Data) == 0 {
+			m.Data = json.RawMessage("null")
+		}
+		buf, err := json.Marshal(frame{ID: m.ID, Event: m.Event, Data: m.Data})
+		if err != nil {
+			x.opt.log.Error("relay: encode websocket frame", "id", m.ID, "err", err)
+			_ = c.Close(websocket.StatusInternalError, "internal error")
+			return nil
+		}
+		wctx, done := context.WithTimeout(ctx, x.opt.writeTimeout)
+		err = c.Write(wctx, websocket.MessageText, buf)
+		done()
+		if err != nil {
+			// The library has closed the connection: a write that cannot finish in time
+			// is a client that stopped reading.
+			return nil
+		}
+	}
+}
