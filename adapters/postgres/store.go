@@ -121,7 +121,7 @@ func (s *Store) Close() {
 // transaction of its own, so under load one per commit would cost nearly as much as
 // the appends; the first commit after a quiet spell is announced at once, and those
 // of a burst wait at most this long.
-const announceEvery = 5 * time.Millisecond
+const announceEvery = 2 * time.Millisecond
 
 // announce sends NOTIFY after commits, one at a time. NOTIFY takes a database-wide
 // lock from its transaction's commit until that commit is flushed, so one NOTIFY in
