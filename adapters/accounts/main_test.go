@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
+	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
+
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
@@ -22,59 +23,12 @@ import (
 	"github.com/scanledger/scanledger/projections"
 )
 
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// pgURL is this run's own Postgres database, created by TestMain and dropped after.
+// pgURL is this test run's own Postgres database, created by TestMain and dropped after.
 var pgURL string
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-// testMain fails the run when Postgres is unreachable: half of every test is the
+// TestMain fails the run when Postgres is unreachable: half of every test is the
 // Postgres dialect, and a skipped half would pass unnoticed.
-func testMain(m *testing.M) int {
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		admin = defaultPostgresURL
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: open PostgreSQL %s: %v\n", admin, err)
-		return 1
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: PostgreSQL is required at %s (set TEST_DATABASE_URL): %v\n", admin, err)
-		return 1
-	}
-	name := "scanledger_accounts_" + randomHex(6)
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: create database %s: %v\n", name, err)
-		return 1
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
-		}
-	}()
-	u, err := url.Parse(admin)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: parse %s: %v\n", admin, err)
-		return 1
-	}
-	u.Path = "/" + name
-	pgURL = u.String()
-	return m.Run()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "scanledger_accounts", &pgURL)) }
 
 // clock is a settable time shared by the store and the token issuer.
 type clock struct {
@@ -186,4 +140,10 @@ func (e *env) exec(t *testing.T, query string, args ...any) {
 	if _, err := e.db.ExecContext(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

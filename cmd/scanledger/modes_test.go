@@ -1,16 +1,12 @@
 package main_test
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create test databases
-
+	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -33,35 +29,14 @@ func modes() []mode {
 // names a fresh bucket on the test S3 server (TEST_S3_*), both set up by `make test`.
 func postgresS3Env(t *testing.T) []string {
 	t.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
 	endpoint := os.Getenv("TEST_S3_ENDPOINT")
-	if admin == "" || endpoint == "" {
+	if os.Getenv("TEST_DATABASE_URL") == "" || endpoint == "" {
 		t.Fatal("postgres+s3 mode needs TEST_DATABASE_URL and TEST_S3_ENDPOINT: run the tests with `make test`")
 	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := "e2e_" + strings.ReplaceAll(domain.NewID(), "-", "")[:16]
-	if _, err := db.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err == nil {
-			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
+	dbURL := pgtest.New(t, "scanledger_e2e")
 	bucket := "e2e-" + strings.ReplaceAll(domain.NewID(), "-", "")[:16]
 	return []string{
-		"SCANLEDGER_EVENTSTORE=" + u.String(),
+		"SCANLEDGER_EVENTSTORE=" + dbURL,
 		"SCANLEDGER_BLOBS=s3://" + bucket,
 		"SCANLEDGER_S3_ENDPOINT=" + endpoint,
 		"SCANLEDGER_S3_ACCESS_KEY=" + os.Getenv("TEST_S3_ACCESS_KEY"),

@@ -1,0 +1,102 @@
+// Package pgtest gives tests throwaway PostgreSQL databases on the server named by
+// TEST_DATABASE_URL (or the local default), so every package tests against a real
+// PostgreSQL the same way. Unreachable servers are errors: a skipped PostgreSQL half
+// would pass unnoticed.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultURL is the server used when TEST_DATABASE_URL is unset: the one `make test`
+// finds listening locally (trust auth).
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL is the server test databases are created on.
+func AdminURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+// Create makes an empty database named prefix_<random> and returns its URL and a
+// function that drops it. It suits TestMain, where there is no testing.TB.
+func Create(ctx context.Context, prefix string) (dbURL string, drop func() error, err error) {
+	admin := AdminURL()
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("TEST_DATABASE_URL must be a URL: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL is required at %s (set TEST_DATABASE_URL): %w", admin, err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := prefix + "_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
+
+// New makes an empty database for t, dropped when t ends, and returns its URL.
+func New(t testing.TB, prefix string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dbURL, drop, err := Create(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return dbURL
+}
+
+// Main runs a package's tests with one database for the whole run, created before and
+// dropped after; it returns the exit code for os.Exit.
+func Main(m *testing.M, prefix string, dbURL *string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	u, drop, err := Create(ctx, prefix)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer func() {
+		if err := drop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	*dbURL = u
+	return m.Run()
+}
