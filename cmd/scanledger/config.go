@@ -57,7 +57,7 @@ func (c *Config) settings() []setting {
 		{"addr", "SCANLEDGER_ADDR", "127.0.0.1:3000", "address to listen on (the PWA's default backend is port 3000; use :3000 to accept other machines)", &c.Addr},
 		{"data-dir", "SCANLEDGER_DATA_DIR", "./var", "directory for embedded-mode data: the SQLite file, photos and the generated secret", &c.DataDir},
 		{"public-url", "SCANLEDGER_PUBLIC_URL", "", "base URL browsers and the analyzer reach this server at, for signed photo URLs (default http://<addr>)", &c.PublicURL},
-		{"eventstore", "SCANLEDGER_EVENTSTORE", "", "event store: a SQLite path or sqlite:// URL (default <data-dir>/scanledger.db), or a postgres:// URL", &c.EventStore},
+		{"eventstore", "SCANLEDGER_EVENTSTORE", "", "event store: a SQLite path or sqlite:// URL (default <data-dir>/scanledger.db), a postgres:// URL, or a KurrentDB esdb:// (kurrentdb://) connection string", &c.EventStore},
 		{"readmodel", "SCANLEDGER_READMODEL", "", "read-model database: a postgres:// URL, or the event store's SQLite file (default: the event store's database)", &c.ReadModel},
 		{"blobs", "SCANLEDGER_BLOBS", "", "photo store: file:///dir (default <data-dir>/blobs) or s3://bucket (created if missing)", &c.Blobs},
 		{"s3-endpoint", "SCANLEDGER_S3_ENDPOINT", "", "S3 endpoint host:port (or ?endpoint= in SCANLEDGER_BLOBS)", &c.S3Endpoint},

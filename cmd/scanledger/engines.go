@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/kurrentdb"
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/s3"
 	"github.com/scanledger/scanledger/adapters/sqlite"
@@ -18,6 +19,15 @@ import (
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
+
+func isKurrent(v string) bool {
+	for _, p := range []string{"esdb://", "esdb+discover://", "kurrentdb://", "kurrentdb+discover://", "kdb://"} {
+		if strings.HasPrefix(v, p) {
+			return true
+		}
+	}
+	return false
+}
 
 func isPostgres(v string) bool {
 	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
@@ -65,6 +75,17 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	}
 	es, rm := cfg.EventStore, cfg.ReadModel
 	switch {
+	case isKurrent(es):
+		// KurrentDB keeps the events; the read model must be PostgreSQL.
+		st, err := kurrentdb.Open(ctx, es)
+		if err != nil {
+			return nil, err
+		}
+		e.closer = append(e.closer, func() { st.Close() })
+		e.store = st
+		if rm == "" {
+			return nil, fmt.Errorf("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL=postgres://...")
+		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {
 			return nil, err

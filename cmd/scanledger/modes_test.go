@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scanledger/scanledger/adapters/kurrentdb/kurrentdbtest"
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
 	"github.com/scanledger/scanledger/domain"
 )
@@ -22,7 +23,26 @@ func modes() []mode {
 	return []mode{
 		{"embedded", func(*testing.T) []string { return nil }},
 		{"postgres+s3", postgresS3Env},
+		{"kurrentdb+postgres+s3", kurrentEnv},
 	}
+}
+
+// kurrentEnv keeps events in KurrentDB (the in-memory gRPC KurrentDB of
+// adapters/kurrentdb/kurrentdbtest: no real server can be installed here) and the read
+// model in PostgreSQL, with photos in S3.
+func kurrentEnv(t *testing.T) []string {
+	t.Helper()
+	env := postgresS3Env(t)
+	_, esdb := kurrentdbtest.Start(t)
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SCANLEDGER_EVENTSTORE=") {
+			out = append(out, "SCANLEDGER_READMODEL="+strings.TrimPrefix(kv, "SCANLEDGER_EVENTSTORE="))
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "SCANLEDGER_EVENTSTORE="+esdb)
 }
 
 // postgresS3Env makes a fresh database on the test PostgreSQL (TEST_DATABASE_URL) and

@@ -62,6 +62,11 @@ type Options struct {
 	// append at the same expected version, Rounds times. Defaults 8 and 5.
 	Contenders int
 	Rounds     int
+	// PerStreamEventIDs declares a store whose event ids are unique per stream only
+	// (KurrentDB: it has no index by id across streams and no multi-stream
+	// transactions). The one case that needs store-wide uniqueness — reusing ids stored
+	// in another stream is a conflict — is then not run; every other case still is.
+	PerStreamEventIDs bool
 }
 
 func (o Options) withDefaults() Options {
