@@ -59,6 +59,8 @@ type App struct {
 
 	listener net.Listener
 	http     *http.Server
+	secret   []byte
+	sio      interface{ Close() }
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -105,6 +107,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err != nil {
 		return nil, err
 	}
+	a.secret = secret
 
 	// Event store and read model.
 	if a.eng, err = openEngines(ctx, cfg); err != nil {
@@ -305,7 +308,16 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts := map[string]http.Handler{}
+	heartbeat, err := c.duration("heartbeat", c.Heartbeat)
+	if err != nil {
+		return nil, err
+	}
+	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
+	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
+	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
+		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log))
+	a.sio = sio
+	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {
 		mounts["/blobs/"] = a.blobfs.Handler()
 	}
@@ -378,6 +390,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		a.sse.Close() // long-lived streams would hold Shutdown open
+		a.sio.Close()
 		_ = a.http.Shutdown(sctx)
 		cancel()
 	}
