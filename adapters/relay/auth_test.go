@@ -161,3 +161,27 @@ func strangerToken(t *testing.T, user string) string {
 	}
 	return tok
 }
+
+func TestSocketIO_AnswersConfiguredOriginsWithCORSAndRefusesOthers(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	handshake := func(origin string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, e.url+"/socket.io/?EIO=4&transport=polling", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := handshake(allowedOrigin); resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("configured origin: %d %v, want 200 with CORS headers for it", resp.StatusCode, resp.Header)
+	}
+	if resp := handshake("http://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign origin: %d, want 403", resp.StatusCode)
+	}
+}

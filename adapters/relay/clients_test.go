@@ -548,17 +548,23 @@ func readUntil(t *testing.T, r io.Reader, want string) {
 	}
 }
 
-// eventsWhileConnected waits for n events emitted while the socket was connected and
-// returns them, and apart those emitted between a disconnect and the next connect.
+// pwaEvents waits until the client has emitted n distinct events and returns them in
+// the order it emitted them, leaving out re-emissions of an offset it had emitted
+// already, as an app that remembers the last offset it handled would; dups counts
+// those.
+//
 // socket.io-client 4.8.1 defers every decoded packet by a tick (Manager.ondecoded) and
-// keeps packets that arrive while disconnected in a buffer it does not clear on
-// disconnect: a packet decoded just before its transport closed is emitted only after
-// it reconnected, before "connect", although the CONNECT it sent carried the offset
-// before that packet, so a recovered session sends it again. Those stale emissions are
-// the client's; what the server sent on each connection is the rest.
-func (c *nodeClient) eventsWhileConnected(n int) (live, stale []received) {
+// keeps packets that arrive while it is disconnected in a buffer it does not clear on
+// disconnect. A packet decoded just before its transport closed is therefore emitted
+// only when it next connects, before "connect", although the CONNECT it sent carried
+// the offset before that packet, so a recovered session sends it again. A duplicate
+// is legitimate only in that case: one of its emissions must be such a stale one.
+func (c *nodeClient) pwaEvents(n int) (events []received, dups int) {
 	c.t.Helper()
 	connected := false
+	last := int64(0)
+	stale := map[int64]bool{}
+	var dupIDs []int64
 	visit := func(o observation) {
 		switch o.Ev {
 		case "connect":
@@ -566,28 +572,38 @@ func (c *nodeClient) eventsWhileConnected(n int) (live, stale []received) {
 		case "disconnect":
 			connected = false
 		case "event":
-			if connected {
-				live = append(live, o.message(c.t))
-			} else {
-				stale = append(stale, o.message(c.t))
+			m := o.message(c.t)
+			if !connected {
+				stale[m.ID] = true
 			}
+			if m.ID <= last {
+				dupIDs = append(dupIDs, m.ID)
+				return
+			}
+			last = m.ID
+			events = append(events, m)
 		}
 	}
 	for _, o := range c.seen {
 		visit(o)
 	}
 	deadline := time.After(60 * time.Second)
-	for len(live) < n {
+	for len(events) < n {
 		select {
 		case o, ok := <-c.lines:
 			if !ok {
-				c.t.Fatalf("client exited after %d of %d events", len(live), n)
+				c.t.Fatalf("client exited after %d of %d events", len(events), n)
 			}
 			c.seen = append(c.seen, o)
 			visit(o)
 		case <-deadline:
-			c.t.Fatalf("timed out after %d of %d events: %v (stale: %v)", len(live), n, live, stale)
+			c.t.Fatalf("timed out after %d of %d events: %v", len(events), n, events)
 		}
 	}
-	return live, stale
+	for _, id := range dupIDs {
+		if !stale[id] {
+			c.t.Errorf("event #%d emitted twice, neither time from the client's stale buffer", id)
+		}
+	}
+	return events, len(dupIDs)
 }

@@ -40,6 +40,7 @@ const allowedOrigin = "http://pwa.example"
 
 type envConfig struct {
 	queue        int           // hub queue per subscription (default 256)
+	maxLag       int           // rows a subscription may fall behind (default 4 × queue)
 	heartbeat    time.Duration // default 15 s, i.e. none during a test
 	writeTimeout time.Duration // default 10 s
 	// sendBuffer, when set, is the server sockets' send buffer, so that a client that
@@ -80,7 +81,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.store = sqlite.NewStore(db)
 	e.scans = scan.NewHandler(e.store)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e.hub = relay.NewHub(feedReader{e.read}, relay.HubOptions{Queue: cfg.queue, Logger: log})
+	e.hub = relay.NewHub(feedReader{e.read}, relay.HubOptions{Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log})
 	runner := projections.NewRunner(e.store, e.write, feed.NewProjector(), projections.Options{
 		Logger:   log,
 		OnCommit: func(string, event.Recorded) { e.hub.Wake() },

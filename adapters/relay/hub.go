@@ -56,12 +56,13 @@ type Message struct {
 
 // Hub fans feed rows out to subscriptions. Create it with NewHub and run Run.
 type Hub struct {
-	feed  Feed
-	log   *slog.Logger
-	poll  time.Duration
-	queue int
-	wake  chan struct{}
-	ready chan struct{}
+	feed   Feed
+	log    *slog.Logger
+	poll   time.Duration
+	queue  int
+	maxLag int
+	wake   chan struct{}
+	ready  chan struct{}
 
 	// lastID is only touched by Run's goroutine.
 	lastID int64
@@ -77,10 +78,15 @@ type HubOptions struct {
 	// Poll is how often the feed is read without a wake-up (other instances' writes,
 	// missed notifications). Default 1 s.
 	Poll time.Duration
-	// Queue bounds each subscription's queue of live messages its transport has not
-	// taken yet; a subscription that falls this far behind is ended with ErrSlow.
-	// Default 256.
-	Queue  int
+	// Queue bounds each subscription's in-memory queue of live rows its transport has
+	// not taken yet. When it is full the subscription stops queueing and its reader
+	// continues from the feed table, so a burst costs reads, not memory. Default 256.
+	Queue int
+	// MaxLag is how many rows may arrive for a subscription while its reader passes
+	// nothing on: a reader stuck that long (a client that stopped reading) is ended
+	// with ErrSlow, and its client reconnects and resumes. It must exceed the rows one
+	// user can get in one burst (a projection batch). Default 4 × Queue.
+	MaxLag int
 	Logger *slog.Logger
 }
 
@@ -92,10 +98,13 @@ func NewHub(feed Feed, o HubOptions) *Hub {
 	if o.Queue <= 0 {
 		o.Queue = 256
 	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = 4 * o.Queue
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Hub{feed: feed, log: o.Logger, poll: o.Poll, queue: o.Queue,
+	return &Hub{feed: feed, log: o.Logger, poll: o.Poll, queue: o.Queue, maxLag: o.MaxLag,
 		wake: make(chan struct{}, 1), subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
 }
 
@@ -125,6 +134,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err == nil {
 			h.lastID = last
 			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		h.log.Warn("relay: read feed end", "err", err)
 		select {

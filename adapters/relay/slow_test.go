@@ -116,7 +116,7 @@ func TestSlowClient_ThatStopsReadingIsDisconnectedWhileOthersKeepReceiving(t *te
 
 func TestWebSocket_AClientThatFallsBehindIsClosedWithPolicyViolationAndResumes(t *testing.T) {
 	// A long write timeout: here the queue, not a stuck write, decides.
-	e := newEnv(t, envConfig{queue: 8, sendBuffer: 4096, writeTimeout: time.Minute})
+	e := newEnv(t, envConfig{queue: 4, maxLag: 16, sendBuffer: 4096, writeTimeout: time.Minute})
 	user := domain.NewID()
 	slowClient := &http.Client{Transport: &http.Transport{DialContext: tinyReceiveBuffer().DialContext}}
 	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.url, "http")+"/api/v1/ws?after=0",

@@ -106,7 +106,7 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 		return nil, errors.New(msgUnavailable)
 	}
 	out := make(chan socketio.Message, 4)
-	go forward(ctx, sub, out)
+	forward(ctx, sub, out)
 	s := &socketio.Session{Messages: out, Recovered: sub.Resumed()}
 	if !s.Recovered {
 		s.PID = g.pids.issue(cl.UserID, sub.After())
@@ -138,24 +138,21 @@ func (g *sioGlue) resume(userID, pid string, offset json.RawMessage) Resume {
 	return Resume{After: n, Set: true}
 }
 
-// forward moves the subscription's messages to the socket. When the subscription ends
-// (slow client, hub stopped) closing out makes the server close the transport, so
-// socket.io-client reconnects and recovers by itself.
+// forward moves the subscription's messages to the socket, from a goroutine that runs
+// only while messages wait. When the subscription ends (slow client, hub stopped)
+// closing out makes the server close the transport, so socket.io-client reconnects and
+// recovers by itself.
 func forward(ctx context.Context, sub *Subscription, out chan<- socketio.Message) {
-	defer close(out)
-	for {
-		m, err := sub.Next(ctx)
-		if err != nil {
-			return
-		}
+	sub.Deliver(func(m Message) error {
 		select {
 		case out <- socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data}:
+			return nil
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case <-sub.Done():
-			return
+			return sub.Err()
 		}
-	}
+	}, func(error) { close(out) })
 }
 
 // originAllowed matches the Origin header against full origins ("https://app.example")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,15 +23,21 @@ type SSE struct {
 	hub *Hub
 	srv *sse.Server
 	opt options
+	// closed ends every stream when Close is called.
+	closed   context.Context
+	closeAll context.CancelFunc
 
-	mu         sync.Mutex
-	registered map[string]chan struct{}
+	mu sync.Mutex
+	// starts holds, per stream, what to run once r3labs has registered the
+	// connection's subscriber: it drops events published before that.
+	starts map[string]func()
 }
 
 // NewSSE returns the SSE transport. heartbeat is the interval of comment frames that
 // keep proxies from closing idle streams (default 15 s); it overrides WithHeartbeat.
 func NewSSE(hub *Hub, heartbeat time.Duration, opts ...Option) *SSE {
-	x := &SSE{hub: hub, opt: newOptions(append(opts, WithHeartbeat(heartbeat))), registered: map[string]chan struct{}{}}
+	x := &SSE{hub: hub, opt: newOptions(append(opts, WithHeartbeat(heartbeat))), starts: map[string]func(){}}
+	x.closed, x.closeAll = context.WithCancel(context.Background())
 	x.srv = sse.NewWithCallback(x.onSubscribe, nil)
 	x.srv.AutoReplay = false
 	x.srv.AutoStream = false
@@ -53,15 +60,18 @@ func (x *SSE) Heartbeat() time.Duration { return x.opt.heartbeat }
 // WriteTimeout is the transport's bound on one write.
 func (x *SSE) WriteTimeout() time.Duration { return x.opt.writeTimeout }
 
-// Close ends every stream.
-func (x *SSE) Close() { x.srv.Close() }
+// Close ends every stream, the way a hub shutdown does (clients reconnect and resume
+// elsewhere), and refuses new ones with ErrClosed. Closing r3labs' server instead
+// would strand a goroutine of every stream.
+func (x *SSE) Close() { x.closeAll() }
 
 func (x *SSE) onSubscribe(streamID string, _ *sse.Subscriber) {
 	x.mu.Lock()
-	ch := x.registered[streamID]
+	start := x.starts[streamID]
+	delete(x.starts, streamID)
 	x.mu.Unlock()
-	if ch != nil {
-		close(ch)
+	if start != nil {
+		start()
 	}
 }
 
@@ -92,30 +102,23 @@ func parseResume(v, name string) (Resume, error) {
 // can choose another user's stream. An error is returned only before the response
 // started.
 func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume) error {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	sub, err := x.hub.Subscribe(ctx, userID, resume, scanID)
+	if x.closed.Err() != nil {
+		return ErrClosed
+	}
+	sub, err := x.hub.Subscribe(r.Context(), userID, resume, scanID)
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
+	defer context.AfterFunc(x.closed, func() { sub.fail(ErrClosed) })()
 
+	// r3labs serves the stream until its request's context ends: make that the
+	// subscription's, which ends with the client, the hub, or a kick. A shallow copy:
+	// a deep one costs a kilobyte per connection for headers nobody reads again.
 	id := domain.NewID()
-	reg := make(chan struct{})
-	x.mu.Lock()
-	x.registered[id] = reg
-	x.mu.Unlock()
-	x.srv.CreateStream(id)
-	defer func() {
-		x.srv.RemoveStream(id)
-		x.mu.Lock()
-		delete(x.registered, id)
-		x.mu.Unlock()
-	}()
-
-	r2 := r.Clone(ctx)
+	r2 := r.WithContext(sub.ctx)
 	r2.Header.Del("Last-Event-ID") // handled above; r3labs would try to replay from it
-	r2.URL.RawQuery = "stream=" + id
+	r2.URL = &url.URL{Path: r.URL.Path, RawQuery: "stream=" + id}
 	rc := http.NewResponseController(w)
 
 	// kick ends the stream from any goroutine. Once Serve returns, the connection may
@@ -129,7 +132,7 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 		if finished {
 			return
 		}
-		cancel()
+		sub.fail(errKicked)
 		cw.dead.Store(true)
 		// Unblock a write stuck on a client that stopped reading.
 		_ = rc.SetWriteDeadline(time.Now())
@@ -142,29 +145,26 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 		_ = rc.SetWriteDeadline(time.Time{})
 	}()
 
-	go x.pump(ctx, sub, id, reg, kick)
+	x.mu.Lock()
+	x.starts[id] = func() { x.deliver(sub, id, kick) }
+	x.mu.Unlock()
+	x.srv.CreateStream(id)
+	defer func() {
+		x.srv.RemoveStream(id)
+		x.mu.Lock()
+		delete(x.starts, id)
+		x.mu.Unlock()
+	}()
 	x.srv.ServeHTTP(cw, r2)
 	return nil
 }
 
-// pump moves messages from the subscription into this connection's r3labs stream. A
-// full stream means the client is not reading: end the connection (it will reconnect
-// and resume) rather than block.
-func (x *SSE) pump(ctx context.Context, sub *Subscription, id string, reg chan struct{}, kick func()) {
-	// r3labs drops events published before the connection's subscriber registered.
-	select {
-	case <-reg:
-	case <-ctx.Done():
-		return
-	}
-	// A first frame at once: clients (r3labs' own among them) and proxies see the
-	// stream is open without waiting for an event or the first heartbeat.
-	if !x.publish(ctx, id, &sse.Event{Comment: []byte("connected")}) {
-		kick()
-		return
-	}
+// deliver moves messages from the subscription into this connection's r3labs stream,
+// and beats the heartbeat. A full stream means the client is not reading: end the
+// connection (it will reconnect and resume) rather than block.
+func (x *SSE) deliver(sub *Subscription, id string, kick func()) {
 	stop := every(x.opt.heartbeat, func() bool {
-		if ctx.Err() != nil {
+		if sub.Err() != nil {
 			return false
 		}
 		if !x.srv.TryPublish(id, &sse.Event{Comment: []byte("heartbeat")}) {
@@ -173,53 +173,27 @@ func (x *SSE) pump(ctx context.Context, sub *Subscription, id string, reg chan s
 		}
 		return true
 	})
-	defer stop()
-	for {
-		m, err := sub.Next(ctx)
-		if err != nil {
-			kick()
-			return
-		}
+	sub.Deliver(func(m Message) error {
 		data := []byte(m.Data)
 		if len(data) == 0 {
 			data = []byte("null") // r3labs ends the stream on an event without data
 		}
 		ev := &sse.Event{ID: []byte(strconv.FormatInt(m.ID, 10)), Event: []byte(m.Event), Data: data}
-		if !x.publish(ctx, id, ev) {
-			kick()
-			return
+		if !x.srv.TryPublish(id, ev) {
+			return errStreamFull
 		}
-	}
+		return nil
+	}, func(error) {
+		stop()
+		kick()
+	})
 }
 
-// publish hands ev to the connection's r3labs stream, waiting up to the write timeout
-// for room. A resume replays its backlog far faster than the writer drains the stream's
-// small buffer, so a full buffer for a moment is normal; only one that stays full for
-// the write timeout means the client stopped reading.
-func (x *SSE) publish(ctx context.Context, id string, ev *sse.Event) bool {
-	if x.srv.TryPublish(id, ev) {
-		return true
-	}
-	deadline := time.NewTimer(x.opt.writeTimeout)
-	defer deadline.Stop()
-	retry := time.NewTicker(2 * time.Millisecond)
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		case <-retry.C:
-			if x.srv.TryPublish(id, ev) {
-				return true
-			}
-		}
-	}
-}
-
-// errKicked fails writes to a stream that is being ended.
-var errKicked = errors.New("relay: stream ended")
+// Errors that end an SSE stream.
+var (
+	errKicked     = errors.New("relay: stream ended")
+	errStreamFull = errors.New("relay: client is not reading its stream")
+)
 
 // deadlineWriter bounds every write r3labs makes and ends the stream when one fails:
 // r3labs ignores write errors and would otherwise keep a dead stream open, and would

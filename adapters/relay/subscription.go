@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Errors that end a subscription.
@@ -19,9 +20,9 @@ const backlogPage = 256
 // resyncData tells a client why it got a resync message.
 const resyncData = `{"reason":"resume id is not in the retained feed; reload state"}`
 
-// Subscription is one connection's view of a user's feed. Its transport pulls messages
-// with Next from the goroutine that writes to the connection: a subscription owns no
-// goroutine and no buffer until rows arrive, which is what keeps ten thousand idle
+// Subscription is one connection's view of a user's feed. Its transport either pulls
+// messages with Next, or hands Deliver a function that writes one. A subscription owns
+// no goroutine and no buffer until rows arrive, which is what keeps ten thousand idle
 // connections cheap.
 type Subscription struct {
 	hub     *Hub
@@ -36,14 +37,21 @@ type Subscription struct {
 
 	// Shared with the hub's dispatch.
 	mu sync.Mutex
-	// catchingUp is true while the backlog is read from the table: live rows are then
-	// dropped rather than queued, because the table read that ends the catch-up sees
-	// them anyway, so a long replay cannot overflow the queue.
+	// catchingUp is true while the reader takes rows from the table (a resume's
+	// backlog, or after the queue overflowed): live rows are then dropped rather than
+	// queued, because the table read that ends the catch-up sees them anyway.
 	catchingUp bool
 	queue      []Item
-	wake       chan struct{}
+	wake       chan struct{}       // Next waits on it
+	send       func(Message) error // set by Deliver
+	end        func(error)
 
-	// Only the goroutine calling Next touches these.
+	state atomic.Int32 // Deliver's worker: idle, draining, again
+	// stalled counts rows offered since the reader last passed a message on; a reader
+	// that lets it pass the hub's MaxLag is stuck, not merely busy, and is ended.
+	stalled atomic.Int64
+
+	// Only the goroutine calling Next, or Deliver's worker, touches these.
 	last      int64  // last sequence passed on (or skipped by the scan filter)
 	pending   []Item // rows taken from the table or the queue, not yet passed on
 	resyncDue bool
@@ -80,18 +88,29 @@ func (s *Subscription) fail(err error) { s.cancel(err) }
 
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
-	s.mu.Lock()
-	if s.catchingUp || s.ctx.Err() != nil {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.queue) >= s.hub.queue {
-		s.mu.Unlock()
+	if s.stalled.Add(1) > int64(s.hub.maxLag) {
 		s.fail(ErrSlow)
 		return
 	}
-	s.queue = append(s.queue, it)
+	s.mu.Lock()
+	switch {
+	case s.ctx.Err() != nil, s.catchingUp:
+		s.mu.Unlock()
+		return
+	case len(s.queue) >= s.hub.queue:
+		// A burst (one commit with many rows for this user) or a busy reader: hold no
+		// more in memory and let the reader continue from the table.
+		s.queue = nil
+		s.catchingUp = true
+	default:
+		s.queue = append(s.queue, it)
+	}
+	push := s.send != nil
 	s.mu.Unlock()
+	if push {
+		s.kick()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -121,7 +140,8 @@ func (s *Subscription) remove() {
 // Next returns the next message, waiting for one. It returns ctx's error when ctx is
 // done first, which leaves the subscription intact (a transport may bound the wait to
 // write a heartbeat), and the subscription's error once it ended (ErrSlow, ErrClosed,
-// a feed read error, or context.Canceled). Only one goroutine may call Next.
+// a feed read error, or context.Canceled). Only one goroutine may call Next, and not
+// on a subscription given to Deliver.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	for {
 		if err := s.Err(); err != nil {
@@ -130,36 +150,128 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		if err := ctx.Err(); err != nil {
 			return Message{}, err
 		}
+		m, ok, err := s.poll()
+		if err != nil {
+			return Message{}, err
+		}
+		if ok {
+			return m, nil
+		}
+		select {
+		case <-s.wake:
+		case <-s.ctx.Done():
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Deliver passes every message to send, in order, until the subscription ends, then
+// calls end once with why (ErrSlow, ErrClosed, a feed read error, send's error, or
+// context.Canceled). Both run on a goroutine that exists only while there is work,
+// started when rows arrive: an idle connection costs no goroutine here. send should
+// bound how long it blocks; while it blocks, rows pile up and a send that takes too
+// long ends the subscription with ErrSlow. Use Deliver or Next, not both.
+func (s *Subscription) Deliver(send func(Message) error, end func(error)) {
+	s.mu.Lock()
+	s.send, s.end = send, end
+	s.mu.Unlock()
+	// Ending must reach end even when no row ever arrives again.
+	context.AfterFunc(s.ctx, s.kick)
+	s.kick()
+}
+
+// Delivery states: no worker, a worker draining, a worker draining that must look
+// again before it stops (rows arrived meanwhile).
+const (
+	idle int32 = iota
+	draining
+	again
+)
+
+// kick makes sure a worker drains the subscription. It never blocks.
+func (s *Subscription) kick() {
+	for {
+		switch s.state.Load() {
+		case idle:
+			if s.state.CompareAndSwap(idle, draining) {
+				go s.work()
+				return
+			}
+		case draining:
+			if s.state.CompareAndSwap(draining, again) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (s *Subscription) work() {
+	for {
+		s.state.Store(draining)
+		if s.drain() {
+			return // ended: the state stays busy, so no worker starts again
+		}
+		if s.state.CompareAndSwap(draining, idle) {
+			return
+		}
+	}
+}
+
+// drain sends what is waiting and reports whether the subscription ended.
+func (s *Subscription) drain() bool {
+	for {
+		err := s.Err()
+		if err == nil {
+			var m Message
+			var ok bool
+			if m, ok, err = s.poll(); err == nil {
+				if !ok {
+					return false
+				}
+				if err = s.send(m); err != nil {
+					s.fail(err)
+					err = s.Err()
+				}
+			}
+		}
+		if err != nil {
+			s.end(err)
+			return true
+		}
+	}
+}
+
+// poll returns the next message if one is ready, reading the table when the
+// subscription is catching up, but never waiting for new rows.
+func (s *Subscription) poll() (Message, bool, error) {
+	for {
 		if s.resyncDue {
 			s.resyncDue = false
-			return s.resyncMessage(s.last), nil
+			return s.resyncMessage(s.last), true, nil
 		}
 		if len(s.pending) > 0 {
 			m, ok, err := s.take()
 			if err != nil {
-				return Message{}, s.failRead(err)
+				return Message{}, false, s.failRead(err)
 			}
 			if ok {
-				return m, nil
+				return m, true, nil
 			}
 			continue
 		}
 		if s.catching() {
 			if err := s.catchUp(); err != nil {
-				return Message{}, s.failRead(err)
+				return Message{}, false, s.failRead(err)
 			}
 			continue
 		}
 		s.mu.Lock()
 		s.pending, s.queue = s.queue, nil
 		s.mu.Unlock()
-		if len(s.pending) > 0 {
-			continue
-		}
-		select {
-		case <-s.wake:
-		case <-s.ctx.Done():
-		case <-ctx.Done():
+		if len(s.pending) == 0 {
+			return Message{}, false, nil
 		}
 	}
 }
@@ -236,6 +348,7 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 		s.pending = nil
 	}
 	s.last = it.Seq
+	s.stalled.Store(0)
 	if s.scan != "" && it.ScanID != s.scan {
 		return Message{}, false, nil
 	}

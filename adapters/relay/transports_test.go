@@ -200,3 +200,25 @@ func TestHeartbeats_KeepIdleConnectionsAliveOnEveryTransport(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestEveryTransport_AClientThatLeavesEndsItsSubscription(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	user := domain.NewID()
+	s, err := dialSSE(e, sseDial{token: e.token(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _, err := dialWS(e, wsDial{token: e.token(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startSocketIO(t, e, sioOptions{Token: e.token(user)})
+	n.waitFor("connect", isEv("connect"))
+	if got := e.hub.Subscribers(); got != 3 {
+		t.Fatalf("%d subscriptions, want 3", got)
+	}
+	s.drain()
+	w.drain()
+	n.command("offline")
+	eventually(t, 30*time.Second, "every subscription to end", func() bool { return e.hub.Subscribers() == 0 })
+}

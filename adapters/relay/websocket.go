@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -60,6 +61,9 @@ type frame struct {
 	Data  json.RawMessage `json:"data"`
 }
 
+// errWrite marks a failed write: the connection is already closed.
+var errWrite = errors.New("relay: websocket write failed")
+
 // Close reasons a client can act on: reconnect with ?after=<last id> after either.
 const (
 	reasonSlow     = "client fell behind; reconnect with after=<last id>"
@@ -71,30 +75,34 @@ const (
 // the user before the upgrade. An error is returned only when nothing was written (the
 // caller answers it); a refused upgrade (bad origin, not a WebSocket request) has been
 // answered by Serve.
+//
+// Serve returns once the connection is set up: the request's goroutine, its buffers
+// and its deep stack are released, and the connection lives on in the library's
+// reader, a heartbeat timer and a writer that runs only while messages wait.
 func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume) error {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// The request's context ends when Serve returns; the connection's must not.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	// Subscribing before the upgrade means a client whose handshake succeeded misses
 	// nothing appended afterwards, and a failure can still be an HTTP error.
 	sub, err := x.hub.Subscribe(ctx, userID, resume, scanID)
 	if err != nil {
+		cancel()
 		return err
 	}
-	defer sub.Close()
-
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Echoed only when the client offered it, as RFC 6455 requires.
 		Subprotocols:   []string{BearerProtocol},
 		OriginPatterns: x.opt.origins,
 	})
 	if err != nil {
+		cancel()
 		x.opt.log.Debug("relay: websocket upgrade refused", "err", err)
 		return nil
 	}
-	defer c.CloseNow()
-	// The client sends nothing; reading is only to answer pings and see the close.
+	// The client sends nothing; reading is only to answer pings and see the close,
+	// which ends the subscription.
 	c.SetReadLimit(1 << 10)
-	ctx = c.CloseRead(ctx)
+	context.AfterFunc(c.CloseRead(ctx), cancel)
 
 	stop := every(x.opt.heartbeat, func() bool {
 		pctx, done := context.WithTimeout(ctx, x.opt.writeTimeout)
@@ -103,38 +111,40 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 		// even when there is nothing to send.
 		return c.Ping(pctx) == nil
 	})
-	defer stop()
-
-	for {
-		m, err := sub.Next(ctx)
-		if err != nil {
-			switch {
-			case errors.Is(err, ErrSlow):
-				_ = c.Close(websocket.StatusPolicyViolation, reasonSlow)
-			case errors.Is(err, ErrClosed):
-				_ = c.Close(websocket.StatusGoingAway, reasonShutdown)
-			case ctx.Err() == nil:
-				x.opt.log.Warn("relay: websocket subscription ended", "user", userID, "err", err)
-				_ = c.Close(websocket.StatusInternalError, "internal error")
-			}
-			return nil
-		}
+	sub.Deliver(func(m Message) error {
 		if len(m.Data) == 0 {
 			m.Data = json.RawMessage("null")
 		}
 		buf, err := json.Marshal(frame{ID: m.ID, Event: m.Event, Data: m.Data})
 		if err != nil {
-			x.opt.log.Error("relay: encode websocket frame", "id", m.ID, "err", err)
-			_ = c.Close(websocket.StatusInternalError, "internal error")
-			return nil
+			return fmt.Errorf("relay: encode websocket frame %d: %w", m.ID, err)
 		}
 		wctx, done := context.WithTimeout(ctx, x.opt.writeTimeout)
-		err = c.Write(wctx, websocket.MessageText, buf)
-		done()
-		if err != nil {
-			// The library has closed the connection: a write that cannot finish in time
-			// is a client that stopped reading.
-			return nil
+		defer done()
+		// A write that cannot finish in time is a client that stopped reading; the
+		// library then closes the connection.
+		if err := c.Write(wctx, websocket.MessageText, buf); err != nil {
+			return fmt.Errorf("%w: %w", errWrite, err)
 		}
-	}
+		return nil
+	}, func(err error) {
+		stop()
+		// Cancel only after closing: the reader's context is ctx, and ending it first
+		// would drop the connection before the close frame could say why.
+		defer cancel()
+		switch {
+		case errors.Is(err, ErrSlow):
+			_ = c.Close(websocket.StatusPolicyViolation, reasonSlow)
+		case errors.Is(err, ErrClosed):
+			_ = c.Close(websocket.StatusGoingAway, reasonShutdown)
+		case errors.Is(err, context.Canceled), errors.Is(err, errWrite):
+			// The client left, or stopped reading: the connection is gone already.
+			x.opt.log.Debug("relay: websocket closed", "user", userID, "err", err)
+			c.CloseNow()
+		default:
+			x.opt.log.Warn("relay: websocket stream ended", "user", userID, "err", err)
+			_ = c.Close(websocket.StatusInternalError, "internal error")
+		}
+	})
+	return nil
 }

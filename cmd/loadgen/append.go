@@ -62,7 +62,7 @@ func appendLoad(ctx context.Context, h *scan.Handler, p appendPlan) (*appendResu
 		return nil, errors.New("append: users, rate and duration are required")
 	}
 	if p.Workers <= 0 {
-		p.Workers = 32
+		p.Workers = 16
 	}
 	if p.Progress <= 0 {
 		p.Progress = 20

@@ -59,7 +59,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&c.dialers, "dialers", 200, "connections opened at once while connecting")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "server heartbeat interval")
 	fs.IntVar(&c.progress, "progress", 20, "scan:progress messages per scan")
-	fs.IntVar(&c.workers, "workers", 32, "commands the server runs at once")
+	fs.IntVar(&c.workers, "workers", 16, "commands the server runs at once")
 	fs.IntVar(&c.queue, "queue", 0, "hub queue per subscription (0: the hub's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -207,6 +207,7 @@ func report(out func(string, ...any), c loadConfig, clients []*client, expected 
 	perConn := func(s serverStats) float64 {
 		return float64(int64(s.HeapInuse+s.StackInuse)-int64(idle.HeapInuse+idle.StackInuse)) / float64(c.conns) / 1024
 	}
+	out("server: %d garbage collections during the load (GC CPU fraction %.1f%%)", loaded.NumGC-connected.NumGC-4, 100*loaded.GCCPU)
 	out("server: %d subscribers; heap+stack in use %.1f MiB idle, %.1f MiB connected, %.1f MiB after load",
 		connected.Subscribers, mib(idle.HeapInuse+idle.StackInuse), mib(connected.HeapInuse+connected.StackInuse),
 		mib(loaded.HeapInuse+loaded.StackInuse))

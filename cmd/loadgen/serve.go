@@ -145,21 +145,28 @@ func (c *control) routes() http.Handler {
 
 // serverStats are the server's figures at one moment.
 type serverStats struct {
-	HeapInuse   uint64 `json:"heapInuse"`
-	StackInuse  uint64 `json:"stackInuse"`
-	Sys         uint64 `json:"sys"`
-	Goroutines  int    `json:"goroutines"`
-	Subscribers int    `json:"subscribers"`
+	HeapInuse   uint64  `json:"heapInuse"`
+	StackInuse  uint64  `json:"stackInuse"`
+	Sys         uint64  `json:"sys"`
+	Goroutines  int     `json:"goroutines"`
+	Subscribers int     `json:"subscribers"`
+	NumGC       uint32  `json:"numGC"`
+	PauseTotal  uint64  `json:"pauseTotalNs"`
+	GCCPU       float64 `json:"gcCPUFraction"`
 }
 
 // stats collects garbage first, so that the figures are what connections hold, not
-// what the collector has not reached yet.
+// what the collector has not reached yet. Several cycles, because each one shrinks
+// oversized goroutine stacks by half at most, as a long-running server's would be.
 func (c *control) stats(w http.ResponseWriter, r *http.Request) {
-	runtime.GC()
+	for range 4 {
+		runtime.GC()
+	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	writeJSON(w, serverStats{HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys,
-		Goroutines: runtime.NumGoroutine(), Subscribers: c.hub.Subscribers()})
+		Goroutines: runtime.NumGoroutine(), Subscribers: c.hub.Subscribers(),
+		NumGC: m.NumGC, PauseTotal: m.PauseTotalNs, GCCPU: m.GCCPUFraction})
 }
 
 func (c *control) append(w http.ResponseWriter, r *http.Request) {
