@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-
 )
 
 // The shape of GET /scans/:id/summary (contract section 7). The original created a

@@ -185,32 +185,14 @@ func checkStored(stored []event.Recorded, expected int64, events []event.Data) (
 }
 
 func validateAppend(stream string, expected int64, events []event.Data) error {
-	if stream == "" {
-		return domain.Errorf(domain.EINVALID, "empty stream name")
+	if err := event.CheckAppend(stream, expected, events); err != nil {
+		return err
 	}
-	if expected < event.Any {
-		return domain.Errorf(domain.EINVALID, "invalid expected version %d", expected)
-	}
-	if len(events) == 0 {
-		return domain.Errorf(domain.EINVALID, "no events to append")
-	}
-	seen := make(map[string]bool, len(events))
-	for i, e := range events {
-		switch {
-		case e.ID == "":
-			return domain.Errorf(domain.EINVALID, "event %d has no id", i)
-		case e.Type == "":
-			return domain.Errorf(domain.EINVALID, "event %s has no type", e.ID)
-		case e.SchemaVersion < 1:
-			return domain.Errorf(domain.EINVALID, "event %s has schema version %d, want >= 1", e.ID, e.SchemaVersion)
-		case seen[e.ID]:
-			return domain.Errorf(domain.EINVALID, "event id %s appears twice", e.ID)
-		}
+	for _, e := range events {
 		// KurrentDB event IDs are UUIDs; the canonical form must round-trip exactly.
 		if id, err := uuid.Parse(e.ID); err != nil || id.String() != e.ID {
 			return domain.Errorf(domain.EINVALID, "event id %q is not a lowercase canonical UUID", e.ID)
 		}
-		seen[e.ID] = true
 	}
 	return nil
 }

@@ -349,31 +349,7 @@ func isUniqueViolation(err error) bool {
 }
 
 func validateAppend(stream string, expected int64, events []event.Data) error {
-	if stream == "" {
-		return domain.Errorf(domain.EINVALID, "empty stream name")
-	}
-	if expected < event.Any {
-		return domain.Errorf(domain.EINVALID, "invalid expected version %d", expected)
-	}
-	if len(events) == 0 {
-		return domain.Errorf(domain.EINVALID, "no events to append")
-	}
-	seen := make(map[string]struct{}, len(events))
-	for i, e := range events {
-		switch {
-		case e.ID == "":
-			return domain.Errorf(domain.EINVALID, "event %d has no id", i)
-		case e.Type == "":
-			return domain.Errorf(domain.EINVALID, "event %s has no type", e.ID)
-		case e.SchemaVersion < 1:
-			return domain.Errorf(domain.EINVALID, "event %s has schema version %d, want >= 1", e.ID, e.SchemaVersion)
-		}
-		if _, dup := seen[e.ID]; dup {
-			return domain.Errorf(domain.EINVALID, "event id %s appears twice", e.ID)
-		}
-		seen[e.ID] = struct{}{}
-	}
-	return nil
+	return event.CheckAppend(stream, expected, events)
 }
 
 // bytesOrEmpty keeps a nil payload from becoming NULL in a NOT NULL column.
