@@ -62,6 +62,8 @@ type env struct {
 	sio    *socketio.Server
 	srv    *httptest.Server
 	url    string
+	// stopPipeline stops the projection runner and the hub, as a shutdown does.
+	stopPipeline context.CancelFunc
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
@@ -72,11 +74,12 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		t.Fatal(err)
 	}
 	e := &env{
-		t:     t,
-		ctx:   ctx,
-		db:    db,
-		read:  projections.DB{DB: db.Read, Dialect: projections.SQLite},
-		write: projections.DB{DB: db.Write, Dialect: projections.SQLite},
+		t:            t,
+		ctx:          ctx,
+		stopPipeline: cancel,
+		db:           db,
+		read:         projections.DB{DB: db.Read, Dialect: projections.SQLite},
+		write:        projections.DB{DB: db.Write, Dialect: projections.SQLite},
 	}
 	e.store = sqlite.NewStore(db)
 	e.scans = scan.NewHandler(e.store)

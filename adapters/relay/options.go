@@ -49,8 +49,10 @@ func WithWriteTimeout(d time.Duration) Option {
 }
 
 // WithOrigins sets the browser origins allowed to open WebSocket and Socket.IO
-// connections from another site, e.g. "https://app.example.com"; "*" allows any. The
-// server's own host is always allowed. Default: none.
+// connections from another site, as full origins ("https://app.example.com", the
+// form of the API's CORS list); "*" allows any. The server's own host is always
+// allowed. Default: none. Browsers apply no CORS to WebSockets: this check is what
+// keeps other sites' pages from opening them.
 func WithOrigins(origins []string) Option {
 	return func(o *options) { o.origins = append([]string(nil), origins...) }
 }

@@ -163,6 +163,12 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 // and beats the heartbeat. A full stream means the client is not reading: end the
 // connection (it will reconnect and resume) rather than block.
 func (x *SSE) deliver(sub *Subscription, id string, kick func()) {
+	// A first frame at once: clients (r3labs' own among them) and proxies see that the
+	// stream is open without waiting for an event or the first heartbeat.
+	if !x.publish(sub.ctx, id, &sse.Event{Comment: []byte("connected")}) {
+		kick()
+		return
+	}
 	stop := every(x.opt.heartbeat, func() bool {
 		if sub.Err() != nil {
 			return false
@@ -179,7 +185,7 @@ func (x *SSE) deliver(sub *Subscription, id string, kick func()) {
 			data = []byte("null") // r3labs ends the stream on an event without data
 		}
 		ev := &sse.Event{ID: []byte(strconv.FormatInt(m.ID, 10)), Event: []byte(m.Event), Data: data}
-		if !x.srv.TryPublish(id, ev) {
+		if !x.publish(sub.ctx, id, ev) {
 			return errStreamFull
 		}
 		return nil
@@ -187,6 +193,33 @@ func (x *SSE) deliver(sub *Subscription, id string, kick func()) {
 		stop()
 		kick()
 	})
+}
+
+// publish hands ev to the connection's r3labs stream, waiting up to the write timeout
+// for room. A resume replays its backlog far faster than the writer drains the
+// stream's small buffer, so a full buffer for a moment is normal (treating it as a slow
+// client kicked every resuming client with a backlog before its first event); only a
+// buffer that stays full for the write timeout means the client stopped reading.
+func (x *SSE) publish(ctx context.Context, id string, ev *sse.Event) bool {
+	if x.srv.TryPublish(id, ev) {
+		return true
+	}
+	deadline := time.NewTimer(x.opt.writeTimeout)
+	defer deadline.Stop()
+	retry := time.NewTicker(2 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-retry.C:
+			if x.srv.TryPublish(id, ev) {
+				return true
+			}
+		}
+	}
 }
 
 // Errors that end an SSE stream.

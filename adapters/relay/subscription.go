@@ -169,8 +169,9 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 // calls end once with why (ErrSlow, ErrClosed, a feed read error, send's error, or
 // context.Canceled). Both run on a goroutine that exists only while there is work,
 // started when rows arrive: an idle connection costs no goroutine here. send should
-// bound how long it blocks; while it blocks, rows pile up and a send that takes too
-// long ends the subscription with ErrSlow. Use Deliver or Next, not both.
+// bound how long it blocks: while it blocks nothing is passed on, and if the hub's
+// MaxLag rows arrive meanwhile the subscription ends with ErrSlow. Use Deliver or
+// Next, not both.
 func (s *Subscription) Deliver(send func(Message) error, end func(error)) {
 	s.mu.Lock()
 	s.send, s.end = send, end

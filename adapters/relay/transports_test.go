@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -221,4 +223,31 @@ func TestEveryTransport_AClientThatLeavesEndsItsSubscription(t *testing.T) {
 	w.drain()
 	n.command("offline")
 	eventually(t, 30*time.Second, "every subscription to end", func() bool { return e.hub.Subscribers() == 0 })
+}
+
+func TestEveryTransport_AStoppingHubEndsItsStreamsSoClientsResumeElsewhere(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	user := domain.NewID()
+	s, err := dialSSE(e, sseDial{token: e.token(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _, err := dialWS(e, wsDial{token: e.token(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
+	n.waitFor("connect", isEv("connect"))
+
+	e.stopPipeline()
+	if err := s.waitEnd(t); err != nil {
+		t.Logf("sse ended with %v", err)
+	}
+	if code := websocket.CloseStatus(w.waitEnd(t)); code != websocket.StatusGoingAway {
+		t.Errorf("websocket closed with %d, want 1001 going away", code)
+	}
+	// A transport close, not a namespace disconnect: socket.io-client reconnects.
+	if o := n.waitFor("disconnect", isEv("disconnect")); o.Reason != "transport close" {
+		t.Errorf("socket.io disconnect reason %q, want transport close", o.Reason)
+	}
 }
