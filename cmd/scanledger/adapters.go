@@ -56,11 +56,13 @@ func (f feedReader) ReadUser(ctx context.Context, userID string, afterSeq int64,
 	return items(feed.ReadUser(ctx, f.db, userID, afterSeq, limit))
 }
 func (f feedReader) Bounds(ctx context.Context, userID string) (int64, int64, error) {
-	oldest, err := feed.OldestSeq(ctx, f.db, userID)
+	// Latest first: read the other way round, a prune or a first row landing between
+	// the two reads could show oldest=0 with latest>0, a false resync.
+	latest, err := feed.LatestSeq(ctx, f.db, userID)
 	if err != nil {
 		return 0, 0, err
 	}
-	latest, err := feed.LatestSeq(ctx, f.db, userID)
+	oldest, err := feed.OldestSeq(ctx, f.db, userID)
 	return oldest, latest, err
 }
 
