@@ -84,7 +84,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.store = sqlite.NewStore(db)
 	e.scans = scan.NewHandler(e.store)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e.hub = relay.NewHub(feedReader{e.read}, relay.HubOptions{Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log})
+	e.hub = relay.NewHub(relay.TableFeed{DB: e.read}, relay.HubOptions{Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log})
 	runner := projections.NewRunner(e.store, e.write, feed.NewProjector(), projections.Options{
 		Logger:   log,
 		OnCommit: func(string, event.Recorded) { e.hub.Wake() },
@@ -158,36 +158,6 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
-}
-
-// feedReader serves relay.Feed from projections/feed, as cmd/scanledger wires it.
-type feedReader struct{ db projections.DB }
-
-func items(es []feed.Entry, err error) ([]relay.Item, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]relay.Item, len(es))
-	for i, e := range es {
-		out[i] = relay.Item{ID: e.ID, UserID: e.UserID, Seq: e.Seq, ScanID: e.ScanID, Event: e.Event, Payload: e.Payload, CreatedAt: e.CreatedAt}
-	}
-	return out, nil
-}
-
-func (f feedReader) Tail(ctx context.Context, afterID int64, limit int) ([]relay.Item, error) {
-	return items(feed.Tail(ctx, f.db, afterID, limit))
-}
-func (f feedReader) LastID(ctx context.Context) (int64, error) { return feed.LastID(ctx, f.db) }
-func (f feedReader) ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]relay.Item, error) {
-	return items(feed.ReadUser(ctx, f.db, userID, afterSeq, limit))
-}
-func (f feedReader) Bounds(ctx context.Context, userID string) (int64, int64, error) {
-	oldest, err := feed.OldestSeq(ctx, f.db, userID)
-	if err != nil {
-		return 0, 0, err
-	}
-	latest, err := feed.LatestSeq(ctx, f.db, userID)
-	return oldest, latest, err
 }
 
 // Tokens.
@@ -328,7 +298,7 @@ func (e *env) feedOf(user string, after int64) []relay.Item {
 	e.t.Helper()
 	var all []relay.Item
 	for {
-		page, err := feedReader{e.read}.ReadUser(e.ctx, user, after, 1000)
+		page, err := relay.TableFeed{DB: e.read}.ReadUser(e.ctx, user, after, 1000)
 		if err != nil {
 			e.t.Fatal(err)
 		}

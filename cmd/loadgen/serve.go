@@ -85,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := sqlite.NewStore(db)
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
-	hub := relay.NewHub(feedReader{read}, relay.HubOptions{Queue: *queue, Logger: log})
+	hub := relay.NewHub(relay.TableFeed{DB: read}, relay.HubOptions{Queue: *queue, Logger: log})
 	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()),
 		projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { hub.Wake() }})
 	bg := make(chan error, 2)
@@ -203,34 +203,4 @@ func (c *control) append(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// feedReader serves relay.Feed from projections/feed, as cmd/scanledger wires it.
-type feedReader struct{ db projections.DB }
-
-func items(es []feed.Entry, err error) ([]relay.Item, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]relay.Item, len(es))
-	for i, e := range es {
-		out[i] = relay.Item{ID: e.ID, UserID: e.UserID, Seq: e.Seq, ScanID: e.ScanID, Event: e.Event, Payload: e.Payload, CreatedAt: e.CreatedAt}
-	}
-	return out, nil
-}
-
-func (f feedReader) Tail(ctx context.Context, afterID int64, limit int) ([]relay.Item, error) {
-	return items(feed.Tail(ctx, f.db, afterID, limit))
-}
-func (f feedReader) LastID(ctx context.Context) (int64, error) { return feed.LastID(ctx, f.db) }
-func (f feedReader) ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]relay.Item, error) {
-	return items(feed.ReadUser(ctx, f.db, userID, afterSeq, limit))
-}
-func (f feedReader) Bounds(ctx context.Context, userID string) (int64, int64, error) {
-	latest, err := feed.LatestSeq(ctx, f.db, userID)
-	if err != nil {
-		return 0, 0, err
-	}
-	oldest, err := feed.OldestSeq(ctx, f.db, userID)
-	return oldest, latest, err
 }

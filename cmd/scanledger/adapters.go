@@ -4,10 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
 )
@@ -32,38 +30,6 @@ func (r readModel) HouseType(ctx context.Context, houseID string) (*string, erro
 }
 func (r readModel) OtherScansOfHouse(ctx context.Context, houseID, except string) (int, error) {
 	return scans.CountOtherScans(ctx, r.db, houseID, except)
-}
-
-// feedReader serves relay.Feed from projections/feed.
-type feedReader struct{ db projections.DB }
-
-func items(es []feed.Entry, err error) ([]relay.Item, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]relay.Item, len(es))
-	for i, e := range es {
-		out[i] = relay.Item{ID: e.ID, UserID: e.UserID, Seq: e.Seq, ScanID: e.ScanID, Event: e.Event, Payload: e.Payload, CreatedAt: e.CreatedAt}
-	}
-	return out, nil
-}
-
-func (f feedReader) Tail(ctx context.Context, afterID int64, limit int) ([]relay.Item, error) {
-	return items(feed.Tail(ctx, f.db, afterID, limit))
-}
-func (f feedReader) LastID(ctx context.Context) (int64, error) { return feed.LastID(ctx, f.db) }
-func (f feedReader) ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]relay.Item, error) {
-	return items(feed.ReadUser(ctx, f.db, userID, afterSeq, limit))
-}
-func (f feedReader) Bounds(ctx context.Context, userID string) (int64, int64, error) {
-	// Latest first: read the other way round, a prune or a first row landing between
-	// the two reads could show oldest=0 with latest>0, a false resync.
-	latest, err := feed.LatestSeq(ctx, f.db, userID)
-	if err != nil {
-		return 0, 0, err
-	}
-	oldest, err := feed.OldestSeq(ctx, f.db, userID)
-	return oldest, latest, err
 }
 
 // jobQueue serves worker.Jobs from projections/jobs.

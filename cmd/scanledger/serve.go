@@ -153,7 +153,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err != nil {
 		return nil, err
 	}
-	a.hub = relay.NewHub(feedReader{a.read}, relay.HubOptions{Logger: log})
+	a.hub = relay.NewHub(relay.TableFeed{DB: a.read}, relay.HubOptions{Logger: log})
 	a.sse = relay.NewSSE(a.hub, heartbeat)
 
 	roles, err := cfg.roles()
