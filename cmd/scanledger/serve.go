@@ -313,9 +313,11 @@ func (a *App) newHTTP() (*http.Server, error) {
 		return nil, err
 	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
-	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
+	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
+	// reconnect may present an expired token of a login session that is still alive.
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
-		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log))
+		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
+		relay.WithSessions(a.accounts))
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {

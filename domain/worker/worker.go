@@ -178,8 +178,6 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 
 	p := newProgress(w, job)
 	defer p.stop()
-	p.report(analysis.Progress{Percent: 10, Stage: "Preparing request"})
-
 	req, err := w.request(ctx, s, job)
 	if err != nil {
 		return w.finish(ctx, job, err)
