@@ -33,6 +33,7 @@ commands:
   serve     run the service (the default; embedded mode needs no configuration)
   token     print an access token: scanledger token --user ID --role ROLE
   scan      create a scan from photos, process it and print the summary
+  scans     list your scans
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   migrate   apply the database schema and exit
   config    print every setting with its flag, environment variable and default
@@ -50,11 +51,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(args, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args, stdout, stderr)
+	case "scans":
+		return runScans(ctx, args, stdout, stderr)
 	case "role":
 		return runRole(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "config":
+		if len(args) > 0 {
+			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])
+		}
 		var c Config
 		c.writeDocs(stdout)
 		return nil

@@ -100,14 +100,15 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	if a.issuer, err = cfg.issuer(); err != nil {
-		return nil, err
-	}
+	// The server is the only command that generates the secret; issuer() only reads it.
 	secret, err := loadSecret(cfg.JWTSecret, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	a.secret = secret
+	if a.issuer, err = cfg.issuer(); err != nil {
+		return nil, err
+	}
 
 	// Event store and read model.
 	if a.eng, err = openEngines(ctx, cfg); err != nil {
@@ -446,6 +447,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	role := fs.String("role", "", "user, admin, auditor or analyst")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *email == "" || *role == "" || fs.NArg() > 0 {
+		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
 	}
 	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
 	if err != nil {

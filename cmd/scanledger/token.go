@@ -57,7 +57,7 @@ type flagSet = flag.FlagSet
 
 // issuer returns the token issuer for this configuration.
 func (c *Config) issuer() (*token.Issuer, error) {
-	secret, err := loadSecret(c.JWTSecret, c.DataDir)
+	secret, err := readSecret(c.JWTSecret, c.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,7 @@ func localToken(dataDir string) (string, error) {
 	b, err := os.ReadFile(path)
 	user := strings.TrimSpace(string(b))
 	if err != nil || !domain.ValidID(user) {
+		// The data dir exists (it holds the secret): remember one user for this machine.
 		user = domain.NewID()
 		if err := os.WriteFile(path, []byte(user+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("remember the local user: %w", err)
