@@ -100,6 +100,22 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	// A password change ends every session: the next reconnect is refused.
 	pwa2 := &pwaClient{t: t, srv: srv2}
 	pwa2.auth("/auth/login", fmt.Sprintf(`{"email":%q,"password":"secret1"}`, email))
+
+	// A paid analysis ran: the page's cost tile gets its figures (after the built-in
+	// analyzer costSummary is null, see TestPWAContract).
+	var got struct {
+		Summary struct {
+			CostSummary struct {
+				Costs struct {
+					TotalEstimatedUSD *float64 `json:"total_estimated_usd"`
+				} `json:"costs"`
+			} `json:"costSummary"`
+		} `json:"summary"`
+	}
+	pwa2.ok("GET", "/scans/"+created.ScanID, "", http.StatusOK, &got)
+	if got.Summary.CostSummary.Costs.TotalEstimatedUSD == nil {
+		t.Fatal("costSummary.costs.total_estimated_usd missing after a paid analysis")
+	}
 	pwa2.ok("PATCH", "/users/me", `{"password":"secret2"}`, http.StatusOK, nil)
 	srv2.stop()
 	startServerAt(t, addr, dataDir, env...)
