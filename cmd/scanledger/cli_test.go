@@ -146,7 +146,53 @@ func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	case <-time.After(120 * time.Second):
 		t.Fatalf("scan still waiting two minutes after the restart:\n%s%s", out.String(), errOut.String())
 	}
-	if n := strings.Count(errOut.String(), "100% Complete"); n != 1 {
-		t.Errorf("100%% Complete printed %d times:\n%s", n, errOut.String())
+	// stderr is no terminal here: plain lines, each state once.
+	if n := strings.Count(errOut.String(), "100% Complete"); n != 1 || strings.Contains(errOut.String(), "\r") {
+		t.Errorf("progress on a non-terminal (100%% Complete %d times):\n%q", n, errOut.String())
+	}
+}
+
+// Rights beyond a user's come from the stored role: a token for a role the user does
+// not hold is refused, saying how to grant it, instead of silently granting nothing.
+// Commands given nothing to act on say how to call them.
+func TestSmallCommandsSayWhatIsWrong(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServer(t, dataDir)
+	pwa := &pwaClient{t: t, srv: srv}
+	email := "ops@example.com"
+	user := pwa.auth("/auth/signup", `{"email":"`+email+`","password":"secret1","firstName":"Ops","lastName":"Person"}`).User.ID
+	work := t.TempDir()
+	at := []string{"--data-dir", dataDir}
+
+	_, stderr, err := cli(t, work, nil, append([]string{"token", "--user", "0d5b7e3e-8a61-4f5e-b7a5-1a2b3c4d5e6f", "--role", "admin"}, at...)...)
+	if err == nil || !strings.Contains(stderr, "no account") {
+		t.Errorf("admin token for an unknown user: %v %s", err, stderr)
+	}
+	_, stderr, err = cli(t, work, nil, append([]string{"token", "--user", user, "--role", "admin"}, at...)...)
+	if err == nil || !strings.Contains(stderr, "scanledger role") {
+		t.Errorf("admin token for a plain user: %v %s", err, stderr)
+	}
+	if _, stderr, err := cli(t, work, nil, append([]string{"role", "--email", email, "--role", "admin"}, at...)...); err != nil {
+		t.Fatalf("role: %v %s", err, stderr)
+	}
+	if _, stderr, err := cli(t, work, nil, append([]string{"token", "--user", user, "--role", "admin"}, at...)...); err != nil {
+		t.Errorf("admin token for an admin: %v %s", err, stderr)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"role"}, "usage: scanledger role --email"},
+		{[]string{"config", "--bogus"}, "config takes no arguments"},
+		{[]string{"token", "--jwt-secret", "short", "--user", user}, "--jwt-secret"},
+	} {
+		_, stderr, err := cli(t, work, nil, tc.args...)
+		if err == nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: %v, want %q in:\n%s", tc.args, err, tc.want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "var")); !os.IsNotExist(err) {
+		t.Errorf("a command created %s/var", work)
 	}
 }

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return runServe(ctx, args, stdout, stderr)
 	case "token":
-		return runToken(args, stdout, stderr)
+		return runToken(ctx, args, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args, stdout, stderr)
 	case "scans":
