@@ -243,7 +243,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
+		consumed := args[:len(args)-fs.NArg()]
 		args = fs.Args()
+		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(rest, args...), nil
+		}
 		if len(args) == 0 {
 			return rest, nil
 		}
