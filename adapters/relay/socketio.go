@@ -120,7 +120,7 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 		if ctx.Err() == nil { // else the socket went away meanwhile: nothing to report
 			g.log.Warn("relay: socket.io subscribe", "user", cl.UserID, "err", err)
 		}
-		return nil, errors.New(msgUnavailable)
+		return nil, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	out := make(chan socketio.Message, 4)
 	forward(ctx, sub, out)
@@ -137,24 +137,24 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 // alive. Anything else is "Token expired", as without WithSessions.
 func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (token.Claims, error) {
 	if g.sessions == nil || pid == "" {
-		return token.Claims{}, errors.New(msgExpired)
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	cl, err := g.tokens.VerifyLapsed(raw, token.Access)
 	if err != nil {
-		return token.Claims{}, errors.New(msgExpired)
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	if _, ok := g.pids.verify(pid, cl.UserID); !ok {
-		return token.Claims{}, errors.New(msgExpired)
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	alive, err := g.sessions.SessionActive(ctx, cl.UserID, cl.Session)
 	if err != nil {
 		if ctx.Err() == nil {
 			g.log.Warn("relay: socket.io session check", "user", cl.UserID, "err", err)
 		}
-		return token.Claims{}, errors.New(msgUnavailable)
+		return token.Claims{}, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	if !alive {
-		return token.Claims{}, errors.New(msgExpired)
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	return cl, nil
 }
