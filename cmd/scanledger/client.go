@@ -353,7 +353,7 @@ type follower struct {
 	bar    *progressBar
 }
 
-// idle is how long a stream may stay silent before it is taken for dead (the server
+// followIdle is how long a stream may stay silent before it is taken for dead (the server
 // sends a heartbeat every 15 s by default).
 const followIdle = 45 * time.Second
 
