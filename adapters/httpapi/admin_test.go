@@ -319,6 +319,13 @@ func TestTheToggleOnlyEnablesOrDisablesBaseChecklists(t *testing.T) {
 		api.json("PATCH", "/admin/checklists/"+house.ID+"/toggle", admin, `{"enable":false}`).want(t, http.StatusInternalServerError)
 		api.trail.failing(false)
 		api.json("GET", "/checklists/base/house", ada, "").want(t, http.StatusOK).row(t)
+
+		// The settings page's upload puts a disabled base back in effect.
+		api.json("PATCH", "/admin/checklists/"+house.ID+"/toggle", admin, `{"enable":false}`).want(t, http.StatusOK)
+		api.json("PUT", "/checklists/base/house", admin, `{"name":"Base house checklist","version":1}`).want(t, http.StatusOK)
+		if again := api.json("GET", "/checklists/base/house", ada, "").want(t, http.StatusOK).row(t); again.ID != house.ID {
+			t.Fatalf("after the upload %+v", again)
+		}
 	})
 }
 
