@@ -24,6 +24,7 @@ import (
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
@@ -50,6 +51,7 @@ type App struct {
 	issuer   *token.Issuer
 	scans    *scan.Handler
 	accounts *accounts.Store
+	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
 	runners  []*projections.Runner
@@ -115,7 +117,8 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	a.trail = logTrail{a.log}
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -289,6 +292,7 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Analyzer:    a.analyzer,
 		Signer:      a.blobs,
 		Logger:      a.log,
+		Prices:      a.accounts,
 		Owner:       "worker-" + domain.NewID(),
 		Concurrency: int(n),
 		Lease:       lease,
@@ -330,6 +334,8 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
+		Console:        a.accounts,
+		Trail:          a.trail,
 		Logger:         a.log,
 		Mounts:         mounts,
 		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
