@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -22,16 +22,18 @@ import (
 // (10 attempts by default, about a second for "connection refused"), it marks itself
 // closed, stops the goroutine that hands out connections and fails every later call
 // with "connection is closed". A caller that raced with that stop waits forever on
-// the client's internal channel, and closing the client then panics such a waiter.
-// So the Store owns the client's lifecycle: every call runs in a goroutine the caller
-// does not wait for past its context (guard), a closed client is replaced by a new
-// one (with backoff between rebuilds), and the old one is closed, which releases any
-// waiter with a panic that guard recovers.
+// the client's internal channel, and closing the client then panics such a waiter
+// (a send on a closed channel). So the Store owns the client's lifecycle:
+//   - every call runs in a goroutine of its own that the caller stops waiting for when
+//     its context ends or when the client is found dead (guard);
+//   - a client found dead is replaced by a new one, with backoff between rebuilds, and
+//     is never closed: that would panic the calls still stuck on it. They stay parked
+//     (a goroutine each, only those that raced with the client's death), and so does
+//     the dead client's gRPC connection, which the v4 client itself leaks.
 type conn struct {
 	mu        sync.Mutex
 	conf      esdb.Configuration // the parsed connection string; copied for each client
-	client    *esdb.Client
-	dead      bool      // the client closed itself: rebuild before the next call
+	cur       *clientRef
 	rebuildAt time.Time // no rebuild before this
 	backoff   time.Duration
 	closed    bool // Store.Close was called
@@ -41,6 +43,14 @@ type conn struct {
 	// rights, an unsupported server), by operation; readiness reports it until the same
 	// operation succeeds again.
 	fault map[string]error
+}
+
+// clientRef is one v4 client and what the Store knows about it.
+type clientRef struct {
+	*esdb.Client
+	dead     chan struct{} // closed when the client is found closed: waiters give up
+	isDead   bool
+	inflight atomic.Int64 // guarded calls running on it, for Close
 }
 
 const (
@@ -54,54 +64,53 @@ func (c *conn) newClient() error {
 	if err != nil {
 		return fmt.Errorf("open kurrentdb: %w", err)
 	}
-	c.client = client
+	c.cur = &clientRef{Client: client, dead: make(chan struct{})}
 	return nil
 }
 
 // current returns the client to use, building a new one when the last closed itself
 // and the backoff allows; otherwise the store is unavailable for now.
-func (c *conn) current() (*esdb.Client, error) {
+func (c *conn) current() (*clientRef, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, domain.Errorf(domain.EUNAVAILABLE, "event store is closed")
 	}
-	if !c.dead {
-		return c.client, nil
+	if !c.cur.isDead {
+		return c.cur, nil
 	}
 	if wait := time.Until(c.rebuildAt); wait > 0 {
 		return nil, domain.Errorf(domain.EUNAVAILABLE, "event store unreachable; reconnecting in %s", wait.Round(time.Millisecond))
 	}
-	old := c.client
 	if err := c.newClient(); err != nil {
 		return nil, err
 	}
-	// Closing the old client releases callers stuck on it (see guard).
-	_ = old.Close()
-	c.dead = false
 	c.rebuilds++
 	c.rebuildAt = time.Now().Add(c.backoff)
 	c.log.Info("kurrentdb: client rebuilt after it closed itself", "rebuilds", c.rebuilds, "next_rebuild_not_before", c.backoff)
 	c.backoff = min(2*c.backoff, maxRebuildDelay)
-	return c.client, nil
+	return c.cur, nil
 }
 
 // markDead records that client closed itself; the next call builds a new one.
-func (c *conn) markDead(client *esdb.Client, err error) {
+func (c *conn) markDead(client *clientRef, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if client != c.client || c.dead || c.closed {
+	if client.isDead {
 		return
 	}
-	c.dead = true
-	c.log.Warn("kurrentdb: client closed itself after failed reconnection; it will be rebuilt", "err", err)
+	client.isDead = true
+	close(client.dead)
+	if client == c.cur && !c.closed {
+		c.log.Warn("kurrentdb: client closed itself after failed reconnection; it will be rebuilt", "err", err)
+	}
 }
 
 // succeeded resets the rebuild backoff and clears op's fault.
-func (c *conn) succeeded(client *esdb.Client, op string) {
+func (c *conn) succeeded(client *clientRef, op string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if client == c.client {
+	if client == c.cur {
 		c.backoff = firstRebuildDelay
 	}
 	if c.fault[op] != nil {
@@ -129,37 +138,63 @@ func (c *conn) faults() error {
 	return nil
 }
 
+// close refuses new calls, lets the calls in flight end (callers cancel theirs on
+// shutdown) and closes a live client; closing under a running call would race with it.
 func (c *conn) close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
-	return c.client.Close()
+	cur := c.cur
+	c.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); cur.inflight.Load() > 0; time.Sleep(10 * time.Millisecond) {
+		if cur.isClosed() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("close kurrentdb: calls still running; client left open")
+		}
+	}
+	if cur.isClosed() {
+		return nil
+	}
+	return cur.Close()
 }
 
-// call runs op on the current client, rebuilding a closed client and trying once more:
+func (r *clientRef) isClosed() bool {
+	select {
+	case <-r.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// do runs op on the current client, rebuilding a closed client and trying once more:
 // "connection is closed" comes before anything is sent, so the retry cannot write
-// twice. Errors come back classified (classify).
-func (c *conn) call(ctx context.Context, name string, op func(ctx context.Context, client *esdb.Client) error) error {
+// twice. Errors come back classified (classify). op's result travels through guard,
+// never through captured variables: op may still run after do has returned.
+func do[T any](ctx context.Context, c *conn, name string, op func(ctx context.Context, client *esdb.Client) (T, error)) (T, error) {
 	ctx = leaderContext(ctx)
+	var zero T
 	for attempt := 0; ; attempt++ {
 		client, err := c.current()
 		if err != nil {
-			return err
+			return zero, err
 		}
-		_, err = guard(ctx, func() (struct{}, error) { return struct{}{}, op(ctx, client) })
+		v, err := guard(ctx, client, func() (T, error) { return op(ctx, client.Client) })
 		if err == nil {
 			c.succeeded(client, name)
-			return nil
+			return v, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return zero, ctx.Err()
 		}
 		var wrong errWrongVersion
 		if errors.As(err, &wrong) {
-			return err
+			return zero, err
 		}
 		if closedClient(err) {
 			c.markDead(client, err)
@@ -167,7 +202,7 @@ func (c *conn) call(ctx context.Context, name string, op func(ctx context.Contex
 				continue
 			}
 		}
-		return c.classify(name, err)
+		return zero, c.classify(name, err)
 	}
 }
 
@@ -178,37 +213,37 @@ func leaderContext(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "requires-leader", "true")
 }
 
-// errClientClosed stands for the panic of a call that waited on a client being closed.
-var errClientClosed = errors.New("kurrentdb client closed while the call waited")
+// errClientClosed: the call waited on a client that was found dead meanwhile.
+var errClientClosed = errors.New("kurrentdb client closed itself while the call waited")
 
-// guard runs f so that the caller waits for it no longer than ctx: a call on a client
-// whose connection goroutine has stopped would wait forever. Such a call is released
-// when the client is closed, by a "send on closed channel" panic, which guard turns
-// into errClientClosed; any other panic is re-raised.
-func guard[T any](ctx context.Context, f func() (T, error)) (T, error) {
+// guard runs f, a call on client, so that the caller waits for it no longer than ctx,
+// nor past the client's death: a call on a client whose connection goroutine has
+// stopped would wait forever.
+func guard[T any](ctx context.Context, client *clientRef, f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
 	}
 	done := make(chan result, 1)
+	client.inflight.Add(1)
 	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				if re, ok := r.(runtime.Error); !ok || !strings.Contains(re.Error(), "closed channel") {
-					panic(r)
-				}
-				done <- result{err: errClientClosed}
-			}
-		}()
+		defer client.inflight.Add(-1)
 		v, err := f()
 		done <- result{v, err}
 	}()
+	var zero T
 	select {
 	case r := <-done:
 		return r.v, r.err
 	case <-ctx.Done():
-		var zero T
 		return zero, ctx.Err()
+	case <-client.dead:
+		select {
+		case r := <-done:
+			return r.v, r.err
+		default:
+			return zero, errClientClosed
+		}
 	}
 }
 

@@ -194,14 +194,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	default:
 		rev = esdb.Revision(uint64(expected))
 	}
-	var wr *esdb.WriteResult
-	err = s.conn.call(ctx, "append", func(ctx context.Context, c *esdb.Client) error {
-		var err error
-		wr, err = c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, proposed...)
+	wr, err := do(ctx, s.conn, "append", func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
+		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, proposed...)
 		if esdbCode(err) == esdb.ErrorCodeWrongExpectedVersion {
-			return errWrongVersion{err}
+			return nil, errWrongVersion{err}
 		}
-		return err
+		return wr, err
 	})
 	var wrong errWrongVersion
 	if errors.As(err, &wrong) {
@@ -326,13 +324,11 @@ func (s *Store) readStream(ctx context.Context, stream string, from int64, max i
 		if max == 0 {
 			count = math.MaxInt64 // "all": what the .NET client sends, safe for any server
 		}
-		var page []*esdb.ResolvedEvent
-		err := s.conn.call(ctx, "read", func(ctx context.Context, c *esdb.Client) error {
-			var err error
-			page, err = readPage(func() (*esdb.ReadStream, error) {
+		from := from
+		page, err := do(ctx, s.conn, "read", func(ctx context.Context, c *esdb.Client) ([]*esdb.ResolvedEvent, error) {
+			return readPage(func() (*esdb.ReadStream, error) {
 				return c.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(uint64(from))}, count)
 			})
-			return err
 		})
 		if err != nil {
 			return nil, 0, err
@@ -354,7 +350,7 @@ func (s *Store) readStream(ctx context.Context, stream string, from int64, max i
 }
 
 // readPage drains one read; a stream that does not exist is an empty page. It runs
-// inside conn.call, so its Recv calls are guarded too.
+// inside do, so its Recv calls are guarded too.
 func readPage(open func() (*esdb.ReadStream, error)) ([]*esdb.ResolvedEvent, error) {
 	rs, err := open()
 	if err != nil {
@@ -397,13 +393,10 @@ func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]eve
 		if pos != nil {
 			from = *pos
 		}
-		var events []*esdb.ResolvedEvent
-		err := s.conn.call(ctx, "read $all", func(ctx context.Context, c *esdb.Client) error {
-			var err error
-			events, err = readPage(func() (*esdb.ReadStream, error) {
+		events, err := do(ctx, s.conn, "read $all", func(ctx context.Context, c *esdb.Client) ([]*esdb.ResolvedEvent, error) {
+			return readPage(func() (*esdb.ReadStream, error) {
 				return c.ReadAll(ctx, esdb.ReadAllOptions{From: from}, page)
 			})
-			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read all: %w", err)
@@ -511,7 +504,7 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 		client, err := s.conn.current()
 		if err == nil {
 			sctx := leaderContext(ctx)
-			sub, err = guard(sctx, func() (*esdb.Subscription, error) {
+			sub, err = guard(sctx, client, func() (*esdb.Subscription, error) {
 				return client.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{From: from, Filter: filter})
 			})
 			if err == nil {
