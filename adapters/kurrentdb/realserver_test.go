@@ -328,4 +328,3 @@ func TestSlowConsumer(t *testing.T) {
 		})
 	}
 }
-
