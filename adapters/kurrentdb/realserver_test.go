@@ -198,35 +198,36 @@ func TestRefusalsAreLoggedAndShownByReady(t *testing.T) {
 	}
 }
 
-// KurrentDB 24.10 and 25.0 take at most 1 MiB per append. The Store refuses larger
-// appends itself with ETOOLARGE, and maps the server's own refusal (a server with a
-// smaller limit than the Store was told) to ETOOLARGE too.
+// KurrentDB 24.10 and 25.0 take at most 1 MiB per append by default. The server's
+// refusal comes back as ETOOLARGE with nothing stored; a Store told the limit refuses
+// larger appends itself, before sending.
 func TestAppendSizeLimit(t *testing.T) {
-	_, conn := kurrentdbtest.Start(t)
+	_, conn := kurrentdbtest.Start(t) // MaxAppendSize 1 MiB
 	s := open(t, conn)
 	big := func(n int) event.Data {
 		e := testEvent()
 		e.Data = []byte(`{"x":"` + strings.Repeat("a", n) + `"}`)
 		return e
 	}
-	if _, err := s.Append(t.Context(), "test-big", event.NoStream, []event.Data{big(600 << 10), big(600 << 10)}); domain.ErrorCode(err) != domain.ETOOLARGE {
+	_, err := s.Append(t.Context(), "test-big", event.NoStream, []event.Data{big(600 << 10), big(600 << 10)})
+	if domain.ErrorCode(err) != domain.ETOOLARGE {
 		t.Fatalf("Append of 1.2 MiB = %v, want ETOOLARGE", err)
+	}
+	if got, _ := s.ReadStream(t.Context(), "test-big", 0, 1); len(got) != 0 {
+		t.Fatalf("the refused append stored %d events", len(got))
 	}
 	if _, err := s.Append(t.Context(), "test-big", event.NoStream, []event.Data{big(900 << 10)}); err != nil {
 		t.Fatalf("Append of 900 KiB: %v", err)
 	}
 
-	lenient, err := kurrentdb.Open(t.Context(), conn, kurrentdb.WithStreamPrefixes("test-"), kurrentdb.WithMaxAppendSize(8<<20))
+	strict, err := kurrentdb.Open(t.Context(), conn, kurrentdb.WithStreamPrefixes("test-"), kurrentdb.WithMaxAppendSize(64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lenient.Close()
-	_, err = lenient.Append(t.Context(), "test-big2", event.NoStream, []event.Data{big(2 << 20)})
-	if domain.ErrorCode(err) != domain.ETOOLARGE {
-		t.Fatalf("Append the server refuses as too large = %v, want ETOOLARGE", err)
-	}
-	if got, _ := lenient.ReadStream(t.Context(), "test-big2", 0, 1); len(got) != 0 {
-		t.Fatalf("the refused append stored %d events", len(got))
+	defer strict.Close()
+	_, err = strict.Append(t.Context(), "test-big2", event.NoStream, []event.Data{big(100 << 10)})
+	if domain.ErrorCode(err) != domain.ETOOLARGE || !strings.Contains(err.Error(), "at most 65536") {
+		t.Fatalf("Append above the configured limit = %v, want ETOOLARGE naming the limit", err)
 	}
 }
 

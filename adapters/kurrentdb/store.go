@@ -35,8 +35,9 @@ type Store struct {
 	retryDelay time.Duration
 	clientLog  esdb.LoggingFunc
 	log        *slog.Logger
-	// maxAppend and maxEvent are the server's size limits, checked before sending so
-	// that an oversized append fails clearly (ETOOLARGE) without a round trip.
+	// maxAppend (0: not checked here) and maxEvent are the server's size limits,
+	// checked before sending so that an oversized append fails clearly (ETOOLARGE)
+	// without a round trip.
 	maxAppend, maxEvent int
 }
 
@@ -65,16 +66,19 @@ func WithClientLogger(l esdb.LoggingFunc) Option {
 	return func(s *Store) { s.clientLog = l }
 }
 
-// DefaultMaxAppendSize is KurrentDB's limit on the size of one append up to 25.0
-// (MaxAppendSize, 1 MiB; 25.1 raised the default to 256 MiB). A size counts each
-// event's data, metadata and twice its type's length.
+// DefaultMaxAppendSize is KurrentDB's default limit on the size of one append up to
+// 25.0 (MaxAppendSize, 1 MiB; 25.1 raised it to 256 MiB). A size counts each event's
+// data, metadata and twice its type's length. The largest Completed event exceeds it
+// (docs/kurrentdb.md), so such servers need a larger MaxAppendSize.
 const DefaultMaxAppendSize = 1 << 20
 
 // maxEventSize is KurrentDB's largest event (16 MiB less the log record overhead).
 const maxEventSize = 16<<20 - 10000
 
-// WithMaxAppendSize sets the largest append the Store sends, to match a server whose
-// MaxAppendSize is not the default. Appends above it fail with ETOOLARGE.
+// WithMaxAppendSize makes the Store refuse appends above n bytes itself, with
+// ETOOLARGE, to match the server's MaxAppendSize. Without it the Store checks only the
+// per-event limit and maps the server's own refusal to ETOOLARGE: the server's
+// setting differs by version and configuration, and the client cannot read it.
 func WithMaxAppendSize(n int) Option {
 	return func(s *Store) { s.maxAppend = n }
 }
@@ -98,7 +102,7 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 	if err != nil {
 		return nil, fmt.Errorf("open kurrentdb: %w", domain.Errorf(domain.EINVALID, "bad connection string (want esdb:// or kurrentdb://): %s", redact(err.Error(), connStr)))
 	}
-	s := &Store{prefixes: []string{DefaultStreamPrefix}, retryDelay: 200 * time.Millisecond, maxAppend: DefaultMaxAppendSize, maxEvent: maxEventSize}
+	s := &Store{prefixes: []string{DefaultStreamPrefix}, retryDelay: 200 * time.Millisecond, maxEvent: maxEventSize}
 	for _, o := range opts {
 		o(s)
 	}
@@ -282,7 +286,7 @@ func (s *Store) validateAppend(stream string, expected int64, events []event.Dat
 		}
 		total += size
 	}
-	if total > s.maxAppend {
+	if s.maxAppend > 0 && total > s.maxAppend {
 		return domain.Errorf(domain.ETOOLARGE, "append of %d bytes; the event store takes at most %d per append", total, s.maxAppend)
 	}
 	return nil
