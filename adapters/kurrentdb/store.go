@@ -124,7 +124,7 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 
 // redact keeps a parse error's detail but not the password it may echo.
 func redact(msg, connStr string) string {
-	rest := connStr[strings.Index(connStr, "://")+3:]
+	_, rest, _ := strings.Cut(connStr, "://")
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
 			msg = strings.ReplaceAll(msg, pass, "xxxxx")
@@ -535,6 +535,9 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 			delay = s.retryDelay // it made progress: the next drop is a new incident
 		}
 		if permanent(err) {
+			// Logged once (per distinct error) and shown by Ready until a subscription
+			// is confirmed again.
+			s.conn.setFault("subscribe", err)
 			delay = maxRetryDelay
 		} else {
 			s.log.Info("kurrentdb: subscription dropped; resubscribing", "after", string(formatPos(pos)), "in", delay, "err", err)
