@@ -48,6 +48,7 @@ type conn struct {
 // clientRef is one v4 client and what the Store knows about it.
 type clientRef struct {
 	*esdb.Client
+	owner    *conn
 	dead     chan struct{} // closed when the client is found closed: waiters give up
 	isDead   bool
 	inflight atomic.Int64 // guarded calls running on it, for Close
@@ -64,7 +65,7 @@ func (c *conn) newClient() error {
 	if err != nil {
 		return fmt.Errorf("open kurrentdb: %w", err)
 	}
-	c.cur = &clientRef{Client: client, dead: make(chan struct{})}
+	c.cur = &clientRef{Client: client, owner: c, dead: make(chan struct{})}
 	return nil
 }
 
@@ -229,6 +230,11 @@ func guard[T any](ctx context.Context, client *clientRef, f func() (T, error)) (
 	go func() {
 		defer client.inflight.Add(-1)
 		v, err := f()
+		if err != nil && closedClient(err) {
+			// Even when the caller has gone: the calls parked behind this one wait
+			// for the news.
+			client.owner.markDead(client, err)
+		}
 		done <- result{v, err}
 	}()
 	var zero T
