@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -87,7 +88,7 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 		e.closer = append(e.closer, func() { st.Close() })
 		e.store, e.ready = st, st.Ready
 		if rm == "" {
-			return nil, fmt.Errorf("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL=postgres://...")
+			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
 		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {
