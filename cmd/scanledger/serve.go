@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	a.secret = secret
 
 	// Event store and read model.
-	if a.eng, err = openEngines(ctx, cfg); err != nil {
+	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
@@ -338,7 +338,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Trail:          a.trail,
 		Logger:         a.log,
 		Mounts:         mounts,
-		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
+		Ready: func(ctx context.Context) error {
+			if a.eng.ready != nil {
+				if err := a.eng.ready(ctx); err != nil {
+					return err
+				}
+			}
+			return a.read.PingContext(ctx)
+		},
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -475,7 +482,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}
