@@ -26,6 +26,7 @@ import (
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
@@ -176,7 +177,9 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		a.runners = append(a.runners,
 			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")))
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+			// Its own checkpoint: a read model that predates it catches up from the first event.
+			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(opts, analytics.Name)))
 	}
 	if roles["worker"] {
 		if a.worker, err = a.newWorker(); err != nil {
