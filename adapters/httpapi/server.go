@@ -37,6 +37,8 @@ type Config struct {
 	// Accounts and checklist storage (accounts.go, checklists.go).
 	Accounts       Accounts
 	ChecklistStore ChecklistStore
+	// Analytics serves /analytics/* to analysts (analytics.go).
+	Analytics Analytics
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -103,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
+	s.analyticsRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {

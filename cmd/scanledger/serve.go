@@ -333,6 +333,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
+		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
 		Mounts:         mounts,
 		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
