@@ -1,8 +1,10 @@
-package main
+package main_test
 
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,10 +36,15 @@ func queryDataDir(t *testing.T) string {
 	return dir
 }
 
+// runCmd runs the binary; the output is stdout, or stderr when it fails.
 func runCmd(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, &out, &errOut)
-	return out.String() + errOut.String(), err
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return errOut.String(), fmt.Errorf("%v: %s", err, errOut.String())
+	}
+	return out.String(), nil
 }
 
 func TestQuery_PrintsTheRowsOfTheEmbeddedReadModelAsATableOrCSV(t *testing.T) {
