@@ -196,3 +196,41 @@ func TestAnalytics_ReUploadDropsItemOutcomesAndDeletionDropsEverything(t *testin
 		}
 	})
 }
+
+// portableP90 is the percentile query docs/analytics.md gives for engines without
+// percentile_cont.
+const portableP90 = `WITH d AS (
+  SELECT status, duration_ms AS v,
+         row_number() OVER (PARTITION BY status ORDER BY duration_ms) - 1 AS i,
+         count(*) OVER (PARTITION BY status) AS n
+  FROM scan_attempts WHERE duration_ms IS NOT NULL),
+p AS (SELECT DISTINCT status, (n - 1) * 9 / 10 AS lo, ((n - 1) * 9 % 10) / 10.0 AS frac FROM d)
+SELECT p.status, lo.v + p.frac * (coalesce(hi.v, lo.v) - lo.v) AS p90_ms
+FROM p
+JOIN d lo ON lo.status = p.status AND lo.i = p.lo
+LEFT JOIN d hi ON hi.status = p.status AND hi.i = p.lo + 1
+ORDER BY 1`
+
+func TestAnalytics_TheDocumentedPortablePercentileQueryAgreesWithTheAPI(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		f := newFixedScans(t)
+		catchUp(t, d, f.w.store, projections.Options{}, scans.NewProjector(), analytics.NewProjector())
+		rows, err := d.read.QueryContext(context.Background(), portableP90)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]float64{}
+		for rows.Next() {
+			var status string
+			var p90 float64
+			if err := rows.Scan(&status, &p90); err != nil {
+				t.Fatal(err)
+			}
+			got[status] = p90
+		}
+		if want := map[string]float64{"failed": 18500, "succeeded": 28000}; !reflect.DeepEqual(got, want) {
+			t.Errorf("p90 in ms: got %v, want %v", got, want)
+		}
+	})
+}
