@@ -183,7 +183,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("restore secret: %w", err)
 		}
 	}
-	// Opening applies any migrations newer than the backup and proves the file whole.
+	// The server applies any newer migrations when it starts; here the copy only has
+	// to prove itself whole.
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
