@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -192,16 +193,11 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 					t.Fatal(err)
 				}
 				defer resp.Body.Close()
-				var b strings.Builder
-				buf := make([]byte, 4096)
-				for {
-					n, err := resp.Body.Read(buf)
-					b.Write(buf[:n])
-					if err != nil {
-						break
-					}
+				b, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatal(err)
 				}
-				return resp.StatusCode, resp.Header.Get("Content-Type"), []byte(b.String())
+				return resp.StatusCode, resp.Header.Get("Content-Type"), b
 			}
 			want := func(path string, v any, expected any) {
 				t.Helper()

@@ -143,8 +143,9 @@ func Costs(ctx context.Context, db projections.DB, f Filter, by string) ([]Cost,
 		}
 		g := groups[k]
 		if g == nil {
-			g = &group{Cost: c, scans: map[string]bool{}}
-			g.TokensIn, g.TokensOut = 0, 0
+			key := c
+			key.TokensIn, key.TokensOut = 0, 0 // summed below
+			g = &group{Cost: key, scans: map[string]bool{}}
 			groups[k] = g
 		}
 		g.Runs++
