@@ -42,6 +42,8 @@ type Config struct {
 	// reads of other users' data there.
 	Console Console
 	Trail   trail.Recorder
+	// Analytics serves /analytics/* to analysts (analytics.go).
+	Analytics Analytics
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -109,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
 	s.consoleRoutes(authed)
+	s.analyticsRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {
