@@ -5,7 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/scanledger/scanledger/domain/event"
 )
@@ -124,54 +127,76 @@ func (v Verifier) readSeals(ctx context.Context) (sealedState, error) {
 // All verifies every stream of the store: each chain, and every stream's head at the
 // latest seal against the sealed one (which also catches deleted streams, deleted or
 // re-chained events and events inserted before the seal).
+//
+// One goroutine reads pages ahead while the chains are checked on every core, each
+// stream always by the same goroutine so its events stay in order.
 func (v Verifier) All(ctx context.Context) (Report, error) {
 	sealed, err := v.readSeals(ctx)
 	if err != nil {
 		return Report{}, err
 	}
 	rep := Report{Seals: sealed.seals, Seal: sealed.last, Problems: sealed.issues}
-	live := map[string]*event.ChainState{}
-	broken := map[string]bool{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := readAhead(ctx, v.Store)
+
+	shards := make([]*shard, runtime.GOMAXPROCS(0))
+	for i := range shards {
+		shards[i] = &shard{live: map[string]*event.ChainState{}, broken: map[string]bool{}}
+	}
+	check := func(recs []event.Recorded) {
+		parts := make([][]event.Recorded, len(shards))
+		for _, r := range recs {
+			i := shardOf(r.StreamID, len(shards))
+			parts[i] = append(parts[i], r)
+		}
+		var wg sync.WaitGroup
+		for i, sh := range shards {
+			if len(parts[i]) > 0 {
+				wg.Add(1)
+				go func() { defer wg.Done(); sh.check(parts[i]) }()
+			}
+		}
+		wg.Wait()
+	}
 	compared := sealed.last == nil
 	var lastPos event.Cursor
 	compare := func() {
 		compared = true
+		live, broken := map[string]*event.ChainState{}, map[string]bool{}
+		for _, sh := range shards {
+			for k, c := range sh.live {
+				live[k] = c
+			}
+			for k := range sh.broken {
+				broken[k] = true
+			}
+		}
 		rep.Problems = append(rep.Problems, compareHeads(sealed, live, broken, lastPos)...)
 	}
-	const page = 5000
-	var cursor event.Cursor
-	for {
-		recs, err := v.Store.ReadAll(ctx, cursor, page)
-		if err != nil {
-			return Report{}, fmt.Errorf("read all: %w", err)
+	for p := range pages {
+		if p.err != nil {
+			return Report{}, fmt.Errorf("read all: %w", p.err)
 		}
-		for _, r := range recs {
-			cursor = r.Position
+		recs := make([]event.Recorded, 0, len(p.recs))
+		for _, r := range p.recs {
 			if r.StreamID == SealStream {
 				continue
 			}
 			rep.Events++
 			lastPos = r.Position
-			c := live[r.StreamID]
-			if c == nil {
-				c = &event.ChainState{Stream: r.StreamID}
-				live[r.StreamID] = c
-			}
-			if !broken[r.StreamID] {
-				if err := c.Check(r); err != nil {
-					broken[r.StreamID] = true
-					rep.Problems = append(rep.Problems, problemOf(r, err))
-				}
-			}
+			recs = append(recs, r)
 			if !compared && rep.Events == sealed.last.Count {
+				// The heads as they stood at the seal: check what came before, compare,
+				// then go on with the rest of the page.
+				check(recs)
 				compare()
+				recs = recs[:0:0]
 			}
 		}
+		check(recs)
 		if v.Progress != nil {
 			v.Progress(rep.Events)
-		}
-		if len(recs) < page {
-			break
 		}
 	}
 	if !compared {
@@ -179,15 +204,76 @@ func (v Verifier) All(ctx context.Context) (Report, error) {
 			Reason: fmt.Sprintf("seal %d covers %d events, the store has %d: events were deleted", sealed.last.Seq, sealed.last.Count, rep.Events)})
 		compare()
 	}
-	rep.Streams = len(live)
-	for _, c := range live {
-		rep.Legacy += c.Legacy
+	for _, sh := range shards {
+		rep.Streams += len(sh.live)
+		rep.Problems = append(rep.Problems, sh.problems...)
+		for _, c := range sh.live {
+			rep.Legacy += c.Legacy
+		}
 	}
 	if sealed.last != nil && rep.Events > sealed.last.Count {
 		rep.Unsealed = rep.Events - sealed.last.Count
 	}
 	sortProblems(rep.Problems)
 	return rep, nil
+}
+
+// shard checks the chains of the streams that hash to it.
+type shard struct {
+	live     map[string]*event.ChainState
+	broken   map[string]bool
+	problems []Problem
+}
+
+func (sh *shard) check(recs []event.Recorded) {
+	for _, r := range recs {
+		c := sh.live[r.StreamID]
+		if c == nil {
+			c = &event.ChainState{Stream: r.StreamID}
+			sh.live[r.StreamID] = c
+		}
+		if sh.broken[r.StreamID] {
+			continue
+		}
+		if err := c.Check(r); err != nil {
+			sh.broken[r.StreamID] = true
+			sh.problems = append(sh.problems, problemOf(r, err))
+		}
+	}
+}
+
+func shardOf(stream string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return int(h.Sum32() % uint32(n))
+}
+
+type page struct {
+	recs []event.Recorded
+	err  error
+}
+
+// readAhead reads the all-stream from its start, one page ahead of the consumer.
+func readAhead(ctx context.Context, st event.Store) <-chan page {
+	const size = 5000
+	out := make(chan page, 1)
+	go func() {
+		defer close(out)
+		var cursor event.Cursor
+		for {
+			recs, err := st.ReadAll(ctx, cursor, size)
+			select {
+			case out <- page{recs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(recs) < size {
+				return
+			}
+			cursor = recs[len(recs)-1].Position
+		}
+	}()
+	return out
 }
 
 // compareHeads compares the streams as read up to the seal's event count with the
