@@ -15,6 +15,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	// Accounts and checklist storage (accounts.go, checklists.go).
 	Accounts       Accounts
 	ChecklistStore ChecklistStore
+
+	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
+	Verifier *audit.Verifier
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -103,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
+	s.auditRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {

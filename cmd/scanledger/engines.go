@@ -14,6 +14,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/s3"
 	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/migrations"
@@ -77,7 +78,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
-		st, err := kurrentdb.Open(ctx, es)
+		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
 		if err != nil {
 			return nil, err
 		}

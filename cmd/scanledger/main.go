@@ -35,6 +35,9 @@ commands:
   scan      create a scan from photos, process it and print the summary
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   migrate   apply the database schema and exit
+  audit     audit key: print the seal public key; audit seal: seal the event store now
+  verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
+  export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
   config    print every setting with its flag, environment variable and default
 `
 
@@ -54,6 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRole(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args, stdout, stderr)
+	case "export":
+		return runExport(ctx, args, stdout, stderr)
 	case "config":
 		var c Config
 		c.writeDocs(stdout)

@@ -22,6 +22,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
@@ -61,6 +62,7 @@ type App struct {
 	http     *http.Server
 	secret   []byte
 	sio      interface{ Close() }
+	sealer   *audit.Sealer // signs seals over the event store (audit.go)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -115,6 +117,9 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
+	if a.sealer, err = a.newSealer(); err != nil {
+		return nil, err
+	}
 	a.accounts = accounts.New(a.write, a.read, a.issuer)
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
@@ -331,6 +336,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
 		Logger:         a.log,
+		Verifier:       a.verifier(),
 		Mounts:         mounts,
 		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
 		MaxImageBytes:  int64(maxBytes),
@@ -369,6 +375,7 @@ func (a *App) Run(ctx context.Context) error {
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
+	start("audit seals", a.runSeals)
 	if a.worker != nil {
 		start("worker", a.worker.Run)
 	}

@@ -23,6 +23,10 @@ import (
 	"github.com/scanledger/scanledger/domain/event"
 )
 
+// StreamPrefix starts the name of every stream this package writes (seals, the access
+// trail), so that an engine whose all-stream is configured by prefix can include them.
+const StreamPrefix = "audit-"
+
 // SealStream is the stream seals are appended to. It is chained like every stream but
 // not covered by seals itself: seals are signed, and each names the digest of the one
 // before it.

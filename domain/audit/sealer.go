@@ -200,3 +200,6 @@ func (s *Sealer) Run(ctx context.Context, every time.Duration, logf func(format 
 		}
 	}
 }
+
+// PublicKey is the key the Sealer's seals verify with.
+func (s *Sealer) PublicKey() ed25519.PublicKey { return s.pub }

@@ -1,0 +1,171 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+// auditTestKey signs the test harness's seals.
+var auditTestKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// auditor signs up a user, makes them an auditor and returns their access token.
+func (a *accountsAPI) auditor(email string) string {
+	a.t.Helper()
+	u := a.signup(email)
+	if err := a.accounts.SetRole(context.Background(), email, token.RoleAuditor); err != nil {
+		a.t.Fatal(err)
+	}
+	tok, _, err := a.tokens.Issue(token.Access, u.User.ID, token.RoleAuditor)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return tok
+}
+
+// runScan takes a created scan through one attempt that fails and retries, then a
+// second that completes, as the worker would.
+func (a *accountsAPI) runScan(id string) {
+	a.t.Helper()
+	ctx := context.Background()
+	meta := scan.Meta{CorrelationID: "job-" + id}
+	steps := []func(s *scan.Scan) error{
+		func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) },
+		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 10, "Preparing request", nil) },
+		func(s *scan.Scan) error { return s.Retry(s.Attempt, "worker_lost", "lease expired") },
+		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 50, "Analyzing images", nil) },
+		func(s *scan.Scan) error {
+			return s.Complete(scan.Completed{Attempt: s.Attempt, HouseTypes: []string{"detached"}, Result: json.RawMessage(`{"ok":true}`)})
+		},
+	}
+	for i, step := range steps {
+		time.Sleep(2 * time.Millisecond) // distinct occurredAt per event, for ?at=
+		if _, err := a.scans.Execute(ctx, id, meta, step); err != nil {
+			a.t.Fatalf("step %d: %v", i, err)
+		}
+	}
+}
+
+type stateReply struct {
+	ScanID      string          `json:"scanId"`
+	Version     int64           `json:"version"`
+	At          string          `json:"at"`
+	EventType   string          `json:"eventType"`
+	Status      string          `json:"status"`
+	Deleted     bool            `json:"deleted"`
+	Attempt     int             `json:"attempt"`
+	Progress    int             `json:"progress"`
+	Rooms       []scan.Room     `json:"rooms"`
+	ImagesCount int             `json:"imagesCount"`
+	Result      json.RawMessage `json:"result"`
+}
+
+func TestTheStateAtEachVersionOfARealScanEqualsAReplayToThatVersion(t *testing.T) {
+	a := newAccountsAPI(t)
+	owner := a.signup("owner@example.com")
+	id := a.createScan(owner.AccessToken)
+	a.runScan(id)
+	recs, err := a.scans.History(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 7 {
+		t.Fatalf("%d events", len(recs))
+	}
+	auditorTok := a.auditor("auditor@example.com")
+	for _, r := range recs {
+		want, err := a.scans.LoadAt(context.Background(), id, r.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bearer := range []string{owner.AccessToken, auditorTok} {
+			var got stateReply
+			a.json("GET", fmt.Sprintf("/scans/%s/state?version=%d", id, r.Version), bearer, "").want(t, http.StatusOK).data(t, &got)
+			if got.Version != r.Version || got.EventType != r.Type || got.Status != string(want.Status) ||
+				got.Attempt != want.Attempt || got.Progress != want.Progress || got.ImagesCount != want.ImagesCount() ||
+				got.Deleted != want.Deleted || len(got.Rooms) != len(want.Rooms) {
+				t.Fatalf("version %d: got %+v, replay gives %+v", r.Version, got, want)
+			}
+			if hasResult := string(got.Result) != "null"; hasResult != (r.Version == recs[len(recs)-1].Version) {
+				t.Fatalf("version %d: result %s", r.Version, got.Result)
+			}
+			// The same moment, asked by time.
+			var byTime stateReply
+			a.json("GET", fmt.Sprintf("/scans/%s/state?at=%s", id, url.QueryEscape(got.At)), bearer, "").want(t, http.StatusOK).data(t, &byTime)
+			if byTime.Version < r.Version || byTime.At != got.At {
+				t.Fatalf("at %s: version %d, want at least %d", got.At, byTime.Version, r.Version)
+			}
+		}
+	}
+	// Before the scan existed; bad queries; someone else's scan.
+	a.json("GET", "/scans/"+id+"/state?at=2001-01-01T00:00:00Z", owner.AccessToken, "").want(t, http.StatusNotFound)
+	a.json("GET", "/scans/"+id+"/state?version=-1", owner.AccessToken, "").want(t, http.StatusBadRequest)
+	a.json("GET", "/scans/"+id+"/state?at=yesterday", owner.AccessToken, "").want(t, http.StatusBadRequest)
+	a.json("GET", "/scans/"+id+"/state?version=1&at=2001-01-01T00:00:00Z", owner.AccessToken, "").want(t, http.StatusBadRequest)
+	other := a.signup("other@example.com")
+	a.json("GET", "/scans/"+id+"/state?version=1", other.AccessToken, "").want(t, http.StatusNotFound)
+}
+
+type verifyReply struct {
+	Valid  bool `json:"valid"`
+	Report struct {
+		Streams  int   `json:"streams"`
+		Events   int64 `json:"events"`
+		Problems []struct {
+			Stream  string `json:"stream"`
+			Version int64  `json:"version"`
+			Reason  string `json:"reason"`
+		} `json:"problems"`
+		Seal *struct {
+			Seq   int64  `json:"seq"`
+			KeyID string `json:"keyId"`
+		} `json:"seal"`
+	} `json:"report"`
+}
+
+func TestAuditorsVerifyTheWholeLedgerAndSeeWhatWasTamperedWith(t *testing.T) {
+	a := newAccountsAPI(t)
+	owner := a.signup("owner@example.com")
+	id := a.createScan(owner.AccessToken)
+	a.createScan(owner.AccessToken)
+	if _, _, err := a.sealer.Seal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	auditorTok := a.auditor("auditor@example.com")
+	a.json("GET", "/audit/verify", owner.AccessToken, "").want(t, http.StatusForbidden)
+
+	var rep verifyReply
+	a.json("GET", "/audit/verify", auditorTok, "").want(t, http.StatusOK).data(t, &rep)
+	if !rep.Valid || rep.Report.Streams != 2 || rep.Report.Events != 4 || rep.Report.Seal == nil || len(rep.Report.Problems) != 0 {
+		t.Fatalf("intact ledger: %+v", rep)
+	}
+	// Someone with the database file rewrites who created the scan.
+	recs, _ := a.scans.History(context.Background(), id)
+	forged := strings.Replace(string(recs[0].Metadata), owner.User.ID, "someone-else", 1)
+	for _, q := range []string{`DROP TRIGGER events_no_update`} {
+		if _, err := a.db.Write.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.db.Write.Exec(`UPDATE events SET metadata = ? WHERE stream_id = ? AND version = 0`, []byte(forged), scan.StreamName(id)); err != nil {
+		t.Fatal(err)
+	}
+	a.json("GET", "/audit/verify", auditorTok, "").want(t, http.StatusOK).data(t, &rep)
+	if rep.Valid || len(rep.Report.Problems) == 0 || rep.Report.Problems[0].Stream != scan.StreamName(id) || rep.Report.Problems[0].Version != 0 {
+		t.Fatalf("tampered ledger: %+v", rep)
+	}
+	a.json("GET", "/audit/verify?scanId="+id, auditorTok, "").want(t, http.StatusOK).data(t, &rep)
+	if rep.Valid {
+		t.Fatalf("tampered scan verified: %+v", rep)
+	}
+}
