@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -168,4 +169,62 @@ func TestAuditorsVerifyTheWholeLedgerAndSeeWhatWasTamperedWith(t *testing.T) {
 	if rep.Valid {
 		t.Fatalf("tampered scan verified: %+v", rep)
 	}
+}
+
+func TestScanEventsPageByVersionAndAnswerNDJSON(t *testing.T) {
+	a := newAccountsAPI(t)
+	owner := a.signup("owner@example.com")
+	id := a.createScan(owner.AccessToken)
+	a.runScan(id)
+	var all, page []struct {
+		Version int64  `json:"version"`
+		Type    string `json:"type"`
+	}
+	a.json("GET", "/scans/"+id+"/events", owner.AccessToken, "").want(t, http.StatusOK).data(t, &all)
+	a.json("GET", "/scans/"+id+"/events?fromVersion=2&limit=3", owner.AccessToken, "").want(t, http.StatusOK).data(t, &page)
+	if len(page) != 3 || page[0].Version != 2 || page[2].Version != 4 {
+		t.Fatalf("page %+v of %d events", page, len(all))
+	}
+	a.json("GET", "/scans/"+id+"/events?fromVersion=99", owner.AccessToken, "").want(t, http.StatusOK).data(t, &page)
+	if len(page) != 0 {
+		t.Fatalf("past the end: %+v", page)
+	}
+	a.json("GET", "/scans/"+id+"/events?limit=0", owner.AccessToken, "").want(t, http.StatusBadRequest)
+	a.json("GET", "/scans/"+id+"/events?fromVersion=x", owner.AccessToken, "").want(t, http.StatusBadRequest)
+	for _, r := range []acctReply{
+		a.do("GET", "/scans/"+id+"/events?format=ndjson&fromVersion=1", owner.AccessToken, "", nil),
+		a.do("GET", "/scans/"+id+"/events?fromVersion=1", owner.AccessToken, "", nil, "Accept", "application/x-ndjson"),
+	} {
+		r.want(t, http.StatusOK)
+		lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+		if r.header.Get("Content-Type") != "application/x-ndjson" || len(lines) != len(all)-1 {
+			t.Fatalf("ndjson %q: %d lines, want %d", r.header.Get("Content-Type"), len(lines), len(all)-1)
+		}
+		var first struct{ Version int64 }
+		if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Version != 1 {
+			t.Fatalf("first line %s", lines[0])
+		}
+	}
+}
+
+func TestAuditorsExportScansThatVerifyWithoutTheService(t *testing.T) {
+	a := newAccountsAPI(t)
+	alice, bob := a.signup("alice@example.com"), a.signup("bob@example.com")
+	aliceScan, bobScan := a.createScan(alice.AccessToken), a.createScan(bob.AccessToken)
+	auditorTok := a.auditor("auditor@example.com")
+	a.json("GET", "/audit/export", alice.AccessToken, "").want(t, http.StatusForbidden)
+	r := a.do("GET", "/audit/export?userId="+bob.User.ID+"&from=2000-01-01T00:00:00Z", auditorTok, "", nil).want(t, http.StatusOK)
+	body := string(r.body)
+	if !strings.Contains(body, bobScan) || strings.Contains(body, aliceScan) {
+		t.Fatalf("export by user:\n%s", body)
+	}
+	rep, err := audit.VerifyFile(strings.NewReader(body), auditTestKey.Public().(ed25519.PublicKey))
+	if err != nil || !rep.OK() || rep.Streams != 1 || rep.Events != 2 {
+		t.Fatalf("verify export: %v %+v", err, rep)
+	}
+	forged := strings.Replace(body, "1 Test Street", "2 Test Street", 1)
+	if rep, err := audit.VerifyFile(strings.NewReader(forged), auditTestKey.Public().(ed25519.PublicKey)); err != nil || rep.OK() {
+		t.Fatalf("a changed export verified: %v %+v", err, rep)
+	}
+	a.do("GET", "/audit/export?from=yesterday", auditorTok, "", nil).want(t, http.StatusBadRequest)
 }

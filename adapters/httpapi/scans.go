@@ -247,6 +247,14 @@ func (s *Server) scanEvents(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	if recs, err = pageOf(c, recs); err != nil { // ?fromVersion= and ?limit= (audit.go)
+		s.writeError(c, err)
+		return
+	}
+	if wantsNDJSON(c) {
+		writeNDJSON(c, recs)
+		return
+	}
 	out := make([]recordedJSON, len(recs))
 	for i, r := range recs {
 		out[i] = recordedJSON{Position: string(r.Position), Version: r.Version, ID: r.ID, Type: r.Type,

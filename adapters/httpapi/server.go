@@ -41,6 +41,8 @@ type Config struct {
 
 	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
 	Verifier *audit.Verifier
+	// Exporter writes sealed exports for auditors (audit.go); nil: not offered.
+	Exporter *audit.Exporter
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler

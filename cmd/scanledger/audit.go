@@ -78,7 +78,13 @@ func (a *App) newSealer() (*audit.Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.auditKey = key
 	return audit.NewSealer(a.store, key), nil
+}
+
+// exporter writes sealed exports with this service's sealer and key.
+func (a *App) exporter() *audit.Exporter {
+	return &audit.Exporter{Store: a.store, Sealer: a.sealer, Key: a.auditKey}
 }
 
 // runSeals seals the event store at the configured interval (nothing is appended when

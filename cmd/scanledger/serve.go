@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,7 @@ type App struct {
 	secret   []byte
 	sio      interface{ Close() }
 	sealer   *audit.Sealer // signs seals over the event store (audit.go)
+	auditKey ed25519.PrivateKey
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -337,6 +339,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		ChecklistStore: a.accounts,
 		Logger:         a.log,
 		Verifier:       a.verifier(),
+		Exporter:       a.exporter(),
 		Mounts:         mounts,
 		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
 		MaxImageBytes:  int64(maxBytes),
