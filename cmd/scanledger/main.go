@@ -37,6 +37,7 @@ commands:
   migrate   apply the database schema and exit
   audit     audit key: print the seal public key; audit seal: seal the event store now
   verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
+  history   a scan's timeline, or its state: scanledger history --scan ID [--version N | --at T]
   export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
   config    print every setting with its flag, environment variable and default
 `
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runVerify(ctx, args, stdout, stderr)
 	case "export":
 		return runExport(ctx, args, stdout, stderr)
+	case "history":
+		return runHistory(ctx, args, stdout, stderr)
 	case "config":
 		var c Config
 		c.writeDocs(stdout)

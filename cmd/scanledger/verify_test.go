@@ -98,3 +98,24 @@ func TestVerifyAllNamesTheStreamAndVersionSomeoneDeleted(t *testing.T) {
 		t.Fatalf("verify after a delete: %v\n%s", err, out)
 	}
 }
+
+func TestHistoryPrintsATimelineAndTheStateAtAVersion(t *testing.T) {
+	dir := t.TempDir()
+	ids := seedScans(t, dir, 1)
+	out, err := runCmd(t, "history", "--scan", ids[0], "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "VERSION") || !strings.Contains(out, "Created") ||
+		!strings.Contains(out, "1 photos in 1 rooms uploaded") || !strings.Contains(out, "u1") {
+		t.Fatalf("history: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, "history", "--scan", ids[0], "--version", "0", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "at version 0 (Created") || !strings.Contains(out, "status queued") || strings.Contains(out, "room ") {
+		t.Fatalf("history --version 0: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, "history", "--scan", ids[0], "--at", "2999-01-01T00:00:00Z", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "at version 1 (ImagesUploaded") || !strings.Contains(out, "1 photos") {
+		t.Fatalf("history --at: %v\n%s", err, out)
+	}
+	if _, err := runCmd(t, "history", "--scan", ids[0], "--at", "2001-01-01T00:00:00Z", "--data-dir", dir); err == nil {
+		t.Fatal("a time before the scan gave a state")
+	}
+}
