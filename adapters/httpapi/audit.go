@@ -21,6 +21,8 @@ func (s *Server) auditRoutes(authed *gin.RouterGroup) {
 	authed.GET("/audit/verify", s.auditVerify)
 	authed.GET("/scans/:scanId/state", s.scanState)
 	authed.GET("/audit/export", s.auditExport)
+	authed.GET("/audit/scans", s.auditScans)
+	authed.GET("/audit/access", s.auditAccess)
 }
 
 // requireAuditor answers 403 unless the caller is an auditor or admin now.

@@ -228,3 +228,84 @@ func TestAuditorsExportScansThatVerifyWithoutTheService(t *testing.T) {
 	}
 	a.do("GET", "/audit/export?from=yesterday", auditorTok, "", nil).want(t, http.StatusBadRequest)
 }
+
+func TestAuditorsReadEverythingChangeNothingAndLeaveATrail(t *testing.T) {
+	a := newAccountsAPI(t)
+	owner := a.signup("owner@example.com")
+	id := a.createScan(owner.AccessToken)
+	gone := a.createScan(owner.AccessToken)
+	a.json("DELETE", "/scans/"+gone, owner.AccessToken, "").want(t, http.StatusOK)
+	auditorTok := a.auditor("auditor@example.com")
+
+	// Every write route is refused, whatever the body.
+	for _, w := range []struct{ method, path string }{
+		{"POST", "/scans"}, {"POST", "/scans/" + id + "/images"}, {"POST", "/scans/" + id + "/process"},
+		{"DELETE", "/scans/" + id}, {"PATCH", "/users/me"}, {"PUT", "/checklists/base/house"},
+		{"PUT", "/checklists/scope/house"}, {"PATCH", "/checklists/" + id},
+	} {
+		if r := a.json(w.method, w.path, auditorTok, `{}`); r.status != http.StatusForbidden {
+			t.Errorf("auditor %s %s: %d, want 403", w.method, w.path, r.status)
+		}
+	}
+	// Reads of someone else's scan are allowed and recorded.
+	a.json("GET", "/scans/"+id, auditorTok, "").want(t, http.StatusOK)
+	a.json("GET", "/scans/"+id+"/events", auditorTok, "").want(t, http.StatusOK)
+	a.json("GET", "/scans/"+id+"/state?version=0", auditorTok, "").want(t, http.StatusOK)
+	// The owner's own reads are not.
+	a.json("GET", "/scans/"+id, owner.AccessToken, "").want(t, http.StatusOK)
+
+	// The scan list includes the deleted scan and filters.
+	var list []struct {
+		ScanID  string `json:"scanId"`
+		Deleted bool   `json:"deleted"`
+		Status  string `json:"status"`
+	}
+	a.json("GET", "/audit/scans?userId="+owner.User.ID, auditorTok, "").want(t, http.StatusOK).data(t, &list)
+	deleted := map[string]bool{}
+	for _, s := range list {
+		deleted[s.ScanID] = s.Deleted
+	}
+	if len(list) != 2 || deleted[id] || !deleted[gone] {
+		t.Fatalf("audit scans: %+v", list)
+	}
+	a.json("GET", "/audit/scans?status=running", auditorTok, "").want(t, http.StatusOK).data(t, &list)
+	if len(list) != 0 {
+		t.Fatalf("status filter: %+v", list)
+	}
+	a.json("GET", "/audit/scans?from=2999-01-01T00:00:00Z", auditorTok, "").want(t, http.StatusOK).data(t, &list)
+	if len(list) != 0 {
+		t.Fatalf("from filter: %+v", list)
+	}
+	a.json("GET", "/audit/scans", owner.AccessToken, "").want(t, http.StatusForbidden)
+
+	// A profile change is recorded too.
+	a.json("PATCH", "/users/me", owner.AccessToken, `{"firstName":"Grace"}`).want(t, http.StatusOK)
+
+	var trail []struct {
+		ActorID, ActorRole, Action, Subject, OwnerID, Detail string
+	}
+	a.json("GET", "/audit/access?scanId="+id, auditorTok, "").want(t, http.StatusOK).data(t, &trail)
+	if len(trail) != 3 {
+		t.Fatalf("trail for the scan: %+v", trail)
+	}
+	for _, e := range trail {
+		if e.Action != "scan.read" || e.ActorRole != token.RoleAuditor || e.OwnerID != owner.User.ID || e.Subject != "scan:"+id {
+			t.Fatalf("trail entry %+v", e)
+		}
+	}
+	a.json("GET", "/audit/access?userId="+owner.User.ID, auditorTok, "").want(t, http.StatusOK).data(t, &trail)
+	if len(trail) != 4 || trail[3].Action != "profile.change" || trail[3].Detail != "changed firstName" {
+		t.Fatalf("trail for the user: %+v", trail)
+	}
+	a.json("GET", "/audit/access", owner.AccessToken, "").want(t, http.StatusForbidden)
+
+	// The trail is chained and sealed like every stream.
+	if _, _, err := a.sealer.Seal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var rep verifyReply
+	a.json("GET", "/audit/verify", auditorTok, "").want(t, http.StatusOK).data(t, &rep)
+	if !rep.Valid || rep.Report.Streams != 3 {
+		t.Fatalf("verify with the trail: %+v", rep)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // ChecklistStore stores base and custom checklists (adapters/accounts.Store). It
@@ -91,7 +92,11 @@ func (s *Server) getBaseChecklist(c *gin.Context) {
 
 func (s *Server) putBaseChecklist(c *gin.Context) {
 	s.saveChecklist(c, func(ctx context.Context, p accounts.ChecklistPatch) (accounts.Checklist, error) {
-		return s.ChecklistStore.PutBaseChecklist(ctx, claims(c).UserID, c.Param("scope"), p)
+		cl, err := s.ChecklistStore.PutBaseChecklist(ctx, claims(c).UserID, c.Param("scope"), p)
+		if err == nil { // the access trail keeps every base-checklist change (audit_scope.go)
+			err = s.recordAccess(c, trail.ChangeBaseList, "checklist:"+cl.ID, "", "base checklist "+c.Param("scope")+" saved")
+		}
+		return cl, err
 	})
 }
 

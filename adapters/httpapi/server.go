@@ -43,6 +43,9 @@ type Config struct {
 	Verifier *audit.Verifier
 	// Exporter writes sealed exports for auditors (audit.go); nil: not offered.
 	Exporter *audit.Exporter
+	// AccessTrail records auditors' and admins' reads of others' data and profile and
+	// base-checklist changes, and lists them (audit_scope.go); nil: nothing recorded.
+	AccessTrail *audit.Trail
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -96,7 +99,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.auditorsReadOnly)
 	authed.POST("/scans", s.createScan)
 	authed.POST("/scans/:scanId/images", s.uploadImages)
 	authed.POST("/scans/:scanId/process", s.processScan)

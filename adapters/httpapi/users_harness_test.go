@@ -103,6 +103,7 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		ChecklistStore: acc,
 		Verifier:       &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)},
 		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
+		AccessTrail:    audit.NewTrail(store),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 	})
 	ts.Config.Handler = api.Handler()

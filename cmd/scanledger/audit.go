@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // runAudit is `scanledger audit key|seal`: print the public key seals are checked with,
@@ -110,4 +112,15 @@ func (a *App) runSeals(ctx context.Context) error {
 // verifier checks the store against seals signed with this service's key.
 func (a *App) verifier() *audit.Verifier {
 	return &audit.Verifier{Store: a.store, Public: a.sealer.PublicKey()}
+}
+
+// recordGrant keeps a role grant in the access trail: roles change only on the
+// command line, by an operator.
+func recordGrant(ctx context.Context, store event.Store, email, role string) error {
+	err := audit.NewTrail(store).Record(ctx, trail.Entry{ActorRole: "operator", Action: trail.GrantRole,
+		Subject: "user:" + email, Detail: fmt.Sprintf("%s granted role %s", email, role)})
+	if err != nil {
+		return fmt.Errorf("role granted but not recorded in the access trail: %w", err)
+	}
+	return nil
 }

@@ -340,6 +340,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Logger:         a.log,
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
+		AccessTrail:    audit.NewTrail(a.store),
 		Mounts:         mounts,
 		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
 		MaxImageBytes:  int64(maxBytes),
@@ -462,6 +463,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer a.Close()
 	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	if err := recordGrant(ctx, a.store, *email, *role); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
 	return nil
