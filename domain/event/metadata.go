@@ -138,9 +138,12 @@ func (c *ChainState) Check(e Recorded) error {
 	if e.Version != c.Next {
 		return fail(fmt.Sprintf("expected version %d", c.Next))
 	}
-	m, err := ParseMetadata(e.Metadata)
-	if err != nil {
-		return fail(err.Error())
+	m, canonical := parseCanonical(e.Metadata)
+	if !canonical {
+		var err error
+		if m, err = ParseMetadata(e.Metadata); err != nil {
+			return fail(err.Error())
+		}
 	}
 	if m.EventID != e.ID {
 		return fail("metadata eventId differs from the stored event id")
@@ -166,8 +169,10 @@ func (c *ChainState) Check(e Recorded) error {
 		}
 		// The link covers the parsed fields; the bytes must be exactly what encoding
 		// them gives, or something was added, removed or reformatted.
-		if canon, err := json.Marshal(m); err != nil || !bytes.Equal(canon, e.Metadata) {
-			return fail("metadata bytes were altered")
+		if !canonical {
+			if canon, err := json.Marshal(m); err != nil || !bytes.Equal(canon, e.Metadata) {
+				return fail("metadata bytes were altered")
+			}
 		}
 		if m.Chain != Link(prev, c.Stream, e.Version, e.Type, m, e.Data) {
 			return fail("chain value does not match the stored event")
