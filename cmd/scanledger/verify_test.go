@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // seedScans opens the data dir's engines, creates n scans with photos and closes them.
@@ -117,5 +121,37 @@ func TestHistoryPrintsATimelineAndTheStateAtAVersion(t *testing.T) {
 	}
 	if _, err := runCmd(t, "history", "--scan", ids[0], "--at", "2001-01-01T00:00:00Z", "--data-dir", dir); err == nil {
 		t.Fatal("a time before the scan gave a state")
+	}
+}
+
+func TestARoleGrantIsRecordedInTheAccessTrail(t *testing.T) {
+	dir := t.TempDir()
+	var cfg Config
+	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(context.Background(), withoutListening(cfg), io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.accounts.Signup(context.Background(), accounts.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if out, err := runCmd(t, "role", "--data-dir", dir, "--email", "ada@example.com", "--role", "auditor"); err != nil {
+		t.Fatalf("role: %v\n%s", err, out)
+	}
+	e, err := openEngines(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	entries, err := audit.NewTrail(e.store).Entries(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Action != trail.GrantRole || entries[0].Subject != "user:ada@example.com" ||
+		entries[0].ActorRole != "operator" || !strings.Contains(entries[0].Detail, "auditor") {
+		t.Fatalf("trail: %+v", entries)
 	}
 }
