@@ -10,7 +10,7 @@ import (
 
 func TestAnExportVerifiesOfflineAndFailsOnAnyChange(t *testing.T) {
 	dir := t.TempDir()
-	ids := seedScans(t, dir, 3)
+	seedScans(t, dir, 3)
 	key, err := runCmd(t, "audit", "key", "--data-dir", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestAnExportVerifiesOfflineAndFailsOnAnyChange(t *testing.T) {
 	}
 	// One scan's export holds only that scan.
 	dir2 := t.TempDir()
-	ids = seedScans(t, dir2, 2)
+	ids := seedScans(t, dir2, 2)
 	var one bytes.Buffer
 	if err := run(t.Context(), []string{"export", "--data-dir", dir2, "--scan", ids[1]}, &one, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
