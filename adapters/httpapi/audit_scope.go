@@ -43,11 +43,11 @@ func (s *Server) auditorsReadOnly(c *gin.Context) {
 // recordAccess writes one trail entry for the caller. An error (logged, and a 500 for
 // the caller to answer) means it could not be recorded, and the access must not go on.
 func (s *Server) recordAccess(c *gin.Context, action, subject, ownerID, detail string) error {
-	if s.AccessTrail == nil {
+	if s.Trail == nil {
 		return nil
 	}
 	cl := claims(c)
-	err := s.AccessTrail.Record(c.Request.Context(), trail.Entry{ActorID: cl.UserID, ActorRole: cl.Role, Action: action,
+	err := s.Trail.Record(c.Request.Context(), trail.Entry{ActorID: cl.UserID, ActorRole: cl.Role, Action: action,
 		Subject: subject, OwnerID: ownerID, RequestID: c.GetHeader("X-Request-Id"), Detail: detail})
 	if err != nil {
 		s.log.Error("access trail", "action", action, "subject", subject, "err", err)

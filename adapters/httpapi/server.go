@@ -18,6 +18,7 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Checklists gives the merged checklists a user's next processing attempt uses.
@@ -38,13 +39,17 @@ type Config struct {
 	// Accounts and checklist storage (accounts.go, checklists.go).
 	Accounts       Accounts
 	ChecklistStore ChecklistStore
+	// Console serves /admin/*, /models-info and /agents-runs (admin.go); Trail records
+	// reads of other users' data there.
+	Console Console
+	Trail   trail.Recorder
 
 	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
 	Verifier *audit.Verifier
 	// Exporter writes sealed exports for auditors (audit.go); nil: not offered.
 	Exporter *audit.Exporter
-	// AccessTrail records auditors' and admins' reads of others' data and profile and
-	// base-checklist changes, and lists them (audit_scope.go); nil: nothing recorded.
+	// AccessTrail lists the access trail for auditors (audit_scope.go); Trail above is
+	// where entries are recorded (in the service, the same store-backed trail).
 	AccessTrail *audit.Trail
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
@@ -112,6 +117,7 @@ func (s *Server) Handler() http.Handler {
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
+	s.consoleRoutes(authed)
 	s.auditRoutes(authed)
 
 	mux := http.NewServeMux()

@@ -73,6 +73,7 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		t.Fatal(err)
 	}
 	store := sqlite.NewStore(db)
+	accessTrail := audit.NewTrail(store)
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
@@ -103,7 +104,8 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		ChecklistStore: acc,
 		Verifier:       &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)},
 		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
-		AccessTrail:    audit.NewTrail(store),
+		Trail:          accessTrail,
+		AccessTrail:    accessTrail,
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 	})
 	ts.Config.Handler = api.Handler()

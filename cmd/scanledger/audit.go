@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/scanledger/scanledger/domain/audit"
@@ -40,7 +41,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		e, err := openEngines(ctx, cfg)
+		e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 		if err != nil {
 			return err
 		}

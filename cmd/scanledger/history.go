@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -34,7 +35,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *version != "" && *at != "" {
 		return fmt.Errorf("history: give --version or --at, not both")
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}

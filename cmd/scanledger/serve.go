@@ -26,6 +26,7 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
@@ -52,6 +53,7 @@ type App struct {
 	issuer   *token.Issuer
 	scans    *scan.Handler
 	accounts *accounts.Store
+	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
 	runners  []*projections.Runner
@@ -59,12 +61,13 @@ type App struct {
 	wakeJobs chan struct{}
 	announce chan struct{} // a projection committed: tell the other instances
 
-	listener net.Listener
-	http     *http.Server
-	secret   []byte
-	sio      interface{ Close() }
-	sealer   *audit.Sealer // signs seals over the event store (audit.go)
-	auditKey ed25519.PrivateKey
+	listener    net.Listener
+	http        *http.Server
+	secret      []byte
+	sio         interface{ Close() }
+	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	auditKey    ed25519.PrivateKey
+	accessTrail *audit.Trail
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -114,7 +117,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	a.secret = secret
 
 	// Event store and read model.
-	if a.eng, err = openEngines(ctx, cfg); err != nil {
+	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
@@ -122,7 +125,10 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
-	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	// The access trail is events in the event store, chained and sealed like the rest.
+	a.accessTrail = audit.NewTrail(a.store)
+	a.trail = a.accessTrail
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -296,6 +302,7 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Analyzer:    a.analyzer,
 		Signer:      a.blobs,
 		Logger:      a.log,
+		Prices:      a.accounts,
 		Owner:       "worker-" + domain.NewID(),
 		Concurrency: int(n),
 		Lease:       lease,
@@ -337,12 +344,21 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
+		Console:        a.accounts,
+		Trail:          a.trail,
 		Logger:         a.log,
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
-		AccessTrail:    audit.NewTrail(a.store),
+		AccessTrail:    a.accessTrail,
 		Mounts:         mounts,
-		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
+		Ready: func(ctx context.Context) error {
+			if a.eng.ready != nil {
+				if err := a.eng.ready(ctx); err != nil {
+					return err
+				}
+			}
+			return a.read.PingContext(ctx)
+		},
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -483,7 +499,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}

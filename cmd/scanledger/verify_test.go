@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func seedScans(t *testing.T, dataDir string, n int) []string {
 	if _, err := cfg.parse("test", []string{"--data-dir", dataDir}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestVerifyAllNamesTheStreamAndVersionSomeoneDeleted(t *testing.T) {
 	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := openEngines(context.Background(), cfg)
+	e, err := openEngines(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestARoleGrantIsRecordedInTheAccessTrail(t *testing.T) {
 	if out, err := runCmd(t, "role", "--data-dir", dir, "--email", "ada@example.com", "--role", "auditor"); err != nil {
 		t.Fatalf("role: %v\n%s", err, out)
 	}
-	e, err := openEngines(context.Background(), cfg)
+	e, err := openEngines(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

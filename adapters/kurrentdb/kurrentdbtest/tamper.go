@@ -14,8 +14,12 @@ type Tamper struct{ fs *Server }
 // Tamper returns the server's Tamper.
 func (fs *Server) Tamper() Tamper { return Tamper{fs} }
 
-func (fs *Server) find(stream string, version int64) (*fakeEvent, error) {
-	for _, e := range fs.byStream[stream] {
+func (fs *Server) find(stream string, version int64) (*record, error) {
+	st := fs.byStream[stream]
+	if st == nil {
+		return nil, fmt.Errorf("fake: no stream %s", stream)
+	}
+	for _, e := range st.events {
 		if int64(e.revision) == version {
 			return e, nil
 		}
@@ -49,10 +53,10 @@ func (t Tamper) Delete(_ context.Context, stream string, version int64) error {
 	if err != nil {
 		return err
 	}
-	drop := func(es []*fakeEvent) []*fakeEvent {
-		return slices.DeleteFunc(es, func(x *fakeEvent) bool { return x == e })
+	drop := func(es []*record) []*record {
+		return slices.DeleteFunc(es, func(x *record) bool { return x == e })
 	}
-	fs.byStream[stream], fs.log = drop(fs.byStream[stream]), drop(fs.log)
+	fs.byStream[stream].events, fs.log = drop(fs.byStream[stream].events), drop(fs.log)
 	return nil
 }
 
@@ -61,7 +65,7 @@ func (t Tamper) DeleteStream(_ context.Context, stream string) error {
 	fs := t.fs
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.log = slices.DeleteFunc(fs.log, func(x *fakeEvent) bool { return x.stream == stream })
+	fs.log = slices.DeleteFunc(fs.log, func(x *record) bool { return x.stream == stream })
 	delete(fs.byStream, stream)
 	return nil
 }
@@ -80,7 +84,7 @@ func (t Tamper) Swap(_ context.Context, stream string, v1, v2 int64) error {
 		return err
 	}
 	a.revision, b.revision = b.revision, a.revision
-	es := fs.byStream[stream]
+	es := fs.byStream[stream].events
 	i, j := slices.Index(es, a), slices.Index(es, b)
 	es[i], es[j] = es[j], es[i]
 	return nil
