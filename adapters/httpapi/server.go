@@ -43,6 +43,8 @@ type Config struct {
 	// reads of other users' data there.
 	Console Console
 	Trail   trail.Recorder
+	// Analytics serves /analytics/* to analysts (analytics.go).
+	Analytics Analytics
 
 	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
 	Verifier *audit.Verifier
@@ -118,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
 	s.consoleRoutes(authed)
+	s.analyticsRoutes(authed)
 	s.auditRoutes(authed)
 
 	mux := http.NewServeMux()

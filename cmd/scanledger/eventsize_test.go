@@ -65,7 +65,7 @@ func TestLargestEventsFitKurrentDBAppendLimit(t *testing.T) {
 		t.Fatalf("analysed %d rooms, want %d", len(resp.Result.Rooms), scan.MaxRooms)
 	}
 	now := time.Now()
-	completed, err := worker.Completed(resp, 1, now, now)
+	completed, err := worker.Completed(ctx, resp, 1, now, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ commands:
   verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
   history   a scan's timeline, or its state: scanledger history --scan ID [--version N | --at T]
   export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
+  query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
+  backup    copy the embedded data dir while serving: scanledger backup --to DIR
+  restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   config    print every setting with its flag, environment variable and default
 `
 
@@ -66,6 +69,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runExport(ctx, args, stdout, stderr)
 	case "history":
 		return runHistory(ctx, args, stdout, stderr)
+	case "query":
+		return runQuery(ctx, args, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, stdout, stderr)
 	case "config":
 		var c Config
 		c.writeDocs(stdout)

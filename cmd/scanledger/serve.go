@@ -29,6 +29,7 @@ import (
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
@@ -187,9 +188,14 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		// The scans read model and the user feed commit together (see projections.Group).
 		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
+		quiet := opts
+		quiet.OnCommit = nil
 		a.runners = append(a.runners,
 			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")))
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+			// Its own checkpoint: a read model that predates it catches up from the first
+			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
+			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
 	}
 	if roles["worker"] {
 		if a.worker, err = a.newWorker(); err != nil {
@@ -346,6 +352,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		ChecklistStore: a.accounts,
 		Console:        a.accounts,
 		Trail:          a.trail,
+		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
