@@ -1,4 +1,4 @@
-package kurrentdb_test
+package kurrentdbtest_test
 
 import (
 	"testing"
