@@ -215,6 +215,9 @@ func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
 	}
+	if err := s.recordScanRead(c, id, sc.UserID); err != nil {
+		return nil, err
+	}
 	return sc, nil
 }
 

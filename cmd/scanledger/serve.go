@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -60,10 +62,13 @@ type App struct {
 	wakeJobs chan struct{}
 	announce chan struct{} // a projection committed: tell the other instances
 
-	listener net.Listener
-	http     *http.Server
-	secret   []byte
-	sio      interface{ Close() }
+	listener    net.Listener
+	http        *http.Server
+	secret      []byte
+	sio         interface{ Close() }
+	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	auditKey    ed25519.PrivateKey
+	accessTrail *audit.Trail
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -119,7 +124,12 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.trail = logTrail{a.log}
+	if a.sealer, err = a.newSealer(); err != nil {
+		return nil, err
+	}
+	// The access trail is events in the event store, chained and sealed like the rest.
+	a.accessTrail = audit.NewTrail(a.store)
+	a.trail = a.accessTrail
 	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
@@ -347,6 +357,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Trail:          a.trail,
 		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
+		Verifier:       a.verifier(),
+		Exporter:       a.exporter(),
+		AccessTrail:    a.accessTrail,
 		Mounts:         mounts,
 		Ready: func(ctx context.Context) error {
 			if a.eng.ready != nil {
@@ -392,6 +405,7 @@ func (a *App) Run(ctx context.Context) error {
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
+	start("audit seals", a.runSeals)
 	if a.worker != nil {
 		start("worker", a.worker.Run)
 	}
@@ -478,6 +492,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer a.Close()
 	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	if err := recordGrant(ctx, a.store, *email, *role); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
 	return nil
