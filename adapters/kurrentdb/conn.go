@@ -51,6 +51,7 @@ type clientRef struct {
 	owner    *conn
 	dead     chan struct{} // closed when the client is found closed: waiters give up
 	isDead   bool
+	cause    error        // why it closed; set before dead is closed, read after
 	inflight atomic.Int64 // guarded calls running on it, for Close
 }
 
@@ -101,6 +102,7 @@ func (c *conn) markDead(client *clientRef, err error) {
 		return
 	}
 	client.isDead = true
+	client.cause = err
 	close(client.dead)
 	if client == c.cur && !c.closed {
 		c.log.Warn("kurrentdb: client closed itself after failed reconnection; it will be rebuilt", "err", err)
@@ -217,6 +219,21 @@ func leaderContext(ctx context.Context) context.Context {
 // errClientClosed: the call waited on a client that was found dead meanwhile.
 var errClientClosed = errors.New("kurrentdb client closed itself while the call waited")
 
+// waitedOnDead is errClientClosed with the error that killed the client, so that every
+// call caught by the death reports its reason (an unreadable server version, say), not
+// only the call that happened to hit it. The cause is kept as text only: its codes
+// (connection closed) describe another call, and must not make do retry this one.
+type waitedOnDead struct{ cause error }
+
+func (e waitedOnDead) Error() string {
+	if e.cause == nil {
+		return errClientClosed.Error()
+	}
+	return errClientClosed.Error() + ": " + e.cause.Error()
+}
+
+func (e waitedOnDead) Is(target error) bool { return target == errClientClosed }
+
 // guard runs f, a call on client, so that the caller waits for it no longer than ctx,
 // nor past the client's death: a call on a client whose connection goroutine has
 // stopped would wait forever.
@@ -230,12 +247,15 @@ func guard[T any](ctx context.Context, client *clientRef, f func() (T, error)) (
 	go func() {
 		defer client.inflight.Add(-1)
 		v, err := f()
+		// The result goes out before the client is marked dead: the caller, woken by
+		// either, then finds its own result and reports the real error rather than
+		// the death it caused. done has room, so this never blocks.
+		done <- result{v, err}
 		if err != nil && closedClient(err) {
 			// Even when the caller has gone: the calls parked behind this one wait
 			// for the news.
 			client.owner.markDead(client, err)
 		}
-		done <- result{v, err}
 	}()
 	var zero T
 	select {
@@ -248,7 +268,7 @@ func guard[T any](ctx context.Context, client *clientRef, f func() (T, error)) (
 		case r := <-done:
 			return r.v, r.err
 		default:
-			return zero, errClientClosed
+			return zero, waitedOnDead{client.cause}
 		}
 	}
 }
