@@ -198,9 +198,15 @@ func (a *consoleAPI) completeScan(bearer string, started time.Time) string {
 	}); err != nil {
 		a.t.Fatal(err)
 	}
+	// The read model catches up on its own time: until it has the scan, the scan is
+	// not found; any other status is a real failure.
 	acctEventually(a.t, "the scan succeeds in the read model", func() bool {
+		r := a.json("GET", "/scans/"+id, bearer, "")
+		if r.status == http.StatusNotFound {
+			return false
+		}
 		var sc struct{ Status string }
-		a.json("GET", "/scans/"+id, bearer, "").want(a.t, http.StatusOK).data(a.t, &sc)
+		r.want(a.t, http.StatusOK).data(a.t, &sc)
 		return sc.Status == "succeeded"
 	})
 	return id
