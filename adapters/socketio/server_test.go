@@ -547,7 +547,10 @@ func TestStalledClientFillsOnlyItsOwnMessagesChannelAndIsClosed(t *testing.T) {
 
 func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	// The raw client never answers pings, so each polling session lives PingInterval+
+	// PingTimeout: long enough for its steps on a loaded machine, short enough for the
+	// abandoned ones to be closed by the heartbeat within the wait below.
+	srv, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second})
 	http.DefaultClient.CloseIdleConnections()
 	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
