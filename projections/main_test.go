@@ -135,6 +135,9 @@ type memStore struct {
 	// redeliver delivers every batch twice, as an at-least-once subscription does after
 	// a reconnect that lost its acknowledgement.
 	redeliver bool
+	// repeat makes every delivery carry its events twice over, as a subscription that
+	// re-reads a page it already holds would.
+	repeat bool
 	// gate, when set, holds every delivery until it is closed.
 	gate chan struct{}
 }
@@ -241,7 +244,10 @@ func (s *memStore) Subscribe(ctx context.Context, after event.Cursor, h event.Ha
 			}
 		}
 		batch := append([]event.Recorded(nil), s.events[pos:min(len(s.events), pos+s.batch)]...)
-		gate, redeliver := s.gate, s.redeliver
+		gate, redeliver, n := s.gate, s.redeliver, len(batch)
+		if s.repeat {
+			batch = append(batch, batch...)
+		}
 		s.mu.Unlock()
 		if gate != nil {
 			select {
@@ -258,7 +264,7 @@ func (s *memStore) Subscribe(ctx context.Context, after event.Cursor, h event.Ha
 				return err
 			}
 		}
-		pos += len(batch)
+		pos += n
 	}
 }
 
