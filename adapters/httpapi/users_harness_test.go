@@ -63,6 +63,13 @@ var acctCheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen
 
 func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 	t.Helper()
+	return newAccountsAPIWith(t, nil, opts...)
+}
+
+// newAccountsAPIWith is newAccountsAPI with tweak applied to the server's
+// configuration, for the variants cmd/scanledger may wire.
+func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accounts.Option) *accountsAPI {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "scanledger.db"), migrations.EventStore, migrations.ReadModel)
@@ -90,7 +97,7 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		defer close(done)
 		_ = runner.Run(ctx)
 	}()
-	api := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Scans:          handler,
 		Reader:         acctReadModel{read},
 		Blobs:          blobs,
@@ -99,7 +106,11 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		Accounts:       acc,
 		ChecklistStore: acc,
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {
