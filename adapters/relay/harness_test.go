@@ -374,14 +374,22 @@ func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
 	return reflect.DeepEqual(g, w)
 }
 
-// eventually polls cond until it holds; the timeout only guards against a hang.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// within reports whether cond holds within timeout.
+func within(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// eventually polls cond until it holds; the timeout only guards against a hang.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !within(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
