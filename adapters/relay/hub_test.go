@@ -15,7 +15,7 @@ import (
 // next reads one message with a guard against a hang.
 func next(t *testing.T, s *relay.Subscription) relay.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := s.Next(ctx)
 	if err != nil {
