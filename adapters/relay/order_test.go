@@ -138,7 +138,7 @@ func dispatched(t *testing.T, hub *relay.Hub, f *stagedFeed) {
 	t.Helper()
 	before := f.tailed()
 	hub.Wake()
-	eventually(t, 10*time.Second, "the hub to read the tail", func() bool { return f.tailed() > before })
+	eventually(t, guard, "the hub to read the tail", func() bool { return f.tailed() > before })
 }
 
 // ids reads n messages and returns them as "#id event".
@@ -236,7 +236,7 @@ func TestHub_ClosedSubscriptionsLeaveNothingRegistered(t *testing.T) {
 	}
 	first.Close()
 	first.Close()
-	eventually(t, 10*time.Second, "one subscription left", func() bool { return hub.Subscribers() == 1 })
+	eventually(t, guard, "one subscription left", func() bool { return hub.Subscribers() == 1 })
 	second.Close()
-	eventually(t, 10*time.Second, "no subscription left", func() bool { return hub.Subscribers() == 0 })
+	eventually(t, guard, "no subscription left", func() bool { return hub.Subscribers() == 0 })
 }

@@ -94,15 +94,15 @@ func TestSlowClient_ThatStopsReadingIsDisconnectedWhileOthersKeepReceiving(t *te
 		}
 		assertFeed(t, fmt.Sprintf("healthy client %d", i), c.collect(t, len(w)), w)
 	}
-	eventually(t, 30*time.Second, "the stalled clients' subscriptions to end", func() bool { return e.hub.Subscribers() == len(healthy) })
+	eventually(t, guard, "the stalled clients' subscriptions to end", func() bool { return e.hub.Subscribers() == len(healthy) })
 
 	// The server closed both stalled connections: reading now ends, after whatever was
 	// in flight, instead of blocking.
-	stalledSSE.SetReadDeadline(time.Now().Add(30 * time.Second))
+	stalledSSE.SetReadDeadline(time.Now().Add(guard))
 	if _, err := io.Copy(io.Discard, stalledSSE); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("stalled SSE connection: %v, want it closed by the server", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	for {
 		if _, _, err := stalledWS.Read(ctx); err != nil {
@@ -144,7 +144,7 @@ func TestWebSocket_AClientThatFallsBehindIsClosedWithPolicyViolationAndResumes(t
 	// Then it reads what was sent, and the close: policy violation, resume after the
 	// last id.
 	var got []received
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	for {
 		_, b, err := ws.Read(ctx)
