@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -84,7 +85,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		e.closer = append(e.closer, func() { st.Close() })
 		e.store = st
 		if rm == "" {
-			return nil, fmt.Errorf("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL=postgres://...")
+			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
 		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {

@@ -270,9 +270,12 @@ func (r *scanRow) column(d projections.Dialect, bit int) (string, string, any) {
 		return "stage", "text", r.stage
 	case colFailureCode:
 		return "failure_code", "text", r.failureCode
-	default:
+	case colFailureReason:
 		return "failure_reason", "text", r.failureReason
 	}
+	// Every bit set by the projector has a case above; a new one without its column
+	// would otherwise be written into the wrong column silently.
+	panic(fmt.Sprintf("scans: no column for change bit %#x", bit))
 }
 
 // updateScans writes the changed columns of scans created before the segment, one

@@ -227,13 +227,12 @@ func (fs *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) err
 }
 
 func (fs *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint64, srv streams.Streams_ReadServer) error {
-	name := string(o.GetStreamIdentifier().GetStreamName())
 	from := uint64(0)
 	if r, ok := o.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
 		from = r.Revision
 	}
 	fs.mu.Lock()
-	stored, exists := fs.byStream[name]
+	stored, exists := fs.byStream[string(o.GetStreamIdentifier().GetStreamName())]
 	var batch []*fakeEvent
 	for _, e := range stored {
 		if e.revision >= from && uint64(len(batch)) < count {
