@@ -15,8 +15,11 @@ mkdir -p .tools
 log=.tools/mutate.log
 : >"$log"
 # target[=test packages] and the default sample: the slow packages get fewer mutants.
+# ONLY=word runs the targets containing word.
+status=0
 while read -r target n; do
-  go run ./tools/mutate -v -seed "$seed" -n "${scale:-$n}" "$target" | tee -a "$log"
+  [[ "$target" == *"${ONLY:-}"* ]] || continue
+  go run ./tools/mutate -v -seed "$seed" -n "${scale:-$n}" "$target" | tee -a "$log" || status=1
 done <<'TARGETS'
 ./domain/worker 30
 ./domain/event 20
@@ -27,4 +30,5 @@ done <<'TARGETS'
 TARGETS
 echo "== summary"
 grep -E '^\./.*: killed' "$log"
-awk '/: killed/ {k += $3; v += $5} END {printf "all: killed %d of %d (%.1f%%)\n", k, v, 100*k/v}' "$log"
+awk '/^\..*: killed/ {k += $3; v += $5} END {if (v) printf "all: killed %d of %d (%.1f%%)\n", k, v, 100*k/v}' "$log"
+exit $status
