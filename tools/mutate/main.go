@@ -6,7 +6,7 @@
 // counted; the survivors are listed so each can be turned into a test or judged
 // equivalent.
 //
-//	go run ./tools/mutate [-n 40] [-seed 1] [-timeout 5m] target[=testpkg,testpkg]...
+//	go run ./tools/mutate [-n 40] [-seed 1] [-files regexp] [-timeout 5m] target[=testpkg,testpkg]...
 //
 // target is a package directory such as ./domain/worker; the tests run are its own
 // unless other packages are named after "=" (./projections/scans=./projections).
@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -59,7 +60,13 @@ func main() {
 	seed := flag.Int64("seed", 1, "sampling seed; the same seed picks the same mutants")
 	timeout := flag.Duration("timeout", 5*time.Minute, "go test -timeout for each run")
 	verbose := flag.Bool("v", false, "print every mutant's outcome")
+	files := flag.String("files", "", "mutate only the files whose path matches this regexp")
 	flag.Parse()
+	only, err := regexp.Compile(*files)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate: -files:", err)
+		os.Exit(2)
+	}
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: mutate [flags] target[=testpkg,...]...")
 		os.Exit(2)
@@ -71,7 +78,7 @@ func main() {
 		if tests != "" {
 			pkgs = strings.Split(tests, ",")
 		}
-		killed, viable, err := run(target, pkgs, *n, *seed, *timeout, *verbose)
+		killed, viable, err := run(target, only, pkgs, *n, *seed, *timeout, *verbose)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "mutate %s: %v\n", target, err)
 			os.Exit(1)
@@ -89,8 +96,8 @@ func pct(a, b int) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
 }
 
-func run(target string, pkgs []string, n int, seed int64, timeout time.Duration, verbose bool) (killed, viable int, err error) {
-	ms, err := list(target)
+func run(target string, only *regexp.Regexp, pkgs []string, n int, seed int64, timeout time.Duration, verbose bool) (killed, viable int, err error) {
+	ms, err := list(target, only)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -198,7 +205,7 @@ func write(dir string, i int, m mutant) (string, error) {
 }
 
 // list returns the mutants of the non-test Go files in dir, in file and offset order.
-func list(dir string) ([]mutant, error) {
+func list(dir string, only *regexp.Regexp) ([]mutant, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
@@ -206,7 +213,7 @@ func list(dir string) ([]mutant, error) {
 	sort.Strings(files)
 	var ms []mutant
 	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
+		if strings.HasSuffix(file, "_test.go") || !only.MatchString(file) {
 			continue
 		}
 		fset := token.NewFileSet()
