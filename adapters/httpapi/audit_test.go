@@ -1,9 +1,14 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
@@ -158,5 +163,54 @@ func TestErrors_A400ListsEveryProblemOrTheOneItHas(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("POST /scans %s: messages %q, want %q", body, got, want)
 		}
+	}
+}
+
+// brokenReader is a read model failing in a way no domain code describes.
+type brokenReader struct{ httpapi.Reader }
+
+func (brokenReader) UserScans(context.Context, string) ([]scans.Scan, error) {
+	return nil, errors.New("disk on fire")
+}
+
+// logBuffer collects log output from the server's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestErrors_AServerFaultGives500WithoutItsCauseAndLogsIt(t *testing.T) {
+	var logs logBuffer
+	api := newAccountsAPIWith(t, func(c *httpapi.Config) {
+		c.Reader = brokenReader{c.Reader}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	u := api.signup("ada@example.com")
+	r := api.json("GET", "/users/me/scans", u.AccessToken, "").want(t, http.StatusInternalServerError)
+	if m := r.message(t); strings.Contains(m, "disk on fire") {
+		t.Errorf("the 500 shows its cause: %q", m)
+	}
+	if !strings.Contains(logs.String(), "disk on fire") {
+		t.Errorf("the cause was not logged: %q", logs.String())
+	}
+}
+
+func TestErrors_AnUnknownRouteGives404NamingIt(t *testing.T) {
+	api := newAccountsAPI(t)
+	r := api.json("GET", "/nothing/here", "", "").want(t, http.StatusNotFound)
+	if m := r.message(t); m != "Cannot GET /api/v1/nothing/here" {
+		t.Errorf("message %q", m)
 	}
 }
