@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Accounts is the user store behind /auth/* and /users/me (adapters/accounts.Store).
@@ -249,6 +250,9 @@ func (s *Server) patchMe(c *gin.Context) {
 		return
 	}
 	u, err := s.Accounts.UpdateMe(c.Request.Context(), claims(c).UserID, ch)
+	if err == nil { // the access trail keeps every profile change (audit_scope.go)
+		err = s.recordAccess(c, trail.ChangeProfile, "user:"+u.ID, u.ID, changedFields(ch))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -15,8 +15,10 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Checklists gives the merged checklists a user's next processing attempt uses.
@@ -37,6 +39,20 @@ type Config struct {
 	// Accounts and checklist storage (accounts.go, checklists.go).
 	Accounts       Accounts
 	ChecklistStore ChecklistStore
+	// Console serves /admin/*, /models-info and /agents-runs (admin.go); Trail records
+	// reads of other users' data there.
+	Console Console
+	Trail   trail.Recorder
+	// Analytics serves /analytics/* to analysts (analytics.go).
+	Analytics Analytics
+
+	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
+	Verifier *audit.Verifier
+	// Exporter writes sealed exports for auditors (audit.go); nil: not offered.
+	Exporter *audit.Exporter
+	// AccessTrail lists the access trail for auditors (audit_scope.go); Trail above is
+	// where entries are recorded (in the service, the same store-backed trail).
+	AccessTrail *audit.Trail
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -90,7 +106,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.auditorsReadOnly)
 	authed.POST("/scans", s.createScan)
 	authed.POST("/scans/:scanId/images", s.uploadImages)
 	authed.POST("/scans/:scanId/process", s.processScan)
@@ -103,6 +119,9 @@ func (s *Server) Handler() http.Handler {
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
+	s.consoleRoutes(authed)
+	s.analyticsRoutes(authed)
+	s.auditRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {

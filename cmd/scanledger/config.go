@@ -50,6 +50,8 @@ type Config struct {
 	Heartbeat    string
 	Roles        string
 	LogLevel     string
+	AuditKey     string
+	SealEvery    string
 }
 
 func (c *Config) settings() []setting {
@@ -83,6 +85,8 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
+		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", &c.AuditKey},
+		{"seal-interval", "SCANLEDGER_SEAL_INTERVAL", "1m", "how often the service seals the event store when something was appended (0: only on demand)", &c.SealEvery},
 	}
 }
 

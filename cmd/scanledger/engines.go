@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/s3"
 	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/migrations"
@@ -44,6 +46,8 @@ type engines struct {
 	write   projections.DB
 	read    projections.DB
 	closer  []func()
+	// ready reports whether the event store serves us, when it can tell (KurrentDB).
+	ready func(context.Context) error
 }
 
 func (e *engines) close() {
@@ -55,7 +59,7 @@ func (e *engines) close() {
 // openEngines opens the event store and the read-model database the configuration
 // names, and applies their migrations: embedded mode keeps both in one SQLite file;
 // production keeps them in PostgreSQL (one database or two).
-func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
+func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines, err error) {
 	e := &engines{pgByURL: map[string]*postgres.DB{}}
 	defer func() {
 		if err != nil {
@@ -78,12 +82,13 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
-		st, err := kurrentdb.Open(ctx, es)
+		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log),
+			kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
 		if err != nil {
 			return nil, err
 		}
 		e.closer = append(e.closer, func() { st.Close() })
-		e.store = st
+		e.store, e.ready = st, st.Ready
 		if rm == "" {
 			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +23,13 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
@@ -50,6 +54,7 @@ type App struct {
 	issuer   *token.Issuer
 	scans    *scan.Handler
 	accounts *accounts.Store
+	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
 	runners  []*projections.Runner
@@ -57,10 +62,13 @@ type App struct {
 	wakeJobs chan struct{}
 	announce chan struct{} // a projection committed: tell the other instances
 
-	listener net.Listener
-	http     *http.Server
-	secret   []byte
-	sio      interface{ Close() }
+	listener    net.Listener
+	http        *http.Server
+	secret      []byte
+	sio         interface{ Close() }
+	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	auditKey    ed25519.PrivateKey
+	accessTrail *audit.Trail
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -100,22 +108,29 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	if a.issuer, err = cfg.issuer(); err != nil {
-		return nil, err
-	}
+	// The server is the only command that generates the secret; issuer() only reads it.
 	secret, err := loadSecret(cfg.JWTSecret, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	a.secret = secret
+	if a.issuer, err = cfg.issuer(); err != nil {
+		return nil, err
+	}
 
 	// Event store and read model.
-	if a.eng, err = openEngines(ctx, cfg); err != nil {
+	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	if a.sealer, err = a.newSealer(); err != nil {
+		return nil, err
+	}
+	// The access trail is events in the event store, chained and sealed like the rest.
+	a.accessTrail = audit.NewTrail(a.store)
+	a.trail = a.accessTrail
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -174,9 +189,14 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		// The scans read model and the user feed commit together (see projections.Group).
 		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
+		quiet := opts
+		quiet.OnCommit = nil
 		a.runners = append(a.runners,
 			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")))
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+			// Its own checkpoint: a read model that predates it catches up from the first
+			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
+			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
 	}
 	if roles["worker"] {
 		if a.worker, err = a.newWorker(); err != nil {
@@ -289,6 +309,7 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Analyzer:    a.analyzer,
 		Signer:      a.blobs,
 		Logger:      a.log,
+		Prices:      a.accounts,
 		Owner:       "worker-" + domain.NewID(),
 		Concurrency: int(n),
 		Lease:       lease,
@@ -313,9 +334,11 @@ func (a *App) newHTTP() (*http.Server, error) {
 		return nil, err
 	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
-	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
+	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
+	// reconnect may present an expired token of a login session that is still alive.
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
-		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log))
+		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
+		relay.WithSessions(a.accounts))
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {
@@ -330,9 +353,22 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
+		Console:        a.accounts,
+		Trail:          a.trail,
+		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
+		Verifier:       a.verifier(),
+		Exporter:       a.exporter(),
+		AccessTrail:    a.accessTrail,
 		Mounts:         mounts,
-		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
+		Ready: func(ctx context.Context) error {
+			if a.eng.ready != nil {
+				if err := a.eng.ready(ctx); err != nil {
+					return err
+				}
+			}
+			return a.read.PingContext(ctx)
+		},
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -369,6 +405,7 @@ func (a *App) Run(ctx context.Context) error {
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
+	start("audit seals", a.runSeals)
 	if a.worker != nil {
 		start("worker", a.worker.Run)
 	}
@@ -445,6 +482,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *email == "" || *role == "" || fs.NArg() > 0 {
+		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
+	}
 	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
 	if err != nil {
 		return err
@@ -452,6 +492,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer a.Close()
 	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	if err := recordGrant(ctx, a.store, *email, *role); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
 	return nil
@@ -469,7 +512,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}
