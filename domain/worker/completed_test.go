@@ -75,7 +75,7 @@ func TestCompletedUsesAgentExecutionsWhenPresent(t *testing.T) {
 func TestCompletedDefaultsThePipelineVersionOnlyWhenTheAnalyzerSentNone(t *testing.T) {
 	for sent, want := range map[string]string{"": "2.0.0", "3.1.4": "3.1.4"} {
 		resp := &analysis.Response{Metadata: analysis.Metadata{PipelineVersion: sent}}
-		c, err := worker.Completed(resp, 1, time.Now(), time.Now())
+		c, err := worker.Completed(context.Background(), resp, 1, time.Now(), time.Now(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
