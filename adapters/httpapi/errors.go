@@ -52,7 +52,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		Timestamp:  time.Now().UTC().Format(timeFormat),
 		Path:       c.Request.URL.Path,
 		Method:     c.Request.Method,
-		RequestID:  c.GetHeader("X-Request-Id"),
+		RequestID:  requestIDOf(c),
 	}
 	msg := domain.ErrorMessage(err)
 	if status == http.StatusBadRequest {

@@ -18,10 +18,7 @@ import (
 
 // meta says who acted, for the events' metadata.
 func meta(c *gin.Context) scan.Meta {
-	rid := c.GetHeader("X-Request-Id")
-	if rid == "" {
-		rid = domain.NewID()
-	}
+	rid := requestIDOf(c)
 	return scan.Meta{UserID: claims(c).UserID, CorrelationID: rid, CausationID: rid}
 }
 

@@ -81,7 +81,7 @@ func (s *Server) Handler() http.Handler {
 	// The client IP (login rate limits) comes from the connection unless proxies are
 	// configured: a forged X-Forwarded-For must not pick its own IP.
 	_ = r.SetTrustedProxies(s.TrustedProxies)
-	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.cors)
+	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.requestID, s.cors)
 	r.HandleMethodNotAllowed = false
 	r.NoRoute(s.notFoundRoute)
 
