@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	domain.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	domain.ERATELIMIT:    http.StatusTooManyRequests,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ENOSPACE:      http.StatusInsufficientStorage,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
