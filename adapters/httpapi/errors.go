@@ -22,6 +22,7 @@ var statusOf = map[string]int{
 	domain.ERATELIMIT:    http.StatusTooManyRequests,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	domain.ENOSPACE:      http.StatusInsufficientStorage,
+	domain.ETIMEOUT:      http.StatusRequestTimeout,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -44,6 +45,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if status == http.StatusRequestTimeout {
+		c.Header("Connection", "close") // the rest of a stalled body is never read
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)

@@ -41,6 +41,9 @@ func decodeStrict(c *gin.Context, v any) error {
 		if errors.As(err, &mbe) {
 			return domain.Errorf(domain.ETOOLARGE, "Request body too large")
 		}
+		if domain.ErrorCode(err) == domain.ETIMEOUT {
+			return err
+		}
 		return domain.Errorf(domain.EINVALID, "Could not read the request body")
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {

@@ -49,6 +49,10 @@ type Config struct {
 	CORSOrigins   []string      // allowed browser origins; empty: none
 	// TrustedProxies may set X-Forwarded-For (CIDRs or IPs); empty: none.
 	TrustedProxies []string
+	// A request body must arrive at BodyMinRate bytes per second on average after a
+	// BodyGrace head start (defaults 20 s and 500 B/s, as Apache's mod_reqtimeout).
+	BodyGrace   time.Duration
+	BodyMinRate int64
 }
 
 // Server is the HTTP API.
@@ -64,6 +68,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxImages <= 0 {
 		cfg.MaxImages = 50
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = 20 * time.Second
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = 500
 	}
 	if cfg.URLTTL <= 0 {
 		cfg.URLTTL = time.Hour
@@ -109,7 +119,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(prefix, h)
 	}
 	mux.Handle("/", r)
-	return mux
+	return s.minRate(mux)
 }
 
 func (s *Server) healthz(c *gin.Context) {

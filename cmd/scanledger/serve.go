@@ -312,6 +312,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
+	if err != nil {
+		return nil, err
+	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
@@ -337,6 +345,8 @@ func (a *App) newHTTP() (*http.Server, error) {
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
 		TrustedProxies: list(c.Proxies),
+		BodyGrace:      bodyGrace,
+		BodyMinRate:    bodyRate,
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
