@@ -53,12 +53,17 @@ type Config struct {
 	// BodyGrace head start (defaults 20 s and 500 B/s, as Apache's mod_reqtimeout).
 	BodyGrace   time.Duration
 	BodyMinRate int64
+	// UserCheckTTL is how long a user's token revocation state is cached (default 5 s):
+	// a deleted user's token stops working within it. Accounts must implement
+	// Revocations for the check to run.
+	UserCheckTTL time.Duration
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Config
-	log *slog.Logger
+	log     *slog.Logger
+	revoked *revocationCache // nil without a Revocations source
 }
 
 // New returns a Server.
@@ -81,7 +86,14 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{Config: cfg, log: cfg.Logger}
+	if cfg.UserCheckTTL <= 0 {
+		cfg.UserCheckTTL = 5 * time.Second
+	}
+	s := &Server{Config: cfg, log: cfg.Logger}
+	if r, ok := cfg.Accounts.(Revocations); ok {
+		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
+	}
+	return s
 }
 
 // Handler builds the router.

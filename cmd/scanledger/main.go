@@ -34,6 +34,7 @@ commands:
   token     print an access token: scanledger token --user ID --role ROLE
   scan      create a scan from photos, process it and print the summary
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
+  revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
   config    print every setting with its flag, environment variable and default
 `
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScan(ctx, args, stdout, stderr)
 	case "role":
 		return runRole(ctx, args, stdout, stderr)
+	case "revoke":
+		return runRevoke(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "config":

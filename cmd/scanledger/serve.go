@@ -467,6 +467,30 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+// runRevoke is `scanledger revoke --email E`: the user's refresh tokens stop at once
+// and access tokens within the API's user-check interval (5 s); logging in again works.
+func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, err := cfg.parse("revoke", nil, stderr)
+	if err != nil {
+		return err
+	}
+	email := fs.String("email", "", "the user's email")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.accounts.RevokeTokens(ctx, *email); err != nil {
+		return fmt.Errorf("revoke: %s", domain.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "every token of %s is revoked\n", *email)
+	return nil
+}
+
 // withoutListening is cfg for a one-shot command: no port, no background roles.
 func withoutListening(cfg Config) Config {
 	cfg.Addr, cfg.Roles = "127.0.0.1:0", ""
