@@ -97,6 +97,11 @@ func checkNames(names ...*string) error {
 		if n != nil && utf8.RuneCountInString(*n) > MaxNameLength {
 			return domain.Errorf(domain.EINVALID, "names must be shorter than or equal to %d characters", MaxNameLength)
 		}
+		if n != nil {
+			if err := domain.CheckText("names", *n); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -167,6 +172,9 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 // failures for the email or from clientIP give a *RateLimitError (ERATELIMIT), checked
 // before the password so a locked-out account cannot be probed.
 func (s *Store) Login(ctx context.Context, email, password, clientIP string) (Session, error) {
+	if err := domain.CheckText("email", email); err != nil {
+		return Session{}, err // no database can look it up, and no user can have it
+	}
 	key := emailKey(email)
 	attempt, err := s.beginAttempt(ctx, key, clientIP)
 	if err != nil {
