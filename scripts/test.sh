@@ -11,3 +11,5 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee .tools/test.log
+echo "== fuzz: every target briefly"
+FUZZTIME=${FUZZTIME:-5s} scripts/fuzz.sh

@@ -48,7 +48,7 @@ type hardened struct {
 	server *httptest.Server
 }
 
-func newHardenedAPI(t *testing.T, blobDir string, tune func(*httpapi.Config), opts ...accounts.Option) *hardened {
+func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), opts ...accounts.Option) *hardened {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -103,8 +103,9 @@ func newHardenedAPI(t *testing.T, blobDir string, tune func(*httpapi.Config), op
 		blobs.Close()
 		db.Close()
 	})
+	tt, _ := t.(*testing.T) // the accountsAPI helpers are for tests; fuzz targets call the server directly
 	return &hardened{
-		accountsAPI: &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer},
+		accountsAPI: &accountsAPI{t: tt, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer},
 		logs:        logs,
 		server:      ts,
 	}
