@@ -47,6 +47,7 @@ type NewUser struct {
 	Password  string
 	FirstName *string
 	LastName  *string
+	ClientIP  string // signups per address are limited (LoginLimits.SignupsPerIP)
 }
 
 // Changes to a user; nil fields stay as they are.
@@ -136,7 +137,16 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 	} else if !notFound(err) {
 		return Session{}, err
 	}
+	if err := s.countSignup(ctx, in.ClientIP); err != nil {
+		return Session{}, err
+	}
+	select {
+	case s.signupLane <- struct{}{}:
+	case <-ctx.Done():
+		return Session{}, fmt.Errorf("signup: %w", ctx.Err())
+	}
 	hash, err := s.hasher.hash(ctx, in.Password)
+	<-s.signupLane
 	if err != nil {
 		return Session{}, err
 	}

@@ -50,6 +50,7 @@ type Config struct {
 	Heartbeat    string
 	BodyTimeout  string
 	BodyMinRate  string
+	SignupsPerIP string
 	Roles        string
 	LogLevel     string
 }
@@ -80,6 +81,7 @@ func (c *Config) settings() []setting {
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
 		{"body-timeout", "SCANLEDGER_BODY_TIMEOUT", "20s", "head start a request body has; every byte received extends it by 1/body-min-rate seconds (408 when a client falls behind)", &c.BodyTimeout},
 		{"body-min-rate", "SCANLEDGER_BODY_MIN_RATE", "500", "slowest average rate, in bytes per second, a request body may arrive at after body-timeout", &c.BodyMinRate},
+		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "10", "signups one client address may make in 15 minutes, counted in the shared database (429 beyond; 0: no limit)", &c.SignupsPerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
 		{"analyzer-deadline", "SCANLEDGER_ANALYZER_DEADLINE", "300s", "deadline of one analysis attempt", &c.Deadline},

@@ -115,7 +115,13 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
+	if err != nil {
+		return nil, err
+	}
+	limits := accounts.DefaultLoginLimits()
+	limits.SignupsPerIP = int(signups)
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithLoginLimits(limits))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
