@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -79,6 +81,12 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		defer close(done)
 		_ = runner.Run(ctx)
 	}()
+	hub := relay.NewHub(relay.TableFeed{DB: read}, relay.HubOptions{})
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		_ = hub.Run(ctx)
+	}()
 	logs := &lockedBuffer{}
 	cfg := httpapi.Config{
 		Scans:          handler,
@@ -90,6 +98,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		ChecklistStore: acc,
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
+		SSE:            relay.NewSSE(hub, time.Second),
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -100,6 +109,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		ts.Close()
 		cancel()
 		<-done
+		<-hubDone
 		blobs.Close()
 		db.Close()
 	})

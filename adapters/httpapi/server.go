@@ -57,6 +57,9 @@ type Config struct {
 	// a deleted user's token stops working within it. Accounts must implement
 	// Revocations for the check to run.
 	UserCheckTTL time.Duration
+	// Live streams (SSE, WebSocket) open at once per user and per client address
+	// (defaults 20 and 100); more are refused with 429.
+	LivePerUser, LivePerIP int
 }
 
 // Server is the HTTP API.
@@ -64,6 +67,7 @@ type Server struct {
 	Config
 	log     *slog.Logger
 	revoked *revocationCache // nil without a Revocations source
+	live    *liveLimiter
 }
 
 // New returns a Server.
@@ -89,7 +93,13 @@ func New(cfg Config) *Server {
 	if cfg.UserCheckTTL <= 0 {
 		cfg.UserCheckTTL = 5 * time.Second
 	}
-	s := &Server{Config: cfg, log: cfg.Logger}
+	if cfg.LivePerUser <= 0 {
+		cfg.LivePerUser = 20
+	}
+	if cfg.LivePerIP <= 0 {
+		cfg.LivePerIP = 100
+	}
+	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP)}
 	if r, ok := cfg.Accounts.(Revocations); ok {
 		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
 	}

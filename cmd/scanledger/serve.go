@@ -326,6 +326,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
+	if err != nil {
+		return nil, err
+	}
+	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
+	if err != nil {
+		return nil, err
+	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
@@ -353,6 +361,8 @@ func (a *App) newHTTP() (*http.Server, error) {
 		TrustedProxies: list(c.Proxies),
 		BodyGrace:      bodyGrace,
 		BodyMinRate:    bodyRate,
+		LivePerUser:    int(livePerUser),
+		LivePerIP:      int(livePerIP),
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
