@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/jobs"
@@ -47,4 +49,14 @@ func (q jobQueue) Extend(ctx context.Context, j worker.Job, owner string, lease 
 }
 func (q jobQueue) Release(ctx context.Context, j worker.Job, owner string) error {
 	return jobs.Release(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, time.Now())
+}
+
+// logTrail writes access-trail entries to the service log, one line each. It stands in
+// until the store-backed trail (events an auditor reads through the API) is wired here.
+type logTrail struct{ log *slog.Logger }
+
+func (l logTrail) Record(ctx context.Context, e trail.Entry) error {
+	l.log.InfoContext(ctx, "access trail", "action", e.Action, "actor", e.ActorID, "role", e.ActorRole,
+		"subject", e.Subject, "owner", e.OwnerID, "request", e.RequestID, "detail", e.Detail)
+	return nil
 }

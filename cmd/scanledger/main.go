@@ -36,6 +36,9 @@ commands:
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
+  query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
+  backup    copy the embedded data dir while serving: scanledger backup --to DIR
+  restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   config    print every setting with its flag, environment variable and default
 `
 
@@ -57,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRevoke(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "query":
+		return runQuery(ctx, args, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, stdout, stderr)
 	case "config":
 		var c Config
 		c.writeDocs(stdout)
