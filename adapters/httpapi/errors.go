@@ -21,6 +21,8 @@ var statusOf = map[string]int{
 	domain.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	domain.ERATELIMIT:    http.StatusTooManyRequests,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ENOSPACE:      http.StatusInsufficientStorage,
+	domain.ETIMEOUT:      http.StatusRequestTimeout,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -44,6 +46,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if status == http.StatusRequestTimeout {
+		c.Header("Connection", "close") // the rest of a stalled body is never read
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	}
@@ -52,7 +57,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		Timestamp:  time.Now().UTC().Format(timeFormat),
 		Path:       c.Request.URL.Path,
 		Method:     c.Request.Method,
-		RequestID:  c.GetHeader("X-Request-Id"),
+		RequestID:  requestIDOf(c),
 	}
 	msg := domain.ErrorMessage(err)
 	if status == http.StatusBadRequest {

@@ -48,6 +48,11 @@ type Config struct {
 	Deadline     string
 	MaxRetries   string
 	Heartbeat    string
+	BodyTimeout  string
+	BodyMinRate  string
+	SignupsPerIP string
+	LivePerUser  string
+	LivePerIP    string
 	Roles        string
 	LogLevel     string
 	AuditKey     string
@@ -78,6 +83,11 @@ func (c *Config) settings() []setting {
 		{"trusted-proxies", "SCANLEDGER_TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs allowed to set X-Forwarded-For (default: none, the connection's address is the client)", &c.Proxies},
 		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", &c.MaxImageSize},
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
+		{"body-timeout", "SCANLEDGER_BODY_TIMEOUT", "20s", "head start a request body has; every byte received extends it by 1/body-min-rate seconds (408 when a client falls behind)", &c.BodyTimeout},
+		{"body-min-rate", "SCANLEDGER_BODY_MIN_RATE", "500", "slowest average rate, in bytes per second, a request body may arrive at after body-timeout", &c.BodyMinRate},
+		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "10", "signups one client address may make in 15 minutes, counted in the shared database (429 beyond; 0: no limit)", &c.SignupsPerIP},
+		{"live-per-user", "SCANLEDGER_LIVE_PER_USER", "20", "live streams (SSE, WebSocket) one user may hold open on this instance (429 beyond)", &c.LivePerUser},
+		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live streams (SSE, WebSocket) one client address may hold open on this instance (429 beyond)", &c.LivePerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
 		{"analyzer-deadline", "SCANLEDGER_ANALYZER_DEADLINE", "300s", "deadline of one analysis attempt", &c.Deadline},

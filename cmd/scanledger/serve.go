@@ -127,10 +127,16 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
+	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
+	if err != nil {
+		return nil, err
+	}
+	limits := accounts.DefaultLoginLimits()
+	limits.SignupsPerIP = int(signups)
 	// The access trail is events in the event store, chained and sealed like the rest.
 	a.accessTrail = audit.NewTrail(a.store)
 	a.trail = a.accessTrail
-	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail), accounts.WithLoginLimits(limits))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -333,6 +339,22 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
+	if err != nil {
+		return nil, err
+	}
+	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
+	if err != nil {
+		return nil, err
+	}
+	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
+	if err != nil {
+		return nil, err
+	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
 	// reconnect may present an expired token of a login session that is still alive.
@@ -373,6 +395,10 @@ func (a *App) newHTTP() (*http.Server, error) {
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
 		TrustedProxies: list(c.Proxies),
+		BodyGrace:      bodyGrace,
+		BodyMinRate:    bodyRate,
+		LivePerUser:    int(livePerUser),
+		LivePerIP:      int(livePerIP),
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
@@ -497,6 +523,30 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
+	return nil
+}
+
+// runRevoke is `scanledger revoke --email E`: the user's refresh tokens stop at once
+// and access tokens within the API's user-check interval (5 s); logging in again works.
+func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, err := cfg.parse("revoke", nil, stderr)
+	if err != nil {
+		return err
+	}
+	email := fs.String("email", "", "the user's email")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.accounts.RevokeTokens(ctx, *email); err != nil {
+		return fmt.Errorf("revoke: %s", domain.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "every token of %s is revoked\n", *email)
 	return nil
 }
 
