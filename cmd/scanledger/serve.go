@@ -363,8 +363,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Background parts outlive their database: each retries on its own with capped,
+	// jittered backoff (projections restart, the relay, listener and worker retry) and
+	// only ctx stops them, so an outage never ends the process.
 	for _, r := range a.runners {
-		start("projection "+r.Name(), r.Run)
+		start("projection "+r.Name(), r.Keep)
 	}
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -107,14 +108,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Pauses after a failed round (the job queue's database away): doubled from the first
+// up to the cap, with jitter, and not cut short by wake-ups, so an outage costs one
+// attempt per pause rather than one per commit elsewhere.
+const (
+	errFirstBackoff = 100 * time.Millisecond
+	errMaxBackoff   = 5 * time.Second
+)
+
 func (w *Worker) loop(ctx context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		worked, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error("worker", "err", err)
+			backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+			_ = sleep(ctx, jitter(backoff))
+			continue
 		}
+		backoff = 0
 		if worked {
 			continue // there may be more
 		}
@@ -122,6 +136,39 @@ func (w *Worker) loop(ctx context.Context) {
 		case <-ctx.Done():
 		case <-t.C:
 		case <-w.Wake:
+		}
+	}
+}
+
+// jitter spreads d over [d/2, d], so that workers do not retry in lockstep.
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// untilStored runs an append of the job's outcome again while it fails because the
+// database is unavailable, until it is stored or ctx ends (shutdown, or the lease was
+// lost: then the outcome is dropped, and the job's next claimer decides). The outcome
+// of a finished analysis is worth waiting a short outage for.
+func (w *Worker) untilStored(ctx context.Context, f func() error) error {
+	backoff := time.Duration(0)
+	for {
+		err := f()
+		if err == nil || domain.ErrorCode(err) != domain.EUNAVAILABLE {
+			return err
+		}
+		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		w.Logger.Warn("storing the outcome of a job: the database is unavailable, retrying", "err", err)
+		if err := sleep(ctx, jitter(backoff)); err != nil {
+			return err
 		}
 	}
 }
@@ -208,14 +255,17 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	if err != nil {
 		return w.finish(ctx, job, &analysis.Error{Code: "bad_result", Detail: err.Error()})
 	}
-	if _, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
-		if err := s.ReportProgress(job.Attempt, 90, "Saving results", nil); err != nil {
-			return err
-		}
-		if err := s.ReportProgress(job.Attempt, 100, "Complete", nil); err != nil {
-			return err
-		}
-		return s.Complete(done)
+	if err := w.untilStored(ctx, func() error {
+		_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+			if err := s.ReportProgress(job.Attempt, 90, "Saving results", nil); err != nil {
+				return err
+			}
+			if err := s.ReportProgress(job.Attempt, 100, "Complete", nil); err != nil {
+				return err
+			}
+			return s.Complete(done)
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
 	}
@@ -254,11 +304,14 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 	if !errors.As(cause, &ae) {
 		ae = &analysis.Error{Code: "internal", Detail: cause.Error(), Retryable: true}
 	}
-	_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
-		if ae.Retryable && s.Retries < w.MaxRetries {
-			return s.Retry(job.Attempt, ae.Code, ae.Detail)
-		}
-		return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
+	err := w.untilStored(ctx, func() error {
+		_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+			if ae.Retryable && s.Retries < w.MaxRetries {
+				return s.Retry(job.Attempt, ae.Code, ae.Detail)
+			}
+			return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
+		})
+		return err
 	})
 	if err != nil {
 		if domain.ErrorCode(err) == domain.ECONFLICT || domain.ErrorCode(err) == domain.ENOTFOUND {
@@ -270,18 +323,31 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 	return nil
 }
 
+// heartbeat renews the lease every Lease/3. A renewal that fails without being refused
+// (the database is unavailable) is tried again at the next tick while the lease still runs: a short
+// outage must not abandon the work. A lease that is lost, or that ran out meanwhile,
+// stops the job.
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, job Job) {
 	t := time.NewTicker(w.Lease / 3)
 	defer t.Stop()
+	expires := w.Now().Add(w.Lease)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := w.Jobs.Extend(ctx, job, w.Owner, w.Lease, w.Now()); err != nil {
-				if ctx.Err() == nil {
-					cancel(fmt.Errorf("extend lease: %w", err))
-				}
+			now := w.Now()
+			err := w.Jobs.Extend(ctx, job, w.Owner, w.Lease, now)
+			switch {
+			case err == nil:
+				expires = now.Add(w.Lease)
+			case ctx.Err() != nil:
+				return
+			case domain.ErrorCode(err) != domain.ECONFLICT && w.Now().Before(expires):
+				// Not refused (that is a lost lease), so the queue did not answer.
+				w.Logger.Warn("extend lease failed, retrying while the lease runs", "scan", job.ScanID, "err", err)
+			default:
+				cancel(fmt.Errorf("extend lease: %w", err))
 				return
 			}
 		}
