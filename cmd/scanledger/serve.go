@@ -68,6 +68,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := cfg.parse("serve", args, stderr); err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	app, err := Open(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
