@@ -3,9 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/scanledger/scanledger/domain"
 )
 
 // lockDataDir takes an exclusive lock on the data dir for the life of a server, so that
@@ -29,4 +33,32 @@ func lockDataDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock data dir %s: %w", dir, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// instanceID is this instance's stable name: the configured one, or one generated into
+// the data dir on first start. The data dir lock makes it unique among running
+// instances, and it survives restarts, which is what lets a restarted worker take back
+// the jobs of its crashed previous life at once.
+func instanceID(configured, dataDir string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dataDir, "instance-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read instance id: %w", err)
+	}
+	id := domain.NewID()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write instance id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write instance id: %w", err)
+	}
+	return id, nil
 }

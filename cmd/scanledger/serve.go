@@ -288,13 +288,22 @@ func (a *App) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	drain, err := c.duration("shutdown-drain", c.Drain)
+	if err != nil {
+		return nil, err
+	}
+	instance, err := instanceID(c.Instance, c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	return &worker.Worker{
 		Jobs:        jobQueue{a.write},
 		Scans:       a.scans,
 		Analyzer:    a.analyzer,
 		Signer:      a.blobs,
 		Logger:      a.log,
-		Owner:       "worker-" + domain.NewID(),
+		Owner:       "worker-" + instance,
+		Drain:       drain,
 		Concurrency: int(n),
 		Lease:       lease,
 		Deadline:    deadline,
@@ -351,8 +360,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}, nil
 }
 
-// Run starts every part and blocks until ctx is done, then shuts down in order: stop
-// taking requests, then stop the background work.
+// Run starts every part and blocks until ctx is done, then shuts down in order: drain
+// the worker (see worker.Worker.Drain), stop taking requests, then stop the background
+// work.
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -377,8 +387,18 @@ func (a *App) Run(ctx context.Context) error {
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
+	// The worker stops first, on its own context, and drains while the HTTP server
+	// still serves the photos its analyses fetch.
+	workerCtx, stopWorker := context.WithCancel(bg)
+	defer stopWorker()
+	workerDone := make(chan struct{})
 	if a.worker != nil {
-		start("worker", a.worker.Run)
+		go func() {
+			defer close(workerDone)
+			_ = a.worker.Run(workerCtx) // it returns only once workerCtx is done
+		}()
+	} else {
+		close(workerDone)
 	}
 	if a.http != nil {
 		go func() {
@@ -395,6 +415,8 @@ func (a *App) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	a.log.Info("shutting down")
+	stopWorker()
+	<-workerDone
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		a.sse.Close() // long-lived streams would hold Shutdown open

@@ -31,11 +31,18 @@ type Job struct {
 //
 // Claim returns the oldest pending job whose lease is free or expired, leased to owner
 // until now+lease, or nil when there is none. Extend pushes the lease of a job this
-// owner holds; it fails when the lease was lost. Release gives the lease up.
+// owner holds; it fails when the lease was lost. Release gives the lease up. HandBack
+// gives it up and takes the claim back, for a job left untouched (a worker shutting
+// down before the analysis answered): its next claimer starts it afresh instead of
+// taking over an abandoned attempt. Expire ends at once every lease owner holds, for a
+// worker starting again under the owner id of a life that crashed, and returns how many
+// it ended.
 type Jobs interface {
 	Claim(ctx context.Context, owner string, lease time.Duration, now time.Time) (*Job, error)
 	Extend(ctx context.Context, job Job, owner string, lease time.Duration, now time.Time) error
 	Release(ctx context.Context, job Job, owner string) error
+	HandBack(ctx context.Context, job Job, owner string) error
+	Expire(ctx context.Context, owner string, now time.Time) (int, error)
 }
 
 // Signer makes URLs the analyzer can fetch photos with.
@@ -51,7 +58,14 @@ type Worker struct {
 	Signer   Signer
 	Logger   *slog.Logger
 
-	Owner       string        // lease owner id, unique per process
+	// Owner is the lease owner id: unique among running workers, and the same across
+	// restarts of one instance, so that a restarted instance takes back at once the
+	// jobs its previous life held (see Run).
+	Owner string
+	// Drain is how long jobs under way may go on once Run's ctx is done (a graceful
+	// shutdown): a job that finishes in time is stored as usual, one that does not is
+	// handed back for another worker to start afresh, never recorded as a failure.
+	Drain       time.Duration
 	Concurrency int           // jobs run at once (default 1)
 	Lease       time.Duration // lease length (default 30 s); renewed every Lease/3
 	Poll        time.Duration // how often to look for jobs without a wake-up (default 1 s)
@@ -93,20 +107,51 @@ func (w *Worker) defaults() {
 	}
 }
 
-// Run works until ctx is done.
+// Run works until ctx is done, then drains: it claims nothing more and gives the jobs
+// under way up to Drain to finish (see Drain). First it ends the leases a previous life
+// of this Owner still holds: that life crashed (a clean stop releases its jobs), so its
+// jobs need not wait for their leases to run out.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
+	w.expireOwnLeases(ctx)
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(w.Drain, stopWork) })
+	defer stopDrain()
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx)
+			w.loop(ctx, work)
 		}()
 	}
 	wg.Wait()
 	return ctx.Err()
 }
+
+// expireOwnLeases runs Expire for Owner, retrying while the job queue does not answer
+// (the database may still be starting), until ctx is done.
+func (w *Worker) expireOwnLeases(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		n, err := w.Jobs.Expire(ctx, w.Owner, w.Now())
+		if err == nil {
+			if n > 0 {
+				w.Logger.Warn("took back the jobs of this worker's previous life", "owner", w.Owner, "jobs", n)
+			}
+			return
+		}
+		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		w.Logger.Warn("take back the jobs of this worker's previous life", "owner", w.Owner, "err", err)
+		if sleep(ctx, jitter(backoff)) != nil {
+			return
+		}
+	}
+}
+
+// errHandBack ends a job that a shutdown interrupted before the analysis answered.
+var errHandBack = errors.New("shutting down: job handed back")
 
 // Pauses after a failed round (the job queue's database away): doubled from the first
 // up to the cap, with jitter, and not cut short by wake-ups, so an outage costs one
@@ -116,12 +161,13 @@ const (
 	errMaxBackoff   = 5 * time.Second
 )
 
-func (w *Worker) loop(ctx context.Context) {
+// loop claims jobs while ctx lasts and runs each on work, which outlives ctx by Drain.
+func (w *Worker) loop(ctx, work context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		worked, err := w.RunOnce(ctx)
+		worked, err := w.runOnce(ctx, work)
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error("worker", "err", err)
 			backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
@@ -176,6 +222,11 @@ func (w *Worker) untilStored(ctx context.Context, f func() error) error {
 // RunOnce claims and runs at most one job; it reports whether it found one.
 func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
 	w.defaults()
+	return w.runOnce(ctx, ctx)
+}
+
+// runOnce claims a job on ctx and runs it on work.
+func (w *Worker) runOnce(ctx, work context.Context) (bool, error) {
 	job, err := w.Jobs.Claim(ctx, w.Owner, w.Lease, w.Now())
 	if err != nil {
 		return false, fmt.Errorf("claim: %w", err)
@@ -183,15 +234,22 @@ func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
 	if job == nil {
 		return false, nil
 	}
-	defer func() {
-		// Release with a fresh context: the job's own may be cancelled by now.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := w.Jobs.Release(rctx, *job, w.Owner); err != nil {
-			w.Logger.Warn("release job", "scan", job.ScanID, "attempt", job.Attempt, "err", err)
+	err = w.run(work, *job)
+	// Give the lease up with a fresh context: the job's own may be cancelled by now.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if errors.Is(err, errHandBack) {
+		if herr := w.Jobs.HandBack(rctx, *job, w.Owner); herr != nil {
+			w.Logger.Warn("hand job back", "scan", job.ScanID, "attempt", job.Attempt, "err", herr)
+		} else {
+			w.Logger.Info("job handed back: shutting down before the analysis answered", "scan", job.ScanID, "attempt", job.Attempt)
 		}
-	}()
-	return true, w.run(ctx, *job)
+		return true, nil
+	}
+	if rerr := w.Jobs.Release(rctx, *job, w.Owner); rerr != nil {
+		w.Logger.Warn("release job", "scan", job.ScanID, "attempt", job.Attempt, "err", rerr)
+	}
+	return true, err
 }
 
 func (w *Worker) meta(job Job) scan.Meta {
@@ -244,7 +302,9 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 			return fmt.Errorf("lease lost: %w", cause)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err() // shutting down; the lease expires and a worker takes over
+			// Shutting down and the drain ran out: the analysis never answered, so
+			// nothing of this attempt is stored; another worker starts it afresh.
+			return errHandBack
 		}
 		if timedOut {
 			err = &analysis.Error{Code: "analysis_timeout", Detail: fmt.Sprintf("no result within %s", w.Deadline), Retryable: true}
