@@ -109,6 +109,8 @@ type Runner struct {
 	opts  Options
 	log   *slog.Logger
 
+	stmts *stmtCache // nil where the driver caches statements itself (pgx)
+
 	running atomic.Bool
 	mu      sync.Mutex
 	stats   Stats
@@ -136,6 +138,9 @@ func NewRunner(store event.Store, db DB, p Projection, opts Options) *Runner {
 		opts.Now = time.Now
 	}
 	r := &Runner{store: store, db: db, p: p, opts: opts}
+	if db.Dialect.preparesInTx() {
+		r.stmts = &stmtCache{}
+	}
 	r.log = opts.Logger.With("projection", p.Name())
 	r.stats.Name = p.Name()
 	return r
@@ -162,6 +167,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("projection %s: already running", r.Name())
 	}
 	defer r.running.Store(false)
+	defer r.stmts.close()
 	r.setRunning(true)
 	defer r.setRunning(false)
 
@@ -306,7 +312,7 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := newTx(sqlTx, r.db.Dialect)
+	tx := newTx(sqlTx, r.db.Dialect, r.stmts)
 	if setup := r.db.Dialect.txSetup(); setup != "" {
 		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
 			return fmt.Errorf("begin: %w", err)
@@ -369,6 +375,7 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	r.stmts.fill(ctx, r.db.DB, tx.missed)
 
 	r.count(func(s *Stats) {
 		if park != nil {

@@ -14,6 +14,7 @@ if [ "$what" = all ] || [ "$what" = embedded ]; then
   bench ./projections/ 'BenchmarkCatchUp' 1x
   bench ./adapters/builtin/ 'BenchmarkAnalyzeRealPhoto' 10x
   bench ./adapters/blobfs/ 'BenchmarkPut' 2s
+  bench ./adapters/accounts/ 'BenchmarkLoginWithDefaultHash' 10x
 fi
 if [ "$what" = all ] || [ "$what" = postgres ]; then
   [ -x scripts/bench-postgres.sh ] && scripts/bench-postgres.sh

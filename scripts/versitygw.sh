@@ -11,47 +11,12 @@
 set -euo pipefail
 version=v1.8.0
 root=$(cd "$(dirname "$0")/.." && pwd)
-bindir="$root/.tools/bin"
-bin="$bindir/versitygw"
 state="$root/.tools/test-env"
-mkdir -p "$bindir" "$state"
+mkdir -p "$state"
 
 log() { echo "versitygw: $*" >&2; }
 
-# The module version is read from the binary's own build info, so a binary from another
-# version (or a half-written one) is rebuilt rather than trusted by its file name.
-installed() {
-  [ -x "$bin" ] && "$GO" version -m "$bin" 2>/dev/null |
-    grep -Eq "^[[:space:]]+(mod|dep)[[:space:]]+github\.com/versity/versitygw[[:space:]]+$version([[:space:]]|$)"
-}
-
-GO=$("$root/scripts/ensure-go.sh")
-if ! installed; then
-  log "building versitygw $version into $bindir (once)"
-  start=$(date +%s)
-  tmpbin="$bin.tmp.$$"
-  # go install pkg@version needs the proxy's version listing for some module paths; when
-  # that is refused, a throwaway module that requires the exact version builds the same
-  # binary from nothing but the version's own .mod/.zip.
-  if ! GOBIN="$bindir/.gobin.$$" "$GO" install "github.com/versity/versitygw/cmd/versitygw@$version" >&2; then
-    log "go install failed; building from a throwaway module"
-    work=$(mktemp -d)
-    (
-      cd "$work"
-      export GOFLAGS=-mod=mod
-      "$GO" mod init tmp >/dev/null 2>&1
-      "$GO" get "github.com/versity/versitygw@$version" >&2
-      "$GO" build -o "$tmpbin" github.com/versity/versitygw/cmd/versitygw >&2
-    ) || { rm -rf "$work" "$tmpbin"; log "build failed"; exit 1; }
-    rm -rf "$work"
-  else
-    mv "$bindir/.gobin.$$/versitygw" "$tmpbin"
-  fi
-  rm -rf "$bindir/.gobin.$$"
-  # Renamed into place only when complete, so a concurrent run never executes half a file.
-  mv -f "$tmpbin" "$bin"
-  log "built in $(($(date +%s) - start))s"
-fi
+bin=$("$root/scripts/gotool.sh" github.com/versity/versitygw "$version" github.com/versity/versitygw/cmd/versitygw)
 
 # Instances whose process is gone leave their data behind; sweep it before adding more.
 for d in "$state"/versitygw-*.data; do

@@ -12,7 +12,12 @@
 //   - failed logins are limited per email and per client address, counted in the
 //     database so every instance sees the same counts;
 //   - roles are read from the database for admin-only actions, never from the token;
-//   - a fresh install gets default base checklists (EnsureDefaults).
+//   - a fresh install gets default base checklists (EnsureDefaults);
+//   - base checklists are disabled, never un-based, and every admin change (base
+//     checklists, model prices) is recorded in the access trail before it is made.
+//
+// It also serves the admin console's lists and the model price registry (console.go):
+// reads across the read model (houses, scans, agent runs) joined with users.
 package accounts
 
 import (
@@ -23,6 +28,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -35,6 +41,7 @@ type Store struct {
 	now    func() time.Time
 	grace  time.Duration
 	limits LoginLimits
+	trail  trail.Recorder // nil: admin changes are not recorded
 }
 
 // LoginLimits bound failed logins: a login is refused (ERATELIMIT) while the email has

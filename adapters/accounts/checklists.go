@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/checklist"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -28,6 +30,9 @@ type Checklist struct {
 	UserID    *string
 	ItemsRaw  json.RawMessage // nil in listings that leave it out
 	CreatedAt time.Time
+	// Enabled is false for a base checklist an admin disabled: it is then left out of
+	// GET /checklists/base/:scope and of every merge until enabled again.
+	Enabled bool
 }
 
 // ChecklistPatch is the body of PUT /checklists/... and PATCH /checklists/:id. Zero
@@ -49,8 +54,8 @@ func errNotAdmin() error {
 }
 
 const (
-	checklistColumns        = `id, scope, name, version, is_base, user_id, items_raw, created_at`
-	checklistSummaryColumns = `id, scope, name, version, is_base, user_id, created_at`
+	checklistColumns        = `id, scope, name, version, is_base, user_id, items_raw, created_at, enabled`
+	checklistSummaryColumns = `id, scope, name, version, is_base, user_id, created_at, enabled`
 	// scopeOrder sorts scopes as the original's Postgres enum did (house, room,
 	// product), not alphabetically.
 	scopeOrder = `CASE scope WHEN 'house' THEN 0 WHEN 'room' THEN 1 ELSE 2 END`
@@ -94,14 +99,14 @@ func (s *Store) EnsureDefaults(ctx context.Context) error {
 func baseName(scope string) string   { return "Base " + scope + " checklist" }
 func customName(scope string) string { return "Custom " + scope + " checklist" }
 
-// BaseChecklist returns the scope's base checklist with the highest version, or nil
-// when there is none. An unknown scope is EINVALID.
+// BaseChecklist returns the scope's enabled base checklist with the highest version, or
+// nil when there is none. An unknown scope is EINVALID.
 func (s *Store) BaseChecklist(ctx context.Context, scope string) (*Checklist, error) {
 	if _, err := checklist.ParseScope(scope); err != nil {
 		return nil, err
 	}
 	c, err := s.checklist(ctx, s.read, `SELECT `+checklistColumns+` FROM checklists
-		WHERE is_base AND scope = $1 ORDER BY version DESC, created_at DESC LIMIT 1`, scope)
+		WHERE is_base AND enabled AND scope = $1 ORDER BY version DESC, created_at DESC LIMIT 1`, scope)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -112,29 +117,51 @@ func (s *Store) BaseChecklist(ctx context.Context, scope string) (*Checklist, er
 }
 
 // PutBaseChecklist updates the scope's base checklist, or creates it (name "Base
-// <scope> checklist", version 1, items {} unless given). Only a user whose stored role
-// is admin may: EFORBIDDEN otherwise, whatever the caller's token says.
+// <scope> checklist", version 1, items {} unless given), and enables it: an upload is
+// meant to be in effect. Only a user whose stored role is admin may: EFORBIDDEN
+// otherwise, whatever the caller's token says. The change is recorded in the access
+// trail before it is made.
 func (s *Store) PutBaseChecklist(ctx context.Context, actorID, scope string, p ChecklistPatch) (Checklist, error) {
+	actor := Actor{ID: actorID, Role: token.RoleAdmin}
 	if _, err := checklist.ParseScope(scope); err != nil {
 		return Checklist{}, err
 	}
-	if !domain.ValidID(actorID) {
-		return Checklist{}, errNotAdmin()
-	}
-	var out Checklist
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		role, err := s.role(ctx, tx, actorID)
+	isAdmin := func(q queryer) error {
+		if !domain.ValidID(actor.ID) {
+			return errNotAdmin()
+		}
+		role, err := s.role(ctx, q, actor.ID)
 		if notFound(err) || err == nil && role != token.RoleAdmin {
 			return errNotAdmin()
 		}
+		return err
+	}
+	if err := isAdmin(s.read); err != nil {
+		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+	}
+	if err := p.check(scope); err != nil {
+		return Checklist{}, err
+	}
+	if err := s.record(ctx, actor, trail.ChangeBaseList, "checklist:base:"+scope, "uploaded the base "+scope+" checklist"+p.changed()); err != nil {
+		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+	}
+	var out Checklist
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := isAdmin(tx); err != nil {
+			return err
+		}
+		cur, err := s.upsert(ctx, tx, scope, nil, p)
 		if err != nil {
 			return err
 		}
-		if err := p.check(scope); err != nil {
-			return err
+		if !cur.Enabled {
+			if _, err := tx.ExecContext(ctx, `UPDATE checklists SET enabled = TRUE WHERE id = $1`, cur.ID); err != nil {
+				return fmt.Errorf("enable checklist: %w", err)
+			}
+			cur.Enabled = true
 		}
-		out, err = s.upsert(ctx, tx, scope, nil, p)
-		return err
+		out = cur
+		return nil
 	})
 	if err != nil {
 		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
@@ -193,7 +220,7 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *str
 			return Checklist{}, err
 		}
 		c := Checklist{ID: domain.NewID(), Scope: scope, Name: defaultName, Version: 1, IsBase: owner == nil, UserID: owner,
-			ItemsRaw: json.RawMessage(`{}`), CreatedAt: s.clock()}
+			ItemsRaw: json.RawMessage(`{}`), CreatedAt: s.clock(), Enabled: true}
 		if p.Name != nil {
 			c.Name = *p.Name
 		}
@@ -281,7 +308,7 @@ func (s *Store) Merged(ctx context.Context, userID string) (scan.Checklists, err
 		owner = domain.NewID() // nobody's: base rows only
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT scope, is_base, items_raw FROM checklists
-		WHERE is_base OR user_id = $1 ORDER BY scope, is_base DESC, version DESC, created_at DESC`, owner)
+		WHERE (is_base AND enabled) OR user_id = $1 ORDER BY scope, is_base DESC, version DESC, created_at DESC`, owner)
 	if err != nil {
 		return scan.Checklists{}, fmt.Errorf("merge checklists: %w", err)
 	}
@@ -316,7 +343,7 @@ func (s *Store) Merged(ctx context.Context, userID string) (scan.Checklists, err
 func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...any) (Checklist, error) {
 	var c Checklist
 	err := q.QueryRowContext(ctx, query, args...).Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID,
-		projections.ScanJSON(&c.ItemsRaw), projections.ScanTime(&c.CreatedAt))
+		projections.ScanJSON(&c.ItemsRaw), projections.ScanTime(&c.CreatedAt), &c.Enabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Checklist{}, errChecklistNotFound()
 	}
@@ -340,7 +367,7 @@ func (s *Store) checklists(ctx context.Context, q queryer, query string, withIte
 		if withItems {
 			dst = append(dst, projections.ScanJSON(&c.ItemsRaw))
 		}
-		if err := rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt))...); err != nil {
+		if err := rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt), &c.Enabled)...); err != nil {
 			return nil, fmt.Errorf("list checklists: %w", err)
 		}
 		out = append(out, c)
@@ -349,4 +376,22 @@ func (s *Store) checklists(ctx context.Context, q queryer, query string, withIte
 		return nil, fmt.Errorf("list checklists: %w", err)
 	}
 	return out, nil
+}
+
+// changed lists what a patch sets, for the access trail: names only, never contents.
+func (p ChecklistPatch) changed() string {
+	var parts []string
+	if p.Name != nil {
+		parts = append(parts, "name")
+	}
+	if p.Version != 0 {
+		parts = append(parts, "version")
+	}
+	if p.ItemsRaw != nil {
+		parts = append(parts, "itemsRaw")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -83,7 +83,7 @@ func newEnv(w, r projections.DB, opts []accounts.Option) *env {
 	return &env{store: accounts.New(w, r, is, all...), db: w, clock: c, tokens: is}
 }
 
-func newSQLite(t *testing.T) (projections.DB, projections.DB) {
+func newSQLite(t testing.TB) (projections.DB, projections.DB) {
 	t.Helper()
 	sdb, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "accounts.db"), migrations.ReadModel)
 	if err != nil {
@@ -124,7 +124,7 @@ func newPostgres(t *testing.T) projections.DB {
 func ptr[T any](v T) *T { return &v }
 
 // signup creates a user or fails the test.
-func (e *env) signup(t *testing.T, email, password string) accounts.Session {
+func (e *env) signup(t testing.TB, email, password string) accounts.Session {
 	t.Helper()
 	s, err := e.store.Signup(context.Background(), accounts.NewUser{Email: email, Password: password,
 		FirstName: ptr("Ada"), LastName: ptr("Lovelace")})

@@ -18,6 +18,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Checklists gives the merged checklists a user's next processing attempt uses.
@@ -38,6 +39,12 @@ type Config struct {
 	// Accounts and checklist storage (accounts.go, checklists.go).
 	Accounts       Accounts
 	ChecklistStore ChecklistStore
+	// Console serves /admin/*, /models-info and /agents-runs (admin.go); Trail records
+	// reads of other users' data there.
+	Console Console
+	Trail   trail.Recorder
+	// Analytics serves /analytics/* to analysts (analytics.go).
+	Analytics Analytics
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
@@ -104,6 +111,8 @@ func (s *Server) Handler() http.Handler {
 	s.liveRoutes(v1, authed)
 	s.accountRoutes(v1, authed)
 	s.checklistRoutes(authed)
+	s.consoleRoutes(authed)
+	s.analyticsRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {

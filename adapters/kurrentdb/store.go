@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -27,12 +28,17 @@ const DefaultStreamPrefix = "scan-"
 
 // Store is an event.Store on a KurrentDB node or cluster.
 type Store struct {
-	client   *esdb.Client
+	conn     *conn
 	prefixes []string
 	// retryDelay is the first pause before a dropped subscription resubscribes; it
 	// doubles on each failure in a row, up to maxRetryDelay.
 	retryDelay time.Duration
-	logger     esdb.LoggingFunc
+	clientLog  esdb.LoggingFunc
+	log        *slog.Logger
+	// maxAppend (0: not checked here) and maxEvent are the server's size limits,
+	// checked before sending so that an oversized append fails clearly (ETOOLARGE)
+	// without a round trip.
+	maxAppend, maxEvent int
 }
 
 var _ event.Store = (*Store)(nil)
@@ -47,46 +53,102 @@ func WithStreamPrefixes(prefixes ...string) Option {
 	return func(s *Store) { s.prefixes = append([]string(nil), prefixes...) }
 }
 
+// WithLogger sets where the Store logs what the caller cannot see: skipped foreign
+// events, refusals that will not heal, client rebuilds. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.log = l }
+}
+
 // WithClientLogger routes the KurrentDB client's own log lines to l. By default they
-// are dropped: the client logs every cancelled subscription at error level, and
-// Subscribe already handles drops.
+// go to the Store's logger at debug level: the client logs every cancelled subscription
+// at error level, and the Store logs what matters itself.
 func WithClientLogger(l esdb.LoggingFunc) Option {
-	return func(s *Store) { s.logger = l }
+	return func(s *Store) { s.clientLog = l }
+}
+
+// DefaultMaxAppendSize is KurrentDB's default limit on the size of one append up to
+// 25.0 (MaxAppendSize, 1 MiB; 25.1 raised it to 256 MiB). A size counts each event's
+// data, metadata and twice its type's length. The largest Completed event exceeds it
+// (docs/kurrentdb.md), so such servers need a larger MaxAppendSize.
+const DefaultMaxAppendSize = 1 << 20
+
+// maxEventSize is KurrentDB's largest event (16 MiB less the log record overhead).
+const maxEventSize = 16<<20 - 10000
+
+// WithMaxAppendSize makes the Store refuse appends above n bytes itself, with
+// ETOOLARGE, to match the server's MaxAppendSize. Without it the Store checks only the
+// per-event limit and maps the server's own refusal to ETOOLARGE: the server's
+// setting differs by version and configuration, and the client cannot read it.
+func WithMaxAppendSize(n int) Option {
+	return func(s *Store) { s.maxAppend = n }
 }
 
 // Open connects to KurrentDB. connectionString is an esdb:// or kurrentdb:// URL
-// (e.g. "esdb://127.0.0.1:2113?tls=false"); the client connects lazily, so an
-// unreachable server shows up on the first call, not here.
+// (e.g. "esdb://admin:changeit@db:2113?tlsCAFile=/etc/kurrentdb/ca.crt"); the client
+// connects lazily, so an unreachable server shows up on the first call, not here.
 func Open(ctx context.Context, connectionString string, opts ...Option) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open kurrentdb: %w", err)
 	}
 	// The v4 client only knows the esdb schemes; kurrentdb:// is the same URL grammar.
-	conn := connectionString
+	connStr := connectionString
 	for _, p := range [][2]string{{"kurrentdb+discover://", "esdb+discover://"}, {"kurrentdb://", "esdb://"}, {"kdb://", "esdb://"}} {
-		if rest, ok := strings.CutPrefix(conn, p[0]); ok {
-			conn = p[1] + rest
+		if rest, ok := strings.CutPrefix(connStr, p[0]); ok {
+			connStr = p[1] + rest
 			break
 		}
 	}
-	conf, err := esdb.ParseConnectionString(conn)
+	conf, err := esdb.ParseConnectionString(connStr)
 	if err != nil {
-		// The parser's message may echo the URL, credentials included: leave it out.
-		return nil, fmt.Errorf("open kurrentdb: %w", domain.Errorf(domain.EINVALID, "bad connection string (want esdb:// or kurrentdb://)"))
+		return nil, fmt.Errorf("open kurrentdb: %w", domain.Errorf(domain.EINVALID, "bad connection string (want esdb:// or kurrentdb://): %s", redact(err.Error(), connStr)))
 	}
-	s := &Store{prefixes: []string{DefaultStreamPrefix}, retryDelay: 200 * time.Millisecond, logger: esdb.NoopLogging()}
+	s := &Store{prefixes: []string{DefaultStreamPrefix}, retryDelay: 200 * time.Millisecond, maxEvent: maxEventSize}
 	for _, o := range opts {
 		o(s)
 	}
-	conf.Logger = s.logger
-	if s.client, err = esdb.NewClient(conf); err != nil {
-		return nil, fmt.Errorf("open kurrentdb: %w", err)
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.clientLog == nil {
+		s.clientLog = func(level esdb.LogLevel, format string, args ...any) {
+			s.log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "level", string(level))
+		}
+	}
+	conf.Logger = s.clientLog
+	s.conn = &conn{conf: *conf, backoff: firstRebuildDelay, log: s.log, fault: map[string]error{}}
+	if err := s.conn.newClient(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
+// redact keeps a parse error's detail but not the password it may echo.
+func redact(msg, connStr string) string {
+	_, rest, _ := strings.Cut(connStr, "://")
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
+			msg = strings.ReplaceAll(msg, pass, "xxxxx")
+		}
+	}
+	return msg
+}
+
 // Close closes the client connection.
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error { return s.conn.close() }
+
+// Ready reports whether KurrentDB serves us: nil when a stream read succeeds and no
+// refusal that will not heal (credentials, rights) is outstanding; an EUNAVAILABLE
+// error otherwise.
+func (s *Store) Ready(ctx context.Context) error {
+	probe := "scanledger-readiness"
+	if len(s.prefixes) > 0 {
+		probe = s.prefixes[0] + "readiness"
+	}
+	if _, _, err := s.readStream(ctx, probe, 0, 1); err != nil {
+		return fmt.Errorf("kurrentdb: %w", err)
+	}
+	return s.conn.faults()
+}
 
 // Append implements event.Store.
 //
@@ -102,14 +164,14 @@ func (s *Store) Close() error { return s.client.Close() }
 // two concurrent appends with Any carrying the same new IDs is left to the server's
 // own (best-effort) deduplication. Exact expected versions stay strictly atomic.
 func (s *Store) Append(ctx context.Context, stream string, expected int64, events []event.Data) (event.AppendResult, error) {
-	if err := validateAppend(stream, expected, events); err != nil {
+	if err := s.validateAppend(stream, expected, events); err != nil {
 		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	stored, err := s.readStream(ctx, stream, 0, 0)
+	stored, last, err := s.readStream(ctx, stream, 0, 0)
 	if err != nil {
 		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	if res, done, err := checkStored(stored, expected, events); done || err != nil {
+	if res, done, err := checkStored(stored, last, expected, events); done || err != nil {
 		if err != nil {
 			return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 		}
@@ -136,11 +198,18 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	default:
 		rev = esdb.Revision(uint64(expected))
 	}
-	wr, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, proposed...)
-	if err != nil {
+	wr, err := do(ctx, s.conn, "append", func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
+		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, proposed...)
 		if esdbCode(err) == esdb.ErrorCodeWrongExpectedVersion {
-			return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, event.ErrWrongExpectedVersion)
+			return nil, errWrongVersion{err}
 		}
+		return wr, err
+	})
+	var wrong errWrongVersion
+	if errors.As(err, &wrong) {
+		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, event.ErrWrongExpectedVersion)
+	}
+	if err != nil {
 		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
 	return event.AppendResult{
@@ -150,14 +219,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	}, nil
 }
 
-// checkStored applies the idempotency rules to the stream's stored events: done is
-// true when the append is a retry of one already stored (res is its result).
-func checkStored(stored []event.Recorded, expected int64, events []event.Data) (res event.AppendResult, done bool, err error) {
+// errWrongVersion carries the server's answer through conn.call unclassified.
+type errWrongVersion struct{ error }
+
+// checkStored applies the idempotency rules to the stream's stored events (ours only)
+// and last, the revision of the stream's last event of any kind (NoStream when none):
+// done is true when the append is a retry of one already stored (res is its result).
+// Versions come from the events, never from slice indexes: a truncated ($tb,
+// $maxCount, $maxAge, soft delete) stream does not start at revision 0, and skipped
+// foreign events leave holes.
+func checkStored(stored []event.Recorded, last, expected int64, events []event.Data) (res event.AppendResult, done bool, err error) {
 	at := make(map[string]int, len(stored))
 	for i, e := range stored {
 		at[e.ID] = i
 	}
-	current := int64(len(stored)) - 1 // NoStream (-1) when empty
 	first, seen := at[events[0].ID]
 	anyStored := seen
 	for _, e := range events[1:] {
@@ -165,17 +240,17 @@ func checkStored(stored []event.Recorded, expected int64, events []event.Data) (
 			anyStored = true
 		}
 	}
-	if anyStored && seen && (expected == event.Any || int64(first) == expected+1) {
+	if seen && (expected == event.Any || stored[first].Version == expected+1) {
 		retry := first+len(events) <= len(stored)
 		for i := 0; retry && i < len(events); i++ {
-			retry = stored[first+i].ID == events[i].ID
+			retry = stored[first+i].ID == events[i].ID && stored[first+i].Version == stored[first].Version+int64(i)
 		}
 		if retry {
 			last := stored[first+len(events)-1]
 			return event.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 		}
 	}
-	if expected != event.Any && expected != current {
+	if expected != event.Any && expected != last {
 		return event.AppendResult{}, false, event.ErrWrongExpectedVersion
 	}
 	if anyStored {
@@ -184,17 +259,48 @@ func checkStored(stored []event.Recorded, expected int64, events []event.Data) (
 	return event.AppendResult{}, false, nil
 }
 
-func validateAppend(stream string, expected int64, events []event.Data) error {
+// nilUUID is replaced by the client with a random ID, which would break idempotency.
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+func (s *Store) validateAppend(stream string, expected int64, events []event.Data) error {
 	if err := event.CheckAppend(stream, expected, events); err != nil {
 		return err
 	}
+	total := 0
 	for _, e := range events {
 		// KurrentDB event IDs are UUIDs; the canonical form must round-trip exactly.
 		if id, err := uuid.Parse(e.ID); err != nil || id.String() != e.ID {
 			return domain.Errorf(domain.EINVALID, "event id %q is not a lowercase canonical UUID", e.ID)
 		}
+		if e.ID == nilUUID {
+			return domain.Errorf(domain.EINVALID, "event id is the all-zero UUID")
+		}
+		if strings.HasPrefix(e.Type, "$") {
+			return domain.Errorf(domain.EINVALID, "event type %q: types starting with $ are KurrentDB's own", e.Type)
+		}
+		// What KurrentDB counts: data, metadata (our envelope included) and the type
+		// twice (it measures UTF-16).
+		size := len(e.Data) + len(wrapMetadata(e.SchemaVersion, e.Metadata)) + 2*utf16Len(e.Type)
+		if size > s.maxEvent {
+			return domain.Errorf(domain.ETOOLARGE, "event %s is %d bytes; the event store takes at most %d per event", e.ID, size, s.maxEvent)
+		}
+		total += size
+	}
+	if s.maxAppend > 0 && total > s.maxAppend {
+		return domain.Errorf(domain.ETOOLARGE, "append of %d bytes; the event store takes at most %d per append", total, s.maxAppend)
 	}
 	return nil
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
 }
 
 // ReadStream implements event.Store.
@@ -205,47 +311,72 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max i
 	if max < 1 {
 		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
 	}
-	got, err := s.readStream(ctx, stream, from, max)
+	got, _, err := s.readStream(ctx, stream, from, max)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	return got, nil
 }
 
-// readStream reads up to max events (all with max 0) from version from.
-func (s *Store) readStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	count := uint64(max)
-	if max == 0 {
-		count = math.MaxInt64 // "all": what the .NET client sends, safe for any server
+// readStream reads up to max of our events (all with max 0) from version from, and
+// returns the revision of the last event it saw of any kind (NoStream when none).
+// Foreign events are skipped, so it reads on until it has max of ours or the end.
+func (s *Store) readStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, int64, error) {
+	out, last := []event.Recorded{}, event.NoStream
+	for {
+		count := uint64(max - len(out))
+		if max == 0 {
+			count = math.MaxInt64 // "all": what the .NET client sends, safe for any server
+		}
+		from := from
+		page, err := do(ctx, s.conn, "read", func(ctx context.Context, c *esdb.Client) ([]*esdb.ResolvedEvent, error) {
+			return readPage(func() (*esdb.ReadStream, error) {
+				return c.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(uint64(from))}, count)
+			})
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, re := range page {
+			if re.Event == nil {
+				continue
+			}
+			last = int64(re.Event.EventNumber)
+			from = last + 1
+			if r, ok := s.ours(re.Event); ok {
+				out = append(out, r)
+			}
+		}
+		if max == 0 || uint64(len(page)) < count || len(out) >= max {
+			return out, last, nil
+		}
 	}
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(uint64(from))}, count)
+}
+
+// readPage drains one read; a stream that does not exist is an empty page. It runs
+// inside do, so its Recv calls are guarded too.
+func readPage(open func() (*esdb.ReadStream, error)) ([]*esdb.ResolvedEvent, error) {
+	rs, err := open()
 	if err != nil {
 		if esdbCode(err) == esdb.ErrorCodeResourceNotFound {
-			return []event.Recorded{}, nil
+			return nil, nil
 		}
 		return nil, err
 	}
 	defer rs.Close()
-	out := []event.Recorded{}
+	var page []*esdb.ResolvedEvent
 	for {
 		re, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return page, nil
 		}
 		if err != nil {
 			if esdbCode(err) == esdb.ErrorCodeResourceNotFound {
-				return []event.Recorded{}, nil
+				return nil, nil
 			}
 			return nil, err
 		}
-		if re.Event == nil {
-			continue
-		}
-		r, err := toRecorded(re.Event)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+		page = append(page, re)
 	}
 }
 
@@ -266,21 +397,16 @@ func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]eve
 		if pos != nil {
 			from = *pos
 		}
-		rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{From: from}, page)
+		events, err := do(ctx, s.conn, "read $all", func(ctx context.Context, c *esdb.Client) ([]*esdb.ResolvedEvent, error) {
+			return readPage(func() (*esdb.ReadStream, error) {
+				return c.ReadAll(ctx, esdb.ReadAllOptions{From: from}, page)
+			})
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read all: %w", err)
 		}
-		n, moved := uint64(0), false
-		for {
-			re, err := rs.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("read all: %w", err)
-			}
-			n++
+		moved := false
+		for _, re := range events {
 			if re.Event == nil {
 				continue
 			}
@@ -289,22 +415,17 @@ func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]eve
 				continue
 			}
 			pos, moved = &p, true
-			if !s.ours(re.Event.StreamID) {
+			if !s.ourStream(re.Event.StreamID) {
 				continue
 			}
-			r, err := toRecorded(re.Event)
-			if err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("read all: %w", err)
-			}
-			out = append(out, r)
-			if len(out) == max {
-				rs.Close()
-				return out, nil
+			if r, ok := s.ours(re.Event); ok {
+				out = append(out, r)
+				if len(out) == max {
+					return out, nil
+				}
 			}
 		}
-		rs.Close()
-		if n < page {
+		if uint64(len(events)) < page {
 			return out, nil
 		}
 		if !moved {
@@ -322,8 +443,8 @@ func after0(a, b esdb.Position) bool {
 	return a.Prepare > b.Prepare
 }
 
-// ours reports whether a stream belongs to the all-stream this Store shows.
-func (s *Store) ours(stream string) bool {
+// ourStream reports whether a stream belongs to the all-stream this Store shows.
+func (s *Store) ourStream(stream string) bool {
 	if strings.HasPrefix(stream, "$") {
 		return false
 	}
@@ -338,8 +459,31 @@ func (s *Store) ours(stream string) bool {
 	return false
 }
 
+// ours decodes an event of one of our streams, or reports (and logs) that it is not
+// ours: KurrentDB puts its own events in any stream (a tombstone "$streamDeleted", a
+// "$>" link, "$metadata"), and other writers can append to our streams. Reading on
+// past them keeps ReadAll and Subscribe from stalling at such an event forever.
+func (s *Store) ours(e *esdb.RecordedEvent) (event.Recorded, bool) {
+	reason := ""
+	if strings.HasPrefix(e.EventType, "$") {
+		reason = "system event type"
+	}
+	r, err := toRecorded(e)
+	if reason == "" && err != nil {
+		reason = err.Error()
+	}
+	if reason != "" {
+		s.log.Warn("kurrentdb: skipped an event that is not scanledger's", "stream", e.StreamID, "type", e.EventType,
+			"id", e.EventID.String(), "revision", e.EventNumber, "position", string(formatCursor(e.Position)), "reason", reason)
+		return event.Recorded{}, false
+	}
+	return r, true
+}
+
 // Subscribe implements event.Store with a server-side filtered $all subscription,
-// resubscribing after the last delivered position whenever it drops.
+// resubscribing after the last delivered position whenever it drops. A drop that will
+// not heal by itself (credentials, rights) is logged and shown by Ready, and retried
+// at the longest backoff, as an operator may fix it without restarting us.
 func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handler) error {
 	pos, err := parseCursor(after)
 	if err != nil {
@@ -359,24 +503,47 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 		if pos != nil {
 			from = *pos // exclusive for subscriptions
 		}
-		sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: from, Filter: filter})
+		before := pos
+		var sub *esdb.Subscription
+		client, err := s.conn.current()
 		if err == nil {
-			before := pos
-			err = s.pump(ctx, sub, h, &pos)
-			sub.Close()
-			var stop stopError
-			if errors.As(err, &stop) {
-				return stop.err
+			sctx := leaderContext(ctx)
+			sub, err = guard(sctx, client, func() (*esdb.Subscription, error) {
+				return client.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{From: from, Filter: filter})
+			})
+			if err == nil {
+				s.conn.succeeded(client, "subscribe")
+				err = s.pump(ctx, sub, h, &pos)
+				sub.Close()
+				var stop stopError
+				if errors.As(err, &stop) {
+					return stop.err
+				}
 			}
-			if pos != before {
-				delay = s.retryDelay // it made progress: the next drop is a new incident
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
+			if closedClient(err) {
+				s.conn.markDead(client, err)
+			}
+			err = s.conn.classify("subscribe", err)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		// A transient failure (dropped connection, leader change, node down): back off
-		// so that a dead server is not hammered, then resume after the last position.
+		if pos != before {
+			delay = s.retryDelay // it made progress: the next drop is a new incident
+		}
+		if permanent(err) {
+			// Logged once (per distinct error) and shown by Ready until a subscription
+			// is confirmed again.
+			s.conn.setFault("subscribe", err)
+			delay = maxRetryDelay
+		} else {
+			s.log.Info("kurrentdb: subscription dropped; resubscribing", "after", string(formatPos(pos)), "in", delay, "err", err)
+		}
+		// Back off so that a dead server is not hammered, then resume after the last
+		// position.
 		t := time.NewTimer(delay)
 		delay = min(2*delay, maxRetryDelay)
 		select {
@@ -388,11 +555,18 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 	}
 }
 
+func formatPos(p *esdb.Position) event.Cursor {
+	if p == nil {
+		return event.Start
+	}
+	return formatCursor(*p)
+}
+
 // maxRetryDelay caps the backoff between resubscriptions.
 const maxRetryDelay = 5 * time.Second
 
 // stopError marks an error that ends Subscribe instead of a resubscription: the
-// handler's own error, or an event we cannot decode (retrying would only fail again).
+// handler's own error.
 type stopError struct{ err error }
 
 func (e stopError) Error() string { return e.err.Error() }
@@ -411,13 +585,14 @@ func (s *Store) pump(ctx context.Context, sub *esdb.Subscription, h event.Handle
 			if *pos != nil && !after0(p, **pos) {
 				continue // a resubscription never repeats, but be safe
 			}
-			if !s.ours(e.StreamID) {
+			if !s.ourStream(e.StreamID) {
 				*pos = &p
 				continue
 			}
-			r, err := toRecorded(e)
-			if err != nil {
-				return stopError{fmt.Errorf("subscribe: %w", err)}
+			r, ok := s.ours(e)
+			if !ok {
+				*pos = &p
+				continue
 			}
 			// Events already buffered in the stream keep arriving after cancellation:
 			// stop at once rather than hand them to the handler.
@@ -504,14 +679,9 @@ func parseCursor(c event.Cursor) (*esdb.Position, error) {
 	if !ok || err1 != nil || err2 != nil {
 		return nil, domain.Errorf(domain.EINVALID, "malformed cursor %q", string(c))
 	}
-	return &esdb.Position{Commit: cp, Prepare: pp}, nil
-}
-
-// esdbCode digests the client's error; it wraps its *esdb.Error in fmt errors.
-func esdbCode(err error) esdb.ErrorCode {
-	var e *esdb.Error
-	if errors.As(err, &e) {
-		return e.Code()
+	if cp < pp {
+		// KurrentDB rejects such a position; no event has one.
+		return nil, domain.Errorf(domain.EINVALID, "malformed cursor %q: commit before prepare", string(c))
 	}
-	return esdb.ErrorCodeUnknown
+	return &esdb.Position{Commit: cp, Prepare: pp}, nil
 }

@@ -93,7 +93,7 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 		// The token package reports expiry with this message; everything else (bad
 		// signature, refresh token, wrong audience) is plainly unauthorized.
 		if domain.ErrorMessage(err) == msgExpired {
-			return nil, errors.New(msgExpired)
+			return nil, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 		}
 		return nil, errors.New(msgUnauthorized)
 	}
@@ -103,7 +103,7 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 		if ctx.Err() == nil { // else the socket went away meanwhile: nothing to report
 			g.log.Warn("relay: socket.io subscribe", "user", cl.UserID, "err", err)
 		}
-		return nil, errors.New(msgUnavailable)
+		return nil, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	out := make(chan socketio.Message, 4)
 	forward(ctx, sub, out)

@@ -115,7 +115,7 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 		if len(m.Data) == 0 {
 			m.Data = json.RawMessage("null")
 		}
-		buf, err := json.Marshal(frame{ID: m.ID, Event: m.Event, Data: m.Data})
+		buf, err := json.Marshal(frame(m))
 		if err != nil {
 			return fmt.Errorf("relay: encode websocket frame %d: %w", m.ID, err)
 		}

@@ -73,11 +73,11 @@ func appendLoad(ctx context.Context, h *scan.Handler, p appendPlan) (*appendResu
 	}
 	type worker struct {
 		users []*loadUser
-		slots chan struct{}
+		slots chan time.Time // each slot's scheduled time: the latency clock starts there
 	}
 	workers := make([]*worker, min(p.Workers, len(users)))
 	for i := range workers {
-		workers[i] = &worker{slots: make(chan struct{}, 64)}
+		workers[i] = &worker{slots: make(chan time.Time, 64)}
 	}
 	for i, u := range users {
 		w := workers[i%len(workers)]
@@ -91,10 +91,10 @@ func appendLoad(ctx context.Context, h *scan.Handler, p appendPlan) (*appendResu
 	for _, w := range workers {
 		wg.Go(func() {
 			next := 0
-			for range w.slots {
+			for slot := range w.slots {
 				u := w.users[next]
 				next = (next + 1) % len(w.users)
-				n, err := u.advance(ctx, h, p.Progress)
+				n, err := u.advance(ctx, h, p.Progress, slot)
 				commands.Add(int64(n))
 				if err != nil {
 					errs.Add(1)
@@ -109,15 +109,16 @@ func appendLoad(ctx context.Context, h *scan.Handler, p appendPlan) (*appendResu
 	start := time.Now()
 	var late int64
 	for i := 0; i < total && ctx.Err() == nil; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+		slot := start.Add(time.Duration(i) * interval)
+		if d := time.Until(slot); d > 0 {
 			time.Sleep(d)
 		}
 		w := workers[i%len(workers)]
 		select {
-		case w.slots <- struct{}{}:
+		case w.slots <- slot:
 		default:
 			late++
-			w.slots <- struct{}{}
+			w.slots <- slot
 		}
 	}
 	for _, w := range workers {
@@ -133,8 +134,10 @@ func appendLoad(ctx context.Context, h *scan.Handler, p appendPlan) (*appendResu
 	return res, ctx.Err()
 }
 
-// advance runs the user's next command; it returns how many commands it executed.
-func (u *loadUser) advance(ctx context.Context, h *scan.Handler, progress int) (int, error) {
+// advance runs the user's next command; it returns how many commands it executed. A
+// progress message is stamped with its slot's scheduled time, not the time the command
+// runs, so time spent queued behind a late appender counts as latency.
+func (u *loadUser) advance(ctx context.Context, h *scan.Handler, progress int, slot time.Time) (int, error) {
 	meta := scan.Meta{UserID: u.id}
 	exec := func(decide func(*scan.Scan) error) error {
 		_, err := h.Execute(ctx, u.scan, meta, decide)
@@ -162,7 +165,7 @@ func (u *loadUser) advance(ctx context.Context, h *scan.Handler, progress int) (
 	case u.step < 2+progress:
 		pct := (u.step - 1) * 100 / progress
 		err = exec(func(s *scan.Scan) error {
-			return s.ReportProgress(u.attempt, pct, stampPrefix+strconv.FormatInt(time.Now().UnixNano(), 10), nil)
+			return s.ReportProgress(u.attempt, pct, stampPrefix+strconv.FormatInt(slot.UnixNano(), 10), nil)
 		})
 	default:
 		err = exec(func(s *scan.Scan) error {

@@ -43,10 +43,11 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 	if r := srv.json("POST", scanPath+"/process", tok, `{}`); r.Status != http.StatusCreated {
 		t.Fatalf("process: %d %s", r.Status, r.Body)
 	}
-	// Wait until the analysis is under way, then kill the server mid-flight.
+	// Wait until the analysis is under way (it is held there) and a live event has
+	// reached the client, then kill the server mid-flight.
 	var seen []liveEvent
 	deadline := time.After(60 * time.Second)
-	for agents.Calls() == 0 {
+	for agents.Calls() == 0 || len(seen) == 0 {
 		select {
 		case ev := <-live:
 			seen = append(seen, ev)

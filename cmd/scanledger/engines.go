@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +45,8 @@ type engines struct {
 	write   projections.DB
 	read    projections.DB
 	closer  []func()
+	// ready reports whether the event store serves us, when it can tell (KurrentDB).
+	ready func(context.Context) error
 }
 
 func (e *engines) close() {
@@ -54,7 +58,7 @@ func (e *engines) close() {
 // openEngines opens the event store and the read-model database the configuration
 // names, and applies their migrations: embedded mode keeps both in one SQLite file;
 // production keeps them in PostgreSQL (one database or two).
-func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
+func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines, err error) {
 	e := &engines{pgByURL: map[string]*postgres.DB{}}
 	defer func() {
 		if err != nil {
@@ -77,14 +81,14 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
-		st, err := kurrentdb.Open(ctx, es)
+		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log))
 		if err != nil {
 			return nil, err
 		}
 		e.closer = append(e.closer, func() { st.Close() })
-		e.store = st
+		e.store, e.ready = st, st.Ready
 		if rm == "" {
-			return nil, fmt.Errorf("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL=postgres://...")
+			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
 		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {

@@ -35,6 +35,9 @@ commands:
   scan      create a scan from photos, process it and print the summary
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   migrate   apply the database schema and exit
+  query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
+  backup    copy the embedded data dir while serving: scanledger backup --to DIR
+  restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   config    print every setting with its flag, environment variable and default
 `
 
@@ -54,6 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRole(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "query":
+		return runQuery(ctx, args, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, stdout, stderr)
 	case "config":
 		var c Config
 		c.writeDocs(stdout)

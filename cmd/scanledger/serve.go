@@ -24,8 +24,10 @@ import (
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
@@ -50,6 +52,7 @@ type App struct {
 	issuer   *token.Issuer
 	scans    *scan.Handler
 	accounts *accounts.Store
+	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
 	runners  []*projections.Runner
@@ -115,12 +118,13 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	a.secret = secret
 
 	// Event store and read model.
-	if a.eng, err = openEngines(ctx, cfg); err != nil {
+	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	a.trail = logTrail{a.log}
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -179,9 +183,14 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		// The scans read model and the user feed commit together (see projections.Group).
 		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
+		quiet := opts
+		quiet.OnCommit = nil
 		a.runners = append(a.runners,
 			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")))
+			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+			// Its own checkpoint: a read model that predates it catches up from the first
+			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
+			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
 	}
 	if roles["worker"] {
 		if a.worker, err = a.newWorker(); err != nil {
@@ -302,6 +311,7 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Analyzer:    a.analyzer,
 		Signer:      a.blobs,
 		Logger:      a.log,
+		Prices:      a.accounts,
 		Owner:       "worker-" + instance,
 		Drain:       drain,
 		Concurrency: int(n),
@@ -344,9 +354,19 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
+		Console:        a.accounts,
+		Trail:          a.trail,
+		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
 		Mounts:         mounts,
-		Ready:          func(ctx context.Context) error { return a.read.PingContext(ctx) },
+		Ready: func(ctx context.Context) error {
+			if a.eng.ready != nil {
+				if err := a.eng.ready(ctx); err != nil {
+					return err
+				}
+			}
+			return a.read.PingContext(ctx)
+		},
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -499,7 +519,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}

@@ -123,9 +123,12 @@ type RoomTypes struct {
 
 // AgentRun is one agent's usage in the analysis.
 type AgentRun struct {
-	ID         string    `json:"id"`
-	AgentName  string    `json:"agentName"`
-	Model      string    `json:"model,omitempty"`
+	ID        string `json:"id"`
+	AgentName string `json:"agentName"`
+	Model     string `json:"model,omitempty"`
+	// ModelID is the models-info price the cost was computed with or checked against
+	// (the original's agents_runs.model_id); empty when no price was registered.
+	ModelID    string    `json:"modelId,omitempty"`
 	TokensIn   int       `json:"tokensIn"`
 	TokensOut  int       `json:"tokensOut"`
 	CostUSD    string    `json:"costUsd"` // decimal string, as the PWA expects

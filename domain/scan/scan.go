@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"unicode/utf8"
+
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -201,9 +203,7 @@ func (s *Scan) ReportProgress(attempt, progress int, stage string, etaSeconds *i
 	if progress < s.Progress {
 		return domain.Errorf(domain.EINVALID, "progress %d is below the last reported %d", progress, s.Progress)
 	}
-	if len(stage) > MaxStageLen {
-		stage = stage[:MaxStageLen]
-	}
+	stage = truncate(stage, MaxStageLen)
 	if etaSeconds != nil && *etaSeconds < 0 {
 		etaSeconds = nil
 	}
@@ -272,9 +272,14 @@ func (s *Scan) Delete() error {
 	return nil
 }
 
+// truncate returns the longest prefix of s of at most n bytes that does not split a
+// UTF-8 character, so a cut text is still valid text in every read model.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -3,7 +3,9 @@ package scan_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -219,5 +221,36 @@ func TestOwnership(t *testing.T) {
 	}
 	if err := s.OwnedBy("u2"); !errors.Is(err, &domain.Error{Code: domain.ENOTFOUND}) {
 		t.Fatalf("another user must get not found, got %v", err)
+	}
+}
+
+// Long texts are shortened to their limit without splitting a character: a stage or
+// failure reason cut in the middle of a UTF-8 sequence would be stored as invalid text.
+func TestLongTextsAreCutAtACharacterBoundary(t *testing.T) {
+	long := strings.Repeat("é", scan.MaxReasonLen) // two bytes each: the limit falls inside one
+	long = "x" + long
+	s := scan.New("s1")
+	for _, e := range []scan.Event{created, uploaded, started1} {
+		s.Apply(e)
+	}
+	if err := s.ReportProgress(1, 10, long, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fail(1, "boom", long, false); err != nil {
+		t.Fatal(err)
+	}
+	changes := s.Changes()
+	stage := changes[0].(scan.ProgressReported).Stage
+	reason := changes[1].(scan.Failed).Reason
+	for name, got := range map[string]struct {
+		text  string
+		limit int
+	}{"stage": {stage, scan.MaxStageLen}, "reason": {reason, scan.MaxReasonLen}} {
+		if !utf8.ValidString(got.text) {
+			t.Errorf("%s is not valid UTF-8 after cutting: %q", name, got.text[len(got.text)-3:])
+		}
+		if len(got.text) > got.limit || len(got.text) < got.limit-1 {
+			t.Errorf("%s is %d bytes, want the longest prefix within %d", name, len(got.text), got.limit)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -16,7 +17,12 @@ import (
 // the original backend saved results (contract section 8.3), with its gap closed: the
 // agents-service always sends agent_executions [], so agent runs are derived from
 // cost_info.agents_detailed, and a paid run never ends with no agents_runs rows.
-func Completed(resp *analysis.Response, attempt int, started, finished time.Time) (scan.Completed, error) {
+//
+// With prices, each run is linked to its model's price in effect when it started, and
+// when the analyzer reported tokens but no cost, the runs are priced from the registry
+// and cost_info's total is that sum, so the summary page and the analytics read the
+// same numbers. A failed price look-up is an error that is not the result's fault.
+func Completed(ctx context.Context, resp *analysis.Response, attempt int, started, finished time.Time, prices Prices) (scan.Completed, error) {
 	c := scan.Completed{
 		Attempt:         attempt,
 		HouseTypes:      nonNil(resp.Result.HouseTypes),
@@ -37,15 +43,28 @@ func Completed(resp *analysis.Response, attempt int, started, finished time.Time
 	if c.ProsCons, err = json.Marshal(pc); err != nil {
 		return c, fmt.Errorf("encode pros/cons: %w", err)
 	}
-	if c.CostInfo, err = json.Marshal(resp.CostInfo); err != nil {
-		return c, fmt.Errorf("encode cost info: %w", err)
-	}
 	if c.Result, err = json.Marshal(resp.Result); err != nil {
 		return c, fmt.Errorf("encode result: %w", err)
 	}
 	c.AgentRuns = agentRuns(resp, started.UTC(), finished.UTC())
+	analyzerCost := resp.CostInfo.Costs.TotalEstimatedUSD > 0
+	total, err := priceRuns(ctx, prices, c.AgentRuns, analyzerCost)
+	if err != nil {
+		return c, err
+	}
+	ci := resp.CostInfo
+	if total != nil {
+		ci.Costs.TotalEstimatedUSD, _ = total.Float64()
+		ci.Costs.PricingNote = PricedNote
+	}
+	if c.CostInfo, err = json.Marshal(ci); err != nil {
+		return c, fmt.Errorf("encode cost info: %w", err)
+	}
 	return c, nil
 }
+
+// PricedNote replaces cost_info.costs.pricing_note when scanledger priced the runs.
+const PricedNote = "Computed by scanledger from the models-info price in effect at the time of each run"
 
 // agentRuns lists one run per agent execution, or per agent in agents_detailed when
 // the service sent no executions. Cost is the run's share of the total estimate by
@@ -92,7 +111,7 @@ func agentRuns(resp *analysis.Response, started, finished time.Time) []scan.Agen
 			Model:      model,
 			TokensIn:   u.PromptTokens,
 			TokensOut:  u.CompletionTokens,
-			CostUSD:    share(ci.Costs.TotalEstimatedUSD, u.TotalTokens, ci.Tokens.TotalTokens),
+			CostUSD:    share(ci.Costs.TotalEstimatedUSD, u.TotalTokens, ci.Tokens.TotalTokens), // "0" until priced
 			StartedAt:  st,
 			FinishedAt: finished,
 		})
@@ -109,16 +128,7 @@ func share(total float64, part, whole int) string {
 	if r == nil {
 		return "0"
 	}
-	r.Mul(r, big.NewRat(int64(part), int64(whole)))
-	s := r.FloatString(12)
-	// Trim trailing zeros so "0.000120000000" reads "0.00012".
-	for len(s) > 1 && s[len(s)-1] == '0' {
-		s = s[:len(s)-1]
-	}
-	if s[len(s)-1] == '.' {
-		s = s[:len(s)-1]
-	}
-	return s
+	return decimal(r.Mul(r, big.NewRat(int64(part), int64(whole))))
 }
 
 func nonNil(s []string) []string {

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestCompletedDerivesAgentRunsFromAgentsDetailedWhenNoExecutions(t *testing.
 		Metadata:        analysis.Metadata{PipelineVersion: "2.0.0"},
 	}
 	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	c, err := worker.Completed(resp, 3, start, start.Add(time.Minute))
+	c, err := worker.Completed(context.Background(), resp, 3, start, start.Add(time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestCompletedUsesAgentExecutionsWhenPresent(t *testing.T) {
 			Costs:          analysis.Costs{TotalEstimatedUSD: 0.5}},
 		AgentExecutions: []json.RawMessage{json.RawMessage(`{"agent_name":"house type","timestamp":"2026-11-22T09:59:00.123456"}`)},
 	}
-	c, err := worker.Completed(resp, 1, time.Now(), time.Now())
+	c, err := worker.Completed(context.Background(), resp, 1, time.Now(), time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

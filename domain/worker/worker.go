@@ -57,6 +57,8 @@ type Worker struct {
 	Analyzer analysis.Analyzer
 	Signer   Signer
 	Logger   *slog.Logger
+	// Prices, when set, prices agent runs the analyzer reported no cost for.
+	Prices Prices
 
 	// Owner is the lease owner id: unique among running workers, and the same across
 	// restarts of one instance, so that a restarted instance takes back at once the
@@ -311,7 +313,11 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 		}
 		return w.finish(ctx, job, err)
 	}
-	done, err := Completed(resp, job.Attempt, started, w.Now())
+	done, err := Completed(ctx, resp, job.Attempt, started, w.Now(), w.Prices)
+	var pe *pricingError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
+	}
 	if err != nil {
 		return w.finish(ctx, job, &analysis.Error{Code: "bad_result", Detail: err.Error()})
 	}

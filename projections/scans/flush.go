@@ -214,7 +214,7 @@ func (g *segment) writeChildren(ctx context.Context, tx *projections.Tx) error {
 		}
 		for _, r := range s.runs {
 			runs = append(runs, []any{r.id, s.id, r.run.AgentName, r.run.TokensIn, r.run.TokensOut, r.cost,
-				d.NullTime(&r.run.StartedAt), d.NullTime(&r.run.FinishedAt), d.Time(r.at), r.attempt, nullString(r.run.Model)})
+				d.NullTime(&r.run.StartedAt), d.NullTime(&r.run.FinishedAt), d.Time(r.at), r.attempt, nullString(r.run.Model), nullString(r.run.ModelID)})
 		}
 		if m := s.summary; m != nil {
 			sums = append(sums, []any{m.id, s.id, d.JSON(m.summary), nullJSON(d, m.prosCons), nullJSON(d, m.costSum),
@@ -236,7 +236,7 @@ func (g *segment) writeChildren(ctx context.Context, tx *projections.Tx) error {
 		return fmt.Errorf("update room types: %w", err)
 	}
 	if err := tx.ExecValues(ctx, `INSERT INTO agents_runs (id, scan_id, agent_name, tokens_in, tokens_out, cost_usd,
-		started_at, finished_at, created_at, attempt, model)`, `ON CONFLICT (id) DO NOTHING`, runs); err != nil {
+		started_at, finished_at, created_at, attempt, model, model_id)`, `ON CONFLICT (id) DO NOTHING`, runs); err != nil {
 		return fmt.Errorf("insert agent runs: %w", err)
 	}
 	if err := tx.ExecValues(ctx, `INSERT INTO house_scan_summary (id, scan_id, summary_json, pros_cons_json,
@@ -270,9 +270,12 @@ func (r *scanRow) column(d projections.Dialect, bit int) (string, string, any) {
 		return "stage", "text", r.stage
 	case colFailureCode:
 		return "failure_code", "text", r.failureCode
-	default:
+	case colFailureReason:
 		return "failure_reason", "text", r.failureReason
 	}
+	// Every bit set by the projector has a case above; a new one without its column
+	// would otherwise be written into the wrong column silently.
+	panic(fmt.Sprintf("scans: no column for change bit %#x", bit))
 }
 
 // updateScans writes the changed columns of scans created before the segment, one

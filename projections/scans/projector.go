@@ -377,6 +377,9 @@ func (g *segment) completed(scanID, eventID string, v scan.Completed, version in
 		if !domain.ValidID(id) {
 			return fmt.Errorf("completed: agent run id %q is not a UUID", id)
 		}
+		if run.ModelID != "" && !domain.ValidID(run.ModelID) {
+			return fmt.Errorf("completed: agent run %s: model id %q is not a UUID", id, run.ModelID)
+		}
 		cost, err := decimalArg(run.CostUSD)
 		if err != nil {
 			return fmt.Errorf("completed: agent run %s: %w", id, err)
@@ -444,13 +447,13 @@ func decimalArg(s string) (any, error) {
 	if frac > 30 {
 		s = s[:len(s)-(frac-30)]
 	}
-	return normalizeDecimal(s), nil
+	return NormalizeDecimal(s), nil
 }
 
-// normalizeDecimal prints a decimal the way Prisma's Decimal does for the PWA: no
+// NormalizeDecimal prints a decimal the way Prisma's Decimal does for the PWA: no
 // leading zeros, no trailing fractional zeros ("0.0012", where Postgres's numeric(65,30)
 // reads back as "0.001200000000000000000000000000").
-func normalizeDecimal(s string) string {
+func NormalizeDecimal(s string) string {
 	neg := strings.HasPrefix(s, "-")
 	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
 	whole = strings.TrimLeft(whole, "0")

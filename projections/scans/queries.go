@@ -316,7 +316,7 @@ func load(ctx context.Context, db projections.DB, scanWhere, childWhere string, 
 			r.Model = strPtr(model)
 			r.TokensIn, r.TokensOut = int(in.Int64), int(out.Int64)
 			if cost.Valid {
-				r.CostUSD = ptr(normalizeDecimal(cost.String))
+				r.CostUSD = ptr(NormalizeDecimal(cost.String))
 			}
 			if s := byID[r.ScanID]; s != nil {
 				s.AgentRuns = append(s.AgentRuns, r)

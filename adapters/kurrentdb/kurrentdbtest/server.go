@@ -1,85 +1,257 @@
 // Package kurrentdbtest is an in-memory KurrentDB for tests: a gRPC server built on the
-// EventStore-Client-Go module's own generated Streams server interface, holding streams
-// in memory. It implements what adapters/kurrentdb uses (appends with expected revisions
-// and retry de-duplication, forward reads of streams and $all, filtered $all
-// subscriptions with catch-up and live tail) and, like KurrentDB, does not enforce event
-// ids unique across streams. Start it with Start; its URL is an esdb:// connection string.
+// EventStore-Client-Go module's own generated Streams and ServerFeatures server
+// interfaces, holding streams in memory, so the adapter is tested through the real
+// client and wire protocol without a server install.
+//
+// It does what KurrentDB does with the calls adapters/kurrentdb makes, including what
+// a real server does and a naive fake would not: it goes away and comes back on the
+// same port (Stop, Restart, CrashOnNextAppend), demands TLS and credentials and keeps
+// $all for admins (Secure), holds events nobody here wrote (system streams, epoch
+// records, $ce-/$et- links with WithSystemProjections, and the Inject*/TombstoneStream/Truncate
+// hooks), leaves gaps and chunk jumps between positions, rejects cursors with commit
+// before prepare, enforces the append and event size limits and the server's
+// validation, deduplicates retries only as the server promises (durably for exact
+// expected revisions, from a bounded memory of recent IDs for Any, forgotten on
+// restart), sends checkpoints and caught-up messages, bounds the live buffer of a
+// subscription, and accepts the client's keepalive pings. Like KurrentDB it does NOT
+// enforce event IDs unique across streams. Start it with Start; its URL is an esdb://
+// connection string.
 package kurrentdbtest
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
-	"regexp"
-	"strconv"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-// Server is an in-memory stand-in for a single KurrentDB node, built on the
-// client's own generated gRPC server interface, so the adapter is tested through the
-// real client and wire protocol without a server install. It does what the client
-// does with KurrentDB and no more: appends with expected revisions (and the server's
-// retry-at-the-same-revision idempotency), forward stream and $all reads, and
-// filtered $all subscriptions that catch up and then tail. Like KurrentDB it does NOT
-// enforce unique event IDs across streams. ServerFeatures and Gossip are left
-// unregistered: for a single node the client skips gossip and treats an Unimplemented
-// ServerFeatures as an old server, which is fine for these calls.
+// Users of a Secure server. Admin is in $admins (may read $all); Reader is an
+// ordinary user (may read and write user streams, not $all).
+const (
+	AdminUser    = "admin"
+	ReaderUser   = "reader"
+	TestPassword = "changeit"
+)
+
+// DefaultMaxAppendSize is KurrentDB's MaxAppendSize on 24.10 LTS and 25.0.
+const DefaultMaxAppendSize = 1 << 20
+
+// LiveBuffer is how many live events a subscription holds for a slow consumer before
+// it falls back to catch-up or is dropped, as KurrentDB's live buffer of 32.
+const LiveBuffer = 32
+
+// chunkSize is KurrentDB's transaction-file chunk size: positions jump to the next
+// chunk when a record does not fit in the current one.
+const chunkSize = 256 << 20
+
+// Option configures Start.
+type Option func(*Server)
+
+// Secure makes the server demand TLS (with a CA of its own, passed by path in the
+// connection string's tlsCAFile) and Basic credentials: AdminUser and ReaderUser with
+// TestPassword; only the admin may read or subscribe to $all.
+func Secure() Option { return func(fs *Server) { fs.secure = true } }
+
+// WithServerVersion sets the version the server reports through ServerFeatures (the
+// default is "24.10.0").
+func WithServerVersion(v string) Option { return func(fs *Server) { fs.version = v } }
+
+// WithMaxAppendSize sets the server's MaxAppendSize (DefaultMaxAppendSize by default).
+func WithMaxAppendSize(n int) Option { return func(fs *Server) { fs.maxAppend = n } }
+
+// WithSystemProjections links every event into $ce-<category> and $et-<type>, as
+// KurrentDB's system projections do, so $all holds many link events.
+func WithSystemProjections() Option { return func(fs *Server) { fs.projections = true } }
+
+// DropSlowConsumers makes a live subscription whose buffer overflows end with Aborted
+// "Consumer too slow" instead of falling back to catch-up (the default).
+func DropSlowConsumers() Option { return func(fs *Server) { fs.dropSlow = true } }
+
+// Server is an in-memory stand-in for a single KurrentDB node.
 type Server struct {
 	streams.UnimplementedStreamsServer
 
+	// Settings, fixed at Start.
+	secure      bool
+	version     string
+	maxAppend   int
+	projections bool
+	dropSlow    bool
+	caFile      string
+	tlsConf     *tls.Config
+
 	mu       sync.Mutex
-	log      []*fakeEvent
-	byStream map[string][]*fakeEvent
-	next     uint64        // log position of the next event
+	log      []*record
+	byStream map[string]*streamState
+	next     uint64        // log position of the next record
 	changed  chan struct{} // closed and replaced at every append: wakes subscriptions
-	drop     chan struct{} // closed and replaced by dropSubscriptions
+	drop     chan struct{} // closed and replaced by DropSubscriptions
+	// recent is the bounded FIFO of recently written event IDs that makes an Any
+	// retry idempotent; it is memory only, so a restart forgets it.
+	recent    []uuid.UUID
+	recentPos map[uuid.UUID]*record
+	crash     *bool // CrashOnNextAppend: stop after (true) or before (false) storing
+	noLeader  int   // calls that came without the requires-leader header
+	epoch     int
+
+	addr string
+	srv  *grpc.Server
 }
 
-type fakeEvent struct {
+// recentIDs is how many event IDs the server remembers for Any retries.
+const recentIDs = 1000
+
+type record struct {
 	id       uuid.UUID
 	stream   string
 	revision uint64
-	position uint64
+	position uint64 // commit and prepare: one record per event
 	meta     map[string]string
 	custom   []byte
 	data     []byte
 }
 
-// startFakeServer serves a fresh Server on a loopback port and returns it and a
-// connection string for it.
-func Start(t testing.TB) (*Server, string) {
+type streamState struct {
+	events         []*record
+	tombstoned     bool
+	truncateBefore uint64
+}
+
+// Start serves a fresh Server on a loopback port and returns it and a connection
+// string for it (the admin's, on a Secure server). It stops with the test.
+func Start(t testing.TB, opts ...Option) (*Server, string) {
 	t.Helper()
 	fs := &Server{
-		byStream: map[string][]*fakeEvent{},
-		next:     1000,
-		changed:  make(chan struct{}),
-		drop:     make(chan struct{}),
+		version:   "24.10.0",
+		maxAppend: DefaultMaxAppendSize,
+		byStream:  map[string]*streamState{},
+		next:      1000,
+		changed:   make(chan struct{}),
+		drop:      make(chan struct{}),
+		recentPos: map[uuid.UUID]*record{},
+	}
+	for _, o := range opts {
+		o(fs)
+	}
+	if fs.secure {
+		if err := fs.makeCerts(t.TempDir()); err != nil {
+			t.Fatalf("kurrentdbtest: certificates: %v", err)
+		}
 	}
 	// A real $all starts with system events; the adapter must leave them out.
-	fs.appendLocked("$settings", []*fakeEvent{{id: uuid.New(), meta: map[string]string{"type": "$settings", "content-type": "application/json"}, data: []byte(`{}`)}})
+	fs.mu.Lock()
+	fs.appendLocked("$settings", []*record{fs.system("$settings", `{}`)})
+	fs.mu.Unlock()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	srv := grpc.NewServer()
-	streams.RegisterStreamsServer(srv, fs)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return fs, fmt.Sprintf("esdb://%s?tls=false", lis.Addr())
+	fs.addr = lis.Addr().String()
+	fs.serve(lis)
+	t.Cleanup(fs.Stop)
+	return fs, fs.URL(AdminUser, TestPassword)
 }
 
-// dropSubscriptions ends every live subscription with a transient error, as a node
-// restart or leader change would.
+// URL is a connection string for the server as user (ignored unless Secure).
+func (fs *Server) URL(user, password string) string {
+	if !fs.secure {
+		return fmt.Sprintf("esdb://%s?tls=false", fs.addr)
+	}
+	return fmt.Sprintf("esdb://%s:%s@%s?tlsCAFile=%s", user, password, fs.addr, fs.caFile)
+}
+
+// Addr is the server's host:port.
+func (fs *Server) Addr() string { return fs.addr }
+
+func (fs *Server) serve(lis net.Listener) {
+	opts := []grpc.ServerOption{
+		// The client pings every 10 s even without calls; KurrentDB accepts that.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	}
+	if fs.secure {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(fs.tlsConf)))
+	}
+	srv := grpc.NewServer(opts...)
+	streams.RegisterStreamsServer(srv, fs)
+	serverfeatures.RegisterServerFeaturesServer(srv, features{version: fs.version})
+	fs.mu.Lock()
+	fs.srv = srv
+	fs.epoch++
+	// Each start writes an epoch record, as a node does when it becomes leader.
+	fs.appendLocked("$epoch-information", []*record{fs.system("$epoch-information", fmt.Sprintf(`{"epochNumber":%d}`, fs.epoch))})
+	fs.mu.Unlock()
+	go func() { _ = srv.Serve(lis) }()
+}
+
+// Stop stops the server as a crash or shutdown would: connections close, calls in
+// flight fail. Stored events are kept for Restart.
+func (fs *Server) Stop() {
+	fs.mu.Lock()
+	srv := fs.srv
+	fs.srv = nil
+	fs.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+}
+
+// Restart serves the same events again on the same address, having forgotten what a
+// restarted node forgets (the recent IDs that make Any retries idempotent).
+func (fs *Server) Restart(t testing.TB) {
+	t.Helper()
+	fs.Stop()
+	var lis net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if lis, err = net.Listen("tcp", fs.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("kurrentdbtest: listen again on %s: %v", fs.addr, err)
+	}
+	fs.mu.Lock()
+	fs.recent, fs.recentPos = nil, map[uuid.UUID]*record{}
+	fs.mu.Unlock()
+	fs.serve(lis)
+}
+
+// CrashOnNextAppend makes the next append stop the server, after storing the events
+// (the client never hears that they were stored) when stored is true, or before.
+func (fs *Server) CrashOnNextAppend(stored bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.crash = &stored
+}
+
+// DropSubscriptions ends every live subscription with a transient error, as a leader
+// change would.
 func (fs *Server) DropSubscriptions() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -87,280 +259,98 @@ func (fs *Server) DropSubscriptions() {
 	fs.drop = make(chan struct{})
 }
 
-func (fs *Server) appendLocked(stream string, events []*fakeEvent) {
-	created := strconv.FormatInt(time.Now().UnixNano()/100, 10) // .NET ticks since the Unix epoch
-	for _, e := range events {
-		e.stream = stream
-		e.revision = uint64(len(fs.byStream[stream]))
-		e.position = fs.next
-		fs.next += uint64(len(e.data)+len(e.custom)) + 100
-		e.meta["created"] = created
-		fs.byStream[stream] = append(fs.byStream[stream], e)
-		fs.log = append(fs.log, e)
-	}
-	close(fs.changed)
-	fs.changed = make(chan struct{})
-}
-
-func (fs *Server) Append(srv streams.Streams_AppendServer) error {
-	first, err := srv.Recv()
-	if err != nil {
-		return err
-	}
-	opts := first.GetOptions()
-	if opts == nil {
-		return status.Error(codes.InvalidArgument, "append: options first")
-	}
-	stream := string(opts.GetStreamIdentifier().GetStreamName())
-	var events []*fakeEvent
-	for {
-		req, err := srv.Recv()
-		if err != nil {
-			break // io.EOF: the client closed its side
-		}
-		msg := req.GetProposedMessage()
-		if msg == nil {
-			return status.Error(codes.InvalidArgument, "append: proposed message expected")
-		}
-		s := msg.GetId().GetStructured()
-		id, err := esdb.ParseUUIDFromInt64(s.GetMostSignificantBits(), s.GetLeastSignificantBits())
-		if err != nil {
-			return status.Error(codes.InvalidArgument, "append: bad event id")
-		}
-		meta := map[string]string{}
-		for k, v := range msg.GetMetadata() {
-			meta[k] = v
-		}
-		events = append(events, &fakeEvent{id: id, meta: meta, custom: msg.GetCustomMetadata(), data: msg.GetData()})
-	}
-
+// CallsWithoutLeaderHeader counts the calls that did not ask for the leader
+// (requires-leader), which a cluster would have served from a follower.
+func (fs *Server) CallsWithoutLeaderHeader() int {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	stored := fs.byStream[stream]
-	current := int64(len(stored)) - 1
-
-	// KurrentDB's idempotency: the same IDs right after the expected revision succeed
-	// again without writing.
-	start := int64(-2)
-	switch r := opts.GetExpectedStreamRevision().(type) {
-	case *streams.AppendReq_Options_NoStream:
-		start = 0
-	case *streams.AppendReq_Options_Revision:
-		start = int64(r.Revision) + 1
-	}
-	if start >= 0 && len(events) > 0 && start+int64(len(events)) <= int64(len(stored)) {
-		same := true
-		for i, e := range events {
-			same = same && stored[start+int64(i)].id == e.id
-		}
-		if same {
-			return srv.SendAndClose(fs.success(stored[start+int64(len(events))-1]))
-		}
-	}
-
-	ok := false
-	switch r := opts.GetExpectedStreamRevision().(type) {
-	case *streams.AppendReq_Options_Any:
-		ok = true
-	case *streams.AppendReq_Options_NoStream:
-		ok = current == -1
-	case *streams.AppendReq_Options_StreamExists:
-		ok = current >= 0
-	case *streams.AppendReq_Options_Revision:
-		ok = current == int64(r.Revision)
-	}
-	if !ok {
-		wrong := &streams.AppendResp_WrongExpectedVersion{}
-		if current < 0 {
-			wrong.CurrentRevisionOption = &streams.AppendResp_WrongExpectedVersion_CurrentNoStream{CurrentNoStream: &shared.Empty{}}
-		} else {
-			wrong.CurrentRevisionOption = &streams.AppendResp_WrongExpectedVersion_CurrentRevision{CurrentRevision: uint64(current)}
-		}
-		switch r := opts.GetExpectedStreamRevision().(type) {
-		case *streams.AppendReq_Options_NoStream:
-			wrong.ExpectedRevisionOption = &streams.AppendResp_WrongExpectedVersion_ExpectedNoStream{ExpectedNoStream: &shared.Empty{}}
-		case *streams.AppendReq_Options_StreamExists:
-			wrong.ExpectedRevisionOption = &streams.AppendResp_WrongExpectedVersion_ExpectedStreamExists{ExpectedStreamExists: &shared.Empty{}}
-		case *streams.AppendReq_Options_Revision:
-			wrong.ExpectedRevisionOption = &streams.AppendResp_WrongExpectedVersion_ExpectedRevision{ExpectedRevision: r.Revision}
-		}
-		return srv.SendAndClose(&streams.AppendResp{Result: &streams.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: wrong}})
-	}
-	if len(events) == 0 {
-		return status.Error(codes.InvalidArgument, "append: no events")
-	}
-	fs.appendLocked(stream, events)
-	return srv.SendAndClose(fs.success(events[len(events)-1]))
+	return fs.noLeader
 }
 
-func (fs *Server) success(last *fakeEvent) *streams.AppendResp {
-	return &streams.AppendResp{Result: &streams.AppendResp_Success_{Success: &streams.AppendResp_Success{
-		CurrentRevisionOption: &streams.AppendResp_Success_CurrentRevision{CurrentRevision: last.revision},
-		PositionOption: &streams.AppendResp_Success_Position{Position: &streams.AppendResp_Position{
-			CommitPosition: last.position, PreparePosition: last.position,
-		}},
-	}}}
+type features struct {
+	serverfeatures.UnimplementedServerFeaturesServer
+	version string
 }
 
-func (fs *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) error {
-	opts := req.GetOptions()
-	if opts.GetReadDirection() != streams.ReadReq_Options_Forwards {
-		return status.Error(codes.Unimplemented, "fake: only forward reads")
-	}
-	switch so := opts.GetStreamOption().(type) {
-	case *streams.ReadReq_Options_Stream:
-		if opts.GetSubscription() != nil {
-			return status.Error(codes.Unimplemented, "fake: no stream subscriptions")
-		}
-		return fs.readStream(so.Stream, opts.GetCount(), srv)
-	case *streams.ReadReq_Options_All:
-		match, err := filterOf(opts.GetFilter())
-		if err != nil {
-			return err
-		}
-		if opts.GetSubscription() != nil {
-			return fs.subscribeAll(so.All, match, srv)
-		}
-		return fs.readAll(so.All, opts.GetCount(), match, srv)
-	}
-	return status.Error(codes.InvalidArgument, "fake: no stream option")
+func (f features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+	return &serverfeatures.SupportedMethods{
+		EventStoreServerVersion: f.version,
+		Methods: []*serverfeatures.SupportedMethod{
+			{MethodName: "read", ServiceName: "event_store.client.streams.streams"},
+			{MethodName: "append", ServiceName: "event_store.client.streams.streams"},
+		},
+	}, nil
 }
 
-func (fs *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint64, srv streams.Streams_ReadServer) error {
-	name := string(o.GetStreamIdentifier().GetStreamName())
-	from := uint64(0)
-	if r, ok := o.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
-		from = r.Revision
+// authorize checks a call's credentials as KurrentDB does: none is the anonymous user,
+// who may do nothing; a wrong password is Unauthenticated; $all is for $admins.
+func (fs *Server) authorize(ctx context.Context, all bool) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get("requires-leader")) == 0 {
+		fs.mu.Lock()
+		fs.noLeader++
+		fs.mu.Unlock()
 	}
-	fs.mu.Lock()
-	stored, exists := fs.byStream[name]
-	var batch []*fakeEvent
-	for _, e := range stored {
-		if e.revision >= from && uint64(len(batch)) < count {
-			batch = append(batch, e)
-		}
-	}
-	fs.mu.Unlock()
-	if !exists {
-		return srv.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
-			StreamIdentifier: o.GetStreamIdentifier(),
-		}}})
-	}
-	return sendAll(srv, batch)
-}
-
-// readAll reads $all forwards from a position, inclusive, as KurrentDB does.
-func (fs *Server) readAll(o *streams.ReadReq_Options_AllOptions, count uint64, match func(string) bool, srv streams.Streams_ReadServer) error {
-	from := uint64(0)
-	switch p := o.GetAllOption().(type) {
-	case *streams.ReadReq_Options_AllOptions_Position:
-		from = p.Position.GetCommitPosition()
-	case *streams.ReadReq_Options_AllOptions_End:
+	if !fs.secure {
 		return nil
 	}
-	fs.mu.Lock()
-	var batch []*fakeEvent
-	for _, e := range fs.log {
-		if e.position >= from && match(e.stream) && uint64(len(batch)) < count {
-			batch = append(batch, e)
-		}
+	auth := md.Get("authorization")
+	if len(auth) == 0 {
+		return status.Error(codes.PermissionDenied, "Access Denied")
 	}
-	fs.mu.Unlock()
-	return sendAll(srv, batch)
-}
-
-// subscribeAll confirms, then sends every matching event after the start position
-// (exclusive, as in KurrentDB) and keeps tailing until the client goes away or
-// dropSubscriptions is called.
-func (fs *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, match func(string) bool, srv streams.Streams_ReadServer) error {
-	if err := srv.Send(&streams.ReadResp{Content: &streams.ReadResp_Confirmation{Confirmation: &streams.ReadResp_SubscriptionConfirmation{
-		SubscriptionId: uuid.NewString(),
-	}}}); err != nil {
-		return err
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(auth[0], "Basic "))
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if err != nil || !ok || pass != TestPassword || (user != AdminUser && user != ReaderUser) {
+		return status.Error(codes.Unauthenticated, "Bad credentials")
 	}
-	fs.mu.Lock()
-	next := 0 // index into fs.log of the next event to consider
-	switch p := o.GetAllOption().(type) {
-	case *streams.ReadReq_Options_AllOptions_Position:
-		for next < len(fs.log) && fs.log[next].position <= p.Position.GetCommitPosition() {
-			next++
-		}
-	case *streams.ReadReq_Options_AllOptions_End:
-		next = len(fs.log)
-	}
-	drop := fs.drop
-	fs.mu.Unlock()
-	for {
-		fs.mu.Lock()
-		var batch []*fakeEvent
-		for _, e := range fs.log[next:] {
-			if match(e.stream) {
-				batch = append(batch, e)
-			}
-		}
-		next = len(fs.log)
-		changed := fs.changed
-		fs.mu.Unlock()
-		if err := sendAll(srv, batch); err != nil {
-			return err
-		}
-		select {
-		case <-srv.Context().Done():
-			return srv.Context().Err()
-		case <-drop:
-			return status.Error(codes.Unavailable, "fake: subscription dropped")
-		case <-changed:
-		}
-	}
-}
-
-func sendAll(srv streams.Streams_ReadServer, events []*fakeEvent) error {
-	for _, e := range events {
-		most, least := esdb.UUIDAsInt64(e.id)
-		rec := &streams.ReadResp_ReadEvent_RecordedEvent{
-			Id:               &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{MostSignificantBits: most, LeastSignificantBits: least}}},
-			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.stream)},
-			StreamRevision:   e.revision,
-			PreparePosition:  e.position,
-			CommitPosition:   e.position,
-			Metadata:         e.meta,
-			CustomMetadata:   e.custom,
-			Data:             e.data,
-		}
-		if err := srv.Send(&streams.ReadResp{Content: &streams.ReadResp_Event{Event: &streams.ReadResp_ReadEvent{
-			Event:    rec,
-			Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.position},
-		}}}); err != nil {
-			return err
-		}
+	if all && user != AdminUser {
+		return status.Error(codes.PermissionDenied, "Access Denied")
 	}
 	return nil
 }
 
-// filterOf supports the stream-name filters (prefixes or a regex) the adapter sends.
-func filterOf(f *streams.ReadReq_Options_FilterOptions) (func(string) bool, error) {
-	if f == nil {
-		return func(string) bool { return true }, nil
+// makeCerts writes a CA (for the client's tlsCAFile) and a server certificate for
+// 127.0.0.1 signed by it.
+func (fs *Server) makeCerts(dir string) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
 	}
-	sf, ok := f.GetFilter().(*streams.ReadReq_Options_FilterOptions_StreamIdentifier)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "fake: only stream filters")
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kurrentdbtest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	expr := sf.StreamIdentifier
-	if expr.GetRegex() != "" {
-		re, err := regexp.Compile(expr.GetRegex())
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "fake: bad regex")
-		}
-		return re.MatchString, nil
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
 	}
-	prefixes := expr.GetPrefix()
-	return func(s string) bool {
-		for _, p := range prefixes {
-			if strings.HasPrefix(s, p) {
-				return true
-			}
-		}
-		return false
-	}, nil
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	fs.caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(fs.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		return err
+	}
+	fs.tlsConf = &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}},
+		MinVersion:   tls.VersionTLS12,
+	}
+	return nil
 }

@@ -1,0 +1,84 @@
+package main_test
+
+import (
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+)
+
+// TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans runs the whole chain as
+// deployed: the analytics projection inside serve, the role set with `scanledger
+// role`, the routes behind the stored role.
+func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServer(t, dataDir)
+	tok := srv.token(domain.NewID(), "user")
+	var created struct{ ScanID string }
+	srv.json("POST", "/api/v1/scans", tok, `{"address":"12 Harbour Road"}`).data(t, &created)
+	scanPath := "/api/v1/scans/" + created.ScanID
+	if r := srv.upload(scanPath+"/images", tok, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`}); r.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	if r := srv.json("POST", scanPath+"/process", tok, `{}`); r.Status != http.StatusCreated {
+		t.Fatalf("process: %d %s", r.Status, r.Body)
+	}
+
+	if r := srv.json("POST", "/api/v1/auth/signup", "", `{"email":"ana@example.com","password":"secret1","firstName":"Ana","lastName":"Lyst"}`); r.Status != http.StatusCreated {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
+	}
+	if out, err := exec.Command(binary, "role", "--data-dir", dataDir, "--email", "ana@example.com", "--role", "analyst").CombinedOutput(); err != nil {
+		t.Fatalf("role: %v: %s", err, out)
+	}
+	var session struct{ AccessToken string }
+	srv.json("POST", "/api/v1/auth/login", "", `{"email":"ana@example.com","password":"secret1"}`).data(t, &session)
+
+	var outcomes []struct {
+		Status          string
+		Scans, Attempts int
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	for len(outcomes) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no outcome appeared")
+		}
+		time.Sleep(100 * time.Millisecond)
+		r := srv.do("GET", "/api/v1/analytics/outcomes", session.AccessToken, "", nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("outcomes: %d %s", r.Status, r.Body)
+		}
+		r.data(t, &outcomes)
+	}
+	if len(outcomes) != 1 || outcomes[0].Status != "succeeded" || outcomes[0].Scans != 1 || outcomes[0].Attempts != 1 {
+		t.Fatalf("outcomes: %+v", outcomes)
+	}
+	var durations []struct {
+		Status     string
+		Attempts   int
+		P50Seconds float64
+	}
+	srv.do("GET", "/api/v1/analytics/durations", session.AccessToken, "", nil).data(t, &durations)
+	if len(durations) != 1 || durations[0].Attempts != 1 || durations[0].P50Seconds <= 0 {
+		t.Errorf("durations: %+v", durations)
+	}
+	// The offline analyzer judges photo quality only: every item it was given is
+	// counted, and counted as not assessed.
+	var items []struct {
+		Scope, ItemID            string
+		Evaluations, NotAssessed int
+	}
+	srv.do("GET", "/api/v1/analytics/checklist-items", session.AccessToken, "", nil).data(t, &items)
+	if len(items) == 0 {
+		t.Fatal("no checklist items")
+	}
+	for _, it := range items {
+		if it.Evaluations == 0 || it.NotAssessed != it.Evaluations {
+			t.Errorf("item %+v: the offline analyzer assesses nothing", it)
+		}
+	}
+	if r := srv.do("GET", "/api/v1/analytics/outcomes", tok, "", nil); r.Status != http.StatusForbidden {
+		t.Errorf("a user reading analytics: %d, want 403", r.Status)
+	}
+}
