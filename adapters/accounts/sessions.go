@@ -18,7 +18,7 @@ func errRefresh() error { return domain.Errorf(domain.EUNAUTHORIZED, "Invalid re
 // token in family (a new id for a login, the presented token's family for a refresh).
 // It returns the session and the refresh token's id.
 func (s *Store) startSession(ctx context.Context, tx *sql.Tx, u User, family string) (Session, string, error) {
-	access, _, err := s.tokens.Issue(token.Access, u.ID, u.Role)
+	access, _, err := s.tokens.IssueInSession(token.Access, u.ID, u.Role, family)
 	if err != nil {
 		return Session{}, "", err
 	}
@@ -104,6 +104,28 @@ func (s *Store) Refresh(ctx context.Context, raw string) (Session, error) {
 	return sess, nil
 }
 
+// SessionActive reports whether the login session (refresh-token family) named by an
+// access token is still alive for userID: some refresh token of it is neither revoked
+// nor expired, so its holder could refresh right now. A replay, a password change or
+// the end of the refresh lifetime ends the session. Live connections use it to honour
+// an expired access token only for as long as revocation would let its holder refresh.
+func (s *Store) SessionActive(ctx context.Context, userID, session string) (bool, error) {
+	if !domain.ValidID(userID) || !domain.ValidID(session) {
+		return false, nil
+	}
+	var one int
+	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens
+		WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 LIMIT 1`,
+		session, userID, s.t(s.clock())).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read session: %w", err)
+	}
+	return true, nil
+}
+
 // Prune deletes refresh tokens that expired and login attempts older than the rate-limit
 // window: neither can matter again. Run it periodically (hourly is plenty).
 func (s *Store) Prune(ctx context.Context) error {
@@ -113,6 +135,9 @@ func (s *Store) Prune(ctx context.Context) error {
 	}
 	if _, err := s.write.ExecContext(ctx, `DELETE FROM login_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
 		return fmt.Errorf("prune login attempts: %w", err)
+	}
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM signup_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
+		return fmt.Errorf("prune signup attempts: %w", err)
 	}
 	return nil
 }

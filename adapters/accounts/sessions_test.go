@@ -183,3 +183,76 @@ func TestPruneForgetsExpiredTokensAndOldAttempts(t *testing.T) {
 		}
 	})
 }
+
+// An access token names its login session, and the session stays alive through
+// refreshes until it is revoked (a replay, a password change) or its last refresh token
+// expires: what a reconnecting live connection with an expired token is judged by.
+func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		alive := func(access string) bool {
+			t.Helper()
+			c, err := e.tokens.VerifyLapsed(access, token.Access)
+			if err != nil {
+				t.Fatalf("lapsed access token: %v", err)
+			}
+			ok, err := e.store.SessionActive(ctx, c.UserID, c.Session)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		s := e.signup(t, "ada@example.com", "secret1")
+		if !alive(s.AccessToken) {
+			t.Fatal("a fresh login's session is not alive")
+		}
+		next, err := e.store.Refresh(ctx, s.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c1, _ := e.tokens.Verify(s.AccessToken, token.Access)
+		c2, _ := e.tokens.Verify(next.AccessToken, token.Access)
+		if c1.Session == "" || c1.Session != c2.Session {
+			t.Fatalf("a refresh must stay in the login's session: %q then %q", c1.Session, c2.Session)
+		}
+		e.clock.advance(time.Hour) // both access tokens expired long ago
+		if !alive(s.AccessToken) {
+			t.Fatal("the session died with its access token")
+		}
+		if ok, _ := e.store.SessionActive(ctx, domain.NewID(), c1.Session); ok {
+			t.Fatal("a session is alive for another user")
+		}
+
+		// Replaying a rotated refresh token revokes the family: the session is over.
+		e.clock.advance(accounts.DefaultRefreshGrace)
+		_, err = e.store.Refresh(ctx, s.RefreshToken)
+		refused(t, err)
+		if alive(next.AccessToken) {
+			t.Fatal("a revoked session is still alive")
+		}
+
+		// A password change ends every session; an expired one is over too.
+		other, err := e.store.Login(ctx, "ada@example.com", "secret1", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !alive(other.AccessToken) {
+			t.Fatal("a second login's session is not alive")
+		}
+		if _, err := e.store.UpdateMe(ctx, other.User.ID, accounts.Changes{Password: ptr("secret2")}); err != nil {
+			t.Fatal(err)
+		}
+		if alive(other.AccessToken) {
+			t.Fatal("a session outlived a password change")
+		}
+		third, err := e.store.Login(ctx, "ada@example.com", "secret2", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c3, _ := e.tokens.Verify(third.AccessToken, token.Access)
+		e.clock.advance(7*24*time.Hour + time.Minute)
+		if ok, _ := e.store.SessionActive(ctx, c3.UserID, c3.Session); ok {
+			t.Fatal("a session outlived its refresh tokens")
+		}
+	})
+}

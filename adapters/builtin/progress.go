@@ -25,7 +25,11 @@ type progress struct {
 
 func newProgress(report func(analysis.Progress), total int, start time.Time) *progress {
 	p := &progress{report: report, total: total, start: start}
-	p.send(analysis.Progress{Percent: percentStart, Stage: fmt.Sprintf("Checking %d photos", total)})
+	stage := fmt.Sprintf("Checking %d photos", total)
+	if total == 1 {
+		stage = "Checking 1 photo"
+	}
+	p.send(analysis.Progress{Percent: percentStart, Stage: stage})
 	return p
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Accounts is the user store behind /auth/* and /users/me (adapters/accounts.Store).
@@ -129,12 +130,17 @@ func (s *Server) signup(c *gin.Context) {
 		Password:  p.password("password", req.Password, false, accounts.MaxPasswordLength),
 		FirstName: p.text("firstName", req.FirstName, accounts.MaxNameLength, true),
 		LastName:  p.text("lastName", req.LastName, accounts.MaxNameLength, true),
+		ClientIP:  c.ClientIP(),
 	}
 	if err := p.err(); err != nil {
 		s.writeError(c, err)
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
+	var rl *accounts.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -249,6 +255,9 @@ func (s *Server) patchMe(c *gin.Context) {
 		return
 	}
 	u, err := s.Accounts.UpdateMe(c.Request.Context(), claims(c).UserID, ch)
+	if err == nil { // the access trail keeps every profile change (audit_scope.go)
+		err = s.recordAccess(c, trail.ChangeProfile, "user:"+u.ID, u.ID, changedFields(ch))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -24,6 +24,8 @@ var statusOf = map[string]int{
 	domain.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	domain.ERATELIMIT:    http.StatusTooManyRequests,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ENOSPACE:      http.StatusInsufficientStorage,
+	domain.ETIMEOUT:      http.StatusRequestTimeout,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -69,6 +71,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		err = fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Service temporarily unavailable"), err)
 		status = http.StatusServiceUnavailable
 	}
+	if status == http.StatusRequestTimeout {
+		c.Header("Connection", "close") // the rest of a stalled body is never read
+	}
 	switch {
 	case status == http.StatusServiceUnavailable:
 		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
@@ -81,7 +86,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		Timestamp:  time.Now().UTC().Format(timeFormat),
 		Path:       c.Request.URL.Path,
 		Method:     c.Request.Method,
-		RequestID:  c.GetHeader("X-Request-Id"),
+		RequestID:  requestIDOf(c),
 	}
 	msg := domain.ErrorMessage(err)
 	if status == http.StatusBadRequest {

@@ -103,6 +103,26 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 	return r
 }
 
+// paidCosts is the cost summary, or null when no paid analysis ran (no tokens, no
+// cost: the built-in analyzer). The PWA draws its cost tile with
+// `total_estimated_usd && (...)`, which prints a stray "0" for a zero; a null
+// costSummary, which the original backend also sent before a scan's analysis, shows no
+// tile at all.
+func paidCosts(r json.RawMessage) json.RawMessage {
+	var c struct {
+		Tokens struct {
+			Total float64 `json:"total_tokens"`
+		} `json:"tokens"`
+		Costs struct {
+			USD float64 `json:"total_estimated_usd"`
+		} `json:"costs"`
+	}
+	if len(r) == 0 || json.Unmarshal(r, &c) != nil || (c.Tokens.Total == 0 && c.Costs.USD == 0) {
+		return json.RawMessage("null")
+	}
+	return r
+}
+
 // present turns a read-model scan into the PWA's JSON. detail adds the fields only GET
 // /scans/:id has (houseId, inputsSnapshot, house status and dates, image roomId).
 func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scanJSON, error) {
@@ -168,7 +188,7 @@ func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scan
 	}
 	if sm := sc.Summary; sm != nil {
 		out.Summary = &summaryJSON{ID: sm.ID, SummaryJSON: rawOrNull(sm.SummaryJSON), ProsConsJSON: rawOrNull(sm.ProsConsJSON),
-			CostSummary: rawOrNull(sm.CostSummary), DerivedAt: isoTime(sm.DerivedAt)}
+			CostSummary: paidCosts(sm.CostSummary), DerivedAt: isoTime(sm.DerivedAt)}
 	}
 	for _, ar := range sc.AgentRuns {
 		cost := "0"
@@ -194,6 +214,9 @@ func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 	}
 	if sc.UserID != claims(c).UserID && !s.canAudit(c) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
+	}
+	if err := s.recordScanRead(c, id, sc.UserID); err != nil {
+		return nil, err
 	}
 	return sc, nil
 }

@@ -18,10 +18,7 @@ import (
 
 // meta says who acted, for the events' metadata.
 func meta(c *gin.Context) scan.Meta {
-	rid := c.GetHeader("X-Request-Id")
-	if rid == "" {
-		rid = domain.NewID()
-	}
+	rid := requestIDOf(c)
 	return scan.Meta{UserID: claims(c).UserID, CorrelationID: rid, CausationID: rid}
 }
 
@@ -43,6 +40,9 @@ func decodeStrict(c *gin.Context, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return domain.Errorf(domain.ETOOLARGE, "Request body too large")
+		}
+		if domain.ErrorCode(err) == domain.ETIMEOUT {
+			return err
 		}
 		return domain.Errorf(domain.EINVALID, "Could not read the request body")
 	}
@@ -219,12 +219,14 @@ func (s *Server) history(c *gin.Context) (string, []event.Recorded, error) {
 	if len(recs) == 0 {
 		return "", nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
 	}
+	first, err := scan.Decode(recs[0])
+	created, isCreated := first.(scan.Created)
 	if cl := claims(c); !s.canAudit(c) {
-		first, err := scan.Decode(recs[0])
-		created, isCreated := first.(scan.Created)
 		if err != nil || !isCreated || created.UserID != cl.UserID {
 			return "", nil, domain.Errorf(domain.ENOTFOUND, "Scan not found")
 		}
+	} else if err := s.recordScanRead(c, id, created.UserID); err != nil {
+		return "", nil, err
 	}
 	return id, recs, nil
 }
@@ -245,6 +247,14 @@ func (s *Server) scanEvents(c *gin.Context) {
 	_, recs, err := s.history(c)
 	if err != nil {
 		s.writeError(c, err)
+		return
+	}
+	if recs, err = pageOf(c, recs); err != nil { // ?fromVersion= and ?limit= (audit.go)
+		s.writeError(c, err)
+		return
+	}
+	if wantsNDJSON(c) {
+		writeNDJSON(c, recs)
 		return
 	}
 	out := make([]recordedJSON, len(recs))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -46,6 +47,14 @@ type Config struct {
 	// Analytics serves /analytics/* to analysts (analytics.go).
 	Analytics Analytics
 
+	// Verifier checks the ledger for auditors (audit.go); nil: not offered.
+	Verifier *audit.Verifier
+	// Exporter writes sealed exports for auditors (audit.go); nil: not offered.
+	Exporter *audit.Exporter
+	// AccessTrail lists the access trail for auditors (audit_scope.go); Trail above is
+	// where entries are recorded (in the service, the same store-backed trail).
+	AccessTrail *audit.Trail
+
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler
 	// Ready reports whether the service can take traffic (GET /readyz).
@@ -57,12 +66,25 @@ type Config struct {
 	CORSOrigins   []string      // allowed browser origins; empty: none
 	// TrustedProxies may set X-Forwarded-For (CIDRs or IPs); empty: none.
 	TrustedProxies []string
+	// A request body must arrive at BodyMinRate bytes per second on average after a
+	// BodyGrace head start (defaults 20 s and 500 B/s, as Apache's mod_reqtimeout).
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	// UserCheckTTL is how long a user's token revocation state is cached (default 5 s):
+	// a deleted user's token stops working within it. Accounts must implement
+	// Revocations for the check to run.
+	UserCheckTTL time.Duration
+	// Live streams (SSE, WebSocket) open at once per user and per client address
+	// (defaults 20 and 100); more are refused with 429.
+	LivePerUser, LivePerIP int
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Config
-	log *slog.Logger
+	log     *slog.Logger
+	revoked *revocationCache // nil without a Revocations source
+	live    *liveLimiter
 }
 
 // New returns a Server.
@@ -73,13 +95,32 @@ func New(cfg Config) *Server {
 	if cfg.MaxImages <= 0 {
 		cfg.MaxImages = 50
 	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = 20 * time.Second
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = 500
+	}
 	if cfg.URLTTL <= 0 {
 		cfg.URLTTL = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{Config: cfg, log: cfg.Logger}
+	if cfg.UserCheckTTL <= 0 {
+		cfg.UserCheckTTL = 5 * time.Second
+	}
+	if cfg.LivePerUser <= 0 {
+		cfg.LivePerUser = 20
+	}
+	if cfg.LivePerIP <= 0 {
+		cfg.LivePerIP = 100
+	}
+	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP)}
+	if r, ok := cfg.Accounts.(Revocations); ok {
+		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
+	}
+	return s
 }
 
 // Handler builds the router.
@@ -89,7 +130,7 @@ func (s *Server) Handler() http.Handler {
 	// The client IP (login rate limits) comes from the connection unless proxies are
 	// configured: a forged X-Forwarded-For must not pick its own IP.
 	_ = r.SetTrustedProxies(s.TrustedProxies)
-	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.cors)
+	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.requestID, s.cors)
 	r.HandleMethodNotAllowed = false
 	r.NoRoute(s.notFoundRoute)
 
@@ -98,7 +139,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.auditorsReadOnly)
 	authed.POST("/scans", s.createScan)
 	authed.POST("/scans/:scanId/images", s.uploadImages)
 	authed.POST("/scans/:scanId/process", s.processScan)
@@ -113,13 +154,14 @@ func (s *Server) Handler() http.Handler {
 	s.checklistRoutes(authed)
 	s.consoleRoutes(authed)
 	s.analyticsRoutes(authed)
+	s.auditRoutes(authed)
 
 	mux := http.NewServeMux()
 	for prefix, h := range s.Mounts {
 		mux.Handle(prefix, h)
 	}
 	mux.Handle("/", r)
-	return mux
+	return s.minRate(mux)
 }
 
 func (s *Server) healthz(c *gin.Context) {

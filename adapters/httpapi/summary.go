@@ -64,6 +64,21 @@ type clientSummary struct {
 
 const overviewPending = "Scan in progress. Detailed AI summary will appear here once processing completes."
 
+// overviewWithout says why a scan has no summary yet: the original's "in progress"
+// only while it is (or may soon be) processed, not for a scan that has no photos or
+// whose processing failed.
+func overviewWithout(status string, hasPhotos bool) string {
+	switch {
+	case !hasPhotos:
+		return "No photos uploaded yet. Upload photos and start processing to get a summary."
+	case status == "queued":
+		return "Photos uploaded. Start processing to get a summary."
+	case status == "failed":
+		return "Processing failed, so there is no summary. Process the scan again to retry."
+	}
+	return overviewPending
+}
+
 func (s *Server) scanSummary(c *gin.Context) {
 	sc, err := s.readableScan(c)
 	if err != nil {
@@ -83,7 +98,7 @@ func (s *Server) scanSummary(c *gin.Context) {
 			out.Highlights, out.Recommendations = nonNilStrings(pc.Pros), nonNilStrings(pc.Cons)
 		}
 	} else {
-		o := overviewPending
+		o := overviewWithout(sc.Status, len(sc.Rooms) > 0)
 		out.Overview = &o
 	}
 	seen := map[string]bool{}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -20,6 +21,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
@@ -37,6 +39,7 @@ type accountsAPI struct {
 	scans    *scan.Handler
 	db       *sqlite.DB
 	tokens   *token.Issuer
+	sealer   *audit.Sealer // seals with auditTestKey (audit_test.go)
 }
 
 // acctReadModel serves httpapi.Reader from projections/scans, as cmd/scanledger does.
@@ -70,6 +73,7 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		t.Fatal(err)
 	}
 	store := sqlite.NewStore(db)
+	accessTrail := audit.NewTrail(store)
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
@@ -98,6 +102,10 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		Checklists:     acc,
 		Accounts:       acc,
 		ChecklistStore: acc,
+		Verifier:       &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)},
+		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
+		Trail:          accessTrail,
+		AccessTrail:    accessTrail,
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 	})
 	ts.Config.Handler = api.Handler()
@@ -109,7 +117,8 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		blobs.Close()
 		db.Close()
 	})
-	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer}
+	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer,
+		sealer: audit.NewSealer(store, auditTestKey)}
 }
 
 // acctReply is one HTTP answer.

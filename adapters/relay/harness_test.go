@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ type envConfig struct {
 	// sendBuffer, when set, is the server sockets' send buffer, so that a client that
 	// stops reading stalls the server's writes after little data.
 	sendBuffer int
+	// sessions, when set, lets reconnecting Socket.IO clients present expired tokens
+	// of live sessions (relay.WithSessions).
+	sessions relay.Sessions
 }
 
 // env is one running pipeline and server.
@@ -62,6 +66,8 @@ type env struct {
 	sio    *socketio.Server
 	srv    *httptest.Server
 	url    string
+	// skew moves the server's token clock ahead of the wall clock (tokens expire).
+	skew atomic.Int64
 	// stopPipeline stops the projection runner and the hub, as a shutdown does.
 	stopPipeline context.CancelFunc
 }
@@ -99,7 +105,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 
 	e.issuer = newEnvIssuer(randomBytes(32))
+	e.issuer.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	opts := []relay.Option{relay.WithWriteTimeout(cfg.writeTimeout), relay.WithLogger(log)}
+	if cfg.sessions != nil {
+		opts = append(opts, relay.WithSessions(cfg.sessions))
+	}
 	sse := relay.NewSSE(e.hub, cfg.heartbeat, opts...)
 	e.sio = relay.NewSocketIO(e.hub, e.issuer, randomBytes(32),
 		append(opts, relay.WithHeartbeat(cfg.heartbeat), relay.WithOrigins([]string{allowedOrigin}))...)

@@ -13,6 +13,7 @@ type options struct {
 	writeTimeout time.Duration
 	origins      []string
 	log          *slog.Logger
+	sessions     Sessions
 }
 
 func newOptions(opts []Option) options {
@@ -64,4 +65,12 @@ func WithLogger(l *slog.Logger) Option {
 			o.log = l
 		}
 	}
+}
+
+// WithSessions lets a reconnecting Socket.IO client present an expired access token
+// while the login session it names is alive (see NewSocketIO). Other transports ignore
+// it: their clients see the 401 and can refresh before they retry. Default: none, every
+// expired token is refused.
+func WithSessions(s Sessions) Option {
+	return func(o *options) { o.sessions = s }
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/projections/feed"
@@ -340,4 +341,76 @@ func resumeUntil(ctx context.Context, e *env, kind, user string, total int64, rn
 		}
 	}
 	return got, trace, nil
+}
+
+// liveSessions is the accounts store's answer to "is this login session alive?".
+type liveSessions struct {
+	mu    sync.Mutex
+	alive map[string]bool // user + "/" + session
+}
+
+func (s *liveSessions) set(user, session string, alive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alive[user+"/"+session] = alive
+}
+
+func (s *liveSessions) SessionActive(_ context.Context, user, session string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.alive[user+"/"+session], nil
+}
+
+// The PWA's socket.io-client keeps the token it was created with. When its access token
+// has expired by the time it reconnects (a deploy, a crash, a network blip), the
+// reconnect is honoured while the login session is alive, and the client gets exactly
+// the events it missed; once the session is revoked, the same reconnect is refused. A
+// first connection with an expired token is refused as always.
+func TestSocketIO_ReconnectWithAnExpiredTokenOfALiveSessionIsRecovered(t *testing.T) {
+	sessions := &liveSessions{alive: map[string]bool{}}
+	e := newEnv(t, envConfig{sessions: sessions})
+	user, session := domain.NewID(), domain.NewID()
+	sessions.set(user, session, true)
+	tok, _, err := e.issuer.IssueInSession(token.Access, user, token.RoleUser, session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startSocketIO(t, e, sioOptions{Token: tok})
+	c.waitFor("connect", isEv("connect"))
+	first := e.lifecycle(user)
+	assertWire(t, c.events(len(first)), first, 1)
+
+	c.command("offline")
+	c.waitFor("disconnect", isEv("disconnect"))
+	e.skew.Store(int64(time.Hour)) // the access token expired meanwhile
+	missed := e.failing(user)
+	e.waitFeed(user, len(first)+len(missed))
+	c.command("online")
+	if o := c.waitFor("reconnect", func(o observation) bool { return o.Ev == "connect" || o.Ev == "connect_error" }); !o.Recovered {
+		t.Fatalf("reconnect with an expired token of a live session: %v, want recovered", o)
+	}
+	assertWire(t, c.events(len(missed)), missed, int64(len(first))+1)
+
+	// The same token on a first connection (no pid) proves only who the user was.
+	fresh := startSocketIO(t, e, sioOptions{Token: tok})
+	if o := fresh.waitFor("connect_error", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" || o.Message != "Token expired" {
+		t.Fatalf("first connection with an expired token: %v, want connect_error Token expired", o)
+	}
+
+	// Revoked: the next reconnect is refused.
+	sessions.set(user, session, false)
+	c.command("offline")
+	c.waitFor("disconnect", isEv("disconnect"))
+	c.command("online")
+	if o := c.waitFor("refusal", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" || o.Message != "Token expired" {
+		t.Fatalf("reconnect of a revoked session: %v, want connect_error Token expired", o)
+	}
+
+	// Past the refresh lifetime the token is refused whatever the session says.
+	sessions.set(user, session, true)
+	e.skew.Store(int64(8 * 24 * time.Hour))
+	c.command("online")
+	if o := c.waitFor("refusal", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" {
+		t.Fatalf("reconnect past the refresh lifetime: %v, want connect_error", o)
+	}
 }

@@ -41,12 +41,20 @@ const (
 // user, which pidKey (at least 16 bytes, kept secret) makes verifiable without storing
 // anything. WithHeartbeat sets Engine.IO's ping interval and WithOrigins the allowed
 // cross-site origins. Close the returned server on shutdown.
+//
+// With WithSessions, a reconnecting client (one presenting a pid this server issued to
+// the same user) may present an expired access token, as long as the login session the
+// token names is still alive: socket.io-client never retries a refused CONNECT and the
+// PWA only hands it a new token at login or page load, so refusing would end live
+// updates for good after any restart more than an access lifetime after the user's
+// last API call. Revoking the session (a replayed refresh token, a password change)
+// ends this too.
 func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) *socketio.Server {
 	if len(pidKey) < 16 {
 		panic("relay: socket.io pid key shorter than 16 bytes")
 	}
 	o := newOptions(opts)
-	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, log: o.log}
+	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, sessions: o.sessions, log: o.log}
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
 		PingInterval: o.heartbeat,
@@ -57,10 +65,17 @@ func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) 
 }
 
 type sioGlue struct {
-	hub    *Hub
-	tokens *token.Issuer
-	pids   pidSigner
-	log    *slog.Logger
+	hub      *Hub
+	tokens   *token.Issuer
+	pids     pidSigner
+	sessions Sessions
+	log      *slog.Logger
+}
+
+// Sessions tells whether a login session (refresh-token family) is still alive: not
+// revoked and not expired.
+type Sessions interface {
+	SessionActive(ctx context.Context, userID, session string) (bool, error)
 }
 
 // sioAuth is the CONNECT auth object. Fields stay raw so that a field of the wrong
@@ -92,10 +107,12 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 	if err != nil {
 		// The token package reports expiry with this message; everything else (bad
 		// signature, refresh token, wrong audience) is plainly unauthorized.
-		if domain.ErrorMessage(err) == msgExpired {
-			return nil, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		if domain.ErrorMessage(err) != msgExpired {
+			return nil, errors.New(msgUnauthorized)
 		}
-		return nil, errors.New(msgUnauthorized)
+		if cl, err = g.lapsed(ctx, raw, rawString(a.PID)); err != nil {
+			return nil, err
+		}
 	}
 	resume := g.resume(cl.UserID, rawString(a.PID), a.Offset)
 	sub, err := g.hub.Subscribe(ctx, cl.UserID, resume, "")
@@ -112,6 +129,34 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 		s.PID = g.pids.issue(cl.UserID, sub.After())
 	}
 	return s, nil
+}
+
+// lapsed judges an expired access token presented by a reconnecting client: it is
+// honoured when it is genuine, the pid was issued to its user (so this is a connection
+// that was once authenticated, coming back) and the token's login session is still
+// alive. Anything else is "Token expired", as without WithSessions.
+func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (token.Claims, error) {
+	if g.sessions == nil || pid == "" {
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+	}
+	cl, err := g.tokens.VerifyLapsed(raw, token.Access)
+	if err != nil {
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+	}
+	if _, ok := g.pids.verify(pid, cl.UserID); !ok {
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+	}
+	alive, err := g.sessions.SessionActive(ctx, cl.UserID, cl.Session)
+	if err != nil {
+		if ctx.Err() == nil {
+			g.log.Warn("relay: socket.io session check", "user", cl.UserID, "err", err)
+		}
+		return token.Claims{}, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
+	}
+	if !alive {
+		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+	}
+	return cl, nil
 }
 
 // resume turns a reconnecting client's pid and offset into a Resume. Without a pid

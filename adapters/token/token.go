@@ -38,10 +38,13 @@ func ValidRole(r string) bool {
 
 // Claims are what a verified token says.
 type Claims struct {
-	UserID    string
-	Role      string
-	Type      string
-	ID        string // jti
+	UserID string
+	Role   string
+	Type   string
+	ID     string // jti
+	// Session is the login session (refresh-token family) an access token was issued
+	// in, empty for tokens minted outside a login (the CLI's token command).
+	Session   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
@@ -57,8 +60,9 @@ type Issuer struct {
 }
 
 type claims struct {
-	Role string `json:"role"`
-	Type string `json:"typ"`
+	Role    string `json:"role"`
+	Type    string `json:"typ"`
+	Session string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -69,8 +73,15 @@ func (is *Issuer) now() time.Time {
 	return time.Now()
 }
 
-// Issue signs a token of the given type for userID.
+// Issue signs a token of the given type for userID, outside any login session.
 func (is *Issuer) Issue(typ, userID, role string) (string, Claims, error) {
+	return is.IssueInSession(typ, userID, role, "")
+}
+
+// IssueInSession signs a token of the given type for userID that names the login
+// session (refresh-token family) it belongs to, so that a holder of the expired token
+// can later be told apart by whether that session is still alive (VerifyLapsed).
+func (is *Issuer) IssueInSession(typ, userID, role, session string) (string, Claims, error) {
 	if len(is.Secret) < 16 {
 		return "", Claims{}, errors.New("issue token: secret shorter than 16 bytes")
 	}
@@ -79,12 +90,10 @@ func (is *Issuer) Issue(typ, userID, role string) (string, Claims, error) {
 		ttl = 15 * time.Minute
 	}
 	if typ == Refresh {
-		if ttl = is.RefreshTTL; ttl <= 0 {
-			ttl = 7 * 24 * time.Hour
-		}
+		ttl = is.refreshTTL()
 	}
 	now := is.now().Truncate(time.Second)
-	c := claims{Role: role, Type: typ, RegisteredClaims: jwt.RegisteredClaims{
+	c := claims{Role: role, Type: typ, Session: session, RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   userID,
 		Issuer:    is.Issuer,
 		Audience:  jwt.ClaimStrings{is.Audience},
@@ -96,19 +105,47 @@ func (is *Issuer) Issue(typ, userID, role string) (string, Claims, error) {
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("sign token: %w", err)
 	}
-	return s, Claims{UserID: userID, Role: role, Type: typ, ID: c.ID, IssuedAt: now, ExpiresAt: now.Add(ttl)}, nil
+	return s, Claims{UserID: userID, Role: role, Type: typ, ID: c.ID, Session: session, IssuedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
 
 // Verify checks signature (HS256 only), expiry, issuer, audience and type, and returns
 // the claims. Every failure is a domain.EUNAUTHORIZED error.
 func (is *Issuer) Verify(raw, typ string) (Claims, error) {
+	return is.verify(raw, typ, is.now)
+}
+
+// VerifyLapsed is Verify for a token that may have expired, up to the refresh lifetime
+// ago, and that names its login session. A genuine but expired token proves who the
+// user was, not that they still are: the caller must also check that the session is
+// still alive (not revoked, not expired) before honouring it.
+func (is *Issuer) VerifyLapsed(raw, typ string) (Claims, error) {
+	// Checking expiry against a clock set back by the refresh lifetime accepts exactly
+	// the tokens that expired less than that long ago.
+	c, err := is.verify(raw, typ, func() time.Time { return is.now().Add(-is.refreshTTL()) })
+	if err != nil {
+		return Claims{}, err
+	}
+	if c.Session == "" {
+		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
+	}
+	return c, nil
+}
+
+func (is *Issuer) refreshTTL() time.Duration {
+	if is.RefreshTTL > 0 {
+		return is.RefreshTTL
+	}
+	return 7 * 24 * time.Hour
+}
+
+func (is *Issuer) verify(raw, typ string, now func() time.Time) (Claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return is.Secret, nil },
 		jwt.WithValidMethods([]string{"HS256"}),
 		jwt.WithIssuer(is.Issuer),
 		jwt.WithAudience(is.Audience),
 		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(is.now),
+		jwt.WithTimeFunc(now),
 		jwt.WithLeeway(5*time.Second),
 	)
 	if err != nil {
@@ -123,7 +160,7 @@ func (is *Issuer) Verify(raw, typ string) (Claims, error) {
 	if c.Subject == "" || !ValidRole(c.Role) {
 		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
 	}
-	out := Claims{UserID: c.Subject, Role: c.Role, Type: c.Type, ID: c.ID}
+	out := Claims{UserID: c.Subject, Role: c.Role, Type: c.Type, ID: c.ID, Session: c.Session}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time
 	}

@@ -82,3 +82,46 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// An access token issued in a login session names that session, and VerifyLapsed
+// accepts it after expiry for as long as a refresh token of the session could live,
+// never a token outside any session, never later, never a refresh token or a forgery.
+func TestALapsedSessionTokenVerifiesWithinTheRefreshLifetime(t *testing.T) {
+	issued := time.Now().Add(-time.Hour)
+	past := issuer(issued)
+	past.RefreshTTL = 2 * time.Hour
+	raw, c, err := past.IssueInSession(token.Access, "u1", token.RoleUser, "family-1")
+	if err != nil || c.Session != "family-1" {
+		t.Fatalf("issue: %+v %v", c, err)
+	}
+	now := issuer(time.Now())
+	now.RefreshTTL = 2 * time.Hour
+	if _, err := now.Verify(raw, token.Access); domain.ErrorMessage(err) != "Token expired" {
+		t.Fatalf("Verify must still refuse the expired token: %v", err)
+	}
+	got, err := now.VerifyLapsed(raw, token.Access)
+	if err != nil || got.UserID != "u1" || got.Session != "family-1" {
+		t.Fatalf("VerifyLapsed: %+v %v", got, err)
+	}
+	if _, err := now.VerifyLapsed(raw, token.Refresh); err == nil {
+		t.Fatal("an access token passed as a lapsed refresh token")
+	}
+
+	later := issuer(issued.Add(3 * time.Hour))
+	later.RefreshTTL = 2 * time.Hour
+	if _, err := later.VerifyLapsed(raw, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		t.Fatalf("a token past the refresh lifetime was accepted: %v", err)
+	}
+
+	sessionless, _, _ := past.Issue(token.Access, "u1", token.RoleUser)
+	if _, err := now.VerifyLapsed(sessionless, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		t.Fatalf("a lapsed token outside any session was accepted: %v", err)
+	}
+
+	other := issuer(issued)
+	other.Secret = []byte("another-secret-of-enough-length")
+	forged, _, _ := other.IssueInSession(token.Access, "u1", token.RoleUser, "family-1")
+	if _, err := now.VerifyLapsed(forged, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		t.Fatalf("a forged lapsed token was accepted: %v", err)
+	}
+}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
-	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/jobs"
@@ -57,12 +55,3 @@ func (q jobQueue) Expire(ctx context.Context, owner string, now time.Time) (int,
 	return jobs.Expire(ctx, q.db, owner, now)
 }
 
-// logTrail writes access-trail entries to the service log, one line each. It stands in
-// until the store-backed trail (events an auditor reads through the API) is wired here.
-type logTrail struct{ log *slog.Logger }
-
-func (l logTrail) Record(ctx context.Context, e trail.Entry) error {
-	l.log.InfoContext(ctx, "access trail", "action", e.Action, "actor", e.ActorID, "role", e.ActorRole,
-		"subject", e.Subject, "owner", e.OwnerID, "request", e.RequestID, "detail", e.Detail)
-	return nil
-}

@@ -50,8 +50,15 @@ type Config struct {
 	Deadline     string
 	MaxRetries   string
 	Heartbeat    string
+	BodyTimeout  string
+	BodyMinRate  string
+	SignupsPerIP string
+	LivePerUser  string
+	LivePerIP    string
 	Roles        string
 	LogLevel     string
+	AuditKey     string
+	SealEvery    string
 }
 
 func (c *Config) settings() []setting {
@@ -78,6 +85,11 @@ func (c *Config) settings() []setting {
 		{"trusted-proxies", "SCANLEDGER_TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs allowed to set X-Forwarded-For (default: none, the connection's address is the client)", &c.Proxies},
 		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", &c.MaxImageSize},
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
+		{"body-timeout", "SCANLEDGER_BODY_TIMEOUT", "20s", "head start a request body has; every byte received extends it by 1/body-min-rate seconds (408 when a client falls behind)", &c.BodyTimeout},
+		{"body-min-rate", "SCANLEDGER_BODY_MIN_RATE", "500", "slowest average rate, in bytes per second, a request body may arrive at after body-timeout", &c.BodyMinRate},
+		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "10", "signups one client address may make in 15 minutes, counted in the shared database (429 beyond; 0: no limit)", &c.SignupsPerIP},
+		{"live-per-user", "SCANLEDGER_LIVE_PER_USER", "20", "live streams (SSE, WebSocket) one user may hold open on this instance (429 beyond)", &c.LivePerUser},
+		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live streams (SSE, WebSocket) one client address may hold open on this instance (429 beyond)", &c.LivePerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
 		{"instance-id", "SCANLEDGER_INSTANCE_ID", "", "this instance's name among those sharing a database, kept across restarts so a restarted instance takes its jobs back at once (default: generated once into <data-dir>/instance-id)", &c.Instance},
@@ -87,6 +99,8 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
+		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", &c.AuditKey},
+		{"seal-interval", "SCANLEDGER_SEAL_INTERVAL", "1m", "how often the service seals the event store when something was appended (0: only on demand)", &c.SealEvery},
 	}
 }
 

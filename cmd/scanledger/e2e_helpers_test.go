@@ -79,8 +79,14 @@ var listening = regexp.MustCompile(`listening on (http://[^\s]+)`)
 // environment, and waits until it prints where it listens.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", dataDir, env...)
+}
+
+// startServerAt is startServer on a given address: a restart where clients expect it.
+func startServerAt(t *testing.T, addr, dataDir string, env ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, env: env, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(pw, s.logs)

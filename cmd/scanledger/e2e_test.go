@@ -309,6 +309,10 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	if pending.Overview == "" || detail.Summary != nil || countEvents() != baseEvents {
 		t.Fatalf("summary of an unprocessed scan: overview %q, stored summary %v", pending.Overview, detail.Summary)
 	}
+	// Nothing was ever uploaded: the overview says so, not that a scan is in progress.
+	if strings.Contains(pending.Overview, "in progress") || !strings.Contains(pending.Overview, "No photos") {
+		t.Fatalf("summary of a scan without photos: overview %q", pending.Overview)
+	}
 	expectError(t, srv.do("GET", scanPath+"/summary", tb, "", nil), 404, "someone else's summary")
 
 	// Processing twice: the second call is refused and only one attempt starts.

@@ -16,6 +16,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/s3"
 	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/migrations"
@@ -81,7 +82,8 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
-		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log))
+		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log),
+			kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
 		if err != nil {
 			return nil, err
 		}

@@ -33,8 +33,14 @@ commands:
   serve     run the service (the default; embedded mode needs no configuration)
   token     print an access token: scanledger token --user ID --role ROLE
   scan      create a scan from photos, process it and print the summary
+  scans     list your scans
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
+  revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
+  audit     audit key: print the seal public key; audit seal: seal the event store now
+  verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
+  history   a scan's timeline, or its state: scanledger history --scan ID [--version N | --at T]
+  export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
   query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
   backup    copy the embedded data dir while serving: scanledger backup --to DIR
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
@@ -50,13 +56,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return runServe(ctx, args, stdout, stderr)
 	case "token":
-		return runToken(args, stdout, stderr)
+		return runToken(ctx, args, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args, stdout, stderr)
+	case "scans":
+		return runScans(ctx, args, stdout, stderr)
 	case "role":
 		return runRole(ctx, args, stdout, stderr)
+	case "revoke":
+		return runRevoke(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args, stdout, stderr)
+	case "export":
+		return runExport(ctx, args, stdout, stderr)
+	case "history":
+		return runHistory(ctx, args, stdout, stderr)
 	case "query":
 		return runQuery(ctx, args, stdout, stderr)
 	case "backup":
@@ -64,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "restore":
 		return runRestore(ctx, args, stdout, stderr)
 	case "config":
+		if len(args) > 0 {
+			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])
+		}
 		var c Config
 		c.writeDocs(stdout)
 		return nil

@@ -18,7 +18,7 @@ import (
 func loadSecret(configured, dataDir string) ([]byte, error) {
 	if configured != "" {
 		if len(configured) < 16 {
-			return nil, errors.New("SCANLEDGER_JWT_SECRET must be at least 16 characters")
+			return nil, errors.New("the JWT secret (--jwt-secret or SCANLEDGER_JWT_SECRET) must be at least 16 characters")
 		}
 		return []byte(configured), nil
 	}
@@ -54,6 +54,23 @@ func loadSecret(configured, dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("write secret: %w", err)
 	}
 	return []byte(s), f.Sync()
+}
+
+// errNoSecret is a client command finding no server secret where it looked.
+var errNoSecret = errors.New("no server secret")
+
+// readSecret is loadSecret for client commands (token, scan, scans): they never create
+// a secret, because one they made up would sign tokens no server accepts.
+func readSecret(configured, dataDir string) ([]byte, error) {
+	if configured != "" {
+		return loadSecret(configured, dataDir)
+	}
+	path := filepath.Join(dataDir, "secret.key")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		abs, _ := filepath.Abs(path)
+		return nil, fmt.Errorf("%w: looked for %s, which `scanledger serve` creates in its data dir on first start", errNoSecret, abs)
+	}
+	return loadSecret("", dataDir)
 }
 
 // derive returns a key for one purpose, so one configured secret never signs two kinds

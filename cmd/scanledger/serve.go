@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -60,10 +62,13 @@ type App struct {
 	wakeJobs chan struct{}
 	announce chan struct{} // a projection committed: tell the other instances
 
-	listener net.Listener
-	http     *http.Server
-	secret   []byte
-	sio      interface{ Close() }
+	listener    net.Listener
+	http        *http.Server
+	secret      []byte
+	sio         interface{ Close() }
+	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	auditKey    ed25519.PrivateKey
+	accessTrail *audit.Trail
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -108,14 +113,15 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	if a.issuer, err = cfg.issuer(); err != nil {
-		return nil, err
-	}
+	// The server is the only command that generates the secret; issuer() only reads it.
 	secret, err := loadSecret(cfg.JWTSecret, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	a.secret = secret
+	if a.issuer, err = cfg.issuer(); err != nil {
+		return nil, err
+	}
 
 	// Event store and read model.
 	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
@@ -123,8 +129,19 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
-	a.trail = logTrail{a.log}
-	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
+	if a.sealer, err = a.newSealer(); err != nil {
+		return nil, err
+	}
+	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
+	if err != nil {
+		return nil, err
+	}
+	limits := accounts.DefaultLoginLimits()
+	limits.SignupsPerIP = int(signups)
+	// The access trail is events in the event store, chained and sealed like the rest.
+	a.accessTrail = audit.NewTrail(a.store)
+	a.trail = a.accessTrail
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail), accounts.WithLoginLimits(limits))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -336,10 +353,28 @@ func (a *App) newHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
+	if err != nil {
+		return nil, err
+	}
+	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
+	if err != nil {
+		return nil, err
+	}
+	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
+	if err != nil {
+		return nil, err
+	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
-	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id.
+	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
+	// reconnect may present an expired token of a login session that is still alive.
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
-		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log))
+		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
+		relay.WithSessions(a.accounts))
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {
@@ -358,6 +393,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Trail:          a.trail,
 		Analytics:      analyticsModel{a.read},
 		Logger:         a.log,
+		Verifier:       a.verifier(),
+		Exporter:       a.exporter(),
+		AccessTrail:    a.accessTrail,
 		Mounts:         mounts,
 		Ready: func(ctx context.Context) error {
 			if a.eng.ready != nil {
@@ -371,6 +409,10 @@ func (a *App) newHTTP() (*http.Server, error) {
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
 		TrustedProxies: list(c.Proxies),
+		BodyGrace:      bodyGrace,
+		BodyMinRate:    bodyRate,
+		LivePerUser:    int(livePerUser),
+		LivePerIP:      int(livePerIP),
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
@@ -407,6 +449,7 @@ func (a *App) Run(ctx context.Context) error {
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
+	start("audit seals", a.runSeals)
 	// The worker stops first, on its own context, and drains while the HTTP server
 	// still serves the photos its analyses fetch.
 	workerCtx, stopWorker := context.WithCancel(bg)
@@ -495,6 +538,9 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *email == "" || *role == "" || fs.NArg() > 0 {
+		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
+	}
 	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
 	if err != nil {
 		return err
@@ -503,7 +549,34 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
 	}
+	if err := recordGrant(ctx, a.store, *email, *role); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
+	return nil
+}
+
+// runRevoke is `scanledger revoke --email E`: the user's refresh tokens stop at once
+// and access tokens within the API's user-check interval (5 s); logging in again works.
+func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, err := cfg.parse("revoke", nil, stderr)
+	if err != nil {
+		return err
+	}
+	email := fs.String("email", "", "the user's email")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.accounts.RevokeTokens(ctx, *email); err != nil {
+		return fmt.Errorf("revoke: %s", domain.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "every token of %s is revoked\n", *email)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 
 // runToken is `scanledger token --user ID --role ROLE`: an access token signed with
 // the configured (or the data dir's generated) secret.
-func runToken(args []string, stdout, stderr io.Writer) error {
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c Config
 	fs, err := c.parseToken(args, stderr)
 	if err != nil {
@@ -32,7 +33,13 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	raw, _, err := is.Issue(token.Access, strings.ToLower(user), role)
+	user = strings.ToLower(user)
+	if role != token.RoleUser {
+		if err := checkStoredRole(ctx, c, user, role); err != nil {
+			return err
+		}
+	}
+	raw, _, err := is.Issue(token.Access, user, role)
 	if err != nil {
 		return err
 	}
@@ -57,7 +64,7 @@ type flagSet = flag.FlagSet
 
 // issuer returns the token issuer for this configuration.
 func (c *Config) issuer() (*token.Issuer, error) {
-	secret, err := loadSecret(c.JWTSecret, c.DataDir)
+	secret, err := readSecret(c.JWTSecret, c.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +96,7 @@ func localToken(dataDir string) (string, error) {
 	b, err := os.ReadFile(path)
 	user := strings.TrimSpace(string(b))
 	if err != nil || !domain.ValidID(user) {
+		// The data dir exists (it holds the secret): remember one user for this machine.
 		user = domain.NewID()
 		if err := os.WriteFile(path, []byte(user+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("remember the local user: %w", err)
@@ -96,4 +104,28 @@ func localToken(dataDir string) (string, error) {
 	}
 	raw, _, err := is.Issue(token.Access, user, token.RoleUser)
 	return raw, err
+}
+
+// checkStoredRole refuses a token whose role the user does not hold in the database:
+// every right beyond a user's comes from the stored role, never from the token, so
+// such a token would silently grant nothing.
+func checkStoredRole(ctx context.Context, c Config, user, role string) error {
+	a, err := Open(ctx, withoutListening(c), io.Discard, io.Discard)
+	if err != nil {
+		return fmt.Errorf("token: read the user's role: %w", err)
+	}
+	defer a.Close()
+	stored, err := a.accounts.Role(ctx, user)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return fmt.Errorf("token: user %s has no account in this server's database, and %s rights come from the "+
+			"stored role, not from the token: sign up first, then `scanledger role --email EMAIL --role %s`", user, role, role)
+	}
+	if err != nil {
+		return fmt.Errorf("token: read the user's role: %w", err)
+	}
+	if stored != role {
+		return fmt.Errorf("token: user %s is %s in the database, so a %s token would grant nothing more: "+
+			"first `scanledger role --email EMAIL --role %s`", user, stored, role, role)
+	}
+	return nil
 }

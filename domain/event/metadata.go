@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,9 +20,16 @@ type Metadata struct {
 	CorrelationID string    `json:"correlationId,omitempty"`
 	CausationID   string    `json:"causationId,omitempty"`
 	SchemaVersion int       `json:"schemaVersion"`
-	// Chain links the event to its stream's history: see Chain.
+	// Chain links the event to its stream's history: see Link (and Chain for events
+	// written before chain version 2).
 	Chain string `json:"chain"`
+	// ChainVersion says how Chain was computed: absent (0) for the first chain, which
+	// covered only the id, type, schema version and data; ChainVersion2 for Link.
+	ChainVersion int `json:"chainVersion,omitempty"`
 }
+
+// ChainVersion2 is the chain every new event is written with: see Link.
+const ChainVersion2 = 2
 
 // ParseMetadata decodes an event's metadata JSON.
 func ParseMetadata(b []byte) (Metadata, error) {
@@ -31,13 +40,13 @@ func ParseMetadata(b []byte) (Metadata, error) {
 	return m, nil
 }
 
-// Chain computes an event's link in its stream's hash chain:
+// Chain computes a chain version 1 link, the formula of events written before chain
+// version 2:
 //
 //	hex(sha256(prev "\n" eventID "\n" type "\n" schemaVersion "\n" data))
 //
-// where prev is the previous event's chain value, or the stream name for the first
-// event. The chain covers the stored bytes of data exactly, so recomputing it over a
-// stream proves that no event was altered, removed, reordered or inserted.
+// It does not cover the metadata, the stream or the version; it is kept only to verify
+// those old events. New events use Link.
 func Chain(prev, eventID, typ string, schemaVersion int, data []byte) string {
 	h := sha256.New()
 	h.Write([]byte(prev))
@@ -52,37 +61,140 @@ func Chain(prev, eventID, typ string, schemaVersion int, data []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// Link computes a chain version 2 link: the SHA-256 of the previous link (the stream
+// name for the first event) and of everything that says what the event is and where it
+// stands: stream, version, id, type, schema version, occurredAt, userId, correlationId,
+// causationId and the exact data bytes. Each field is length-prefixed, so no two
+// different events hash the same input.
+//
+// A link alone is not secret: someone who can write the database can recompute a
+// stream's links after an edit. Signed seals over every stream's head (domain/audit)
+// are what catch that.
+func Link(prev, stream string, version int64, typ string, m Metadata, data []byte) string {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte("scanledger-chain-v2"))
+	field([]byte(prev))
+	field([]byte(stream))
+	field([]byte(strconv.FormatInt(version, 10)))
+	field([]byte(m.EventID))
+	field([]byte(typ))
+	field([]byte(strconv.Itoa(m.SchemaVersion)))
+	field([]byte(m.OccurredAt.UTC().Format(time.RFC3339Nano)))
+	field([]byte(m.UserID))
+	field([]byte(m.CorrelationID))
+	field([]byte(m.CausationID))
+	field(data)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Chained returns the event to append at version of stream after the link prev, with m
+// completed (event id, schema version, chain) and encoded as its metadata, and the new
+// link. Every writer of events goes through it, so every event is chained the same way.
+func Chained(stream string, version int64, prev, id, typ string, schemaVersion int, data []byte, m Metadata) (Data, string, error) {
+	m.EventID, m.SchemaVersion, m.ChainVersion = id, schemaVersion, ChainVersion2
+	m.OccurredAt = m.OccurredAt.UTC()
+	m.Chain = Link(prev, stream, version, typ, m, data)
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return Data{}, "", fmt.Errorf("encode metadata: %w", err)
+	}
+	return Data{ID: id, Type: typ, SchemaVersion: schemaVersion, Data: data, Metadata: mb}, m.Chain, nil
+}
+
 // VerifyError says where a stream's chain breaks.
 type VerifyError struct {
+	Stream  string
 	Version int64
 	EventID string
 	Reason  string
 }
 
 func (e *VerifyError) Error() string {
-	return fmt.Sprintf("chain broken at version %d (event %s): %s", e.Version, e.EventID, e.Reason)
+	return fmt.Sprintf("%s: chain broken at version %d (event %s): %s", e.Stream, e.Version, e.EventID, e.Reason)
+}
+
+// ChainState follows one stream's chain event by event; its zero value with Stream set
+// expects the stream's first event.
+type ChainState struct {
+	Stream  string
+	Next    int64  // the version the next event must have
+	Head    string // the last link ("" before the first event)
+	Legacy  int64  // events accepted under chain version 1
+	linkedV bool   // a version 2 link was seen: no version 1 link may follow
+}
+
+// Check verifies that e is the stream's next event and that its link matches, and
+// advances the state. The error is a *VerifyError.
+func (c *ChainState) Check(e Recorded) error {
+	fail := func(reason string) error {
+		return &VerifyError{Stream: c.Stream, Version: e.Version, EventID: e.ID, Reason: reason}
+	}
+	if e.Version != c.Next {
+		return fail(fmt.Sprintf("expected version %d", c.Next))
+	}
+	m, canonical := parseCanonical(e.Metadata)
+	if !canonical {
+		var err error
+		if m, err = ParseMetadata(e.Metadata); err != nil {
+			return fail(err.Error())
+		}
+	}
+	if m.EventID != e.ID {
+		return fail("metadata eventId differs from the stored event id")
+	}
+	prev := c.Head
+	if c.Next == 0 {
+		prev = c.Stream
+	}
+	switch m.ChainVersion {
+	case 0:
+		// A version 1 link after a version 2 one can only be a downgrade to the weaker
+		// chain: every writer moved to version 2 at once.
+		if c.linkedV {
+			return fail("chain version 1 link after a version 2 link")
+		}
+		if m.Chain != Chain(prev, e.ID, e.Type, e.SchemaVersion, e.Data) {
+			return fail("chain value does not match the stored data")
+		}
+		c.Legacy++
+	case ChainVersion2:
+		if m.SchemaVersion != e.SchemaVersion {
+			return fail("metadata schemaVersion differs from the stored schema version")
+		}
+		// The link covers the parsed fields; the bytes must be exactly what encoding
+		// them gives, or something was added, removed or reformatted.
+		if !canonical {
+			if canon, err := json.Marshal(m); err != nil || !bytes.Equal(canon, e.Metadata) {
+				return fail("metadata bytes were altered")
+			}
+		}
+		if m.Chain != Link(prev, c.Stream, e.Version, e.Type, m, e.Data) {
+			return fail("chain value does not match the stored event")
+		}
+		c.linkedV = true
+	default:
+		return fail(fmt.Sprintf("unknown chain version %d", m.ChainVersion))
+	}
+	c.Head, c.Next = m.Chain, c.Next+1
+	return nil
 }
 
 // Verify recomputes the hash chain over a whole stream, read from version 0 in order,
-// and returns a *VerifyError at the first event that does not match.
+// and returns a *VerifyError at the first event that does not match. It proves the
+// stream is consistent with itself; that it is the stream that was written needs a
+// seal (domain/audit).
 func Verify(stream string, events []Recorded) error {
-	prev := stream
-	for i, e := range events {
-		if e.Version != int64(i) {
-			return &VerifyError{Version: e.Version, EventID: e.ID, Reason: fmt.Sprintf("expected version %d", i)}
+	c := ChainState{Stream: stream}
+	for _, e := range events {
+		if err := c.Check(e); err != nil {
+			return err
 		}
-		m, err := ParseMetadata(e.Metadata)
-		if err != nil {
-			return &VerifyError{Version: e.Version, EventID: e.ID, Reason: err.Error()}
-		}
-		if m.EventID != e.ID {
-			return &VerifyError{Version: e.Version, EventID: e.ID, Reason: "metadata eventId differs from the stored event id"}
-		}
-		want := Chain(prev, e.ID, e.Type, e.SchemaVersion, e.Data)
-		if m.Chain != want {
-			return &VerifyError{Version: e.Version, EventID: e.ID, Reason: "chain value does not match the stored data"}
-		}
-		prev = m.Chain
 	}
 	return nil
 }

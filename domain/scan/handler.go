@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -87,15 +86,15 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 			prev = m.Chain
 		}
 		now := h.Now().UTC()
+		expected := s.Version - int64(len(changes))
 		data := make([]event.Data, len(changes))
 		for i, e := range changes {
-			d, chain, err := h.envelope(e, idAt(i), prev, now, meta)
+			d, chain, err := h.envelope(e, stream, expected+1+int64(i), idAt(i), prev, now, meta)
 			if err != nil {
 				return Result{}, err
 			}
 			data[i], prev = d, chain
 		}
-		expected := s.Version - int64(len(changes))
 		if expected < 0 {
 			expected = event.NoStream
 		}
@@ -120,27 +119,20 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 	return Result{}, fmt.Errorf("scan %s: gave up after %d tries: %w", id, attempts, lastErr)
 }
 
-// envelope encodes e with its metadata and returns it with its chain value.
-func (h *Handler) envelope(e Event, id, prev string, now time.Time, meta Meta) (event.Data, string, error) {
+// envelope encodes e, to be appended at version of stream, with its metadata and
+// returns it with its chain link.
+func (h *Handler) envelope(e Event, stream string, version int64, id, prev string, now time.Time, meta Meta) (event.Data, string, error) {
 	body, err := Encode(e)
 	if err != nil {
 		return event.Data{}, "", err
 	}
-	typ, sv := e.EventType(), SchemaVersion(e.EventType())
-	md := event.Metadata{
-		EventID:       id,
+	typ := e.EventType()
+	return event.Chained(stream, version, prev, id, typ, SchemaVersion(typ), body, event.Metadata{
 		OccurredAt:    now,
 		UserID:        meta.UserID,
 		CorrelationID: meta.CorrelationID,
 		CausationID:   meta.CausationID,
-		SchemaVersion: sv,
-		Chain:         event.Chain(prev, id, typ, sv, body),
-	}
-	mb, err := json.Marshal(md)
-	if err != nil {
-		return event.Data{}, "", fmt.Errorf("encode metadata: %w", err)
-	}
-	return event.Data{ID: id, Type: typ, SchemaVersion: sv, Data: body, Metadata: mb}, md.Chain, nil
+	})
 }
 
 // Load returns the current state of scan id (StatusNone when it does not exist).

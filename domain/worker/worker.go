@@ -15,6 +15,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -25,6 +26,10 @@ type Job struct {
 	// Claims counts how many times the job was claimed, this claim included. More than
 	// one means an earlier worker took it and never finished (it crashed or hung).
 	Claims int
+
+	// cause is the metadata of the attempt's events, found when the job runs (see
+	// attemptMeta).
+	cause scan.Meta
 }
 
 // Jobs is the job queue (projections/jobs implements it).
@@ -255,16 +260,52 @@ func (w *Worker) runOnce(ctx, work context.Context) (bool, error) {
 }
 
 func (w *Worker) meta(job Job) scan.Meta {
+	if job.cause.CausationID != "" {
+		return job.cause
+	}
 	id := fmt.Sprintf("job:%s:%d", job.ScanID, job.Attempt)
 	return scan.Meta{CorrelationID: id, CausationID: id}
 }
 
+// attemptMeta is the metadata of every event the worker appends for an attempt: caused
+// by the attempt's ProcessingStarted, in the processing flow it belongs to (the
+// correlation id of the request that started processing, carried over automatic
+// retries).
+func attemptMeta(recs []event.Recorded, attempt int) scan.Meta {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Type != scan.TypeProcessingStarted {
+			continue
+		}
+		e, err := scan.Decode(recs[i])
+		started, ok := e.(scan.ProcessingStarted)
+		if err != nil || !ok || started.Attempt != attempt {
+			continue
+		}
+		m, err := event.ParseMetadata(recs[i].Metadata)
+		if err != nil {
+			return scan.Meta{}
+		}
+		flow := m.CorrelationID
+		if flow == "" {
+			flow = recs[i].ID
+		}
+		return scan.Meta{CorrelationID: flow, CausationID: recs[i].ID}
+	}
+	return scan.Meta{}
+}
+
 func (w *Worker) run(ctx context.Context, job Job) error {
 	log := w.Logger.With("scan", job.ScanID, "attempt", job.Attempt)
-	s, err := w.Scans.Load(ctx, job.ScanID)
+	recs, err := w.Scans.History(ctx, job.ScanID)
 	if err != nil {
 		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
 	}
+	snap, err := scan.Replay(job.ScanID, recs, scan.UpToVersion(int64(len(recs))))
+	if err != nil {
+		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
+	}
+	s := snap.Scan
+	job.cause = attemptMeta(recs, job.Attempt)
 	if s.Deleted || s.Status != scan.StatusRunning || s.Attempt != job.Attempt {
 		return nil // superseded; the jobs projection will mark it done
 	}
@@ -285,8 +326,6 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 
 	p := newProgress(w, job)
 	defer p.stop()
-	p.report(analysis.Progress{Percent: 10, Stage: "Preparing request"})
-
 	req, err := w.request(ctx, s, job)
 	if err != nil {
 		return w.finish(ctx, job, err)
