@@ -54,4 +54,3 @@ func (q jobQueue) HandBack(ctx context.Context, j worker.Job, owner string) erro
 func (q jobQueue) Expire(ctx context.Context, owner string, now time.Time) (int, error) {
 	return jobs.Expire(ctx, q.db, owner, now)
 }
-
