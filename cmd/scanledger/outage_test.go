@@ -344,18 +344,6 @@ func statusWith(url, tok string) int {
 	return resp.StatusCode
 }
 
-// waitFor polls cond every 50ms until it holds, or fails the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // s3Env names a fresh bucket on the test S3 server.
 func s3Env(t *testing.T) []string {
 	t.Helper()
