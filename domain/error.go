@@ -20,6 +20,8 @@ const (
 	EUNSUPPORTED  = "unsupported"  // unsupported media type (415)
 	ERATELIMIT    = "rate_limited" // too many attempts (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; try again later (503)
+	ENOSPACE      = "no_space"     // the server's storage is full (507)
+	ETIMEOUT      = "timeout"      // the client sent its request too slowly (408)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
 

@@ -15,3 +15,5 @@ echo "== staticcheck"
 "$(scripts/gotool.sh honnef.co/go/tools v0.8.2 honnef.co/go/tools/cmd/staticcheck)" ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee .tools/test.log
+echo "== fuzz: every target briefly"
+FUZZTIME=${FUZZTIME:-5s} scripts/fuzz.sh

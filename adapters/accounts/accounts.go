@@ -42,22 +42,27 @@ type Store struct {
 	grace  time.Duration
 	limits LoginLimits
 	trail  trail.Recorder // nil: admin changes are not recorded
+	// signupLane admits fewer signup hashes at once than the hasher has slots, so a
+	// flood of signups always leaves slots to logins.
+	signupLane chan struct{}
 }
 
 // LoginLimits bound failed logins: a login is refused (ERATELIMIT) while the email has
-// PerEmail, or the client address PerIP, attempts that did not succeed within Window. A
-// limit of 0 is no limit.
+// PerEmail, or the client address PerIP, attempts that did not succeed within Window.
+// Signups are refused while the address has SignupsPerIP signups within Window. A limit
+// of 0 is no limit.
 type LoginLimits struct {
-	PerEmail int
-	PerIP    int
-	Window   time.Duration
+	PerEmail     int
+	PerIP        int
+	SignupsPerIP int
+	Window       time.Duration
 }
 
 // DefaultLoginLimits: 10 failures per email in 15 minutes stops online guessing of one
 // account; 30 per address also slows spraying one password over many emails, while
 // leaving room for a household or office behind one NAT address.
 func DefaultLoginLimits() LoginLimits {
-	return LoginLimits{PerEmail: 10, PerIP: 30, Window: 15 * time.Minute}
+	return LoginLimits{PerEmail: 10, PerIP: 30, SignupsPerIP: 10, Window: 15 * time.Minute}
 }
 
 // DefaultRefreshGrace is how long a rotated refresh token still works. The PWA fires one
@@ -91,10 +96,11 @@ func New(write, read projections.DB, tokens *token.Issuer, opts ...Option) *Stor
 		tokens: tokens,
 		// As many hashes at once as there are cores: more would only queue on the CPU
 		// while holding their memory.
-		hasher: newHasher(DefaultHashParams(), runtime.GOMAXPROCS(0)),
-		now:    time.Now,
-		grace:  DefaultRefreshGrace,
-		limits: DefaultLoginLimits(),
+		hasher:     newHasher(DefaultHashParams(), runtime.GOMAXPROCS(0)),
+		signupLane: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		now:        time.Now,
+		grace:      DefaultRefreshGrace,
+		limits:     DefaultLoginLimits(),
 	}
 	for _, o := range opts {
 		o(s)

@@ -67,6 +67,11 @@ func (p ChecklistPatch) check(scope string) error {
 	if p.Name != nil && utf8.RuneCountInString(*p.Name) > MaxChecklistNameLength {
 		return domain.Errorf(domain.EINVALID, "name must be shorter than or equal to %d characters", MaxChecklistNameLength)
 	}
+	if p.Name != nil {
+		if err := domain.CheckText("name", *p.Name); err != nil {
+			return err
+		}
+	}
 	if p.Version < 0 || p.Version > math.MaxInt32 {
 		return domain.Errorf(domain.EINVALID, "version must be a positive integer")
 	}

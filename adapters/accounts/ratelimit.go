@@ -93,3 +93,34 @@ func (s *Store) succeeded(ctx context.Context, tx *sql.Tx, a attempt) error {
 	}
 	return nil
 }
+
+// countSignup records a signup from ip and refuses it when the address already has its
+// limit of signups in the window. Like login attempts, the row is written before
+// counting, so parallel signups all count; a refused one is removed again.
+func (s *Store) countSignup(ctx context.Context, ip string) error {
+	if s.limits.SignupsPerIP <= 0 {
+		return nil
+	}
+	if ip == "" {
+		ip = "unknown"
+	}
+	id, now := domain.NewID(), s.clock()
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO signup_attempts (id, ip, attempted_at) VALUES ($1, $2, $3)`,
+		id, ip, s.t(now)); err != nil {
+		return fmt.Errorf("record signup: %w", err)
+	}
+	wait, err := s.overLimit(ctx, `SELECT count(*), min(attempted_at) FROM signup_attempts WHERE ip = $1 AND attempted_at > $2`,
+		ip, s.t(now.Add(-s.limits.Window)), s.limits.SignupsPerIP, now)
+	if err == nil && wait == 0 {
+		return nil
+	}
+	if _, derr := s.write.ExecContext(ctx, `DELETE FROM signup_attempts WHERE id = $1`, id); derr != nil && err == nil {
+		err = fmt.Errorf("drop refused signup: %w", derr)
+	}
+	if err != nil {
+		return err
+	}
+	minutes := int((wait + time.Minute - 1) / time.Minute)
+	return &RateLimitError{RetryAfter: wait, err: domain.Errorf(domain.ERATELIMIT,
+		"Too many signups from this address. Try again in %d minutes.", minutes)}
+}

@@ -136,5 +136,8 @@ func (s *Store) Prune(ctx context.Context) error {
 	if _, err := s.write.ExecContext(ctx, `DELETE FROM login_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
 		return fmt.Errorf("prune login attempts: %w", err)
 	}
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM signup_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
+		return fmt.Errorf("prune signup attempts: %w", err)
+	}
 	return nil
 }

@@ -47,6 +47,7 @@ type NewUser struct {
 	Password  string
 	FirstName *string
 	LastName  *string
+	ClientIP  string // signups per address are limited (LoginLimits.SignupsPerIP)
 }
 
 // Changes to a user; nil fields stay as they are.
@@ -97,6 +98,11 @@ func checkNames(names ...*string) error {
 		if n != nil && utf8.RuneCountInString(*n) > MaxNameLength {
 			return domain.Errorf(domain.EINVALID, "names must be shorter than or equal to %d characters", MaxNameLength)
 		}
+		if n != nil {
+			if err := domain.CheckText("names", *n); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -131,7 +137,16 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 	} else if !notFound(err) {
 		return Session{}, err
 	}
+	if err := s.countSignup(ctx, in.ClientIP); err != nil {
+		return Session{}, err
+	}
+	select {
+	case s.signupLane <- struct{}{}:
+	case <-ctx.Done():
+		return Session{}, fmt.Errorf("signup: %w", ctx.Err())
+	}
 	hash, err := s.hasher.hash(ctx, in.Password)
+	<-s.signupLane
 	if err != nil {
 		return Session{}, err
 	}
@@ -167,6 +182,9 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 // failures for the email or from clientIP give a *RateLimitError (ERATELIMIT), checked
 // before the password so a locked-out account cannot be probed.
 func (s *Store) Login(ctx context.Context, email, password, clientIP string) (Session, error) {
+	if err := domain.CheckText("email", email); err != nil {
+		return Session{}, err // no database can look it up, and no user can have it
+	}
 	key := emailKey(email)
 	attempt, err := s.beginAttempt(ctx, key, clientIP)
 	if err != nil {

@@ -166,7 +166,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	tmp := filepath.Join(dir, ".tmp-"+rand.Text())
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: %w", key, classify(err))
 	}
 	published := false
 	defer func() {
@@ -179,11 +179,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	h := sha256.New()
 	w := io.MultiWriter(h, f)
 	if _, err := w.Write(head); err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: write: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: write: %w", key, classify(err))
 	}
 	rest, err := io.CopyBuffer(w, src, buf)
 	if err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: %w", key, classify(err))
 	}
 	size := int64(n) + rest
 	if size > maxBytes {
@@ -191,13 +191,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	}
 	sum := h.Sum(nil)
 	if _, err := f.Write(append(sum, trailerMagic...)); err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: write: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: write: %w", key, classify(err))
 	}
 	if err := f.Sync(); err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: sync: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: sync: %w", key, classify(err))
 	}
 	if err := f.Close(); err != nil {
-		return blob.Info{}, fmt.Errorf("blobfs: put %s: close: %w", key, err)
+		return blob.Info{}, fmt.Errorf("blobfs: put %s: close: %w", key, classify(err))
 	}
 	if err := s.root.Rename(tmp, name); err != nil {
 		return blob.Info{}, fmt.Errorf("blobfs: put %s: %w", key, classify(err))
@@ -221,6 +221,9 @@ func tooLarge(maxBytes int64) error {
 func classify(err error) error {
 	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: %w", domain.Errorf(domain.ECONFLICT, "blob key collides with another blob's path"), err)
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", domain.Errorf(domain.ENOSPACE, "The photo store is full"), err)
 	}
 	return err
 }

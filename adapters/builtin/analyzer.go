@@ -22,6 +22,7 @@ type Analyzer struct {
 	open      Opener
 	maxPixels int64
 	maxBytes  int64
+	decodes   *budget
 }
 
 // Option changes an Analyzer's limits.
@@ -31,12 +32,17 @@ type Option func(*Analyzer)
 // photos are reported, not decoded, because decoding costs memory in proportion.
 func WithMaxPixels(n int64) Option { return func(a *Analyzer) { a.maxPixels = n } }
 
+// WithDecodeBudget sets how many bytes of decoded pixels all decodes running at once
+// may hold together (default 256 MiB); a photo whose decode alone needs more is
+// reported as too large, not decoded.
+func WithDecodeBudget(n int64) Option { return func(a *Analyzer) { a.decodes = newBudget(n) } }
+
 // WithMaxBytes sets the largest blob read (default 50 MB, the agents-service's limit).
 func WithMaxBytes(n int64) Option { return func(a *Analyzer) { a.maxBytes = n } }
 
 // New returns an Analyzer that reads photos through open.
 func New(open Opener, opts ...Option) *Analyzer {
-	a := &Analyzer{open: open, maxPixels: defaultMaxPixels, maxBytes: defaultMaxBytes}
+	a := &Analyzer{open: open, maxPixels: defaultMaxPixels, maxBytes: defaultMaxBytes, decodes: newBudget(defaultDecodeBudget)}
 	for _, o := range opts {
 		o(a)
 	}

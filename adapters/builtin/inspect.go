@@ -74,10 +74,11 @@ func sizeText(n int64) string {
 }
 
 func (a *Analyzer) inspect(data []byte) (Quality, error) {
-	img, format, err := a.decode(data)
+	img, format, release, err := a.decode(data)
 	if err != nil {
 		return Quality{}, err
 	}
+	defer release() // the decoded pixels are garbage once measured
 	orientation := 1
 	if format == "jpeg" {
 		orientation = jpegOrientation(data)
@@ -85,32 +86,43 @@ func (a *Analyzer) inspect(data []byte) (Quality, error) {
 	return measure(img, format, orientation), nil
 }
 
-// decode refuses what it should not decode, then decodes.
-func (a *Analyzer) decode(data []byte) (image.Image, string, error) {
+// decode refuses what it should not decode, then decodes within the decode budget;
+// release gives the budget back.
+func (a *Analyzer) decode(data []byte) (img image.Image, format string, release func(), err error) {
 	c, ok := sniff(data)
 	if !ok {
-		return nil, "", domain.Errorf(domain.EUNSUPPORTED, "not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
+		return nil, "", nil, domain.Errorf(domain.EUNSUPPORTED, "not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
 	}
 	// The header alone says how much memory decoding takes; refuse before paying it.
 	cfg, err := guard(func() (image.Config, error) { return c.config(bytes.NewReader(data)) })
 	if err != nil {
-		return nil, c.name, domain.Errorf(domain.EINVALID, "unreadable %s header: %v", c.name, err)
+		return nil, c.name, nil, domain.Errorf(domain.EINVALID, "unreadable %s header: %v", c.name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, c.name, domain.Errorf(domain.EINVALID, "%s header gives no size", c.name)
+		return nil, c.name, nil, domain.Errorf(domain.EINVALID, "%s header gives no size", c.name)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > a.maxPixels {
-		return nil, c.name, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %g megapixel limit",
+		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %g megapixel limit",
 			cfg.Width, cfg.Height, float64(a.maxPixels)/1e6)
 	}
-	img, err := guard(func() (image.Image, error) { return c.decode(bytes.NewReader(data)) })
+	// Pixels are not all the same size: a 16-bit RGBA PNG takes 8 bytes each.
+	cost := decodeBytes(cfg)
+	if cost > a.decodes.total {
+		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels take %d MB decoded, over the %d MB decode budget",
+			cfg.Width, cfg.Height, cost>>20, a.decodes.total>>20)
+	}
+	a.decodes.acquire(cost)
+	release = func() { a.decodes.release(cost) }
+	img, err = guard(func() (image.Image, error) { return c.decode(bytes.NewReader(data)) })
 	if err != nil {
-		return nil, c.name, domain.Errorf(domain.EINVALID, "corrupt %s: %v", c.name, err)
+		release()
+		return nil, c.name, nil, domain.Errorf(domain.EINVALID, "corrupt %s: %v", c.name, err)
 	}
 	if img.Bounds().Empty() { // a GIF's first frame may be smaller than its screen, never empty
-		return nil, c.name, domain.Errorf(domain.EINVALID, "corrupt %s: no pixels", c.name)
+		release()
+		return nil, c.name, nil, domain.Errorf(domain.EINVALID, "corrupt %s: no pixels", c.name)
 	}
-	return img, c.name, nil
+	return img, c.name, release, nil
 }
 
 // measure runs every check on the analysis-size grayscale copy; img itself is not

@@ -130,12 +130,17 @@ func (s *Server) signup(c *gin.Context) {
 		Password:  p.password("password", req.Password, false, accounts.MaxPasswordLength),
 		FirstName: p.text("firstName", req.FirstName, accounts.MaxNameLength, true),
 		LastName:  p.text("lastName", req.LastName, accounts.MaxNameLength, true),
+		ClientIP:  c.ClientIP(),
 	}
 	if err := p.err(); err != nil {
 		s.writeError(c, err)
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
+	var rl *accounts.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -21,6 +21,9 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	cl, err := s.Tokens.Verify(strings.TrimSpace(raw), token.Access)
+	if err == nil {
+		err = s.revoked.check(c.Request.Context(), cl)
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,7 +24,24 @@ var statusOf = map[string]int{
 	domain.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	domain.ERATELIMIT:    http.StatusTooManyRequests,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ENOSPACE:      http.StatusInsufficientStorage,
+	domain.ETIMEOUT:      http.StatusRequestTimeout,
 	domain.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// retryAfterSeconds is the Retry-After of a 503: the service reconnects to its
+// dependencies within seconds of their return (docs/operations.md).
+const retryAfterSeconds = 2
+
+// ready asks the readiness check, briefly, whether the service's dependencies answer.
+func (s *Server) ready(ctx context.Context) bool {
+	if s.Ready == nil {
+		return true
+	}
+	// Not the request's context: a client that hung up says nothing about the database.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	return s.Ready(ctx) == nil
 }
 
 // errorBody is the original backend's error shape (contract section 1.3): message is an
@@ -44,7 +64,21 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 {
+	if status == http.StatusInternalServerError && !s.ready(c.Request.Context()) {
+		// A fault while a dependency is down (a dropped connection the database
+		// driver did not name as such) is the outage, not a bug: the client should
+		// come back, not report it.
+		err = fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Service temporarily unavailable"), err)
+		status = http.StatusServiceUnavailable
+	}
+	if status == http.StatusRequestTimeout {
+		c.Header("Connection", "close") // the rest of a stalled body is never read
+	}
+	switch {
+	case status == http.StatusServiceUnavailable:
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		s.log.Warn("request refused: a dependency is unavailable", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	case status >= 500:
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	}
 	body := errorBody{
@@ -52,7 +86,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		Timestamp:  time.Now().UTC().Format(timeFormat),
 		Path:       c.Request.URL.Path,
 		Method:     c.Request.Method,
-		RequestID:  c.GetHeader("X-Request-Id"),
+		RequestID:  requestIDOf(c),
 	}
 	msg := domain.ErrorMessage(err)
 	if status == http.StatusBadRequest {

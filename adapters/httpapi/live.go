@@ -42,6 +42,12 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	release, err := s.live.acquire(claims(c).UserID, c.ClientIP())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	defer release()
 	if err := s.SSE.Serve(c.Writer, c.Request, claims(c).UserID, scanFilter, resume); err != nil {
 		s.writeError(c, liveError(err))
 	}
@@ -73,6 +79,12 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		s.writeError(c, err)
 		return
 	}
+	release, err := s.live.acquire(cl.UserID, c.ClientIP())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	defer release()
 	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume); err != nil {
 		s.writeError(c, liveError(err))
 	}

@@ -18,10 +18,7 @@ import (
 
 // meta says who acted, for the events' metadata.
 func meta(c *gin.Context) scan.Meta {
-	rid := c.GetHeader("X-Request-Id")
-	if rid == "" {
-		rid = domain.NewID()
-	}
+	rid := requestIDOf(c)
 	return scan.Meta{UserID: claims(c).UserID, CorrelationID: rid, CausationID: rid}
 }
 
@@ -43,6 +40,9 @@ func decodeStrict(c *gin.Context, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return domain.Errorf(domain.ETOOLARGE, "Request body too large")
+		}
+		if domain.ErrorCode(err) == domain.ETIMEOUT {
+			return err
 		}
 		return domain.Errorf(domain.EINVALID, "Could not read the request body")
 	}

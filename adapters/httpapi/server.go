@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,12 +66,25 @@ type Config struct {
 	CORSOrigins   []string      // allowed browser origins; empty: none
 	// TrustedProxies may set X-Forwarded-For (CIDRs or IPs); empty: none.
 	TrustedProxies []string
+	// A request body must arrive at BodyMinRate bytes per second on average after a
+	// BodyGrace head start (defaults 20 s and 500 B/s, as Apache's mod_reqtimeout).
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	// UserCheckTTL is how long a user's token revocation state is cached (default 5 s):
+	// a deleted user's token stops working within it. Accounts must implement
+	// Revocations for the check to run.
+	UserCheckTTL time.Duration
+	// Live streams (SSE, WebSocket) open at once per user and per client address
+	// (defaults 20 and 100); more are refused with 429.
+	LivePerUser, LivePerIP int
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Config
-	log *slog.Logger
+	log     *slog.Logger
+	revoked *revocationCache // nil without a Revocations source
+	live    *liveLimiter
 }
 
 // New returns a Server.
@@ -81,13 +95,32 @@ func New(cfg Config) *Server {
 	if cfg.MaxImages <= 0 {
 		cfg.MaxImages = 50
 	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = 20 * time.Second
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = 500
+	}
 	if cfg.URLTTL <= 0 {
 		cfg.URLTTL = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{Config: cfg, log: cfg.Logger}
+	if cfg.UserCheckTTL <= 0 {
+		cfg.UserCheckTTL = 5 * time.Second
+	}
+	if cfg.LivePerUser <= 0 {
+		cfg.LivePerUser = 20
+	}
+	if cfg.LivePerIP <= 0 {
+		cfg.LivePerIP = 100
+	}
+	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP)}
+	if r, ok := cfg.Accounts.(Revocations); ok {
+		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
+	}
+	return s
 }
 
 // Handler builds the router.
@@ -97,7 +130,7 @@ func (s *Server) Handler() http.Handler {
 	// The client IP (login rate limits) comes from the connection unless proxies are
 	// configured: a forged X-Forwarded-For must not pick its own IP.
 	_ = r.SetTrustedProxies(s.TrustedProxies)
-	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.cors)
+	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.requestID, s.cors)
 	r.HandleMethodNotAllowed = false
 	r.NoRoute(s.notFoundRoute)
 
@@ -128,7 +161,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(prefix, h)
 	}
 	mux.Handle("/", r)
-	return mux
+	return s.minRate(mux)
 }
 
 func (s *Server) healthz(c *gin.Context) {
@@ -140,6 +173,7 @@ func (s *Server) readyz(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
+			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
 			return
 		}

@@ -120,7 +120,8 @@ func (s *Server) readUpload(ctx context.Context, c *gin.Context, prefix string) 
 			if len(form.images) >= s.MaxImages {
 				return nil, domain.Errorf(domain.ETOOLARGE, "Too many images (at most %d per upload)", s.MaxImages)
 			}
-			info, err := s.Blobs.Put(ctx, prefix+domain.NewID(), part, s.MaxImageBytes)
+			src := &clientBody{r: part}
+			info, err := s.Blobs.Put(ctx, prefix+domain.NewID(), src, s.MaxImageBytes)
 			if err != nil {
 				if domain.ErrorCode(err) == domain.ETOOLARGE {
 					return nil, domain.Errorf(domain.ETOOLARGE, "Image %d is larger than %d bytes", len(form.images), s.MaxImageBytes)
@@ -128,7 +129,20 @@ func (s *Server) readUpload(ctx context.Context, c *gin.Context, prefix string) 
 				if domain.ErrorCode(err) == domain.EUNSUPPORTED {
 					return nil, domain.Errorf(domain.EUNSUPPORTED, "Image %d is not a supported image (jpeg, png, webp, gif, bmp, tiff)", len(form.images))
 				}
-				return nil, bodyError(err)
+				if src.err != nil {
+					return nil, bodyError(src.err)
+				}
+				if ctx.Err() != nil {
+					return nil, bodyError(ctx.Err())
+				}
+				// Reading the client's bytes went fine, so storing them failed: a
+				// server fault (a full disk is 507, an unreachable store 503), never
+				// "malformed".
+				switch domain.ErrorCode(err) {
+				case domain.ENOSPACE, domain.EUNAVAILABLE:
+					return nil, err
+				}
+				return nil, fmt.Errorf("%w: %w", domain.Errorf(domain.EINTERNAL, "Could not store image %d", len(form.images)), err)
 			}
 			form.images = append(form.images, info)
 		case part.FileName() != "":
@@ -164,6 +178,21 @@ func readField(p *multipart.Part, max int64) (string, error) {
 		return "", domain.Errorf(domain.EINVALID, "%s must be shorter than or equal to %d characters", p.FormName(), max)
 	}
 	return string(b), nil
+}
+
+// clientBody remembers the first error reading a part of the client's body, so a failed
+// Put can be told apart: the client's bytes broke (4xx) or storing them did (5xx).
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 func bodyError(err error) error {

@@ -45,9 +45,16 @@ type Config struct {
 	MaxImages    string
 	Workers      string
 	WorkerLease  string
+	Instance     string
+	Drain        string
 	Deadline     string
 	MaxRetries   string
 	Heartbeat    string
+	BodyTimeout  string
+	BodyMinRate  string
+	SignupsPerIP string
+	LivePerUser  string
+	LivePerIP    string
 	Roles        string
 	LogLevel     string
 	AuditKey     string
@@ -78,8 +85,15 @@ func (c *Config) settings() []setting {
 		{"trusted-proxies", "SCANLEDGER_TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs allowed to set X-Forwarded-For (default: none, the connection's address is the client)", &c.Proxies},
 		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", &c.MaxImageSize},
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", &c.MaxImages},
+		{"body-timeout", "SCANLEDGER_BODY_TIMEOUT", "20s", "head start a request body has; every byte received extends it by 1/body-min-rate seconds (408 when a client falls behind)", &c.BodyTimeout},
+		{"body-min-rate", "SCANLEDGER_BODY_MIN_RATE", "500", "slowest average rate, in bytes per second, a request body may arrive at after body-timeout", &c.BodyMinRate},
+		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "10", "signups one client address may make in 15 minutes, counted in the shared database (429 beyond; 0: no limit)", &c.SignupsPerIP},
+		{"live-per-user", "SCANLEDGER_LIVE_PER_USER", "20", "live streams (SSE, WebSocket) one user may hold open on this instance (429 beyond)", &c.LivePerUser},
+		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live streams (SSE, WebSocket) one client address may hold open on this instance (429 beyond)", &c.LivePerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
+		{"instance-id", "SCANLEDGER_INSTANCE_ID", "", "this instance's name among those sharing a database, kept across restarts so a restarted instance takes its jobs back at once (default: generated once into <data-dir>/instance-id)", &c.Instance},
+		{"shutdown-drain", "SCANLEDGER_SHUTDOWN_DRAIN", "15s", "on SIGTERM, how long running analyses may go on before their jobs are handed back", &c.Drain},
 		{"analyzer-deadline", "SCANLEDGER_ANALYZER_DEADLINE", "300s", "deadline of one analysis attempt", &c.Deadline},
 		{"max-retries", "SCANLEDGER_MAX_RETRIES", "2", "automatic retries of a retryable analysis failure per processing request", &c.MaxRetries},
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},

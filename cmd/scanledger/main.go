@@ -35,6 +35,7 @@ commands:
   scan      create a scan from photos, process it and print the summary
   scans     list your scans
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
+  revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
   audit     audit key: print the seal public key; audit seal: seal the event store now
   verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScans(ctx, args, stdout, stderr)
 	case "role":
 		return runRole(ctx, args, stdout, stderr)
+	case "revoke":
+		return runRevoke(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "audit":

@@ -76,6 +76,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := cfg.parse("serve", args, stderr); err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	app, err := Open(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
@@ -127,10 +132,16 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
+	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
+	if err != nil {
+		return nil, err
+	}
+	limits := accounts.DefaultLoginLimits()
+	limits.SignupsPerIP = int(signups)
 	// The access trail is events in the event store, chained and sealed like the rest.
 	a.accessTrail = audit.NewTrail(a.store)
 	a.trail = a.accessTrail
-	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail))
+	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail), accounts.WithLoginLimits(limits))
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -303,6 +314,14 @@ func (a *App) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	drain, err := c.duration("shutdown-drain", c.Drain)
+	if err != nil {
+		return nil, err
+	}
+	instance, err := instanceID(c.Instance, c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	return &worker.Worker{
 		Jobs:        jobQueue{a.write},
 		Scans:       a.scans,
@@ -310,7 +329,8 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Signer:      a.blobs,
 		Logger:      a.log,
 		Prices:      a.accounts,
-		Owner:       "worker-" + domain.NewID(),
+		Owner:       "worker-" + instance,
+		Drain:       drain,
 		Concurrency: int(n),
 		Lease:       lease,
 		Deadline:    deadline,
@@ -330,6 +350,22 @@ func (a *App) newHTTP() (*http.Server, error) {
 		return nil, err
 	}
 	heartbeat, err := c.duration("heartbeat", c.Heartbeat)
+	if err != nil {
+		return nil, err
+	}
+	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
+	if err != nil {
+		return nil, err
+	}
+	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
+	if err != nil {
+		return nil, err
+	}
+	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
 	if err != nil {
 		return nil, err
 	}
@@ -373,6 +409,10 @@ func (a *App) newHTTP() (*http.Server, error) {
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
 		TrustedProxies: list(c.Proxies),
+		BodyGrace:      bodyGrace,
+		BodyMinRate:    bodyRate,
+		LivePerUser:    int(livePerUser),
+		LivePerIP:      int(livePerIP),
 	})
 	return &http.Server{
 		Handler:           api.Handler(),
@@ -382,8 +422,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}, nil
 }
 
-// Run starts every part and blocks until ctx is done, then shuts down in order: stop
-// taking requests, then stop the background work.
+// Run starts every part and blocks until ctx is done, then shuts down in order: drain
+// the worker (see worker.Worker.Drain), stop taking requests, then stop the background
+// work.
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -399,15 +440,28 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Background parts outlive their database: each retries on its own with capped,
+	// jittered backoff (projections restart, the relay, listener and worker retry) and
+	// only ctx stops them, so an outage never ends the process.
 	for _, r := range a.runners {
-		start("projection "+r.Name(), r.Run)
+		start("projection "+r.Name(), r.Keep)
 	}
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
 	start("audit seals", a.runSeals)
+	// The worker stops first, on its own context, and drains while the HTTP server
+	// still serves the photos its analyses fetch.
+	workerCtx, stopWorker := context.WithCancel(bg)
+	defer stopWorker()
+	workerDone := make(chan struct{})
 	if a.worker != nil {
-		start("worker", a.worker.Run)
+		go func() {
+			defer close(workerDone)
+			_ = a.worker.Run(workerCtx) // it returns only once workerCtx is done
+		}()
+	} else {
+		close(workerDone)
 	}
 	if a.http != nil {
 		go func() {
@@ -424,6 +478,8 @@ func (a *App) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	a.log.Info("shutting down")
+	stopWorker()
+	<-workerDone
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		a.sse.Close() // long-lived streams would hold Shutdown open
@@ -497,6 +553,30 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
+	return nil
+}
+
+// runRevoke is `scanledger revoke --email E`: the user's refresh tokens stop at once
+// and access tokens within the API's user-check interval (5 s); logging in again works.
+func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, err := cfg.parse("revoke", nil, stderr)
+	if err != nil {
+		return err
+	}
+	email := fs.String("email", "", "the user's email")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.accounts.RevokeTokens(ctx, *email); err != nil {
+		return fmt.Errorf("revoke: %s", domain.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "every token of %s is revoked\n", *email)
 	return nil
 }
 

@@ -70,6 +70,10 @@ func Validate(scope string, itemsRaw json.RawMessage) error {
 		c.add("", "must be a JSON object")
 		return c.err()
 	}
+	if !validTexts(v) {
+		c.add("", "keys and strings must not contain control characters other than tab and line breaks")
+		return c.err()
+	}
 	c.checklist(root)
 	if c.total > 0 {
 		return c.err()
@@ -364,4 +368,26 @@ func pathKey(path, key string) string {
 	default:
 		return path + "." + key
 	}
+}
+
+// validTexts reports whether every key and string in v is domain.ValidText: PostgreSQL
+// stores checklists as JSON and refuses \u0000 in it.
+func validTexts(v any) bool {
+	switch v := v.(type) {
+	case *object:
+		for _, k := range v.keys {
+			if !domain.ValidText(k) || !validTexts(v.vals[k]) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if !validTexts(e) {
+				return false
+			}
+		}
+	case string:
+		return domain.ValidText(v)
+	}
+	return true
 }

@@ -129,6 +129,9 @@ func (s *Scan) Create(userID, houseID string, newHouse bool, address string) err
 	if userID == "" || houseID == "" {
 		return domain.Errorf(domain.EINVALID, "user and house are required")
 	}
+	if err := domain.CheckText("address", address); err != nil {
+		return err
+	}
 	s.raise(Created{ScanID: s.ID, UserID: userID, HouseID: houseID, NewHouse: newHouse, Address: address})
 	return nil
 }
@@ -153,6 +156,14 @@ func (s *Scan) UploadImages(rooms []Room, address string) error {
 	}
 	if n > MaxImagesPerScan {
 		return domain.Errorf(domain.ETOOLARGE, "Too many images (at most %d)", MaxImagesPerScan)
+	}
+	if err := domain.CheckText("address", address); err != nil {
+		return err
+	}
+	for _, r := range rooms {
+		if err := domain.CheckText("room label", r.Label); err != nil {
+			return err
+		}
 	}
 	s.raise(ImagesUploaded{Rooms: rooms, Address: address})
 	return nil

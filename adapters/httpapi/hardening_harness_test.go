@@ -1,0 +1,122 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/migrations"
+	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/feed"
+	"github.com/scanledger/scanledger/projections/scans"
+)
+
+// lockedBuffer collects the server's log lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// hardened is the API as cmd/scanledger wires it, with photos in blobDir (empty: a
+// temporary directory), configured by tune, and its logs kept.
+type hardened struct {
+	*accountsAPI
+	logs   *lockedBuffer
+	server *httptest.Server
+}
+
+func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), opts ...accounts.Option) *hardened {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	if blobDir == "" {
+		blobDir = filepath.Join(dir, "blobs")
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "scanledger.db"), migrations.EventStore, migrations.ReadModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := sqlite.NewStore(db)
+	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
+	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
+	ts := httptest.NewUnstartedServer(nil)
+	blobs, err := blobfs.New(blobDir, []byte("blob-secret-0123456789abcdef0123"), "http://"+ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	acc := accounts.New(write, read, issuer, append([]accounts.Option{accounts.WithHashParams(acctCheapHash)}, opts...)...)
+	if err := acc.EnsureDefaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	handler := scan.NewHandler(store)
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), projections.Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = runner.Run(ctx)
+	}()
+	hub := relay.NewHub(relay.TableFeed{DB: read}, relay.HubOptions{})
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		_ = hub.Run(ctx)
+	}()
+	logs := &lockedBuffer{}
+	cfg := httpapi.Config{
+		Scans:          handler,
+		Reader:         acctReadModel{read},
+		Blobs:          blobs,
+		Tokens:         issuer,
+		Checklists:     acc,
+		Accounts:       acc,
+		ChecklistStore: acc,
+		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
+		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
+		SSE:            relay.NewSSE(hub, time.Second),
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	ts.Config.Handler = httpapi.New(cfg).Handler()
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		cancel()
+		<-done
+		<-hubDone
+		blobs.Close()
+		db.Close()
+	})
+	tt, _ := t.(*testing.T) // the accountsAPI helpers are for tests; fuzz targets call the server directly
+	return &hardened{
+		accountsAPI: &accountsAPI{t: tt, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer},
+		logs:        logs,
+		server:      ts,
+	}
+}
