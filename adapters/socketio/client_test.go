@@ -193,8 +193,10 @@ func TestClientThatStopsAnsweringPingsIsClosedByPingTimeout(t *testing.T) {
 		t.Run(transports[0], func(t *testing.T) {
 			rl := newRelay(64)
 			// The timeout leaves a loaded machine time to connect and answer pings
-			// before the client is told to stop.
-			cfg := socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second}
+			// before the client is told to stop. The server's close beats the client's
+			// own timeout (pingInterval+pingTimeout after the last ping it got) by
+			// about pingInterval, so that must dwarf the delivery of a ping too.
+			cfg := socketio.Config{PingInterval: time.Second, PingTimeout: 2 * time.Second}
 			srv, ts := startServer(t, rl, cfg)
 			c := startClient(t, ts, clientOptions{Token: "good-A", Transports: transports, Reconnection: false})
 
