@@ -1,0 +1,83 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/scan"
+)
+
+// BenchmarkCommandByStreamLength measures what one command (a progress report) costs
+// through scan.Handler on the real store, on a scan of 5 events and on one of 200,
+// interleaved in the same loop so machine load hits both alike. Each command runs on a
+// scan made just before it (outside the timing) by the same handler, so the lengths
+// are exact; run it with a fixed count, e.g. -benchtime 300x.
+func BenchmarkCommandByStreamLength(b *testing.B) {
+	ctx := b.Context()
+	h := scan.NewHandler(sqlite.NewStore(openDB(b)))
+	lengths := [2]int{5, 200}
+	var spent [2]time.Duration
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		var ids [2]string
+		for i, l := range lengths {
+			ids[i] = fmt.Sprintf("bench-%d-%d", l, n)
+			makeScan(ctx, b, h, ids[i], l)
+		}
+		b.StartTimer()
+		for k := range lengths {
+			i := (k + n) % 2 // alternate which length goes first
+			start := time.Now()
+			if _, err := h.Execute(ctx, ids[i], scan.Meta{}, func(s *scan.Scan) error {
+				return s.ReportProgress(1, 50, "analysing room 3 of 12", nil)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+		n++
+	}
+	short := float64(spent[0].Microseconds()) / float64(n)
+	long := float64(spent[1].Microseconds()) / float64(n)
+	b.ReportMetric(short, "µs/cmd@5")
+	b.ReportMetric(long, "µs/cmd@200")
+	b.ReportMetric(long/short, "ratio")
+}
+
+// makeScan writes a running scan of exactly events events: created, photos uploaded,
+// processing started, then progress reports.
+func makeScan(ctx context.Context, b *testing.B, h *scan.Handler, id string, events int) {
+	b.Helper()
+	if _, err := h.Execute(ctx, id, scan.Meta{UserID: "u1"}, func(s *scan.Scan) error {
+		return s.Create("u1", "house-"+id, true, "1 Main St")
+	}); err != nil {
+		b.Fatal(err)
+	}
+	room := scan.Room{RoomID: "room-" + id, Label: "Room 1"}
+	for i := range 6 {
+		room.Images = append(room.Images, scan.Image{ImageID: fmt.Sprintf("img-%s-%d", id, i), BlobKey: fmt.Sprintf("scans/%s/%d.jpg", id, i),
+			ContentType: "image/jpeg", Bytes: 1_100_000, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+	}
+	cl := scan.Checklists{House: []byte(`{"default":{"description":"All","items":[{"id":"water_damage","title":"Water damage","type":"boolean"}]}}`),
+		Rooms: []byte(`{}`), Products: []byte(`{}`)}
+	if _, err := h.Execute(ctx, id, scan.Meta{UserID: "u1"}, func(s *scan.Scan) error {
+		if err := s.UploadImages([]scan.Room{room}, ""); err != nil {
+			return err
+		}
+		if err := s.StartProcessing(cl, scan.InputsSnapshot{RoomsCount: 1, ImagesCount: 6}); err != nil {
+			return err
+		}
+		for s.Version < int64(events-1) {
+			if err := s.ReportProgress(1, 10, "analysing", nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+}
