@@ -14,10 +14,17 @@ import (
 // through scan.Handler on the real store, on a scan of 5 events and on one of 200,
 // interleaved in the same loop so machine load hits both alike. Each command runs on a
 // scan made just before it (outside the timing) by the same handler, so the lengths
-// are exact; run it with a fixed count, e.g. -benchtime 300x.
+// are exact; run it with a fixed count, e.g. -benchtime 300x. "uncached" is how every
+// command ran before the handler kept scans loaded: reading the whole stream.
 func BenchmarkCommandByStreamLength(b *testing.B) {
+	b.Run("uncached", func(b *testing.B) { benchmarkCommandByStreamLength(b, -1) })
+	b.Run("cached", func(b *testing.B) { benchmarkCommandByStreamLength(b, 0) })
+}
+
+func benchmarkCommandByStreamLength(b *testing.B, cacheSize int) {
 	ctx := b.Context()
 	h := scan.NewHandler(sqlite.NewStore(openDB(b)))
+	h.CacheSize = cacheSize
 	lengths := [2]int{5, 200}
 	var spent [2]time.Duration
 	n := 0
