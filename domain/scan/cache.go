@@ -10,11 +10,13 @@ import (
 // KiB to a few tens of KiB.
 const DefaultCacheSize = 1024
 
-// loaded is a scan's state at a stream version together with the chain value of the
-// event at that version, which the next appended event links to.
+// loaded is a scan's state at a stream version together with the id and chain value of
+// the event at that version: the id tells that the stream still holds that event, the
+// chain is what the next appended event links to.
 type loaded struct {
-	scan  *Scan  // Version is the stream version of the last applied event
-	chain string // the chain of that event; the stream name before the first one
+	scan   *Scan  // Version is the stream version of the last applied event
+	chain  string // the chain of that event; the stream name before the first one
+	lastID string // that event's id; empty before the first one
 }
 
 // aggregates keeps the most recently used scans, least recently used evicted first.
@@ -40,15 +42,16 @@ func newAggregates(max int) *aggregates {
 func (c *aggregates) get(id string) (loaded, bool) {
 	c.mu.Lock()
 	el, ok := c.items[id]
+	var e *cached
 	if ok {
 		c.order.MoveToFront(el)
+		e = el.Value.(*cached) // put replaces it; the entry itself never changes
 	}
 	c.mu.Unlock()
 	if !ok {
 		return loaded{}, false
 	}
-	e := el.Value.(*cached)
-	return loaded{scan: e.scan.clone(), chain: e.chain}, true
+	return loaded{scan: e.scan.clone(), chain: e.chain, lastID: e.lastID}, true
 }
 
 // put stores a copy of l unless a newer version of the scan is already cached: commands
@@ -57,7 +60,7 @@ func (c *aggregates) put(l loaded) {
 	if l.scan.Version < 0 {
 		return // a scan that does not exist is not worth a slot
 	}
-	e := &cached{id: l.scan.ID, loaded: loaded{scan: l.scan.clone(), chain: l.chain}}
+	e := &cached{id: l.scan.ID, loaded: loaded{scan: l.scan.clone(), chain: l.chain, lastID: l.lastID}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[e.id]; ok {

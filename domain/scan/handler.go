@@ -104,9 +104,10 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 			// concurrent command may have moved it past our own events).
 			recs, err := h.catchUp(ctx, &base)
 			if errors.Is(err, errStale) || (err == nil && len(recs) == 0) {
-				// Nothing newer although the append failed: a lost connection before
-				// the commit, or a store behind what we had loaded. Trust nothing we
-				// kept and read the stream from its first event, as without a cache.
+				// The stream no longer holds what we loaded, or holds nothing newer
+				// although the append failed (a connection lost before the commit, or a
+				// store that contradicts itself): trust nothing we kept and read the
+				// stream from its first event, as without a cache.
 				if cache != nil {
 					cache.drop(id)
 				}
@@ -148,7 +149,7 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 		if err == nil {
 			s.changes = nil
 			if cache != nil {
-				cache.put(loaded{scan: s, chain: prev})
+				cache.put(loaded{scan: s, chain: prev, lastID: data[len(data)-1].ID})
 			}
 			return Result{Scan: s, Events: data, Position: res.Position}, nil
 		}
@@ -271,16 +272,31 @@ func (h *Handler) reload(ctx context.Context, id string) (loaded, []event.Record
 	return l, recs, nil
 }
 
-// catchUp applies to l the events stored after its version, takes the chain value of
-// the last one, and returns them. On error l is left half-applied: discard it.
+// catchUp applies to l the events stored after its version, takes the chain value and
+// id of the last one, and returns them. It first reads the event l was last at again:
+// if the stream no longer holds it there (a store restored from a backup, a stream
+// written anew), l is not a state of this stream and catchUp returns errStale. On any
+// error l is left half-applied: discard it.
 func (h *Handler) catchUp(ctx context.Context, l *loaded) ([]event.Recorded, error) {
 	const page = 512
 	stream := StreamName(l.scan.ID)
+	check := l.scan.Version >= 0
+	from := l.scan.Version + 1
+	if check {
+		from = l.scan.Version
+	}
 	var read []event.Recorded
 	for {
-		recs, err := h.Store.ReadStream(ctx, stream, l.scan.Version+1, page)
+		recs, err := h.Store.ReadStream(ctx, stream, from, page)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		more := len(recs) == page
+		if check {
+			if len(recs) == 0 || recs[0].Version != l.scan.Version || recs[0].ID != l.lastID {
+				return nil, fmt.Errorf("%s: event %s is no longer at version %d: %w", stream, l.lastID, l.scan.Version, errStale)
+			}
+			recs, check = recs[1:], false
 		}
 		for _, r := range recs {
 			if r.Version != l.scan.Version+1 {
@@ -293,16 +309,18 @@ func (h *Handler) catchUp(ctx context.Context, l *loaded) ([]event.Recorded, err
 			l.scan.Apply(e)
 		}
 		if len(recs) > 0 {
-			m, err := event.ParseMetadata(recs[len(recs)-1].Metadata)
+			last := recs[len(recs)-1]
+			m, err := event.ParseMetadata(last.Metadata)
 			if err != nil {
 				return nil, fmt.Errorf("scan %s: %w", l.scan.ID, err)
 			}
-			l.chain = m.Chain
+			l.chain, l.lastID = m.Chain, last.ID
 		}
 		read = append(read, recs...)
-		if len(recs) < page {
+		if !more {
 			return read, nil
 		}
+		from = l.scan.Version + 1
 	}
 }
 
