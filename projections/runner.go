@@ -8,9 +8,13 @@ package projections
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,8 +163,9 @@ func (r *Runner) Stats() Stats {
 // catching up and then following new events, until ctx is done (it returns ctx.Err()),
 // the lock is lost (ErrLockLost), another writer moved the checkpoint
 // (ErrCheckpointMoved), or the database fails. A failing event never stops it: it is
-// retried and then parked. Run may be called again after it returns, never twice at
-// once.
+// retried and then parked; a failing database stops it without parking anything, even
+// when Handle is what saw it fail. Run may be called again after it returns, never twice
+// at once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("projection %s: already running", r.Name())
@@ -287,9 +292,36 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 	}
 }
 
+// retryable reports whether err is the projection failing on the events, which a
+// retry, and in the end parking the event, deals with. Anything else (the database
+// failing, the run being cancelled) is no fault of the events: parking one would lose
+// it, so Run stops and resumes from the checkpoint when it is run again.
 func (r *Runner) retryable(ctx context.Context, err error) bool {
 	var he *handleError
-	return errors.As(err, &he) && ctx.Err() == nil
+	return errors.As(err, &he) && ctx.Err() == nil && !databaseFault(he.err)
+}
+
+// databaseFault reports whether an error returned by Handle or Flush is the database's
+// rather than the event's: a lost connection, a cancelled statement, a server shutting
+// down, or a transaction rolled back by a deadlock or serialization conflict.
+func databaseFault(err error) bool {
+	var netErr net.Error
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		return true
+	}
+	// PostgreSQL's SQLSTATE classes 08 (connection), 40 (transaction rollback), 53
+	// (insufficient resources), 57 (operator intervention) and 58 (system error); the
+	// driver's error type is matched by its method so that no driver is imported here.
+	var coded interface{ SQLState() string }
+	if errors.As(err, &coded) && len(coded.SQLState()) == 5 {
+		switch coded.SQLState()[:2] {
+		case "08", "40", "53", "57", "58":
+			return true
+		}
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
