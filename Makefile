@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO = $(shell scripts/ensure-go.sh)
 BIN = bin/scanledger
 
-.PHONY: run build test bench fuzz mutate clean
+.PHONY: run build test stress bench fuzz mutate clean
 
 run: build
 	./$(BIN) serve
@@ -14,6 +14,11 @@ build:
 
 test:
 	scripts/test.sh
+
+# The event stores' concurrency tests, many times under -race with background load
+# (STRESS_COUNT runs, default 30).
+stress:
+	scripts/stress.sh
 
 # Benchmarks print their figures (see docs/benchmarks.md).
 bench:

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -430,4 +431,41 @@ func (r *Runner) count(f func(*Stats)) {
 	r.mu.Lock()
 	f(&r.stats)
 	r.mu.Unlock()
+}
+
+// Restart pauses of Keep: the first is short, since most failures are a dropped
+// connection to a server that is back at once; the cap bounds how long a projection
+// stays behind once its database is back after a long outage.
+const (
+	restartFirstBackoff = 100 * time.Millisecond
+	restartMaxBackoff   = 3 * time.Second
+	// keepHealthy is how long a run must last to count as healthy when it applied
+	// nothing (a quiet system).
+	keepHealthy = 10 * time.Second
+)
+
+// Keep runs the projection until ctx is done, whatever happens to its database: each
+// time Run fails (the database went away, the lock was lost, another writer moved the
+// checkpoint) it logs why and runs again after a pause that doubles from 100ms up to
+// 3s, with jitter so that instances do not reconnect in lockstep. A run that got as far
+// as applying events, or lasted 10s, starts the pauses over. Run again takes the lock and reads the
+// checkpoint, so nothing is applied twice or skipped. It returns ctx.Err().
+func (r *Runner) Keep(ctx context.Context) error {
+	backoff := time.Duration(0)
+	for {
+		applied, began := r.Stats().Batches, time.Now()
+		err := r.Run(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if r.Stats().Batches > applied || time.Since(began) > keepHealthy {
+			backoff = 0
+		}
+		backoff = min(max(2*backoff, restartFirstBackoff), restartMaxBackoff)
+		pause := backoff/2 + rand.N(backoff/2+1)
+		r.log.Warn("projection will restart", "in", pause.Round(time.Millisecond), "err", err)
+		if err := sleep(ctx, pause); err != nil {
+			return err
+		}
+	}
 }

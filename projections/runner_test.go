@@ -389,3 +389,52 @@ func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
 		stoppedBefore(t, d, w, e)
 	})
 }
+
+// Keep outlives what stops Run: a lock it cannot take (the database is away) and a
+// lock it loses are followed by another run, which takes the lock again and goes on
+// from the checkpoint, applying each event once.
+func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		w.create(domain.NewID(), "", "")
+		var (
+			mu    sync.Mutex
+			tries int
+			lose  context.CancelFunc
+		)
+		lock := func(ctx context.Context) (context.Context, func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if tries++; tries <= 2 {
+				return nil, nil, errors.New("connect: connection refused")
+			}
+			held, cancel := context.WithCancel(ctx)
+			lose = cancel
+			return held, cancel, nil
+		}
+		r := projections.NewRunner(w.store, d.db, scans.NewProjector(), projections.Options{Lock: lock})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Keep(ctx) }()
+		waitFor(t, r, "catch-up after two failed lock attempts", func(s projections.Stats) bool { return s.Position == w.store.head() })
+
+		mu.Lock()
+		lose()
+		mu.Unlock()
+		w.create(domain.NewID(), "", "")
+		waitFor(t, r, "catch-up after the lock was lost", func(s projections.Stats) bool { return s.Position == w.store.head() })
+		if s := r.Stats(); s.Applied != uint64(w.store.len()) {
+			t.Errorf("applied %d events of %d", s.Applied, w.store.len())
+		}
+		mu.Lock()
+		if tries < 4 {
+			t.Errorf("the lock was taken %d times, want 4 (two failures, a run, a run after the loss)", tries)
+		}
+		mu.Unlock()
+		stop()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Keep = %v, want context.Canceled", err)
+		}
+	})
+}

@@ -78,9 +78,10 @@ func (m *memStore) types() []string {
 
 // queue hands out one job and remembers what happened to it.
 type queue struct {
-	mu       sync.Mutex
-	job      *worker.Job
-	released int
+	mu         sync.Mutex
+	job        *worker.Job
+	released   int
+	handedBack int
 }
 
 func (q *queue) Claim(context.Context, string, time.Duration, time.Time) (*worker.Job, error) {
@@ -101,6 +102,15 @@ func (q *queue) Release(context.Context, worker.Job, string) error {
 	q.mu.Unlock()
 	return nil
 }
+
+func (q *queue) HandBack(context.Context, worker.Job, string) error {
+	q.mu.Lock()
+	q.handedBack++
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *queue) Expire(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 type signer struct{}
 
