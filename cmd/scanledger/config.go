@@ -57,6 +57,8 @@ type Config struct {
 	LogLevel     string
 	AuditKey     string
 	SealEvery    string
+	PhotoSweep   string
+	PhotoGrace   string
 }
 
 func (c *Config) settings() []setting {
@@ -96,6 +98,8 @@ func (c *Config) settings() []setting {
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
 		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", &c.AuditKey},
+		{"photo-sweep-interval", "SCANLEDGER_PHOTO_SWEEP_INTERVAL", "1h", "how often orphan photos (an upload whose event was never recorded, e.g. after a crash) are removed (0: never)", &c.PhotoSweep},
+		{"photo-sweep-grace", "SCANLEDGER_PHOTO_SWEEP_GRACE", "1h", "how long an upload's photos must have been left untouched before a sweep may remove them", &c.PhotoGrace},
 		{"seal-interval", "SCANLEDGER_SEAL_INTERVAL", "1m", "how often the service seals the event store when something was appended (0: only on demand)", &c.SealEvery},
 	}
 }

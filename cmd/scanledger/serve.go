@@ -66,6 +66,7 @@ type App struct {
 	http        *http.Server
 	secret      []byte
 	sio         interface{ Close() }
+	sweepPhotos func(ctx context.Context, grace time.Duration) (int, error)
 	sealer      *audit.Sealer // signs seals over the event store (audit.go)
 	auditKey    ed25519.PrivateKey
 	accessTrail *audit.Trail
@@ -400,6 +401,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		LivePerUser:    int(livePerUser),
 		LivePerIP:      int(livePerIP),
 	})
+	a.sweepPhotos = api.SweepOrphanPhotos
 	return &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -432,6 +434,9 @@ func (a *App) Run(ctx context.Context) error {
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
 	start("audit seals", a.runSeals)
+	if a.sweepPhotos != nil {
+		start("photo sweep", a.runPhotoSweep)
+	}
 	if a.worker != nil {
 		start("worker", a.worker.Run)
 	}
@@ -478,6 +483,36 @@ func (a *App) pruneFeed(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// runPhotoSweep removes orphan photos at the configured interval, starting one interval
+// after start (a restart after a crash sweeps its leftovers on schedule, not in the
+// middle of recovering). A failed sweep is logged and retried at the next tick.
+func (a *App) runPhotoSweep(ctx context.Context) error {
+	every, err := a.cfg.duration("photo-sweep-interval", a.cfg.PhotoSweep)
+	if err != nil {
+		return err
+	}
+	grace, err := a.cfg.duration("photo-sweep-grace", a.cfg.PhotoGrace)
+	if err != nil {
+		return err
+	}
+	if every <= 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if _, err := a.sweepPhotos(ctx, grace); err != nil && ctx.Err() == nil {
+			a.log.Warn("photo sweep", "err", err)
 		}
 	}
 }
