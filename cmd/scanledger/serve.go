@@ -359,15 +359,21 @@ func (a *App) newHTTP() (*http.Server, error) {
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
 	// reconnect may present an expired token of a login session that is still alive.
+	// Socket.IO is mounted beside the API and admitted by it (built below), so the
+	// revocation check and the live caps are the API's own.
+	var api *httpapi.Server
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
 		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
-		relay.WithSessions(a.accounts))
+		relay.WithSessions(a.accounts),
+		relay.WithAdmission(func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
+			return api.AdmitLive(ctx, cl, r)
+		}))
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {
 		mounts["/blobs/"] = a.blobfs.Handler()
 	}
-	api := httpapi.New(httpapi.Config{
+	api = httpapi.New(httpapi.Config{
 		Scans:          a.scans,
 		Reader:         readModel{a.read},
 		Blobs:          a.blobs,
