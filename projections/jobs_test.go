@@ -210,3 +210,54 @@ func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
 		}
 	})
 }
+
+// A job handed back is free at once and its claim is taken back, so its next claimer
+// starts it afresh; Expire frees, at once, the jobs a crashed owner still holds, claims
+// kept, and leaves other owners' leases alone.
+func TestJobs_HandBackAndExpireFreeLeasesAtOnce(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		ctx := context.Background()
+		w := newWorld(t)
+		a, b := w.create(domain.NewID(), "", ""), w.create(domain.NewID(), "", "")
+		a.upload("", 1)
+		b.upload("", 1)
+		a.start(1)
+		b.start(1)
+		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		now, lease := w.now.Add(time.Minute), time.Hour
+
+		ja, err := jobs.Claim(ctx, d.db, "crashed", lease, now)
+		if err != nil || ja == nil || ja.ScanID != a.ScanID {
+			t.Fatalf("Claim = %+v, %v", ja, err)
+		}
+		jb, err := jobs.Claim(ctx, d.db, "alive", lease, now)
+		if err != nil || jb == nil || jb.ScanID != b.ScanID {
+			t.Fatalf("Claim = %+v, %v", jb, err)
+		}
+		if err := jobs.HandBack(ctx, d.db, jb, "someone-else", now); !errors.Is(err, jobs.ErrLeaseLost) {
+			t.Errorf("HandBack by a non-owner = %v, want ErrLeaseLost", err)
+		}
+		if err := jobs.HandBack(ctx, d.db, jb, "alive", now); err != nil {
+			t.Fatalf("HandBack: %v", err)
+		}
+		again, err := jobs.Claim(ctx, d.db, "next", lease, now)
+		if err != nil || again == nil || again.ScanID != b.ScanID || again.Claims != 1 {
+			t.Fatalf("claim after a hand-back = %+v, %v; want %s with 1 claim", again, err, b.ScanID)
+		}
+
+		if n, err := jobs.Expire(ctx, d.db, "crashed", now); err != nil || n != 1 {
+			t.Fatalf("Expire = %d, %v; want 1", n, err)
+		}
+		taken, err := jobs.Claim(ctx, d.db, "restarted", lease, now)
+		if err != nil || taken == nil || taken.ScanID != a.ScanID || taken.Claims != 2 {
+			t.Fatalf("claim after Expire = %+v, %v; want %s with 2 claims", taken, err, a.ScanID)
+		}
+		if n, err := jobs.Expire(ctx, d.db, "crashed", now); err != nil || n != 0 {
+			t.Errorf("Expire of an owner holding nothing = %d, %v; want 0", n, err)
+		}
+		if j := getJob(t, d, b.ScanID, 1); j.LeaseOwner != "next" {
+			t.Errorf("another owner's lease was touched: %+v", j)
+		}
+	})
+}

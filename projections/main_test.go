@@ -135,6 +135,9 @@ type memStore struct {
 	// redeliver delivers every batch twice, as an at-least-once subscription does after
 	// a reconnect that lost its acknowledgement.
 	redeliver bool
+	// repeat makes every delivery carry its events twice over, as a subscription that
+	// re-reads a page it already holds would.
+	repeat bool
 	// gate, when set, holds every delivery until it is closed.
 	gate chan struct{}
 }
@@ -241,7 +244,10 @@ func (s *memStore) Subscribe(ctx context.Context, after event.Cursor, h event.Ha
 			}
 		}
 		batch := append([]event.Recorded(nil), s.events[pos:min(len(s.events), pos+s.batch)]...)
-		gate, redeliver := s.gate, s.redeliver
+		gate, redeliver, n := s.gate, s.redeliver, len(batch)
+		if s.repeat {
+			batch = append(batch, batch...)
+		}
 		s.mu.Unlock()
 		if gate != nil {
 			select {
@@ -258,7 +264,7 @@ func (s *memStore) Subscribe(ctx context.Context, after event.Cursor, h event.Ha
 				return err
 			}
 		}
-		pos += len(batch)
+		pos += n
 	}
 }
 
@@ -277,13 +283,20 @@ func start(t testing.TB, r *projections.Runner) {
 	})
 }
 
+// stuckAfter is how long waitFor lets a runner's stats stand still: a runner that
+// stopped or hangs fails the test in seconds, while a long catch-up on a loaded machine,
+// which keeps moving, does not.
+const stuckAfter = 10 * time.Second
+
 // waitFor polls the runner's stats until ok holds.
 func waitFor(t testing.TB, r *projections.Runner, what string, ok func(projections.Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !ok(r.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("runner %s: timed out waiting for %s; stats %+v", r.Name(), what, r.Stats())
+	last, since := r.Stats(), time.Now()
+	for s := last; !ok(s); s = r.Stats() {
+		if s != last {
+			last, since = s, time.Now()
+		} else if time.Since(since) > stuckAfter {
+			t.Fatalf("runner %s: no progress for %v waiting for %s; stats %+v", r.Name(), stuckAfter, what, s)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -300,7 +313,14 @@ func catchUp(t testing.TB, d *testDB, store *memStore, opts projections.Options,
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
-		waitFor(t, r, "catch-up", func(s projections.Stats) bool { return s.Position == head })
+		waitFor(t, r, "catch-up", func(s projections.Stats) bool {
+			select {
+			case err := <-done:
+				t.Fatalf("runner %s stopped before catching up: %v", r.Name(), err)
+			default:
+			}
+			return s.Position == head
+		})
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("runner %s stopped with %v", r.Name(), err)

@@ -8,9 +8,14 @@ package projections
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,8 +164,9 @@ func (r *Runner) Stats() Stats {
 // catching up and then following new events, until ctx is done (it returns ctx.Err()),
 // the lock is lost (ErrLockLost), another writer moved the checkpoint
 // (ErrCheckpointMoved), or the database fails. A failing event never stops it: it is
-// retried and then parked. Run may be called again after it returns, never twice at
-// once.
+// retried and then parked; a failing database stops it without parking anything, even
+// when Handle is what saw it fail. Run may be called again after it returns, never twice
+// at once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("projection %s: already running", r.Name())
@@ -287,9 +293,36 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 	}
 }
 
+// retryable reports whether err is the projection failing on the events, which a
+// retry, and in the end parking the event, deals with. Anything else (the database
+// failing, the run being cancelled) is no fault of the events: parking one would lose
+// it, so Run stops and resumes from the checkpoint when it is run again.
 func (r *Runner) retryable(ctx context.Context, err error) bool {
 	var he *handleError
-	return errors.As(err, &he) && ctx.Err() == nil
+	return errors.As(err, &he) && ctx.Err() == nil && !databaseFault(he.err)
+}
+
+// databaseFault reports whether an error returned by Handle or Flush is the database's
+// rather than the event's: a lost connection, a cancelled statement, a server shutting
+// down, or a transaction rolled back by a deadlock or serialization conflict.
+func databaseFault(err error) bool {
+	var netErr net.Error
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		return true
+	}
+	// PostgreSQL's SQLSTATE classes 08 (connection), 40 (transaction rollback), 53
+	// (insufficient resources), 57 (operator intervention) and 58 (system error); the
+	// driver's error type is matched by its method so that no driver is imported here.
+	var coded interface{ SQLState() string }
+	if errors.As(err, &coded) && len(coded.SQLState()) == 5 {
+		switch coded.SQLState()[:2] {
+		case "08", "40", "53", "57", "58":
+			return true
+		}
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -398,4 +431,41 @@ func (r *Runner) count(f func(*Stats)) {
 	r.mu.Lock()
 	f(&r.stats)
 	r.mu.Unlock()
+}
+
+// Restart pauses of Keep: the first is short, since most failures are a dropped
+// connection to a server that is back at once; the cap bounds how long a projection
+// stays behind once its database is back after a long outage.
+const (
+	restartFirstBackoff = 100 * time.Millisecond
+	restartMaxBackoff   = 3 * time.Second
+	// keepHealthy is how long a run must last to count as healthy when it applied
+	// nothing (a quiet system).
+	keepHealthy = 10 * time.Second
+)
+
+// Keep runs the projection until ctx is done, whatever happens to its database: each
+// time Run fails (the database went away, the lock was lost, another writer moved the
+// checkpoint) it logs why and runs again after a pause that doubles from 100ms up to
+// 3s, with jitter so that instances do not reconnect in lockstep. A run that got as far
+// as applying events, or lasted 10s, starts the pauses over. Run again takes the lock and reads the
+// checkpoint, so nothing is applied twice or skipped. It returns ctx.Err().
+func (r *Runner) Keep(ctx context.Context) error {
+	backoff := time.Duration(0)
+	for {
+		applied, began := r.Stats().Batches, time.Now()
+		err := r.Run(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if r.Stats().Batches > applied || time.Since(began) > keepHealthy {
+			backoff = 0
+		}
+		backoff = min(max(2*backoff, restartFirstBackoff), restartMaxBackoff)
+		pause := backoff/2 + rand.N(backoff/2+1)
+		r.log.Warn("projection will restart", "in", pause.Round(time.Millisecond), "err", err)
+		if err := sleep(ctx, pause); err != nil {
+			return err
+		}
+	}
 }

@@ -249,3 +249,192 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		}
 	})
 }
+
+// counter is a projection that counts how often each event is handled.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) Name() string { return "counter" }
+
+func (c *counter) Handle(_ context.Context, _ *projections.Tx, e event.Recorded) error {
+	c.mu.Lock()
+	c.n[e.ID]++
+	c.mu.Unlock()
+	return nil
+}
+
+func TestRunner_AnEventDeliveredTwiceInOneBatchIsAppliedOnce(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		lifecycle(w, domain.NewID())
+		w.store.repeat = true
+		c := &counter{n: map[string]int{}}
+		rs := catchUp(t, d, w.store, projections.Options{}, c)
+		for _, e := range w.store.events {
+			if c.n[e.ID] != 1 {
+				t.Errorf("%s@%d was handled %d times, want once", e.Type, e.Version, c.n[e.ID])
+			}
+		}
+		total := uint64(w.store.len())
+		if s := rs[0].Stats(); s.Applied != total || s.Skipped != total {
+			t.Errorf("stats = %+v; want %d applied and %d skipped", s, total, total)
+		}
+	})
+}
+
+func TestCheckpoint_TellsWhereAProjectionIsAndWhenItLastMoved(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		ctx := context.Background()
+		if pos, at, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != event.Start || !at.IsZero() {
+			t.Errorf("before any run: Checkpoint = %q, %v, %v; want the start and the zero time", pos, at, err)
+		}
+		w := newWorld(t)
+		lifecycle(w, domain.NewID())
+		clock := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+		catchUp(t, d, w.store, projections.Options{Now: func() time.Time { return clock }}, scans.NewProjector())
+		pos, at, err := projections.Checkpoint(ctx, d.read, scans.Name)
+		if err != nil || pos != w.store.head() || !at.Equal(clock) {
+			t.Errorf("after catch-up: Checkpoint = %q, %v, %v; want %q at %v", pos, at, err, w.store.head(), clock)
+		}
+	})
+}
+
+// faultOn wraps the scans projector: the first time it sees event id it fails like a
+// projection bug, which makes the runner retry the batch's events one by one; when it
+// sees the event again, fault decides what happens.
+type faultOn struct {
+	*scans.Projector
+	id    string
+	seen  int
+	fault func(ctx context.Context, tx *projections.Tx) error
+}
+
+func (f *faultOn) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
+	if e.ID != f.id {
+		return f.Projector.Handle(ctx, tx, e)
+	}
+	f.seen++
+	if f.seen == 1 {
+		return errors.New("a projection bug")
+	}
+	return f.fault(ctx, tx)
+}
+
+// stoppedBefore checks that Run stopped with nothing parked and the checkpoint before
+// the event, and that a healthy run afterwards applies it.
+func stoppedBefore(t *testing.T, d *testDB, w *world, e event.Recorded) {
+	t.Helper()
+	ctx := context.Background()
+	if p, err := projections.ListParked(ctx, d.read, ""); err != nil || len(p) != 0 {
+		t.Errorf("parked = %+v, %v; want nothing parked", p, err)
+	}
+	if pos, _, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != w.store.events[0].Position {
+		t.Errorf("checkpoint = %q, %v; want %q, the event before", pos, err, w.store.events[0].Position)
+	}
+	catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+	if got := getScan(t, d, e.StreamID[len(scan.StreamPrefix):]); len(got.Images) != 1 {
+		t.Errorf("after a healthy run the scan has %d images, want 1", len(got.Images))
+	}
+}
+
+func TestRunner_ADatabaseFailureWhileAnEventIsRetriedStopsTheRunInsteadOfParkingIt(t *testing.T) {
+	t.Parallel()
+	d := newPostgres(t)
+	w := newWorld(t)
+	h := w.create(domain.NewID(), "", "")
+	h.upload("", 1)
+	e := w.store.events[1]
+	// The retry's connection is killed by the server, as when PostgreSQL restarts.
+	p := &faultOn{Projector: scans.NewProjector(), id: e.ID, fault: func(ctx context.Context, tx *projections.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+		return err
+	}}
+	r := projections.NewRunner(w.store, d.db, p, projections.Options{Retries: 3, Backoff: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.Run(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run = %v with stats %+v; want it to stop at once on the lost connection", err, r.Stats())
+	}
+	if s := r.Stats(); s.Parked != 0 || s.Failures != 1 {
+		t.Errorf("stats = %+v; want nothing parked and only the batch's failure counted", s)
+	}
+	stoppedBefore(t, d, w, e)
+}
+
+func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		h := w.create(domain.NewID(), "", "")
+		h.upload("", 1)
+		e := w.store.events[1]
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := &faultOn{Projector: scans.NewProjector(), id: e.ID, fault: func(ctx context.Context, _ *projections.Tx) error {
+			cancel()
+			return ctx.Err()
+		}}
+		r := projections.NewRunner(w.store, d.db, p, projections.Options{Retries: 3, Backoff: time.Millisecond})
+		if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		if s := r.Stats(); s.Parked != 0 || s.Failures != 1 {
+			t.Errorf("stats = %+v; want nothing parked and only the batch's failure counted", s)
+		}
+		stoppedBefore(t, d, w, e)
+	})
+}
+
+// Keep outlives what stops Run: a lock it cannot take (the database is away) and a
+// lock it loses are followed by another run, which takes the lock again and goes on
+// from the checkpoint, applying each event once.
+func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		w.create(domain.NewID(), "", "")
+		var (
+			mu    sync.Mutex
+			tries int
+			lose  context.CancelFunc
+		)
+		lock := func(ctx context.Context) (context.Context, func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if tries++; tries <= 2 {
+				return nil, nil, errors.New("connect: connection refused")
+			}
+			held, cancel := context.WithCancel(ctx)
+			lose = cancel
+			return held, cancel, nil
+		}
+		r := projections.NewRunner(w.store, d.db, scans.NewProjector(), projections.Options{Lock: lock})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Keep(ctx) }()
+		waitFor(t, r, "catch-up after two failed lock attempts", func(s projections.Stats) bool { return s.Position == w.store.head() })
+
+		mu.Lock()
+		lose()
+		mu.Unlock()
+		w.create(domain.NewID(), "", "")
+		waitFor(t, r, "catch-up after the lock was lost", func(s projections.Stats) bool { return s.Position == w.store.head() })
+		if s := r.Stats(); s.Applied != uint64(w.store.len()) {
+			t.Errorf("applied %d events of %d", s.Applied, w.store.len())
+		}
+		mu.Lock()
+		if tries < 4 {
+			t.Errorf("the lock was taken %d times, want 4 (two failures, a run, a run after the loss)", tries)
+		}
+		mu.Unlock()
+		stop()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Keep = %v, want context.Canceled", err)
+		}
+	})
+}

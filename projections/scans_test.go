@@ -367,3 +367,55 @@ func TestScans_AScanCreatedForAHouseWhoseLastScanWasJustDeletedStartsItAfresh(t 
 		}
 	})
 }
+
+func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		user := domain.NewID()
+		h := w.create(user, "", "1 Main St")
+		h.upload("", 2)
+		// In one batch: the scan is deleted, then its stream goes on with a Created, as
+		// only a buggy or future writer could: the scan starts afresh, with nothing of
+		// its first life.
+		h.delete()
+		house := domain.NewID()
+		again, err := scan.Encode(scan.Created{ScanID: h.ScanID, UserID: user, HouseID: house, NewHouse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.raw(scan.TypeCreated, again)
+		rs := catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+		if s := rs[0].Stats(); s.Failures != 0 || s.Batches != 1 {
+			t.Errorf("stats = %+v; want the batch applied whole, without falling back to one event at a time", s)
+		}
+
+		got := getScan(t, d, h.ScanID)
+		if got.Status != "queued" || len(got.Images) != 0 || len(got.Rooms) != 0 || got.House.ID != house {
+			t.Errorf("scan = status %s, %d rooms, %d images, house %s; want a fresh queued scan of house %s",
+				got.Status, len(got.Rooms), len(got.Images), got.House.ID, house)
+		}
+		if n := count(t, d, "SELECT count(*) FROM houses WHERE id = $1", h.HouseID); n != 0 {
+			t.Errorf("the first house, whose only scan was deleted, is still there")
+		}
+	})
+}
+
+func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		ctx := context.Background()
+		w := newWorld(t)
+		user := domain.NewID()
+		h := w.create(user, "", "1 Main St")
+		catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+		if owner, err := scans.HouseOwner(ctx, d.read, h.HouseID); err != nil || owner != user {
+			t.Errorf("HouseOwner = %q, %v; want %q", owner, err, user)
+		}
+		for _, id := range []string{domain.NewID(), "not-a-uuid"} {
+			if owner, err := scans.HouseOwner(ctx, d.read, id); domain.ErrorCode(err) != domain.ENOTFOUND {
+				t.Errorf("HouseOwner(%s) = %q, %v; want not found", id, owner, err)
+			}
+		}
+	})
+}

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,6 +29,21 @@ var statusOf = map[string]int{
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
+// retryAfterSeconds is the Retry-After of a 503: the service reconnects to its
+// dependencies within seconds of their return (docs/operations.md).
+const retryAfterSeconds = 2
+
+// ready asks the readiness check, briefly, whether the service's dependencies answer.
+func (s *Server) ready(ctx context.Context) bool {
+	if s.Ready == nil {
+		return true
+	}
+	// Not the request's context: a client that hung up says nothing about the database.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	return s.Ready(ctx) == nil
+}
+
 // errorBody is the original backend's error shape (contract section 1.3): message is an
 // array of strings for 400 and a string otherwise; error only on 400.
 type errorBody struct {
@@ -46,10 +64,21 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if status == http.StatusInternalServerError && !s.ready(c.Request.Context()) {
+		// A fault while a dependency is down (a dropped connection the database
+		// driver did not name as such) is the outage, not a bug: the client should
+		// come back, not report it.
+		err = fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Service temporarily unavailable"), err)
+		status = http.StatusServiceUnavailable
+	}
 	if status == http.StatusRequestTimeout {
 		c.Header("Connection", "close") // the rest of a stalled body is never read
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		s.log.Warn("request refused: a dependency is unavailable", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	case status >= 500:
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	}
 	body := errorBody{

@@ -66,6 +66,13 @@ var acctCheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen
 
 func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 	t.Helper()
+	return newAccountsAPIWith(t, nil, opts...)
+}
+
+// newAccountsAPIWith is newAccountsAPI with tweak applied to the server's
+// configuration, for the variants cmd/scanledger may wire.
+func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accounts.Option) *accountsAPI {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "scanledger.db"), migrations.EventStore, migrations.ReadModel)
@@ -94,7 +101,7 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		defer close(done)
 		_ = runner.Run(ctx)
 	}()
-	api := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Scans:          handler,
 		Reader:         acctReadModel{read},
 		Blobs:          blobs,
@@ -107,7 +114,11 @@ func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
 		Trail:          accessTrail,
 		AccessTrail:    accessTrail,
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {

@@ -22,9 +22,9 @@ const eventsChannel = "scanledger_events"
 
 // Store is the event store on PostgreSQL (migrations part eventstore).
 //
-// An append is one statement in its own transaction: it moves the stream's row in the
-// streams table (the expected-version check, under that row's lock only, so appends
-// to different streams run side by side) and inserts the events. Anything unexpected
+// An append is one round trip, one transaction: it takes its stream's advisory lock
+// (see lockStream), moves the stream's row in the streams table (the expected-version
+// check) and inserts the events. Appends to different streams run side by side. Anything unexpected
 // (a version conflict, a stored event id) writes nothing and is explained afterwards,
 // which is where an idempotent retry is recognised.
 //
@@ -248,18 +248,18 @@ func (s *Store) write(ctx context.Context, stream string, expected int64, events
 		rowsWritten int
 	)
 	err := s.inTx(ctx, stream, func(q querier) error {
-		rows, err := q.Query(ctx, "WITH s AS ("+move+")"+insert, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := rows.Scan(&last.xid, &last.pos, &lastVersion); err != nil {
-				return err
+		batch := &pgx.Batch{}
+		batch.Queue(lockStream, stream)
+		batch.Queue("WITH s AS ("+move+")"+insert, args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				if err := rows.Scan(&last.xid, &last.pos, &lastVersion); err != nil {
+					return err
+				}
+				rowsWritten++
 			}
-			rowsWritten++
-		}
-		return rows.Err()
+			return rows.Err()
+		})
+		return q.SendBatch(ctx, batch).Close()
 	})
 	switch code, constraint := pgCode(err); {
 	case err == nil && rowsWritten == 0:
@@ -279,14 +279,29 @@ func (s *Store) write(ctx context.Context, stream string, expected int64, events
 	}
 }
 
-// querier is what an append's statement runs on: the pool (its own transaction) or,
-// in tests, an explicit transaction.
+// lockStream queues an append behind the other appends to its stream, before the
+// append writes anything. The all-stream is in transaction id order, and a transaction
+// gets its id when it first writes: an append that wrote before it waited for the
+// stream (two appends racing to create it both insert the row, and the loser waits)
+// could hold an older id than the appends that get the stream before it, and its
+// events would sort before theirs. A transaction-level advisory lock needs no id, so
+// an append gets its id only once the stream is its own, and ids follow versions. The
+// (class, key) form keeps these locks apart from the projection locks (one bigint
+// key); streams whose names hash alike merely take turns.
+const lockStream = `SELECT pg_advisory_xact_lock(` + streamLockClass + `, hashtext($1))`
+
+// streamLockClass is the first key of every stream lock. Fixed forever: instances of
+// different builds must agree on it.
+const streamLockClass = "1398031427"
+
+// querier is what an append's statements run on: the pool (a batch is one implicit
+// transaction) or, in tests, an explicit transaction.
 type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// inTx runs f as the append's transaction. Normally that is f's single statement on
-// its own, committed by the server as it completes: one round trip per append.
+// inTx runs f as the append's transaction. Normally that is f's batch on its own,
+// committed by the server as it completes: one round trip per append.
 func (s *Store) inTx(ctx context.Context, stream string, f func(querier) error) error {
 	if s.beforeCommit == nil {
 		return f(s.db.pool)

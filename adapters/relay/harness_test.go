@@ -323,12 +323,22 @@ func (e *env) feedOf(user string, after int64) []relay.Item {
 // latest waits until the projection has written n rows for user and returns them.
 func (e *env) waitFeed(user string, n int) []relay.Item {
 	e.t.Helper()
+	// The projection may take long on a loaded machine, but it keeps adding rows: only
+	// a feed that stands still for guard fails the test.
 	var rows []relay.Item
-	eventually(e.t, 30*time.Second, fmt.Sprintf("%d feed rows of %s", n, user), func() bool {
-		rows = e.feedOf(user, 0)
-		return len(rows) >= n
-	})
-	return rows
+	for {
+		had := len(rows)
+		if within(guard, func() bool {
+			rows = e.feedOf(user, 0)
+			return len(rows) >= n || len(rows) > had
+		}) {
+			if len(rows) >= n {
+				return rows
+			}
+			continue
+		}
+		e.t.Fatalf("waiting for %d feed rows of %s: stuck at %d for %v", n, user, len(rows), guard)
+	}
 }
 
 // received is one message as a client saw it, whatever the transport.
@@ -384,14 +394,26 @@ func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
 	return reflect.DeepEqual(g, w)
 }
 
-// eventually polls cond until it holds; the timeout only guards against a hang.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// guard bounds the waits of these tests: it only fires when something hangs, and then
+// the test fails within seconds instead of looking slow.
+const guard = 10 * time.Second
+
+// within reports whether cond holds within timeout.
+func within(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// eventually polls cond until it holds; the timeout only guards against a hang.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !within(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }

@@ -84,8 +84,10 @@ type HubOptions struct {
 	Queue int
 	// MaxLag is how many rows may arrive for a subscription while its reader passes
 	// nothing on: a reader stuck that long (a client that stopped reading) is ended
-	// with ErrSlow, and its client reconnects and resumes. It must exceed the rows one
-	// user can get in one burst (a projection batch). Default 4 × Queue.
+	// with ErrSlow, and its client reconnects and resumes. Rows that arrive while a
+	// Deliver reader is not writing (a burst before its goroutine ran) do not count;
+	// for a Next reader, it must exceed the rows one user can get in one burst (a
+	// projection batch). Default 4 × Queue.
 	MaxLag int
 	Logger *slog.Logger
 }

@@ -15,7 +15,7 @@ import (
 // next reads one message with a guard against a hang.
 func next(t *testing.T, s *relay.Subscription) relay.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	m, err := s.Next(ctx)
 	if err != nil {
@@ -98,14 +98,14 @@ func TestHub_ASubscriptionThatIsNotReadEndsWithErrSlowWithoutDelayingOthers(t *t
 				if m.ID != id || m.Event != w.Event {
 					t.Fatalf("reader: got #%d %s, want #%d %s", m.ID, m.Event, id, w.Event)
 				}
-			case <-time.After(30 * time.Second):
+			case <-time.After(guard):
 				t.Fatalf("reader: timed out waiting for #%d (%v)", id, reader.Err())
 			}
 		}
 	}
 	select {
 	case <-stuck.Done():
-	case <-time.After(30 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("the subscription nobody read is still open")
 	}
 	if _, err := stuck.Next(ctx); !errors.Is(err, relay.ErrSlow) || !errors.Is(stuck.Err(), relay.ErrSlow) {

@@ -47,8 +47,14 @@ type Subscription struct {
 	end        func(error)
 
 	state atomic.Int32 // Deliver's worker: idle, draining, again
-	// stalled counts rows offered since the reader last passed a message on; a reader
-	// that lets it pass the hub's MaxLag is stuck, not merely busy, and is ended.
+	// busy is true while the reader is not ready for the next message: outside Next
+	// (from the start), or, once given to Deliver, inside send.
+	busy atomic.Bool
+	// stalled counts rows offered while the reader was busy since it last took one; a
+	// reader that lets it pass the hub's MaxLag is stuck, not merely slow, and is
+	// ended. Rows offered while Deliver's worker is not sending (a burst that lands
+	// before its goroutine got to run) are no sign of a stuck client: they wait in the
+	// queue or the table.
 	stalled atomic.Int64
 
 	// Only the goroutine calling Next, or Deliver's worker, touches these.
@@ -59,8 +65,10 @@ type Subscription struct {
 
 func newSubscription(ctx context.Context, h *Hub, user, scan string, catchUp bool) *Subscription {
 	ctx, cancel := context.WithCancelCause(ctx)
-	return &Subscription{hub: h, user: user, scan: scan, ctx: ctx, cancel: cancel,
+	s := &Subscription{hub: h, user: user, scan: scan, ctx: ctx, cancel: cancel,
 		catchingUp: catchUp, wake: make(chan struct{}, 1)}
+	s.busy.Store(true)
+	return s
 }
 
 // Resumed reports that the client's resume id was honoured: Next starts with exactly
@@ -88,7 +96,7 @@ func (s *Subscription) fail(err error) { s.cancel(err) }
 
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
-	if s.stalled.Add(1) > int64(s.hub.maxLag) {
+	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.maxLag) {
 		s.fail(ErrSlow)
 		return
 	}
@@ -143,6 +151,8 @@ func (s *Subscription) remove() {
 // a feed read error, or context.Canceled). Only one goroutine may call Next, and not
 // on a subscription given to Deliver.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	s.busy.Store(false)
+	defer s.busy.Store(true)
 	for {
 		if err := s.Err(); err != nil {
 			return Message{}, err
@@ -176,6 +186,7 @@ func (s *Subscription) Deliver(send func(Message) error, end func(error)) {
 	s.mu.Lock()
 	s.send, s.end = send, end
 	s.mu.Unlock()
+	s.busy.Store(false)
 	// Ending must reach end even when no row ever arrives again.
 	context.AfterFunc(s.ctx, s.kick)
 	s.kick()
@@ -231,7 +242,10 @@ func (s *Subscription) drain() bool {
 				if !ok {
 					return false
 				}
-				if err = s.send(m); err != nil {
+				s.busy.Store(true)
+				err = s.send(m)
+				s.busy.Store(false)
+				if err != nil {
 					s.fail(err)
 					err = s.Err()
 				}

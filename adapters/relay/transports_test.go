@@ -222,7 +222,7 @@ func TestEveryTransport_AClientThatLeavesEndsItsSubscription(t *testing.T) {
 	s.drain()
 	w.drain()
 	n.command("offline")
-	eventually(t, 30*time.Second, "every subscription to end", func() bool { return e.hub.Subscribers() == 0 })
+	eventually(t, guard, "every subscription to end", func() bool { return e.hub.Subscribers() == 0 })
 }
 
 func TestEveryTransport_AStoppingHubEndsItsStreamsSoClientsResumeElsewhere(t *testing.T) {

@@ -48,3 +48,9 @@ func (q jobQueue) Extend(ctx context.Context, j worker.Job, owner string, lease 
 func (q jobQueue) Release(ctx context.Context, j worker.Job, owner string) error {
 	return jobs.Release(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, time.Now())
 }
+func (q jobQueue) HandBack(ctx context.Context, j worker.Job, owner string) error {
+	return jobs.HandBack(ctx, q.db, &jobs.Job{ScanID: j.ScanID, Attempt: j.Attempt}, owner, time.Now())
+}
+func (q jobQueue) Expire(ctx context.Context, owner string, now time.Time) (int, error) {
+	return jobs.Expire(ctx, q.db, owner, now)
+}

@@ -59,7 +59,13 @@ func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
 		Attempts   int
 		P50Seconds float64
 	}
-	srv.do("GET", "/api/v1/analytics/durations", session.AccessToken, "", nil).data(t, &durations)
+	// Durations and item outcomes come from the analytics projection, which follows the
+	// event store on its own checkpoint: it may still be a step behind the scans table.
+	waitFor(t, 60*time.Second, "the analytics projection to record the attempt", func() bool {
+		durations = nil
+		srv.do("GET", "/api/v1/analytics/durations", session.AccessToken, "", nil).data(t, &durations)
+		return len(durations) > 0
+	})
 	if len(durations) != 1 || durations[0].Attempts != 1 || durations[0].P50Seconds <= 0 {
 		t.Errorf("durations: %+v", durations)
 	}
@@ -69,10 +75,11 @@ func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
 		Scope, ItemID            string
 		Evaluations, NotAssessed int
 	}
-	srv.do("GET", "/api/v1/analytics/checklist-items", session.AccessToken, "", nil).data(t, &items)
-	if len(items) == 0 {
-		t.Fatal("no checklist items")
-	}
+	waitFor(t, 60*time.Second, "checklist items", func() bool {
+		items = nil
+		srv.do("GET", "/api/v1/analytics/checklist-items", session.AccessToken, "", nil).data(t, &items)
+		return len(items) > 0
+	})
 	for _, it := range items {
 		if it.Evaluations == 0 || it.NotAssessed != it.Evaluations {
 			t.Errorf("item %+v: the offline analyzer assesses nothing", it)

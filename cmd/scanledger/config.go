@@ -45,6 +45,8 @@ type Config struct {
 	MaxImages    string
 	Workers      string
 	WorkerLease  string
+	Instance     string
+	Drain        string
 	Deadline     string
 	MaxRetries   string
 	Heartbeat    string
@@ -92,6 +94,8 @@ func (c *Config) settings() []setting {
 		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live connections (SSE, WebSocket, Socket.IO) one client address may hold open on this instance (429 beyond; Socket.IO: connect_error)", &c.LivePerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
+		{"instance-id", "SCANLEDGER_INSTANCE_ID", "", "this instance's name among those sharing a database, kept across restarts so a restarted instance takes its jobs back at once (default: generated once into <data-dir>/instance-id)", &c.Instance},
+		{"shutdown-drain", "SCANLEDGER_SHUTDOWN_DRAIN", "15s", "on SIGTERM, how long running analyses may go on before their jobs are handed back", &c.Drain},
 		{"analyzer-deadline", "SCANLEDGER_ANALYZER_DEADLINE", "300s", "deadline of one analysis attempt", &c.Deadline},
 		{"max-retries", "SCANLEDGER_MAX_RETRIES", "2", "automatic retries of a retryable analysis failure per processing request", &c.MaxRetries},
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},

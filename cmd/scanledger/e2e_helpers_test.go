@@ -316,3 +316,15 @@ func until(t *testing.T, ch <-chan liveEvent, last string, within time.Duration)
 		}
 	}
 }
+
+// waitFor polls cond every 50ms until it holds, or fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -77,6 +77,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := cfg.parse("serve", args, stderr); err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	app, err := Open(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
@@ -310,6 +315,14 @@ func (a *App) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	drain, err := c.duration("shutdown-drain", c.Drain)
+	if err != nil {
+		return nil, err
+	}
+	instance, err := instanceID(c.Instance, c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	return &worker.Worker{
 		Jobs:        jobQueue{a.write},
 		Scans:       a.scans,
@@ -317,7 +330,8 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Signer:      a.blobs,
 		Logger:      a.log,
 		Prices:      a.accounts,
-		Owner:       "worker-" + domain.NewID(),
+		Owner:       "worker-" + instance,
+		Drain:       drain,
 		Concurrency: int(n),
 		Lease:       lease,
 		Deadline:    deadline,
@@ -416,8 +430,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}, nil
 }
 
-// Run starts every part and blocks until ctx is done, then shuts down in order: stop
-// taking requests, then stop the background work.
+// Run starts every part and blocks until ctx is done, then shuts down in order: drain
+// the worker (see worker.Worker.Drain), stop taking requests, then stop the background
+// work.
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -433,8 +448,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Background parts outlive their database: each retries on its own with capped,
+	// jittered backoff (projections restart, the relay, listener and worker retry) and
+	// only ctx stops them, so an outage never ends the process.
 	for _, r := range a.runners {
-		start("projection "+r.Name(), r.Run)
+		start("projection "+r.Name(), r.Keep)
 	}
 	start("relay", a.hub.Run)
 	start("cross-instance notifications", a.crossInstance)
@@ -443,8 +461,18 @@ func (a *App) Run(ctx context.Context) error {
 	if a.sweepPhotos != nil {
 		start("photo sweep", a.runPhotoSweep)
 	}
+	// The worker stops first, on its own context, and drains while the HTTP server
+	// still serves the photos its analyses fetch.
+	workerCtx, stopWorker := context.WithCancel(bg)
+	defer stopWorker()
+	workerDone := make(chan struct{})
 	if a.worker != nil {
-		start("worker", a.worker.Run)
+		go func() {
+			defer close(workerDone)
+			_ = a.worker.Run(workerCtx) // it returns only once workerCtx is done
+		}()
+	} else {
+		close(workerDone)
 	}
 	if a.http != nil {
 		go func() {
@@ -461,6 +489,8 @@ func (a *App) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	a.log.Info("shutting down")
+	stopWorker()
+	<-workerDone
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		a.sse.Close() // long-lived streams would hold Shutdown open

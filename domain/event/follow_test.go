@@ -12,8 +12,9 @@ import (
 	"github.com/scanledger/scanledger/domain/event"
 )
 
-// guard bounds waits in these tests; it only fires on a hang.
-const guard = 20 * time.Second
+// guard bounds waits in these tests; it only fires on a hang, and a hang should fail
+// fast rather than look like a slow test.
+const guard = 5 * time.Second
 
 func closed(ch <-chan struct{}) bool {
 	select {
@@ -168,6 +169,22 @@ func TestFollowWithoutWakeUpsPolls(t *testing.T) {
 	l.mu.Unlock()
 	if got := receive(t, batches); !equal(got, []string{"1"}) {
 		t.Fatalf("got %v, want [1]", got)
+	}
+}
+
+func TestFollowWithoutWakeUpsKeepsPollingAfterTheFirstPoll(t *testing.T) {
+	var l fakeLog
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	batches, _ := follow(ctx, event.Follower{Read: l.read, Poll: time.Millisecond}, event.Start)
+	for i := 1; i <= 3; i++ {
+		id := strconv.Itoa(i)
+		l.mu.Lock()
+		l.events = append(l.events, event.Recorded{ID: id, Position: event.Cursor(id)}) // no Notify
+		l.mu.Unlock()
+		if got := receive(t, batches); !equal(got, []string{id}) {
+			t.Fatalf("append %d: got %v, want [%s]", i, got, id)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -60,7 +61,7 @@ func TestGoldenEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			pretty.WriteByte('\n')
-			path := filepath.Join("testdata", "golden", e.EventType()+".v1.json")
+			path := goldenPath(e.EventType(), scan.SchemaVersion(e.EventType()))
 			if *update {
 				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
@@ -82,6 +83,34 @@ func TestGoldenEvents(t *testing.T) {
 				t.Fatalf("round trip:\n got %#v\nwant %#v", back, e)
 			}
 		})
+	}
+}
+
+func goldenPath(typ string, version int) string {
+	return filepath.Join("testdata", "golden", fmt.Sprintf("%s.v%d.json", typ, version))
+}
+
+// Events are never rewritten, so every shape ever stored must stay readable: each
+// type has a golden file for every schema version up to the current one, and each
+// decodes through the upcasters. A version bump without an upcaster fails here.
+func TestGoldenEventsOfEveryStoredVersionStillDecode(t *testing.T) {
+	for _, e := range examples() {
+		typ := e.EventType()
+		for v := 1; v <= scan.SchemaVersion(typ); v++ {
+			data, err := os.ReadFile(goldenPath(typ, v))
+			if err != nil {
+				t.Errorf("%s v%d: %v (keep the golden file of every stored version)", typ, v, err)
+				continue
+			}
+			got, err := scan.Decode(event.Recorded{ID: "x", Type: typ, SchemaVersion: v, Data: data})
+			if err != nil {
+				t.Errorf("%s stored as v%d no longer decodes: %v", typ, v, err)
+				continue
+			}
+			if got.EventType() != typ {
+				t.Errorf("%s v%d decoded as %s", typ, v, got.EventType())
+			}
+		}
 	}
 }
 

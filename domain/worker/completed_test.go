@@ -71,3 +71,16 @@ func TestCompletedUsesAgentExecutionsWhenPresent(t *testing.T) {
 		t.Fatalf("runs: %+v", c.AgentRuns)
 	}
 }
+
+func TestCompletedDefaultsThePipelineVersionOnlyWhenTheAnalyzerSentNone(t *testing.T) {
+	for sent, want := range map[string]string{"": "2.0.0", "3.1.4": "3.1.4"} {
+		resp := &analysis.Response{Metadata: analysis.Metadata{PipelineVersion: sent}}
+		c, err := worker.Completed(context.Background(), resp, 1, time.Now(), time.Now(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.PipelineVersion != want {
+			t.Errorf("analyzer sent pipeline version %q: recorded %q, want %q", sent, c.PipelineVersion, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -35,11 +36,18 @@ type Job struct {
 //
 // Claim returns the oldest pending job whose lease is free or expired, leased to owner
 // until now+lease, or nil when there is none. Extend pushes the lease of a job this
-// owner holds; it fails when the lease was lost. Release gives the lease up.
+// owner holds; it fails when the lease was lost. Release gives the lease up. HandBack
+// gives it up and takes the claim back, for a job left untouched (a worker shutting
+// down before the analysis answered): its next claimer starts it afresh instead of
+// taking over an abandoned attempt. Expire ends at once every lease owner holds, for a
+// worker starting again under the owner id of a life that crashed, and returns how many
+// it ended.
 type Jobs interface {
 	Claim(ctx context.Context, owner string, lease time.Duration, now time.Time) (*Job, error)
 	Extend(ctx context.Context, job Job, owner string, lease time.Duration, now time.Time) error
 	Release(ctx context.Context, job Job, owner string) error
+	HandBack(ctx context.Context, job Job, owner string) error
+	Expire(ctx context.Context, owner string, now time.Time) (int, error)
 }
 
 // Signer makes URLs the analyzer can fetch photos with.
@@ -57,7 +65,14 @@ type Worker struct {
 	// Prices, when set, prices agent runs the analyzer reported no cost for.
 	Prices Prices
 
-	Owner       string        // lease owner id, unique per process
+	// Owner is the lease owner id: unique among running workers, and the same across
+	// restarts of one instance, so that a restarted instance takes back at once the
+	// jobs its previous life held (see Run).
+	Owner string
+	// Drain is how long jobs under way may go on once Run's ctx is done (a graceful
+	// shutdown): a job that finishes in time is stored as usual, one that does not is
+	// handed back for another worker to start afresh, never recorded as a failure.
+	Drain       time.Duration
 	Concurrency int           // jobs run at once (default 1)
 	Lease       time.Duration // lease length (default 30 s); renewed every Lease/3
 	Poll        time.Duration // how often to look for jobs without a wake-up (default 1 s)
@@ -99,29 +114,74 @@ func (w *Worker) defaults() {
 	}
 }
 
-// Run works until ctx is done.
+// Run works until ctx is done, then drains: it claims nothing more and gives the jobs
+// under way up to Drain to finish (see Drain). First it ends the leases a previous life
+// of this Owner still holds: that life crashed (a clean stop releases its jobs), so its
+// jobs need not wait for their leases to run out.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
+	w.expireOwnLeases(ctx)
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(w.Drain, stopWork) })
+	defer stopDrain()
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx)
+			w.loop(ctx, work)
 		}()
 	}
 	wg.Wait()
 	return ctx.Err()
 }
 
-func (w *Worker) loop(ctx context.Context) {
+// expireOwnLeases runs Expire for Owner, retrying while the job queue does not answer
+// (the database may still be starting), until ctx is done.
+func (w *Worker) expireOwnLeases(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		n, err := w.Jobs.Expire(ctx, w.Owner, w.Now())
+		if err == nil {
+			if n > 0 {
+				w.Logger.Warn("took back the jobs of this worker's previous life", "owner", w.Owner, "jobs", n)
+			}
+			return
+		}
+		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		w.Logger.Warn("take back the jobs of this worker's previous life", "owner", w.Owner, "err", err)
+		if sleep(ctx, jitter(backoff)) != nil {
+			return
+		}
+	}
+}
+
+// errHandBack ends a job that a shutdown interrupted before the analysis answered.
+var errHandBack = errors.New("shutting down: job handed back")
+
+// Pauses after a failed round (the job queue's database away): doubled from the first
+// up to the cap, with jitter, and not cut short by wake-ups, so an outage costs one
+// attempt per pause rather than one per commit elsewhere.
+const (
+	errFirstBackoff = 100 * time.Millisecond
+	errMaxBackoff   = 5 * time.Second
+)
+
+// loop claims jobs while ctx lasts and runs each on work, which outlives ctx by Drain.
+func (w *Worker) loop(ctx, work context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		worked, err := w.RunOnce(ctx)
+		worked, err := w.runOnce(ctx, work)
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error("worker", "err", err)
+			backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+			_ = sleep(ctx, jitter(backoff))
+			continue
 		}
+		backoff = 0
 		if worked {
 			continue // there may be more
 		}
@@ -133,9 +193,47 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
+// jitter spreads d over [d/2, d], so that workers do not retry in lockstep.
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// untilStored runs an append of the job's outcome again while it fails because the
+// database is unavailable, until it is stored or ctx ends (shutdown, or the lease was
+// lost: then the outcome is dropped, and the job's next claimer decides). The outcome
+// of a finished analysis is worth waiting a short outage for.
+func (w *Worker) untilStored(ctx context.Context, f func() error) error {
+	backoff := time.Duration(0)
+	for {
+		err := f()
+		if err == nil || domain.ErrorCode(err) != domain.EUNAVAILABLE {
+			return err
+		}
+		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		w.Logger.Warn("storing the outcome of a job: the database is unavailable, retrying", "err", err)
+		if err := sleep(ctx, jitter(backoff)); err != nil {
+			return err
+		}
+	}
+}
+
 // RunOnce claims and runs at most one job; it reports whether it found one.
 func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
 	w.defaults()
+	return w.runOnce(ctx, ctx)
+}
+
+// runOnce claims a job on ctx and runs it on work.
+func (w *Worker) runOnce(ctx, work context.Context) (bool, error) {
 	job, err := w.Jobs.Claim(ctx, w.Owner, w.Lease, w.Now())
 	if err != nil {
 		return false, fmt.Errorf("claim: %w", err)
@@ -143,15 +241,22 @@ func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
 	if job == nil {
 		return false, nil
 	}
-	defer func() {
-		// Release with a fresh context: the job's own may be cancelled by now.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := w.Jobs.Release(rctx, *job, w.Owner); err != nil {
-			w.Logger.Warn("release job", "scan", job.ScanID, "attempt", job.Attempt, "err", err)
+	err = w.run(work, *job)
+	// Give the lease up with a fresh context: the job's own may be cancelled by now.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if errors.Is(err, errHandBack) {
+		if herr := w.Jobs.HandBack(rctx, *job, w.Owner); herr != nil {
+			w.Logger.Warn("hand job back", "scan", job.ScanID, "attempt", job.Attempt, "err", herr)
+		} else {
+			w.Logger.Info("job handed back: shutting down before the analysis answered", "scan", job.ScanID, "attempt", job.Attempt)
 		}
-	}()
-	return true, w.run(ctx, *job)
+		return true, nil
+	}
+	if rerr := w.Jobs.Release(rctx, *job, w.Owner); rerr != nil {
+		w.Logger.Warn("release job", "scan", job.ScanID, "attempt", job.Attempt, "err", rerr)
+	}
+	return true, err
 }
 
 func (w *Worker) meta(job Job) scan.Meta {
@@ -238,7 +343,9 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 			return fmt.Errorf("lease lost: %w", cause)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err() // shutting down; the lease expires and a worker takes over
+			// Shutting down and the drain ran out: the analysis never answered, so
+			// nothing of this attempt is stored; another worker starts it afresh.
+			return errHandBack
 		}
 		if timedOut {
 			err = &analysis.Error{Code: "analysis_timeout", Detail: fmt.Sprintf("no result within %s", w.Deadline), Retryable: true}
@@ -253,14 +360,17 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	if err != nil {
 		return w.finish(ctx, job, &analysis.Error{Code: "bad_result", Detail: err.Error()})
 	}
-	if _, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
-		if err := s.ReportProgress(job.Attempt, 90, "Saving results", nil); err != nil {
-			return err
-		}
-		if err := s.ReportProgress(job.Attempt, 100, "Complete", nil); err != nil {
-			return err
-		}
-		return s.Complete(done)
+	if err := w.untilStored(ctx, func() error {
+		_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+			if err := s.ReportProgress(job.Attempt, 90, "Saving results", nil); err != nil {
+				return err
+			}
+			if err := s.ReportProgress(job.Attempt, 100, "Complete", nil); err != nil {
+				return err
+			}
+			return s.Complete(done)
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
 	}
@@ -299,11 +409,14 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 	if !errors.As(cause, &ae) {
 		ae = &analysis.Error{Code: "internal", Detail: cause.Error(), Retryable: true}
 	}
-	_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
-		if ae.Retryable && s.Retries < w.MaxRetries {
-			return s.Retry(job.Attempt, ae.Code, ae.Detail)
-		}
-		return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
+	err := w.untilStored(ctx, func() error {
+		_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
+			if ae.Retryable && s.Retries < w.MaxRetries {
+				return s.Retry(job.Attempt, ae.Code, ae.Detail)
+			}
+			return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
+		})
+		return err
 	})
 	if err != nil {
 		if domain.ErrorCode(err) == domain.ECONFLICT || domain.ErrorCode(err) == domain.ENOTFOUND {
@@ -315,18 +428,31 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 	return nil
 }
 
+// heartbeat renews the lease every Lease/3. A renewal that fails without being refused
+// (the database is unavailable) is tried again at the next tick while the lease still runs: a short
+// outage must not abandon the work. A lease that is lost, or that ran out meanwhile,
+// stops the job.
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, job Job) {
 	t := time.NewTicker(w.Lease / 3)
 	defer t.Stop()
+	expires := w.Now().Add(w.Lease)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := w.Jobs.Extend(ctx, job, w.Owner, w.Lease, w.Now()); err != nil {
-				if ctx.Err() == nil {
-					cancel(fmt.Errorf("extend lease: %w", err))
-				}
+			now := w.Now()
+			err := w.Jobs.Extend(ctx, job, w.Owner, w.Lease, now)
+			switch {
+			case err == nil:
+				expires = now.Add(w.Lease)
+			case ctx.Err() != nil:
+				return
+			case domain.ErrorCode(err) != domain.ECONFLICT && w.Now().Before(expires):
+				// Not refused (that is a lost lease), so the queue did not answer.
+				w.Logger.Warn("extend lease failed, retrying while the lease runs", "scan", job.ScanID, "err", err)
+			default:
+				cancel(fmt.Errorf("extend lease: %w", err))
 				return
 			}
 		}

@@ -101,6 +101,43 @@ func Release(ctx context.Context, db projections.DB, job *Job, owner string, now
 	return nil
 }
 
+// HandBack gives owner's lease on job up and takes its claim back, as if owner had
+// never claimed it: for a job owner leaves without having stored anything of it (a
+// worker shutting down before its analysis answered), so that the next claimer starts
+// the attempt afresh rather than taking over an abandoned one. It returns ErrLeaseLost
+// when owner no longer holds the lease.
+func HandBack(ctx context.Context, db projections.DB, job *Job, owner string, now time.Time) error {
+	res, err := db.ExecContext(ctx, `UPDATE scan_jobs
+		SET lease_owner = NULL, lease_expires_at = NULL, claims = claims - 1, updated_at = $1
+		WHERE scan_id = $2 AND attempt = $3 AND lease_owner = $4 AND claims > 0`,
+		db.Dialect.Time(now), job.ScanID, job.Attempt, owner)
+	if err := lost(res, err); err != nil {
+		return fmt.Errorf("hand back %s/%d: %w", job.ScanID, job.Attempt, err)
+	}
+	job.LeaseOwner, job.LeaseExpiresAt = "", time.Time{}
+	job.Claims--
+	return nil
+}
+
+// Expire ends, as of now, every live lease owner holds on a pending job, so that any
+// worker may claim those jobs at once; it returns how many it ended. A worker calls it
+// when it starts under the owner id of a previous life that crashed: those leases
+// would otherwise hold their jobs until they ran out. The claims stay counted, so the
+// next claimer knows the attempt was abandoned.
+func Expire(ctx context.Context, db projections.DB, owner string, now time.Time) (int, error) {
+	d := db.Dialect
+	res, err := db.ExecContext(ctx, `UPDATE scan_jobs SET lease_expires_at = $1, updated_at = $1
+		WHERE lease_owner = $2 AND state = 'pending' AND lease_expires_at > $1`, d.Time(now), owner)
+	if err != nil {
+		return 0, fmt.Errorf("expire leases of %s: %w", owner, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("expire leases of %s: %w", owner, err)
+	}
+	return int(n), nil
+}
+
 func lost(res sql.Result, err error) error {
 	if err != nil {
 		return err

@@ -2,6 +2,10 @@
 // TEST_DATABASE_URL (or the local default), so every package tests against a real
 // PostgreSQL the same way. Unreachable servers are errors: a skipped PostgreSQL half
 // would pass unnoticed.
+//
+// A database is dropped when its test ends, failed or not. A run killed by go test's
+// timeout (or by hand) cannot drop its databases, so their names carry their creation
+// time and every Create drops those older than StaleAfter.
 package pgtest
 
 import (
@@ -11,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,6 +25,11 @@ import (
 // DefaultURL is the server used when TEST_DATABASE_URL is unset: the one `make test`
 // finds listening locally (trust auth).
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// StaleAfter is the age at which a test database is assumed abandoned: far longer
+// than any test run (make test allows 20 minutes), so a run in progress elsewhere on
+// the same server keeps its databases.
+const StaleAfter = time.Hour
 
 // AdminURL is the server test databases are created on.
 func AdminURL() string {
@@ -42,9 +52,12 @@ func Create(ctx context.Context, prefix string) (dbURL string, drop func() error
 		return "", nil, fmt.Errorf("PostgreSQL is required at %s (set TEST_DATABASE_URL): %w", admin, err)
 	}
 	defer conn.Close(ctx)
+	if err := sweep(ctx, conn, time.Now()); err != nil {
+		return "", nil, err
+	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name := prefix + "_" + hex.EncodeToString(b)
+	name := fmt.Sprintf("%s_t%d_%s", prefix, time.Now().Unix(), hex.EncodeToString(b))
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -63,6 +76,30 @@ func Create(ctx context.Context, prefix string) (dbURL string, drop func() error
 	}
 	u.Path = "/" + name
 	return u.String(), drop, nil
+}
+
+// sweep drops the test databases created before now-StaleAfter. Create names them
+// prefix_t<unix seconds>_<12 hex digits>.
+func sweep(ctx context.Context, conn *pgx.Conn, now time.Time) error {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname ~ '_t[0-9]{10}_[0-9a-f]{12}$'`)
+	if err != nil {
+		return fmt.Errorf("list test databases: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list test databases: %w", err)
+	}
+	for _, name := range names {
+		stamp := name[len(name)-len("0123456789_0123456789ab") : len(name)-len("_0123456789ab")]
+		created, err := strconv.ParseInt(stamp, 10, 64)
+		if err != nil || now.Sub(time.Unix(created, 0)) < StaleAfter {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop stale test database %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // New makes an empty database for t, dropped when t ends, and returns its URL.

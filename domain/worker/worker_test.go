@@ -1,0 +1,283 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/domain/worker"
+)
+
+// memStore is the smallest event.Store the worker needs: streams with optimistic
+// concurrency.
+type memStore struct {
+	mu  sync.Mutex
+	all []event.Recorded
+}
+
+func (m *memStore) Append(_ context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := int64(-1)
+	for _, r := range m.all {
+		if r.StreamID == stream {
+			cur = r.Version
+		}
+	}
+	if expected != event.Any && expected != cur {
+		return event.AppendResult{}, fmt.Errorf("%s: %w", stream, event.ErrWrongExpectedVersion)
+	}
+	for _, e := range evs {
+		cur++
+		m.all = append(m.all, event.Recorded{ID: e.ID, StreamID: stream, Version: cur, Type: e.Type,
+			SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, RecordedAt: time.Now(),
+			Position: event.Cursor(strconv.Itoa(len(m.all) + 1))})
+	}
+	return event.AppendResult{Version: cur, Position: m.all[len(m.all)-1].Position}, nil
+}
+
+func (m *memStore) ReadStream(_ context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []event.Recorded
+	for _, r := range m.all {
+		if r.StreamID == stream && r.Version >= from && len(out) < max {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) ReadAll(context.Context, event.Cursor, int) ([]event.Recorded, error) {
+	return nil, errors.New("not used")
+}
+
+func (m *memStore) Subscribe(context.Context, event.Cursor, event.Handler) error {
+	return errors.New("not used")
+}
+
+// types lists the event types appended to the scan's stream, in order.
+func (m *memStore) types() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, r := range m.all {
+		out = append(out, r.Type)
+	}
+	return out
+}
+
+// queue hands out one job and remembers what happened to it.
+type queue struct {
+	mu         sync.Mutex
+	job        *worker.Job
+	released   int
+	handedBack int
+}
+
+func (q *queue) Claim(context.Context, string, time.Duration, time.Time) (*worker.Job, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.job
+	q.job = nil
+	return j, nil
+}
+
+func (q *queue) Extend(context.Context, worker.Job, string, time.Duration, time.Time) error {
+	return nil
+}
+
+func (q *queue) Release(context.Context, worker.Job, string) error {
+	q.mu.Lock()
+	q.released++
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *queue) HandBack(context.Context, worker.Job, string) error {
+	q.mu.Lock()
+	q.handedBack++
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *queue) Expire(context.Context, string, time.Time) (int, error) { return 0, nil }
+
+type signer struct{}
+
+func (signer) SignedURL(_ context.Context, key string, _ time.Duration) (string, error) {
+	return "https://photos.test/" + key, nil
+}
+
+// analyzer answers with resp or err after running during (a hook that may change the
+// scan while it is being analysed).
+type analyzer struct {
+	calls  int
+	during func()
+	resp   *analysis.Response
+	err    error
+}
+
+func (a *analyzer) Analyze(_ context.Context, req analysis.Request, _ func(analysis.Progress)) (*analysis.Response, error) {
+	a.calls++
+	if a.during != nil {
+		a.during()
+	}
+	return a.resp, a.err
+}
+
+type fixture struct {
+	store    *memStore
+	scans    *scan.Handler
+	jobs     *queue
+	analyzer *analyzer
+	w        *worker.Worker
+}
+
+const scanID = "s1"
+
+// newFixture returns a worker and a scan whose first attempt is running.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{store: &memStore{}, jobs: &queue{}, analyzer: &analyzer{resp: &analysis.Response{}}}
+	f.scans = scan.NewHandler(f.store)
+	f.w = &worker.Worker{Jobs: f.jobs, Scans: f.scans, Analyzer: f.analyzer, Signer: signer{},
+		Logger: slog.New(slog.DiscardHandler), MaxRetries: 1}
+	f.exec(t, func(s *scan.Scan) error { return s.Create("u1", "h1", true, "") })
+	f.exec(t, func(s *scan.Scan) error {
+		return s.UploadImages([]scan.Room{{RoomID: "r1", Images: []scan.Image{{ImageID: "i1", BlobKey: "k1", ContentType: "image/jpeg"}}}}, "")
+	})
+	f.exec(t, func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+	return f
+}
+
+func (f *fixture) exec(t *testing.T, decide func(*scan.Scan) error) {
+	t.Helper()
+	if _, err := f.scans.Execute(context.Background(), scanID, scan.Meta{UserID: "u1"}, decide); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runJob queues attempt's job and runs it.
+func (f *fixture) runJob(t *testing.T, attempt int) error {
+	t.Helper()
+	f.jobs.job = &worker.Job{ScanID: scanID, Attempt: attempt, Claims: 1}
+	worked, err := f.w.RunOnce(context.Background())
+	if !worked {
+		t.Fatal("RunOnce found no job")
+	}
+	if f.jobs.released != 1 {
+		t.Errorf("the job was released %d times, want once", f.jobs.released)
+	}
+	return err
+}
+
+func (f *fixture) load(t *testing.T) *scan.Scan {
+	t.Helper()
+	s, err := f.scans.Load(context.Background(), scanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWorker_AnalysesTheRunningAttemptAndRecordsItsResult(t *testing.T) {
+	f := newFixture(t)
+	if err := f.runJob(t, 1); err != nil {
+		t.Fatalf("RunOnce = %v", err)
+	}
+	s := f.load(t)
+	if f.analyzer.calls != 1 || s.Status != scan.StatusSucceeded || s.Progress != 100 {
+		t.Errorf("after one job: %d analyses, status %s, progress %d; want 1, succeeded, 100", f.analyzer.calls, s.Status, s.Progress)
+	}
+}
+
+func TestWorker_AJobForASupersededAttemptIsNotAnalysed(t *testing.T) {
+	for name, supersede := range map[string]func(*scan.Scan) error{
+		"a newer attempt runs": func(s *scan.Scan) error { return s.Retry(1, "x", "y") },
+		"the attempt failed":   func(s *scan.Scan) error { return s.Fail(1, "x", "y", false) },
+		"the scan was deleted": func(s *scan.Scan) error { return s.Delete() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.exec(t, supersede)
+			before := len(f.store.types())
+			if err := f.runJob(t, 1); err != nil {
+				t.Errorf("RunOnce = %v, want nil: a superseded job is done", err)
+			}
+			if f.analyzer.calls != 0 {
+				t.Errorf("the analyzer ran %d times for a superseded attempt", f.analyzer.calls)
+			}
+			if got := f.store.types(); len(got) != before {
+				t.Errorf("events appended for a superseded attempt: %v", got[before:])
+			}
+		})
+	}
+}
+
+func TestWorker_AFailedAttemptIsRetriedWhileRetriesRemainThenFails(t *testing.T) {
+	f := newFixture(t)
+	f.analyzer.resp, f.analyzer.err = nil, &analysis.Error{Code: "upstream", Detail: "503", Retryable: true}
+	if err := f.runJob(t, 1); err != nil {
+		t.Fatalf("first attempt: RunOnce = %v", err)
+	}
+	if s := f.load(t); s.Status != scan.StatusRunning || s.Attempt != 2 {
+		t.Fatalf("after a retryable failure: status %s attempt %d; want running attempt 2", s.Status, s.Attempt)
+	}
+	f.jobs.released = 0
+	if err := f.runJob(t, 2); err != nil {
+		t.Fatalf("second attempt: RunOnce = %v", err)
+	}
+	if s := f.load(t); s.Status != scan.StatusFailed || s.Attempt != 2 {
+		t.Errorf("with no retries left: status %s attempt %d; want failed attempt 2", s.Status, s.Attempt)
+	}
+}
+
+func TestWorker_AFailureOfAnAttemptThatEndedMeanwhileIsNotAnError(t *testing.T) {
+	for name, meanwhile := range map[string]func(*scan.Scan) error{
+		"superseded (conflict)": func(s *scan.Scan) error { return s.Fail(1, "cancelled", "by the user", false) },
+		"deleted (not found)":   func(s *scan.Scan) error { return s.Delete() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			var ended int
+			f.analyzer.during = func() {
+				f.exec(t, meanwhile)
+				ended = len(f.store.types())
+			}
+			f.analyzer.resp, f.analyzer.err = nil, errors.New("connection refused")
+			if err := f.runJob(t, 1); err != nil {
+				t.Errorf("RunOnce = %v, want nil: the attempt's failure no longer matters", err)
+			}
+			if got := f.store.types(); len(got) != ended {
+				t.Errorf("events appended after the attempt ended: %v", got[ended:])
+			}
+		})
+	}
+}
+
+func TestWorker_AFailureToRecordAFailureIsReported(t *testing.T) {
+	f := newFixture(t)
+	f.analyzer.resp, f.analyzer.err = nil, errors.New("connection refused")
+	f.w.Scans = scan.NewHandler(failingStore{f.store})
+	err := f.runJob(t, 1)
+	if err == nil || domain.ErrorCode(err) == domain.ECONFLICT {
+		t.Errorf("RunOnce = %v, want the store's error", err)
+	}
+}
+
+// failingStore reads but cannot append.
+type failingStore struct{ *memStore }
+
+func (failingStore) Append(context.Context, string, int64, []event.Data) (event.AppendResult, error) {
+	return event.AppendResult{}, errors.New("disk full")
+}
