@@ -11,6 +11,7 @@ if [ "$what" = all ] || [ "$what" = embedded ]; then
   bench ./adapters/sqlite/ 'BenchmarkAppend$' 3s
   bench ./adapters/sqlite/ 'BenchmarkAppendBatch' 3s
   bench ./adapters/sqlite/ 'BenchmarkReadAll' 1x
+  bench ./adapters/sqlite/ 'BenchmarkCommandByStreamLength' 300x
   bench ./projections/ 'BenchmarkCatchUp' 1x
   bench ./adapters/builtin/ 'BenchmarkAnalyzeRealPhoto' 10x
   bench ./adapters/blobfs/ 'BenchmarkPut' 2s

@@ -360,6 +360,42 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
+// List implements blob.Store by walking the prefix's directory. Temporary files of Puts
+// that never finished (".tmp-*") are reported as partials; the walk never follows a
+// symbolic link, so it stays inside the root.
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Entry) error) error {
+	if err := blob.ValidPrefix(prefix); err != nil {
+		return fmt.Errorf("blobfs: list: %w", err)
+	}
+	dir := strings.TrimSuffix(prefix, "/")
+	err := fs.WalkDir(s.root.FS(), dir, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if name == dir && isNotExist(err) {
+				return fs.SkipAll // nothing stored under prefix
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if isNotExist(err) {
+			return nil // removed since the directory was read
+		}
+		if err != nil {
+			return err
+		}
+		return fn(blob.Entry{Key: name, ModTime: fi.ModTime(), Partial: strings.HasPrefix(d.Name(), ".tmp-")})
+	})
+	if err != nil {
+		return fmt.Errorf("blobfs: list %s: %w", prefix, err)
+	}
+	return nil
+}
+
 // SignedURL implements blob.Store. It does not check that the blob exists (neither does
 // S3 presigning): a URL for a missing blob answers 404. ttl is rounded up to a whole
 // second and may not exceed 7 days.

@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -241,3 +242,29 @@ func TestBlobsAndDirectoriesCannotShareAName(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// A crash mid-Put leaves a ".tmp-" file beside where the blob would have gone: List
+// reports it as a partial, so a sweep can find it, and DeletePrefix removes it.
+func TestListReportsLeftoversOfUnfinishedPutsAsPartials(t *testing.T) {
+	root := t.TempDir()
+	s := newStore(t, root)
+	put(t, s, "scans/a/u1/1.jpg", blobtest.Photo(t, "room1-1.jpeg"))
+	leftover := filepath.Join(root, "scans", "a", "u1", ".tmp-CRASHED")
+	if err := os.WriteFile(leftover, []byte("half a photo"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	if err := s.List(t.Context(), "scans/a/", func(e blob.Entry) error { got[e.Key] = e.Partial; return nil }); err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	want := map[string]bool{"scans/a/u1/1.jpg": false, "scans/a/u1/.tmp-CRASHED": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	if err := s.DeletePrefix(t.Context(), "scans/a/u1/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the partial survived DeletePrefix: %v", err)
+	}
+}

@@ -197,19 +197,10 @@ func (s *Server) auditExport(c *gin.Context) {
 		s.writeError(c, domain.Errorf(domain.EUNAVAILABLE, "Export is not configured"))
 		return
 	}
-	var from, to time.Time
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.Query(q.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				s.writeError(c, domain.Errorf(domain.EINVALID, "%s must be an RFC 3339 time", q.name))
-				return
-			}
-			*q.dst = t
-		}
+	from, to, err := timeRange(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
 	user := c.Query("userId")
 	sel := audit.Selection{Prefix: scan.StreamPrefix, Query: c.Request.URL.RawQuery, Keep: func(first event.Recorded) bool {

@@ -123,19 +123,10 @@ func (s *Server) auditScans(c *gin.Context) {
 	if !s.requireAuditor(c) {
 		return
 	}
-	var from, to time.Time
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.Query(q.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				s.writeError(c, domain.Errorf(domain.EINVALID, "%s must be an RFC 3339 time", q.name))
-				return
-			}
-			*q.dst = t
-		}
+	from, to, err := timeRange(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
 	userID, status := c.Query("userId"), c.Query("status")
 	ctx := c.Request.Context()
@@ -208,4 +199,22 @@ func changedFields(ch accounts.Changes) string {
 		}
 	}
 	return "changed " + strings.Join(names, ", ")
+}
+
+// timeRange reads the ?from= and ?to= query parameters (RFC 3339; either may be absent,
+// giving the zero time).
+func timeRange(c *gin.Context) (from, to time.Time, err error) {
+	for _, q := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := c.Query(q.name); v != "" {
+			t, perr := time.Parse(time.RFC3339Nano, v)
+			if perr != nil {
+				return time.Time{}, time.Time{}, domain.Errorf(domain.EINVALID, "%s must be an RFC 3339 time", q.name)
+			}
+			*q.dst = t
+		}
+	}
+	return from, to, nil
 }

@@ -48,6 +48,7 @@ type hardened struct {
 	*accountsAPI
 	logs   *lockedBuffer
 	server *httptest.Server
+	api    *httpapi.Server
 }
 
 func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), opts ...accounts.Option) *hardened {
@@ -103,7 +104,8 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 	if tune != nil {
 		tune(&cfg)
 	}
-	ts.Config.Handler = httpapi.New(cfg).Handler()
+	api := httpapi.New(cfg)
+	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
@@ -118,5 +120,6 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		accountsAPI: &accountsAPI{t: tt, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer},
 		logs:        logs,
 		server:      ts,
+		api:         api,
 	}
 }

@@ -55,7 +55,8 @@ func (s *Server) liveSSE(c *gin.Context) {
 
 // liveWebSocket streams the caller's live updates over WebSocket. The access token
 // comes from the "bearer, <token>" subprotocol or the token query parameter, and is
-// verified like a Bearer header: a missing, refresh or expired token gets 401 before
+// verified like a Bearer header: a missing, refresh or expired token, or one of a deleted
+// or revoked user, gets 401 before
 // any upgrade, so nothing is streamed to a caller who is not who they claim.
 // ?after=<id> resumes, ?scanId= narrows to one scan.
 func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
@@ -65,6 +66,10 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		return
 	}
 	cl, err := s.Tokens.Verify(raw, token.Access)
+	if err == nil {
+		// A deleted or revoked user's token is refused here as on every other route.
+		err = s.revoked.check(c.Request.Context(), cl)
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

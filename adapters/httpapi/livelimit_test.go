@@ -3,9 +3,12 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain"
 )
 
 // One account cannot hold thousands of live streams: beyond the per-user cap a new
@@ -52,4 +55,36 @@ func TestLiveStreamsAreCappedPerUserAndPerAddress(t *testing.T) {
 		defer cancel()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// Socket.IO is served beside the router, so AdmitLive works out the client address
+// itself, as the router does: X-Forwarded-For counts only when the peer is a trusted
+// proxy, and then its nearest untrusted address is the client.
+func TestAdmitLiveCountsAddressesAsTheRouterDoes(t *testing.T) {
+	api := newHardenedAPI(t, "", func(c *httpapi.Config) {
+		c.LivePerIP, c.TrustedProxies = 1, []string{"10.0.0.0/8"}
+	})
+	admit := func(peer, forwarded string) error {
+		r := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=polling", nil)
+		r.RemoteAddr = peer + ":40000"
+		if forwarded != "" {
+			r.Header.Set("X-Forwarded-For", forwarded)
+		}
+		_, err := api.api.AdmitLive(t.Context(), token.Claims{UserID: domain.NewID()}, r)
+		return err
+	}
+	for _, tc := range []struct {
+		peer, forwarded string
+		want            string // "" admitted, else the error code
+	}{
+		{"10.0.0.1", "203.0.113.7", ""},
+		{"10.0.0.2", "203.0.113.7, 10.0.0.1", domain.ERATELIMIT}, // same client behind two proxies
+		{"10.0.0.1", "203.0.113.8", ""},
+		{"198.51.100.1", "203.0.113.9", ""},                 // untrusted peer: its forged header is ignored
+		{"198.51.100.1", "203.0.113.10", domain.ERATELIMIT}, // still the same peer
+	} {
+		if got := domain.ErrorCode(admit(tc.peer, tc.forwarded)); got != tc.want {
+			t.Errorf("peer %s forwarded %q: %q, want %q", tc.peer, tc.forwarded, got, tc.want)
+		}
+	}
 }

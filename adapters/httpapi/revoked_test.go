@@ -1,9 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
 )
@@ -38,4 +42,38 @@ func TestAccessTokensOfDeletedOrRevokedUsersStopWorking(t *testing.T) {
 	var again authResponse
 	api.json("POST", "/auth/login", "", `{"email":"revoked@example.com","password":"secret1"}`).want(t, http.StatusCreated).data(t, &again)
 	api.do("GET", "/users/me", again.AccessToken, "", nil).want(t, http.StatusOK)
+}
+
+// The WebSocket route takes its token from the subprotocol or the query, not the
+// Authorization header, and refuses a revoked user's token all the same, before any
+// upgrade.
+func TestWebSocketRefusesTokensOfRevokedUsers(t *testing.T) {
+	api := newHardenedAPI(t, "", func(c *httpapi.Config) { c.UserCheckTTL = 200 * time.Millisecond })
+	revoked := api.signup("revoked@example.com")
+	kept := api.signup("kept@example.com")
+	dial := func(tok string) int {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(api.url, "http")+"/api/v1/ws?token="+tok, nil)
+		if err == nil {
+			c.CloseNow()
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return resp.StatusCode
+	}
+	if got := dial(revoked.AccessToken); got != http.StatusSwitchingProtocols {
+		t.Fatalf("before the revocation: %d", got)
+	}
+	if err := api.accounts.RevokeTokens(t.Context(), "revoked@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	acctEventually(t, "the revoked token is refused on the WebSocket route", func() bool {
+		return dial(revoked.AccessToken) == http.StatusUnauthorized
+	})
+	if got := dial(kept.AccessToken); got != http.StatusSwitchingProtocols {
+		t.Errorf("another user's WebSocket: %d, want 101", got)
+	}
 }

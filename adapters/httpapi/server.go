@@ -74,7 +74,7 @@ type Config struct {
 	// a deleted user's token stops working within it. Accounts must implement
 	// Revocations for the check to run.
 	UserCheckTTL time.Duration
-	// Live streams (SSE, WebSocket) open at once per user and per client address
+	// Live connections (SSE, WebSocket, and Socket.IO through AdmitLive) open at once per user and per client address
 	// (defaults 20 and 100); more are refused with 429.
 	LivePerUser, LivePerIP int
 }

@@ -1,8 +1,12 @@
 package relay
 
 import (
+	"context"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/scanledger/scanledger/adapters/token"
 )
 
 // Option tunes a transport (NewSSE, NewWebSocket, NewSocketIO).
@@ -14,6 +18,7 @@ type options struct {
 	origins      []string
 	log          *slog.Logger
 	sessions     Sessions
+	admit        Admit
 }
 
 func newOptions(opts []Option) options {
@@ -73,4 +78,17 @@ func WithLogger(l *slog.Logger) Option {
 // expired token is refused.
 func WithSessions(s Sessions) Option {
 	return func(o *options) { o.sessions = s }
+}
+
+// Admit decides whether the holder of a verified token may open one more live
+// connection, r being the request that opened it: it refuses a deleted or revoked user,
+// or one over a connection cap, with a domain error whose message the client is shown.
+// On success, release is called once when the connection ends.
+type Admit func(ctx context.Context, cl token.Claims, r *http.Request) (release func(), err error)
+
+// WithAdmission makes Socket.IO consult admit for every connection whose token verified,
+// so the same revocation check and connection caps apply as on the API's SSE and
+// WebSocket routes (which consult theirs before they hand over). Default: none.
+func WithAdmission(admit Admit) Option {
+	return func(o *options) { o.admit = admit }
 }

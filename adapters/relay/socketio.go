@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/adapters/token"
@@ -54,7 +55,7 @@ func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) 
 		panic("relay: socket.io pid key shorter than 16 bytes")
 	}
 	o := newOptions(opts)
-	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, sessions: o.sessions, log: o.log}
+	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, sessions: o.sessions, admit: o.admit, log: o.log}
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
 		PingInterval: o.heartbeat,
@@ -69,6 +70,7 @@ type sioGlue struct {
 	tokens   *token.Issuer
 	pids     pidSigner
 	sessions Sessions
+	admit    Admit
 	log      *slog.Logger
 }
 
@@ -94,7 +96,7 @@ func rawString(raw json.RawMessage) string {
 	return s
 }
 
-func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMessage) (*socketio.Session, error) {
+func (g *sioGlue) connect(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
 	var a sioAuth
 	if err := json.Unmarshal(auth, &a); err != nil {
 		return nil, errors.New(msgUnauthorized)
@@ -114,9 +116,28 @@ func (g *sioGlue) connect(ctx context.Context, _ *http.Request, auth json.RawMes
 			return nil, err
 		}
 	}
+	release := func() {}
+	if g.admit != nil {
+		var err error
+		release, err = g.admit(ctx, cl, r)
+		if err != nil {
+			switch domain.ErrorCode(err) {
+			case domain.EUNAUTHORIZED, domain.ERATELIMIT:
+				return nil, errors.New(domain.ErrorMessage(err))
+			}
+			if ctx.Err() == nil {
+				g.log.Warn("relay: socket.io admission", "user", cl.UserID, "err", err)
+			}
+			return nil, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
+		}
+		// ctx lasts as long as the socket: its end frees the connection's place.
+		release = sync.OnceFunc(release)
+		context.AfterFunc(ctx, release)
+	}
 	resume := g.resume(cl.UserID, rawString(a.PID), a.Offset)
 	sub, err := g.hub.Subscribe(ctx, cl.UserID, resume, "")
 	if err != nil {
+		release()             // a refused socket may not end its ctx at once
 		if ctx.Err() == nil { // else the socket went away meanwhile: nothing to report
 			g.log.Warn("relay: socket.io subscribe", "user", cl.UserID, "err", err)
 		}

@@ -449,6 +449,30 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
+// List implements blob.Store with a recursive listing. S3 keeps no partials under a
+// prefix: Put's temporaries live under ".uploads/" (see the package comment).
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Entry) error) error {
+	if err := blob.ValidPrefix(prefix); err != nil {
+		return fmt.Errorf("s3: list: %w", err)
+	}
+	// Cancelling stops the listing's goroutine when fn ends the walk early.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("s3: list %s: %w", prefix, classify(obj.Err))
+		}
+		if err := fn(blob.Entry{Key: obj.Key, ModTime: obj.LastModified}); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// The iterator stops quietly when the context ends; that is not success.
+		return fmt.Errorf("s3: list %s: %w", prefix, err)
+	}
+	return nil
+}
+
 // SignedURL implements blob.Store with a presigned GET, signed locally (no request) for
 // PublicEndpoint's host when one is configured. Like blobfs it does not check that the
 // blob exists: a URL for a missing blob answers 404. ttl is rounded up to a whole second

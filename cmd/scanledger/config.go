@@ -59,6 +59,8 @@ type Config struct {
 	LogLevel     string
 	AuditKey     string
 	SealEvery    string
+	PhotoSweep   string
+	PhotoGrace   string
 }
 
 func (c *Config) settings() []setting {
@@ -88,8 +90,8 @@ func (c *Config) settings() []setting {
 		{"body-timeout", "SCANLEDGER_BODY_TIMEOUT", "20s", "head start a request body has; every byte received extends it by 1/body-min-rate seconds (408 when a client falls behind)", &c.BodyTimeout},
 		{"body-min-rate", "SCANLEDGER_BODY_MIN_RATE", "500", "slowest average rate, in bytes per second, a request body may arrive at after body-timeout", &c.BodyMinRate},
 		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "10", "signups one client address may make in 15 minutes, counted in the shared database (429 beyond; 0: no limit)", &c.SignupsPerIP},
-		{"live-per-user", "SCANLEDGER_LIVE_PER_USER", "20", "live streams (SSE, WebSocket) one user may hold open on this instance (429 beyond)", &c.LivePerUser},
-		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live streams (SSE, WebSocket) one client address may hold open on this instance (429 beyond)", &c.LivePerIP},
+		{"live-per-user", "SCANLEDGER_LIVE_PER_USER", "20", "live connections (SSE, WebSocket, Socket.IO) one user may hold open on this instance (429 beyond; Socket.IO: connect_error)", &c.LivePerUser},
+		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "100", "live connections (SSE, WebSocket, Socket.IO) one client address may hold open on this instance (429 beyond; Socket.IO: connect_error)", &c.LivePerIP},
 		{"workers", "SCANLEDGER_WORKERS", "2", "scan jobs this process runs at once (0: no worker here)", &c.Workers},
 		{"worker-lease", "SCANLEDGER_WORKER_LEASE", "30s", "job lease; a crashed worker's job is taken over after it runs out", &c.WorkerLease},
 		{"instance-id", "SCANLEDGER_INSTANCE_ID", "", "this instance's name among those sharing a database, kept across restarts so a restarted instance takes its jobs back at once (default: generated once into <data-dir>/instance-id)", &c.Instance},
@@ -100,6 +102,8 @@ func (c *Config) settings() []setting {
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
 		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", &c.AuditKey},
+		{"photo-sweep-interval", "SCANLEDGER_PHOTO_SWEEP_INTERVAL", "1h", "how often orphan photos (an upload whose event was never recorded, e.g. after a crash) are removed (0: never)", &c.PhotoSweep},
+		{"photo-sweep-grace", "SCANLEDGER_PHOTO_SWEEP_GRACE", "1h", "how long an upload's photos must have been left untouched before a sweep may remove them", &c.PhotoGrace},
 		{"seal-interval", "SCANLEDGER_SEAL_INTERVAL", "1m", "how often the service seals the event store when something was appended (0: only on demand)", &c.SealEvery},
 	}
 }

@@ -66,6 +66,7 @@ type App struct {
 	http        *http.Server
 	secret      []byte
 	sio         interface{ Close() }
+	sweepPhotos func(ctx context.Context, grace time.Duration) (int, error)
 	sealer      *audit.Sealer // signs seals over the event store (audit.go)
 	auditKey    ed25519.PrivateKey
 	accessTrail *audit.Trail
@@ -372,15 +373,21 @@ func (a *App) newHTTP() (*http.Server, error) {
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
 	// reconnect may present an expired token of a login session that is still alive.
+	// Socket.IO is mounted beside the API and admitted by it (built below), so the
+	// revocation check and the live caps are the API's own.
+	var api *httpapi.Server
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
 		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
-		relay.WithSessions(a.accounts))
+		relay.WithSessions(a.accounts),
+		relay.WithAdmission(func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
+			return api.AdmitLive(ctx, cl, r)
+		}))
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	if a.blobfs != nil {
 		mounts["/blobs/"] = a.blobfs.Handler()
 	}
-	api := httpapi.New(httpapi.Config{
+	api = httpapi.New(httpapi.Config{
 		Scans:          a.scans,
 		Reader:         readModel{a.read},
 		Blobs:          a.blobs,
@@ -414,6 +421,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		LivePerUser:    int(livePerUser),
 		LivePerIP:      int(livePerIP),
 	})
+	a.sweepPhotos = api.SweepOrphanPhotos
 	return &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -450,6 +458,9 @@ func (a *App) Run(ctx context.Context) error {
 	start("cross-instance notifications", a.crossInstance)
 	start("feed janitor", a.pruneFeed)
 	start("audit seals", a.runSeals)
+	if a.sweepPhotos != nil {
+		start("photo sweep", a.runPhotoSweep)
+	}
 	// The worker stops first, on its own context, and drains while the HTTP server
 	// still serves the photos its analyses fetch.
 	workerCtx, stopWorker := context.WithCancel(bg)
@@ -508,6 +519,36 @@ func (a *App) pruneFeed(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// runPhotoSweep removes orphan photos at the configured interval, starting one interval
+// after start (a restart after a crash sweeps its leftovers on schedule, not in the
+// middle of recovering). A failed sweep is logged and retried at the next tick.
+func (a *App) runPhotoSweep(ctx context.Context) error {
+	every, err := a.cfg.duration("photo-sweep-interval", a.cfg.PhotoSweep)
+	if err != nil {
+		return err
+	}
+	grace, err := a.cfg.duration("photo-sweep-grace", a.cfg.PhotoGrace)
+	if err != nil {
+		return err
+	}
+	if every <= 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if _, err := a.sweepPhotos(ctx, grace); err != nil && ctx.Err() == nil {
+			a.log.Warn("photo sweep", "err", err)
 		}
 	}
 }

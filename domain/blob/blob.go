@@ -17,6 +17,17 @@ type Info struct {
 	SHA256      string // hex of the stored bytes
 }
 
+// Entry is what List reports of one stored object.
+type Entry struct {
+	// Key is the blob's key, or for a partial the "/"-separated path of the leftover.
+	Key string
+	// ModTime is when the object was last written.
+	ModTime time.Time
+	// Partial marks the leftover of a Put that never finished (a crash mid-write): it
+	// is no blob, Open cannot see it, and only DeletePrefix removes it.
+	Partial bool
+}
+
 // Store is the blob store port.
 //
 // Put streams r into key without buffering it whole, computing its SHA-256 and size. It
@@ -31,11 +42,17 @@ type Info struct {
 // DeletePrefix removes every blob whose key starts with prefix (which must end in "/");
 // removing nothing is not an error.
 //
+// List calls fn, in no particular order, for every blob whose key starts with prefix
+// (validated as for DeletePrefix), and for the leftovers of unfinished Puts kept under
+// it (Entry.Partial), until fn returns an error, which List returns. Blobs put while it
+// runs may be missed. It lets a sweep find what a crash left behind.
+//
 // SignedURL returns a URL that lets anyone holding it GET the blob until ttl passes,
 // without other credentials (the agents-service and the browser fetch photos with it).
 type Store interface {
 	Put(ctx context.Context, key string, r io.Reader, maxBytes int64) (Info, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, Info, error)
 	DeletePrefix(ctx context.Context, prefix string) error
+	List(ctx context.Context, prefix string, fn func(Entry) error) error
 	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
 }

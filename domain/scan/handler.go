@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
@@ -20,6 +21,12 @@ type Meta struct {
 // Handler runs commands against scans: load the stream, decide with the aggregate,
 // append the new events at the loaded version. On a version conflict it reloads and
 // decides again, a bounded number of times.
+//
+// It keeps the scans it recently loaded or wrote (state, version and chain value) so
+// that a command reads only the events appended since, by this or any other instance,
+// instead of the whole stream: a command costs the same on a long scan as on a short
+// one. The cache is only a starting point; the append's expected version is what
+// guarantees that a decision was made on the stream's current state.
 type Handler struct {
 	Store event.Store
 	// Now and NewID are the clock and id source; tests replace them.
@@ -27,11 +34,32 @@ type Handler struct {
 	NewID func() string
 	// Attempts bounds how many times a command is decided on conflicts (default 5).
 	Attempts int
+	// CacheSize bounds how many scans are kept loaded between commands, least recently
+	// used dropped first (default DefaultCacheSize; negative: none, every command reads
+	// its scan's whole stream). Set it before the first command.
+	CacheSize int
+
+	cacheOnce sync.Once
+	cache     *aggregates // nil when CacheSize < 0
 }
 
 // NewHandler returns a Handler with the real clock and random ids.
 func NewHandler(store event.Store) *Handler {
 	return &Handler{Store: store, Now: time.Now, NewID: domain.NewEventID, Attempts: 5}
+}
+
+// aggregates returns the handler's cache, made on first use, or nil when disabled.
+func (h *Handler) aggregates() *aggregates {
+	h.cacheOnce.Do(func() {
+		n := h.CacheSize
+		if n == 0 {
+			n = DefaultCacheSize
+		}
+		if n > 0 {
+			h.cache = newAggregates(n)
+		}
+	})
+	return h.cache
 }
 
 // Result is what a command produced.
@@ -59,17 +87,43 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 		return ids[i]
 	}
 	stream := StreamName(id)
+	cache := h.aggregates()
+	// base is this command's own copy of the state it decides on; it is caught up, never
+	// decided on, so after a failed append it still stands at the version that append
+	// expected.
+	base, err := h.current(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
 	var lastErr error
 	for try := 0; try < attempts; try++ {
-		s, recs, err := h.load(ctx, id)
-		if err != nil {
-			return Result{}, err
-		}
-		if len(ids) > 0 {
+		if try > 0 {
+			// The last append failed: another writer got in first, or ours committed
+			// and only its answer was lost. Either way the events that matter follow
+			// the version it expected, so read from there, not from the shared cache (a
+			// concurrent command may have moved it past our own events).
+			recs, err := h.catchUp(ctx, &base)
+			if errors.Is(err, errStale) || (err == nil && len(recs) == 0) {
+				// The stream no longer holds what we loaded, or holds nothing newer
+				// although the append failed (a connection lost before the commit, or a
+				// store that contradicts itself): trust nothing we kept and read the
+				// stream from its first event, as without a cache.
+				if cache != nil {
+					cache.drop(id)
+				}
+				base, recs, err = h.reload(ctx, id)
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			if cache != nil {
+				cache.put(base)
+			}
 			if pos, ok := containsEvent(recs, ids[0]); ok {
-				return Result{Scan: s, Position: pos}, nil
+				return Result{Scan: base.scan, Position: pos}, nil
 			}
 		}
+		s := base.scan.clone()
 		if err := decide(s); err != nil {
 			return Result{Scan: s}, err
 		}
@@ -77,16 +131,9 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 		if len(changes) == 0 {
 			return Result{Scan: s}, nil
 		}
-		prev := stream
-		if len(recs) > 0 {
-			m, err := event.ParseMetadata(recs[len(recs)-1].Metadata)
-			if err != nil {
-				return Result{}, fmt.Errorf("scan %s: %w", id, err)
-			}
-			prev = m.Chain
-		}
+		prev := base.chain
 		now := h.Now().UTC()
-		expected := s.Version - int64(len(changes))
+		expected := base.scan.Version
 		data := make([]event.Data, len(changes))
 		for i, e := range changes {
 			d, chain, err := h.envelope(e, stream, expected+1+int64(i), idAt(i), prev, now, meta)
@@ -101,6 +148,9 @@ func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func
 		res, err := h.Store.Append(ctx, stream, expected, data)
 		if err == nil {
 			s.changes = nil
+			if cache != nil {
+				cache.put(loaded{scan: s, chain: prev, lastID: data[len(data)-1].ID})
+			}
 			return Result{Scan: s, Events: data, Position: res.Position}, nil
 		}
 		// A domain error other than a conflict is final. Anything else (a conflict, a
@@ -137,8 +187,8 @@ func (h *Handler) envelope(e Event, stream string, version int64, id, prev strin
 
 // Load returns the current state of scan id (StatusNone when it does not exist).
 func (h *Handler) Load(ctx context.Context, id string) (*Scan, error) {
-	s, _, err := h.load(ctx, id)
-	return s, err
+	l, err := h.current(ctx, id)
+	return l.scan, err
 }
 
 // LoadAt returns the state of scan id as it was after the event at version (time
@@ -179,20 +229,99 @@ func (h *Handler) History(ctx context.Context, id string) ([]event.Recorded, err
 	}
 }
 
-func (h *Handler) load(ctx context.Context, id string) (*Scan, []event.Recorded, error) {
-	recs, err := h.History(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	s := New(id)
-	for _, r := range recs {
-		e, err := Decode(r)
-		if err != nil {
-			return nil, nil, err
+// errStale: a stream's versions do not continue from the version a state was at, so
+// that state cannot be caught up and must be loaded again from the first event.
+var errStale = errors.New("stream does not continue the loaded state")
+
+// current returns a private copy of scan id's state at the end of its stream: the
+// cached state caught up with the events appended since, or else the whole stream.
+func (h *Handler) current(ctx context.Context, id string) (loaded, error) {
+	cache := h.aggregates()
+	if cache != nil {
+		if l, ok := cache.get(id); ok {
+			recs, err := h.catchUp(ctx, &l)
+			if err == nil {
+				if len(recs) > 0 {
+					cache.put(l)
+				}
+				return l, nil
+			}
+			if !errors.Is(err, errStale) {
+				return loaded{}, err
+			}
+			cache.drop(id)
 		}
-		s.Apply(e)
 	}
-	return s, recs, nil
+	l, _, err := h.reload(ctx, id)
+	if err != nil {
+		return loaded{}, err
+	}
+	if cache != nil {
+		cache.put(l)
+	}
+	return l, nil
+}
+
+// reload reads scan id's whole stream and returns its state and events.
+func (h *Handler) reload(ctx context.Context, id string) (loaded, []event.Recorded, error) {
+	l := loaded{scan: New(id), chain: StreamName(id)}
+	recs, err := h.catchUp(ctx, &l)
+	if err != nil {
+		return loaded{}, nil, err
+	}
+	return l, recs, nil
+}
+
+// catchUp applies to l the events stored after its version, takes the chain value and
+// id of the last one, and returns them. It first reads the event l was last at again:
+// if the stream no longer holds it there (a store restored from a backup, a stream
+// written anew), l is not a state of this stream and catchUp returns errStale. On any
+// error l is left half-applied: discard it.
+func (h *Handler) catchUp(ctx context.Context, l *loaded) ([]event.Recorded, error) {
+	const page = 512
+	stream := StreamName(l.scan.ID)
+	check := l.scan.Version >= 0
+	from := l.scan.Version + 1
+	if check {
+		from = l.scan.Version
+	}
+	var read []event.Recorded
+	for {
+		recs, err := h.Store.ReadStream(ctx, stream, from, page)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		more := len(recs) == page
+		if check {
+			if len(recs) == 0 || recs[0].Version != l.scan.Version || recs[0].ID != l.lastID {
+				return nil, fmt.Errorf("%s: event %s is no longer at version %d: %w", stream, l.lastID, l.scan.Version, errStale)
+			}
+			recs, check = recs[1:], false
+		}
+		for _, r := range recs {
+			if r.Version != l.scan.Version+1 {
+				return nil, fmt.Errorf("%s: version %d after %d: %w", stream, r.Version, l.scan.Version, errStale)
+			}
+			e, err := Decode(r)
+			if err != nil {
+				return nil, err
+			}
+			l.scan.Apply(e)
+		}
+		if len(recs) > 0 {
+			last := recs[len(recs)-1]
+			m, err := event.ParseMetadata(last.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("scan %s: %w", l.scan.ID, err)
+			}
+			l.chain, l.lastID = m.Chain, last.ID
+		}
+		read = append(read, recs...)
+		if !more {
+			return read, nil
+		}
+		from = l.scan.Version + 1
+	}
 }
 
 func containsEvent(recs []event.Recorded, id string) (event.Cursor, bool) {

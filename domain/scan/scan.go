@@ -53,6 +53,42 @@ type Scan struct {
 // New returns the state of a scan whose stream does not exist yet.
 func New(id string) *Scan { return &Scan{ID: id, Version: -1} }
 
+// clone returns a deep copy of s without its pending changes: a handler's cached state
+// and the copy a command works on (or a caller keeps) share nothing that either could
+// write through. Update it with every new reference-typed field.
+func (s *Scan) clone() *Scan {
+	c := *s
+	c.changes = nil
+	if s.Rooms != nil {
+		c.Rooms = make([]Room, len(s.Rooms))
+		for i, r := range s.Rooms {
+			if r.Images != nil {
+				r.Images = append(make([]Image, 0, len(r.Images)), r.Images...)
+			}
+			c.Rooms[i] = r
+		}
+	}
+	c.Checklists = Checklists{House: cloneBytes(s.Checklists.House), Rooms: cloneBytes(s.Checklists.Rooms), Products: cloneBytes(s.Checklists.Products)}
+	c.InputsSnapshot.HouseType = cloneString(s.InputsSnapshot.HouseType)
+	c.InputsSnapshot.Address = cloneString(s.InputsSnapshot.Address)
+	return &c
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+func cloneString(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
 // Changes returns the events raised since the scan was loaded.
 func (s *Scan) Changes() []Event { return s.changes }
 

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -54,22 +53,11 @@ func (p *Projector) Name() string { return Name }
 
 // Handle applies one event.
 func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
-	scanID, ok := strings.CutPrefix(e.StreamID, scan.StreamPrefix)
-	if !ok {
-		return nil
-	}
-	if !domain.ValidID(scanID) {
-		return fmt.Errorf("stream %s: scan id is not a UUID", e.StreamID)
-	}
-	ev, err := scan.Decode(e)
-	if err != nil {
+	se, ok, err := projections.DecodeScanEvent(e)
+	if !ok || err != nil {
 		return err
 	}
-	md, err := projections.EventMetadata(e)
-	if err != nil {
-		return err
-	}
-	at := md.OccurredAt
+	scanID, ev, at := se.ScanID, se.Event, se.At
 	d := tx.Dialect()
 	switch v := ev.(type) {
 	case scan.ProcessingStarted:

@@ -10,7 +10,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
@@ -68,22 +67,11 @@ func newSegment() *segment { return &segment{owners: map[string]string{}} }
 
 // Handle turns one event into at most one buffered message.
 func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
-	scanID, ok := strings.CutPrefix(e.StreamID, scan.StreamPrefix)
-	if !ok {
-		return nil
-	}
-	// Checked here so that SQLite rejects what Postgres's uuid columns would.
-	if !domain.ValidID(scanID) {
-		return fmt.Errorf("stream %s: scan id is not a UUID", e.StreamID)
-	}
-	ev, err := scan.Decode(e)
-	if err != nil {
+	se, ok, err := projections.DecodeScanEvent(e)
+	if !ok || err != nil {
 		return err
 	}
-	md, err := projections.EventMetadata(e)
-	if err != nil {
-		return err
-	}
+	scanID, ev := se.ScanID, se.Event
 	g := p.seg
 	name, payload, err := message(scanID, ev)
 	if err != nil {
@@ -100,7 +88,7 @@ func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Reco
 		g.dropped = append(g.dropped, scanID)
 	}
 	if name != "" {
-		g.entries = append(g.entries, entry{scanID: scanID, event: name, payload: payload, at: md.OccurredAt})
+		g.entries = append(g.entries, entry{scanID: scanID, event: name, payload: payload, at: se.At})
 	}
 	return nil
 }

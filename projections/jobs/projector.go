@@ -8,10 +8,8 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/projections"
@@ -77,27 +75,16 @@ func newSegment() *segment { return &segment{started: map[key]*newJob{}} }
 
 // Handle folds one event.
 func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
-	scanID, ok := strings.CutPrefix(e.StreamID, scan.StreamPrefix)
-	if !ok {
-		return nil
-	}
 	switch e.Type {
 	case scan.TypeProcessingStarted, scan.TypeCompleted, scan.TypeFailed, scan.TypeDeleted:
 	default:
 		return nil // decoding what the queue ignores would only cost time
 	}
-	if !domain.ValidID(scanID) {
-		return fmt.Errorf("stream %s: scan id is not a UUID", e.StreamID)
-	}
-	ev, err := scan.Decode(e)
-	if err != nil {
+	se, ok, err := projections.DecodeScanEvent(e)
+	if !ok || err != nil {
 		return err
 	}
-	md, err := projections.EventMetadata(e)
-	if err != nil {
-		return err
-	}
-	at := md.OccurredAt
+	scanID, ev, at := se.ScanID, se.Event, se.At
 	g := p.seg
 	switch v := ev.(type) {
 	case scan.ProcessingStarted:

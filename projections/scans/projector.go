@@ -42,22 +42,11 @@ func (p *Projector) Begin() { p.seg = newSegment() }
 
 // Handle folds one event into the segment.
 func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
-	scanID, ok := strings.CutPrefix(e.StreamID, scan.StreamPrefix)
-	if !ok {
-		return nil // another aggregate's stream
+	se, ok, err := projections.DecodeScanEvent(e)
+	if !ok || err != nil {
+		return err // !ok: another aggregate's stream
 	}
-	if !domain.ValidID(scanID) {
-		return fmt.Errorf("stream %s: scan id is not a UUID", e.StreamID)
-	}
-	ev, err := scan.Decode(e)
-	if err != nil {
-		return err
-	}
-	md, err := projections.EventMetadata(e)
-	if err != nil {
-		return err
-	}
-	at := md.OccurredAt
+	scanID, ev, at := se.ScanID, se.Event, se.At
 	if p.seg.barrier(scanID, ev) {
 		if err := p.Flush(ctx, tx); err != nil {
 			return err

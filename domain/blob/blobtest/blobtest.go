@@ -232,6 +232,67 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("list reports exactly the blobs under a prefix with their write time", func(t *testing.T) {
+		t.Parallel()
+		s, ns := newStore(t), namespace(t)
+		// Stores may keep whole seconds; allow for that and for a clock a little apart.
+		before := time.Now().Add(-2 * time.Second)
+		under := []string{ns + "scans/a/u1/1.jpg", ns + "scans/a/u1/2.jpg", ns + "scans/a/u2/3.jpg"}
+		over := []string{ns + "scans/ab/u1/4.jpg", ns + "scans/a.jpg"}
+		for _, key := range append(append([]string{}, under...), over...) {
+			mustPut(t, s, key, photo2)
+		}
+		after := time.Now().Add(2 * time.Second)
+		got := map[string]time.Time{}
+		err := s.List(t.Context(), ns+"scans/a/", func(e blob.Entry) error {
+			if e.Partial {
+				t.Errorf("List reported a partial %q after Puts that all finished", e.Key)
+			}
+			if _, dup := got[e.Key]; dup {
+				t.Errorf("List reported %q twice", e.Key)
+			}
+			got[e.Key] = e.ModTime
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(got) != len(under) {
+			t.Errorf("List reported %v, want exactly %v", got, under)
+		}
+		for _, key := range under {
+			mt, ok := got[key]
+			if !ok {
+				t.Errorf("List missed %q", key)
+				continue
+			}
+			if mt.Before(before) || mt.After(after) {
+				t.Errorf("List: %q written at %v, want between %v and %v", key, mt, before, after)
+			}
+		}
+
+		// An unused prefix lists nothing, without error; an invalid one is refused.
+		err = s.List(t.Context(), ns+"never/used/", func(e blob.Entry) error {
+			t.Errorf("List of an unused prefix reported %q", e.Key)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("List of an unused prefix: %v", err)
+		}
+		for _, prefix := range []string{"", "/", ns[:len(ns)-1], "../", ns + "a//"} {
+			err := s.List(t.Context(), prefix, func(blob.Entry) error { return nil })
+			requireCode(t, fmt.Sprintf("List %q", prefix), err, domain.EINVALID)
+		}
+
+		// fn's error stops the listing and comes back unchanged.
+		stop := errors.New("stop")
+		calls := 0
+		err = s.List(t.Context(), ns+"scans/", func(blob.Entry) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Errorf("List stopped by fn: err %v after %d calls, want %v after 1", err, calls, stop)
+		}
+	})
+
 	t.Run("a signed url serves the bytes and content type to a plain GET", func(t *testing.T) {
 		t.Parallel()
 		s, ns := newStore(t), namespace(t)
