@@ -47,7 +47,9 @@ func (s *Server) canAudit(c *gin.Context) bool {
 		return false
 	}
 	if s.Accounts == nil {
-		return true
+		// Roles beyond a user's own data are granted in the accounts store only; a
+		// signed claim alone is not enough, so without the store nobody audits.
+		return false
 	}
 	role, err := s.Accounts.Role(c.Request.Context(), cl.UserID)
 	return err == nil && (role == token.RoleAuditor || role == token.RoleAdmin)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -45,7 +46,12 @@ func (r *revocationCache) check(ctx context.Context, cl token.Claims) error {
 	if !ok || now.Sub(e.checked) > r.ttl {
 		until, err := r.src.RevokedUntil(ctx, cl.UserID)
 		if err != nil {
-			return err
+			if ctx.Err() != nil || domain.ErrorCode(err) != domain.EINTERNAL {
+				return err
+			}
+			// The request cannot be authenticated until revocations can be read: that
+			// is a dependency being away (the database restarting), not a bug.
+			return fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Service temporarily unavailable"), err)
 		}
 		e = revocationEntry{until: until, checked: now}
 		r.mu.Lock()
