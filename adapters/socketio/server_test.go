@@ -547,10 +547,15 @@ func TestStalledClientFillsOnlyItsOwnMessagesChannelAndIsClosed(t *testing.T) {
 
 func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 	rl := newRelay(8)
-	// The raw client never answers pings, so each polling session lives PingInterval+
-	// PingTimeout: long enough for its steps on a loaded machine, short enough for the
-	// abandoned ones to be closed by the heartbeat within the wait below.
-	srv, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second})
+	// The raw client never answers pings, so a polling session lives PingInterval+
+	// PingTimeout from its handshake whatever it does. The sessions that must live through
+	// their steps therefore get a first ping later than the test lasts: with a short
+	// interval, a stall of the loaded machine between a handshake and its CONNECT closed
+	// the session and the POST got "Session ID unknown". PingTimeout stays short: it also
+	// bounds a graceful close that no transport flushes. Only the abandoned sessions,
+	// which the heartbeat is meant to close, go to a server with a short interval.
+	srv, ts := startServer(t, rl, socketio.Config{PingInterval: time.Minute, PingTimeout: 2 * time.Second})
+	beating, beatingTS := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second})
 	http.DefaultClient.CloseIdleConnections()
 	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -585,8 +590,8 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 		}
 
 		// Polling abandoned mid-connection: the ping timeout closes it.
-		sid = handshakePolling(t, ts).SID
-		post(t, ts, sid, `40/scans,{"token":"good-gone`+user+`"}`)
+		sid = handshakePolling(t, beatingTS).SID
+		post(t, beatingTS, sid, `40/scans,{"token":"good-gone`+user+`"}`)
 
 		// A refused CONNECT.
 		sid = handshakePolling(t, ts).SID
@@ -595,7 +600,9 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 		post(t, ts, sid, "1")
 	}
 
-	eventually(t, wait, "every session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+	eventually(t, wait, "every session to close", func() bool {
+		return srv.Stats() == socketio.Stats{} && beating.Stats() == socketio.Stats{}
+	})
 	eventually(t, wait, "every Connect context to end", func() bool {
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
