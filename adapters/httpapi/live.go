@@ -47,8 +47,9 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	if err := s.SSE.Serve(c.Writer, c.Request, claims(c).UserID, scanFilter, resume); err != nil {
+	// The stream outlives this handler (the transport takes the connection over): it
+	// frees its place when it ends.
+	if err := s.SSE.Serve(c.Writer, c.Request, claims(c).UserID, scanFilter, resume, release); err != nil {
 		s.writeError(c, liveError(err))
 	}
 }
@@ -89,8 +90,7 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume); err != nil {
+	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume, release); err != nil {
 		s.writeError(c, liveError(err))
 	}
 }

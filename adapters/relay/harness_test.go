@@ -50,6 +50,9 @@ type envConfig struct {
 	// sessions, when set, lets reconnecting Socket.IO clients present expired tokens
 	// of live sessions (relay.WithSessions).
 	sessions relay.Sessions
+	// livePerIP, when set, raises the API's cap on live connections per address (and
+	// per user), for tests that open thousands from one machine.
+	livePerIP int
 }
 
 // env is one running pipeline and server.
@@ -119,6 +122,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		Logger:      log,
 		Mounts:      map[string]http.Handler{"/socket.io/": e.sio},
 		CORSOrigins: []string{allowedOrigin},
+		LivePerUser: cfg.livePerIP,
+		LivePerIP:   cfg.livePerIP,
 	})
 	e.srv = httptest.NewUnstartedServer(api.Handler())
 	if cfg.sendBuffer > 0 {

@@ -13,18 +13,13 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/scanledger/scanledger/projections/feed"
 )
 
-// Item is one user_feed row.
-type Item struct {
-	ID        int64 // global order of the feed table
-	UserID    string
-	Seq       int64 // the user's own sequence, from 1: the id clients see
-	ScanID    string
-	Event     string // "scan:progress", ...
-	Payload   json.RawMessage
-	CreatedAt time.Time
-}
+// Item is one user_feed row, as the feed projection reads it: the relay passes it on
+// as it is.
+type Item = feed.Entry
 
 // Feed reads the user_feed projection (projections/feed implements it).
 //

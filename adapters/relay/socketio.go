@@ -143,9 +143,8 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, auth json.RawMes
 		}
 		return nil, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
-	out := make(chan socketio.Message, 4)
-	forward(ctx, sub, out)
-	s := &socketio.Session{Messages: out, Recovered: sub.Resumed()}
+	// Engine.IO pings the connection itself: the writer needs no heartbeat.
+	s := &socketio.Session{Start: func(out *socketio.Sender) { sub.Deliver(sioWriter{out}, 0) }, Recovered: sub.Resumed()}
 	if !s.Recovered {
 		s.PID = g.pids.issue(cl.UserID, sub.After())
 	}
@@ -204,22 +203,18 @@ func (g *sioGlue) resume(userID, pid string, offset json.RawMessage) Resume {
 	return Resume{After: n, Set: true}
 }
 
-// forward moves the subscription's messages to the socket, from a goroutine that runs
-// only while messages wait. When the subscription ends (slow client, hub stopped)
-// closing out makes the server close the transport, so socket.io-client reconnects and
-// recovers by itself.
-func forward(ctx context.Context, sub *Subscription, out chan<- socketio.Message) {
-	sub.Deliver(func(m Message) error {
-		select {
-		case out <- socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-sub.Done():
-			return sub.Err()
-		}
-	}, func(error) { close(out) })
+// sioWriter makes a socket the subscription's Writer: each message is queued on the
+// Engine.IO connection, whose own writer (the WebSocket's, or the pending poll)
+// sends it. When the subscription ends (slow client, hub stopped) the connection is
+// closed after what is queued, so socket.io-client reconnects and recovers by itself.
+type sioWriter struct{ out *socketio.Sender }
+
+func (w sioWriter) Write(m Message) error {
+	return w.out.Send(socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data})
 }
+func (w sioWriter) Flush() error     { return nil }
+func (w sioWriter) Heartbeat() error { return nil }
+func (w sioWriter) End(error)        { w.out.Close() }
 
 // originAllowed matches the Origin header against full origins ("https://app.example")
 // or "*".
