@@ -16,17 +16,9 @@ import (
 // WebSocket, and checks the token itself before upgrading.
 func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 	authed.GET("/events", s.liveSSE)
-	if s.SSE == nil {
-		return
+	if s.WebSocket != nil {
+		public.GET("/ws", s.liveWebSocket)
 	}
-	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
-	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
-	ws := relay.NewWebSocket(s.SSE.Hub(),
-		relay.WithHeartbeat(s.SSE.Heartbeat()),
-		relay.WithWriteTimeout(s.SSE.WriteTimeout()),
-		relay.WithOrigins(s.CORSOrigins),
-		relay.WithLogger(s.log))
-	public.GET("/ws", func(c *gin.Context) { s.liveWebSocket(c, ws) })
 }
 
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
@@ -60,7 +52,7 @@ func (s *Server) liveSSE(c *gin.Context) {
 // or revoked user, gets 401 before
 // any upgrade, so nothing is streamed to a caller who is not who they claim.
 // ?after=<id> resumes, ?scanId= narrows to one scan.
-func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
+func (s *Server) liveWebSocket(c *gin.Context) {
 	raw := relay.WebSocketToken(c.Request)
 	if raw == "" {
 		s.writeError(c, domain.Errorf(domain.EUNAUTHORIZED, "Unauthorized"))
@@ -90,7 +82,7 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		s.writeError(c, err)
 		return
 	}
-	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume, release); err != nil {
+	if err := s.WebSocket.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume, release); err != nil {
 		s.writeError(c, liveError(err))
 	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 	Blobs      blob.Store
 	Tokens     *token.Issuer
 	SSE        *relay.SSE
+	WebSocket  *relay.WebSocket
 	Checklists Checklists
 	Logger     *slog.Logger
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/adapters/token"
@@ -31,37 +32,57 @@ const (
 	msgUnavailable  = "Service unavailable"
 )
 
+// SocketIO configures the Socket.IO endpoint that NewSocketIO builds.
+type SocketIO struct {
+	Hub    *Hub
+	Tokens *token.Issuer
+	// PIDKey signs the private session ids (at least 16 bytes, kept secret).
+	PIDKey    []byte
+	Heartbeat time.Duration // Engine.IO's ping interval; default DefaultHeartbeat
+	// Origins are the cross-site browser origins allowed, as full origins or "*" (see
+	// WebSocket.Origins); default none.
+	Origins []string
+	// Sessions, when set, lets a reconnecting client present an expired access token
+	// while the login session it names is alive (see NewSocketIO). Default: every
+	// expired token is refused.
+	Sessions Sessions
+	// Admit, when set, is consulted for every connection whose token verified, so the
+	// same revocation check and connection caps apply as on the API's SSE and
+	// WebSocket routes (which consult theirs before they hand over).
+	Admit  Admit
+	Logger *slog.Logger // default: discarded
+}
+
 // NewSocketIO returns the Socket.IO endpoint to mount at /socket.io/: namespace
 // /scans, the PWA's default transports (long-polling, then upgrade to WebSocket), the
-// contract's events with their feed sequence as socket.io's recovery offset.
+// contract's events with their feed sequence as socket.io's recovery offset. Close the
+// returned server on shutdown.
 //
 // The CONNECT auth object must carry an access token ({token}); a missing, invalid or
 // refresh token is refused with connect_error "Unauthorized", an expired one with
 // "Token expired". socket.io-client adds {pid, offset} when it reconnects; the resume
 // is honoured (socket.recovered) only when pid was issued by this server to the same
-// user, which pidKey (at least 16 bytes, kept secret) makes verifiable without storing
-// anything. WithHeartbeat sets Engine.IO's ping interval and WithOrigins the allowed
-// cross-site origins. Close the returned server on shutdown.
+// user, which PIDKey makes verifiable without storing anything.
 //
-// With WithSessions, a reconnecting client (one presenting a pid this server issued to
+// With Sessions, a reconnecting client (one presenting a pid this server issued to
 // the same user) may present an expired access token, as long as the login session the
 // token names is still alive: socket.io-client never retries a refused CONNECT and the
 // PWA only hands it a new token at login or page load, so refusing would end live
 // updates for good after any restart more than an access lifetime after the user's
 // last API call. Revoking the session (a replayed refresh token, a password change)
 // ends this too.
-func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) *socketio.Server {
-	if len(pidKey) < 16 {
+func NewSocketIO(c SocketIO) *socketio.Server {
+	if len(c.PIDKey) < 16 {
 		panic("relay: socket.io pid key shorter than 16 bytes")
 	}
-	o := newOptions(opts)
-	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, sessions: o.sessions, admit: o.admit, log: o.log}
+	log := orDiscard(c.Logger)
+	g := &sioGlue{hub: c.Hub, tokens: c.Tokens, pids: pidSigner{key: c.PIDKey}, sessions: c.Sessions, admit: c.Admit, log: log}
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
-		PingInterval: o.heartbeat,
-		AllowOrigin:  originAllowed(o.origins),
+		PingInterval: orDefault(c.Heartbeat, DefaultHeartbeat),
+		AllowOrigin:  originAllowed(c.Origins),
 		Connect:      g.connect,
-		Logger:       o.log,
+		Logger:       log,
 	})
 }
 
@@ -154,7 +175,7 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, auth json.RawMes
 // lapsed judges an expired access token presented by a reconnecting client: it is
 // honoured when it is genuine, the pid was issued to its user (so this is a connection
 // that was once authenticated, coming back) and the token's login session is still
-// alive. Anything else is "Token expired", as without WithSessions.
+// alive. Anything else is "Token expired", as without Sessions.
 func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (token.Claims, error) {
 	if g.sessions == nil || pid == "" {
 		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show

@@ -26,33 +26,30 @@ import (
 // and browsers' EventSource read them unchanged. Its server is not used: it spends two
 // goroutines of its own on every connection (docs/benchmarks.md).
 type SSE struct {
-	hub *Hub
-	opt options
+	Hub          *Hub
+	Heartbeat    time.Duration // default DefaultHeartbeat
+	WriteTimeout time.Duration // default DefaultWriteTimeout
+
+	once sync.Once
 	// closed ends every stream when Close is called.
 	closed   context.Context
 	closeAll context.CancelFunc
 }
 
-// NewSSE returns the SSE transport. heartbeat is the interval of comment frames that
-// keep proxies from closing idle streams (default 15 s); it overrides WithHeartbeat.
-func NewSSE(hub *Hub, heartbeat time.Duration, opts ...Option) *SSE {
-	x := &SSE{hub: hub, opt: newOptions(append(opts, WithHeartbeat(heartbeat)))}
-	x.closed, x.closeAll = context.WithCancel(context.Background())
-	return x
+func (x *SSE) init() {
+	x.once.Do(func() {
+		x.Heartbeat = orDefault(x.Heartbeat, DefaultHeartbeat)
+		x.WriteTimeout = orDefault(x.WriteTimeout, DefaultWriteTimeout)
+		x.closed, x.closeAll = context.WithCancel(context.Background())
+	})
 }
-
-// Hub is the hub the transport reads from (the other transports share it).
-func (x *SSE) Hub() *Hub { return x.hub }
-
-// Heartbeat is the transport's heartbeat interval.
-func (x *SSE) Heartbeat() time.Duration { return x.opt.heartbeat }
-
-// WriteTimeout is the transport's bound on one write.
-func (x *SSE) WriteTimeout() time.Duration { return x.opt.writeTimeout }
 
 // Close ends every stream, the way a hub shutdown does (clients reconnect and resume
 // elsewhere), and refuses new ones with ErrClosed.
-func (x *SSE) Close() { x.closeAll() }
+func (x *SSE) Close() {
+	x.init()
+	x.closeAll()
+}
 
 // ParseLastEventID reads a resume id from the Last-Event-ID header, or the lastEventId
 // query parameter for a first connection (EventSource cannot set headers). A malformed
@@ -88,6 +85,7 @@ func parseResume(v, name string) (Resume, error) {
 // runs only while messages wait, like a WebSocket. It needs an HTTP/1.x connection
 // (the server speaks nothing else).
 func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume, release func()) error {
+	x.init()
 	if release == nil {
 		release = func() {}
 	}
@@ -97,7 +95,7 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 	}
 	// The request's context ends when Serve returns; the stream's must not.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	sub, err := x.hub.Subscribe(ctx, userID, resume, scanID)
+	sub, err := x.Hub.Subscribe(ctx, userID, resume, scanID)
 	if err != nil {
 		cancel()
 		release()
@@ -110,7 +108,7 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 		release()
 		return fmt.Errorf("relay: take over the SSE connection: %w", err)
 	}
-	sw := &sseWriter{sub: sub, conn: conn, timeout: x.opt.writeTimeout, chunked: r.ProtoAtLeast(1, 1),
+	sw := &sseWriter{sub: sub, conn: conn, timeout: x.WriteTimeout, chunked: r.ProtoAtLeast(1, 1),
 		done: func() { cancel(); release() }}
 	// Whoever ends the stream (the hub, a slow-client verdict, Close) unblocks a write
 	// stuck on a client that stopped reading.
@@ -156,7 +154,7 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 			}
 		}
 	}()
-	sub.Deliver(sw, x.opt.heartbeat)
+	sub.Deliver(sw, x.Heartbeat)
 	return nil
 }
 

@@ -100,7 +100,7 @@ func (s *Subscription) fail(err error) { s.cancel(err) }
 
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
-	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.maxLag) {
+	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.MaxLag) {
 		s.fail(ErrSlow)
 		return
 	}
@@ -109,7 +109,7 @@ func (s *Subscription) offer(it Item) {
 	case s.ctx.Err() != nil, s.catchingUp:
 		s.mu.Unlock()
 		return
-	case len(s.queue) >= s.hub.queue:
+	case len(s.queue) >= s.hub.Queue:
 		// A burst (one commit with many rows for this user) or a busy reader: hold no
 		// more in memory and let the reader continue from the table.
 		s.queue = nil
@@ -351,7 +351,7 @@ func (s *Subscription) catching() bool {
 // reads once more, so a row committed between the two reads reaches the client through
 // the table or the queue, never through neither.
 func (s *Subscription) catchUp() error {
-	items, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	items, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
 	if err != nil {
 		return fmt.Errorf("relay: read backlog: %w", err)
 	}
@@ -362,7 +362,7 @@ func (s *Subscription) catchUp() error {
 	s.mu.Lock()
 	s.catchingUp = false
 	s.mu.Unlock()
-	more, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	more, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
 	if err != nil {
 		return fmt.Errorf("relay: read backlog: %w", err)
 	}
@@ -382,7 +382,7 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 	if it.Seq > s.last+1 {
 		// Rows between are missing: a live row overtook them (the hub saw a later
 		// commit first) or they were pruned meanwhile. Read them from the table.
-		gap, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, int(min(it.Seq-s.last-1, backlogPage)))
+		gap, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, int(min(it.Seq-s.last-1, backlogPage)))
 		if err != nil {
 			return Message{}, false, fmt.Errorf("relay: read gap: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,13 +24,15 @@ const BearerProtocol = "bearer"
 // "resync" frame when a resume id cannot be honoured. The client resumes with
 // ?after=<last id>.
 type WebSocket struct {
-	hub *Hub
-	opt options
-}
-
-// NewWebSocket returns the WebSocket transport.
-func NewWebSocket(hub *Hub, opts ...Option) *WebSocket {
-	return &WebSocket{hub: hub, opt: newOptions(opts)}
+	Hub          *Hub
+	Heartbeat    time.Duration // default DefaultHeartbeat
+	WriteTimeout time.Duration // default DefaultWriteTimeout
+	// Origins are the browser origins allowed to open connections from another site,
+	// as full origins ("https://app.example.com", the form of the API's CORS list);
+	// "*" allows any. The server's own host is always allowed. Browsers apply no CORS
+	// to WebSockets: this check is what keeps other sites' pages from opening them.
+	Origins []string
+	Logger  *slog.Logger // where connection problems go; default: discarded
 }
 
 // WebSocketToken returns the access token of a WebSocket handshake: from the
@@ -86,11 +89,12 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 	if release == nil {
 		release = func() {}
 	}
+	heartbeat, writeTimeout, log := orDefault(x.Heartbeat, DefaultHeartbeat), orDefault(x.WriteTimeout, DefaultWriteTimeout), orDiscard(x.Logger)
 	// The request's context ends when Serve returns; the connection's must not.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	// Subscribing before the upgrade means a client whose handshake succeeded misses
 	// nothing appended afterwards, and a failure can still be an HTTP error.
-	sub, err := x.hub.Subscribe(ctx, userID, resume, scanID)
+	sub, err := x.Hub.Subscribe(ctx, userID, resume, scanID)
 	if err != nil {
 		cancel()
 		release()
@@ -99,13 +103,13 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Echoed only when the client offered it, as RFC 6455 requires.
 		Subprotocols:   []string{BearerProtocol},
-		OriginPatterns: x.opt.origins,
+		OriginPatterns: x.Origins,
 	})
 	if err != nil {
 		sub.Close()
 		cancel()
 		release()
-		x.opt.log.Debug("relay: websocket upgrade refused", "err", err)
+		log.Debug("relay: websocket upgrade refused", "err", err)
 		return nil
 	}
 	// The client sends nothing; reading is only to answer pings and see the close,
@@ -115,14 +119,14 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 
 	// A ping waits for its pong, so it runs beside the writer (the library allows
 	// that) rather than holding up messages for a round trip.
-	stop := every(x.opt.heartbeat, func() bool {
-		pctx, done := context.WithTimeout(ctx, x.opt.writeTimeout)
+	stop := every(heartbeat, func() bool {
+		pctx, done := context.WithTimeout(ctx, writeTimeout)
 		defer done()
 		// A ping that gets no pong in time closes the connection: a dead peer is found
 		// even when there is nothing to send.
 		return c.Ping(pctx) == nil
 	})
-	sub.Deliver(&wsWriter{x: x, c: c, ctx: ctx, user: userID, end: func() { stop(); cancel(); release() }}, 0)
+	sub.Deliver(&wsWriter{c: c, timeout: writeTimeout, log: log, ctx: ctx, user: userID, end: func() { stop(); cancel(); release() }}, 0)
 	return nil
 }
 
@@ -130,11 +134,12 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 // bounded by the write timeout (the library sends every message at once, so Flush
 // has nothing to do).
 type wsWriter struct {
-	x    *WebSocket
-	c    *websocket.Conn
-	ctx  context.Context
-	user string
-	end  func()
+	c       *websocket.Conn
+	timeout time.Duration
+	log     *slog.Logger
+	ctx     context.Context
+	user    string
+	end     func()
 }
 
 func (w *wsWriter) Write(m Message) error {
@@ -145,7 +150,7 @@ func (w *wsWriter) Write(m Message) error {
 	if err != nil {
 		return fmt.Errorf("relay: encode websocket frame %d: %w", m.ID, err)
 	}
-	wctx, done := context.WithTimeout(w.ctx, w.x.opt.writeTimeout)
+	wctx, done := context.WithTimeout(w.ctx, w.timeout)
 	defer done()
 	// A write that cannot finish in time is a client that stopped reading; the
 	// library then closes the connection.
@@ -169,10 +174,10 @@ func (w *wsWriter) End(err error) {
 		_ = w.c.Close(websocket.StatusGoingAway, reasonShutdown)
 	case errors.Is(err, context.Canceled), errors.Is(err, errWrite):
 		// The client left, or stopped reading: the connection is gone already.
-		w.x.opt.log.Debug("relay: websocket closed", "user", w.user, "err", err)
+		w.log.Debug("relay: websocket closed", "user", w.user, "err", err)
 		w.c.CloseNow()
 	default:
-		w.x.opt.log.Warn("relay: websocket stream ended", "user", w.user, "err", err)
+		w.log.Warn("relay: websocket stream ended", "user", w.user, "err", err)
 		_ = w.c.Close(websocket.StatusInternalError, "internal error")
 	}
 }
