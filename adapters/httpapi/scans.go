@@ -196,7 +196,7 @@ func (s *Server) deleteScan(c *gin.Context) {
 	if err := s.Blobs.DeletePrefix(ctx, "scans/"+id+"/"); err != nil {
 		s.log.Error("delete scan photos", "scan", id, "err", err)
 	}
-	others, err := s.Reader.OtherScansOfHouse(ctx, res.Scan.HouseID, id)
+	others, err := s.Reader.CountOtherScans(ctx, res.Scan.HouseID, id)
 	body := gin.H{"message": "Scan deleted successfully", "scanId": id, "houseDeleted": false}
 	if err == nil && others == 0 {
 		body["houseDeleted"] = true

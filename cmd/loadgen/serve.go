@@ -97,8 +97,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	api := httpapi.New(httpapi.Config{
 		Tokens: newIssuer(secret),
 		SSE:    sse,
-		Logger: log,
-		Mounts: map[string]http.Handler{"/loadgen/": ctl.routes()},
+		// As in serve: the WebSocket transport on the SSE transport's hub and timings.
+		WebSocket: relay.NewWebSocket(hub, relay.WithHeartbeat(*heartbeat), relay.WithLogger(log)),
+		Logger:    log,
+		Mounts:    map[string]http.Handler{"/loadgen/": ctl.routes()},
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
