@@ -41,7 +41,7 @@ func (a *accountsAPI) runScan(id string) {
 	ctx := context.Background()
 	meta := scan.Meta{CorrelationID: "job-" + id}
 	steps := []func(s *scan.Scan) error{
-		func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) },
+		func(s *scan.Scan) error { return s.StartProcessing(s.UserID, scan.Checklists{}, nil) },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 10, "Preparing request", nil) },
 		func(s *scan.Scan) error { return s.Retry(s.Attempt, "worker_lost", "lease expired") },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 50, "Analyzing images", nil) },

@@ -254,7 +254,7 @@ func (s *scanRun) upload() wire {
 
 func (s *scanRun) process() wire {
 	s.e.t.Helper()
-	s.exec(func(sc *scan.Scan) error { return sc.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+	s.exec(func(sc *scan.Scan) error { return sc.StartProcessing(s.user, scan.Checklists{}, nil) })
 	s.attempt++
 	return wire{"scan:processing", `{"scanId":"` + s.id + `","message":"Scan processing started"}`}
 }
