@@ -23,6 +23,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -57,6 +58,7 @@ type App struct {
 	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
+	ws       *relay.WebSocket
 	runners  []*projections.Runner
 	worker   *worker.Worker
 	wakeJobs chan struct{}
@@ -175,6 +177,10 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 	a.hub = relay.NewHub(relay.TableFeed{DB: a.read}, relay.HubOptions{Logger: log, Queue: x.hubQueue})
 	a.sse = relay.NewSSE(a.hub, heartbeat)
+	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
+	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
+	a.ws = relay.NewWebSocket(a.hub, relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(cfg.CORSOrigins)),
+		relay.WithLogger(log))
 
 	roles, err := cfg.roles()
 	if err != nil {
@@ -372,7 +378,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
 		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
 		relay.WithSessions(a.accounts),
-		relay.WithAdmission(func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
+		relay.WithAdmission(func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
 		}))
 	a.sio = sio
@@ -385,10 +391,11 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}
 	api = httpapi.New(httpapi.Config{
 		Scans:          a.scans,
-		Reader:         readModel{a.read},
+		Reader:         scans.Reader{DB: a.read},
 		Blobs:          a.blobs,
 		Tokens:         a.issuer,
 		SSE:            a.sse,
+		WebSocket:      a.ws,
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,

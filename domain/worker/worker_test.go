@@ -156,7 +156,7 @@ func newFixture(t *testing.T) *fixture {
 	f.exec(t, func(s *scan.Scan) error {
 		return s.UploadImages([]scan.Room{{RoomID: "r1", Images: []scan.Image{{ImageID: "i1", BlobKey: "k1", ContentType: "image/jpeg"}}}}, "")
 	})
-	f.exec(t, func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+	f.exec(t, func(s *scan.Scan) error { return s.StartProcessing("u1", scan.Checklists{}, nil) })
 	return f
 }
 
