@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,4 +282,26 @@ type failingStore struct{ *memStore }
 
 func (failingStore) Append(context.Context, string, int64, []event.Data) (event.AppendResult, error) {
 	return event.AppendResult{}, errors.New("disk full")
+}
+
+// A result whose text the read models cannot store (NUL above all, which PostgreSQL
+// refuses) fails the attempt for good as a bad result, with the reason, instead of
+// leaving the job unfinished or storing an event a projection would park.
+func TestWorker_AResultWithControlCharactersFailsTheAttemptAsABadResult(t *testing.T) {
+	f := newFixture(t)
+	f.analyzer.resp = &analysis.Response{Result: analysis.Result{HouseTypes: []string{"villa\x00"}}}
+	if err := f.runJob(t, 1); err != nil {
+		t.Fatalf("RunOnce = %v, want the failure recorded", err)
+	}
+	if s := f.load(t); s.Status != scan.StatusFailed {
+		t.Fatalf("status %s, want failed", s.Status)
+	}
+	last := f.store.all[len(f.store.all)-1]
+	var failed scan.Failed
+	if err := json.Unmarshal(last.Data, &failed); err != nil || last.Type != scan.TypeFailed {
+		t.Fatalf("last event %s %s, want Failed", last.Type, last.Data)
+	}
+	if failed.Code != "bad_result" || failed.Retryable || !strings.Contains(failed.Reason, "control characters") {
+		t.Errorf("failure %+v, want a non-retryable bad_result naming control characters", failed)
+	}
 }
