@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // A Completed carries the analyzer's result and the summaries the read side serves,
@@ -26,13 +27,21 @@ const (
 	derivedSummaryPC  = "clientSummary.pros_cons" // result.pros_cons, after clientSummary.products
 	derivedCustom     = "result.summary.custom"   // house + rooms + products lines, last in summary
 	derivedCostAgents = "costInfo.agents"         // agents_detailed[*].total_tokens, after costInfo.models
+	// result.summary's lines from summaryLines, rooms after summary.house, products
+	// after summary.rooms.
+	derivedRoomLines    = "result.summary.rooms"
+	derivedProductLines = "result.summary.products"
 )
 
 // storedCompleted is a Completed's stored shape from schema version 2: version 1's
-// fields, each left out when it is named in Derived.
+// fields, each left out when it is named in Derived, and SummaryLines.
 type storedCompleted struct {
-	Attempt         int             `json:"attempt"`
-	Derived         []string        `json:"derived,omitempty"`
+	Attempt int      `json:"attempt"`
+	Derived []string `json:"derived,omitempty"`
+	// SummaryLines holds result.summary's rooms and products lines grouped by room:
+	// "room:<roomId>:<rest>" is stored as <rest> under <roomId>, once per run of lines
+	// of the same room (the room id is a third of a line).
+	SummaryLines    *summaryLines   `json:"summaryLines,omitempty"`
 	HouseTypes      json.RawMessage `json:"houseTypes,omitempty"`
 	Rooms           json.RawMessage `json:"rooms,omitempty"`
 	ClientSummary   json.RawMessage `json:"clientSummary,omitempty"`
@@ -136,7 +145,104 @@ type derivation struct {
 	computeBack func(s *storedCompleted) error
 }
 
-// derivations are tried in this order when encoding, undone in reverse when decoding.
+// summaryLines are result.summary lines grouped by room.
+type summaryLines struct {
+	Rooms    []roomLines `json:"rooms,omitempty"`
+	Products []roomLines `json:"products,omitempty"`
+}
+
+// roomLines is a run of lines of one room: [roomId, [rest, ...]].
+type roomLines struct {
+	RoomID string
+	Rest   []string
+}
+
+func (r roomLines) MarshalJSON() ([]byte, error) { return json.Marshal([]any{r.RoomID, r.Rest}) }
+
+func (r *roomLines) UnmarshalJSON(b []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(b, &pair); err != nil {
+		return err
+	}
+	if len(pair) != 2 {
+		return errors.New("room lines: want [roomId, [lines]]")
+	}
+	if err := json.Unmarshal(pair[0], &r.RoomID); err != nil {
+		return err
+	}
+	return json.Unmarshal(pair[1], &r.Rest)
+}
+
+// groupLines groups "<scope>:<roomId>:<rest>" lines by runs of the same room; it
+// reports false when a line does not have that form.
+func groupLines(scope string, lines []string) ([]roomLines, bool) {
+	groups := []roomLines{}
+	for _, l := range lines {
+		room, rest, ok := strings.Cut(strings.TrimPrefix(l, scope+":"), ":")
+		if !ok || !strings.HasPrefix(l, scope+":") {
+			return nil, false
+		}
+		if n := len(groups); n > 0 && groups[n-1].RoomID == room {
+			groups[n-1].Rest = append(groups[n-1].Rest, rest)
+			continue
+		}
+		groups = append(groups, roomLines{RoomID: room, Rest: []string{rest}})
+	}
+	return groups, true
+}
+
+func ungroupLines(scope string, groups []roomLines) []string {
+	lines := []string{}
+	for _, g := range groups {
+		for _, rest := range g.Rest {
+			lines = append(lines, scope+":"+g.RoomID+":"+rest)
+		}
+	}
+	return lines
+}
+
+// summaryLinesDerivation stores result.summary.<key> (lines of scope) grouped by room,
+// and puts it back after the summary member named after.
+func summaryLinesDerivation(name, key, scope, after string, field func(*summaryLines) *[]roomLines) derivation {
+	return derivation{name: name,
+		leaveOut: func(s *storedCompleted) bool {
+			return edit(&s.Result, "summary", func(sum *json.RawMessage) bool {
+				raw, err := member(*sum, key)
+				var lines []string
+				if err != nil || json.Unmarshal(raw, &lines) != nil {
+					return false
+				}
+				groups, ok := groupLines(scope, lines)
+				if !ok || !cut(sum, key) {
+					return false
+				}
+				if s.SummaryLines == nil {
+					s.SummaryLines = &summaryLines{}
+				} else {
+					cp := *s.SummaryLines
+					s.SummaryLines = &cp
+				}
+				*field(s.SummaryLines) = groups
+				return true
+			})
+		},
+		computeBack: func(s *storedCompleted) error {
+			var groups []roomLines
+			if s.SummaryLines != nil {
+				groups = *field(s.SummaryLines)
+			}
+			lines, err := json.Marshal(ungroupLines(scope, groups))
+			if err != nil {
+				return err
+			}
+			return editErr(&s.Result, "summary", func(sum *json.RawMessage) error {
+				return insertAfter(sum, after, key, lines)
+			})
+		}}
+}
+
+// derivations are tried in this order when encoding, undone in reverse when decoding:
+// custom is computed back from the lines after they are back.
 var derivations = []derivation{
 	{name: derivedHouseTypes,
 		leaveOut: func(s *storedCompleted) bool { return drop(&s.HouseTypes) },
@@ -247,6 +353,10 @@ var derivations = []derivation{
 			}
 			return insertAfter(&s.CostInfo, "models", "agents", b)
 		}},
+	summaryLinesDerivation(derivedProductLines, "products", "product", "rooms",
+		func(l *summaryLines) *[]roomLines { return &l.Products }),
+	summaryLinesDerivation(derivedRoomLines, "rooms", "room", "house",
+		func(l *summaryLines) *[]roomLines { return &l.Rooms }),
 }
 
 func drop(raw *json.RawMessage) bool {

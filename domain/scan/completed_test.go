@@ -68,6 +68,16 @@ func TestCompletedCopiesThatDifferAreStoredAsWritten(t *testing.T) {
 		"custom lines differ": func(c *scan.Completed) {
 			c.Result = json.RawMessage(strings.Replace(string(c.Result), `"custom":["house:water_damage:true",`, `"custom":[`, 1))
 		},
+		"a line without a room": func(c *scan.Completed) {
+			c.Result = json.RawMessage(strings.Replace(string(c.Result), `"rooms":["room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good"]`, `"rooms":["room"]`, 1))
+		},
+		"lines of rooms interleaved": func(c *scan.Completed) {
+			c.Result = json.RawMessage(strings.Replace(string(c.Result), `"products":["product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists",`,
+				`"products":["product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists","product:other:oven:exists",`, 1))
+		},
+		"no summary lines": func(c *scan.Completed) {
+			c.Result = json.RawMessage(strings.Replace(string(c.Result), `"summary":{`, `"summary":{"rooms":null,"x":{},`, 1))
+		},
 		"agents differ": func(c *scan.Completed) {
 			c.CostInfo = json.RawMessage(strings.Replace(string(c.CostInfo), `"agents":{"house type":10}`, `"agents":{"house type":11}`, 1))
 		},

@@ -66,9 +66,11 @@ func completedExample() scan.Completed {
 			`"house_checklist":{"booleans":{"water_damage":true},"categoricals":{},"conditionals":{}},` +
 			`"rooms":[{"room_id":"c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c","room_types":["kitchen"],` +
 			`"issues":{"booleans":{},"categoricals":{"floor_condition":"Good"},"conditionals":{}},` +
-			`"products":{"booleans":{},"categoricals":{},"conditionals":{}}}],` +
-			`"summary":{"house":["house:water_damage:true"],"rooms":["room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good"],"products":[],` +
-			`"custom":["house:water_damage:true","room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good"]},` +
+			`"products":{"booleans":{},"categoricals":{},"conditionals":{"fridge":{"exists":true,"condition":"Good","subitems":null}}}}],` +
+			`"summary":{"house":["house:water_damage:true"],"rooms":["room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good"],` +
+			`"products":["product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists","product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:condition:Good"],` +
+			`"custom":["house:water_damage:true","room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good",` +
+			`"product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists","product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:condition:Good"]},` +
 			`"pros_cons":{"pros":["bright"],"cons":[]}}`)}
 }
 
