@@ -38,7 +38,7 @@ type largestScan struct {
 	completed scan.Completed
 }
 
-func newLargestScan(t *testing.T) largestScan {
+func newLargestScan(t testing.TB) largestScan {
 	t.Helper()
 	defaults, err := checklist.Defaults()
 	if err != nil {
@@ -201,4 +201,38 @@ func TestLargestEventsFitKurrentDBAppendLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkLargestCompleted prints what storing and reading the largest Completed
+// costs: encoding checks that every copy left out computes back exactly.
+func BenchmarkLargestCompleted(b *testing.B) {
+	c := newLargestScan(b).completed
+	data, err := scan.Encode(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := event.Recorded{Type: scan.TypeCompleted, SchemaVersion: scan.SchemaVersion(scan.TypeCompleted), Data: data}
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := scan.Encode(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := scan.Decode(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	full, _ := json.Marshal(c)
+	v1 := event.Recorded{Type: scan.TypeCompleted, SchemaVersion: 1, Data: full}
+	b.Run("decode version 1", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := scan.Decode(v1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -67,22 +67,12 @@ func encodeCompleted(c Completed) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: %w", TypeCompleted, err)
 	}
 	// The worker's events leave every copy out; try that first, then one by one.
-	all := s
-	for _, d := range derivations {
-		if d.leaveOut(&all) {
-			all.Derived = append(all.Derived, d.name)
-		}
-	}
-	if back, err := expandCompleted(all); err == nil && sameEncoding(back, full) {
+	if all, ok := leaveOut(s, derivations, full); ok {
 		s = all
 	} else {
 		for _, d := range derivations {
-			kept := s
-			if d.leaveOut(&kept) {
-				kept.Derived = append(slices.Clone(s.Derived), d.name)
-				if back, err := expandCompleted(kept); err == nil && sameEncoding(back, full) {
-					s = kept
-				}
+			if kept, ok := leaveOut(s, []derivation{d}, full); ok {
+				s = kept
 			}
 		}
 	}
@@ -93,9 +83,29 @@ func encodeCompleted(c Completed) ([]byte, error) {
 	return b, nil
 }
 
-func sameEncoding(c Completed, full []byte) bool {
-	b, err := json.Marshal(c)
-	return err == nil && bytes.Equal(b, full)
+// leaveOut leaves ds' copies out of s, and reports whether reading the result back
+// gives exactly full, the version 1 encoding.
+func leaveOut(s storedCompleted, ds []derivation, full []byte) (storedCompleted, bool) {
+	p := split(s)
+	p.Derived = slices.Clone(s.Derived)
+	for _, d := range ds {
+		if d.leaveOut(p) {
+			p.Derived = append(p.Derived, d.name)
+		}
+	}
+	if len(p.Derived) == len(s.Derived) {
+		return s, false
+	}
+	kept, err := p.join()
+	if err != nil {
+		return s, false
+	}
+	back, err := expandCompleted(kept)
+	if err != nil {
+		return s, false
+	}
+	b, err := json.Marshal(back)
+	return kept, err == nil && bytes.Equal(b, full)
 }
 
 // decodeCompleted reads a stored Completed of the current version.
@@ -109,13 +119,20 @@ func decodeCompleted(data []byte) (Event, error) {
 
 // expandCompleted computes the derived copies back, in the order they were left out.
 func expandCompleted(s storedCompleted) (Completed, error) {
-	for _, name := range slices.Backward(s.Derived) {
-		i := slices.IndexFunc(derivations, func(d derivation) bool { return d.name == name })
-		if i < 0 {
-			return Completed{}, fmt.Errorf("unknown derivation %q", name)
+	if len(s.Derived) > 0 {
+		p := split(s)
+		for _, name := range slices.Backward(s.Derived) {
+			i := slices.IndexFunc(derivations, func(d derivation) bool { return d.name == name })
+			if i < 0 {
+				return Completed{}, fmt.Errorf("unknown derivation %q", name)
+			}
+			if err := derivations[i].computeBack(p); err != nil {
+				return Completed{}, fmt.Errorf("derive %s: %w", name, err)
+			}
 		}
-		if err := derivations[i].computeBack(&s); err != nil {
-			return Completed{}, fmt.Errorf("derive %s: %w", name, err)
+		var err error
+		if s, err = p.join(); err != nil {
+			return Completed{}, err
 		}
 	}
 	c := Completed{Attempt: s.Attempt, AgentRuns: s.AgentRuns, PipelineVersion: s.PipelineVersion,
@@ -136,13 +153,80 @@ func unmarshalIfSet(raw json.RawMessage, v any) error {
 	return json.Unmarshal(raw, v)
 }
 
+// parts is a stored Completed with its result and result.summary split into members
+// once, so that the derivations do not each parse half a megabyte again.
+type parts struct {
+	storedCompleted
+	result, summary           jsonObject // nil when not a JSON object
+	resultDirty, summaryDirty bool
+}
+
+func split(s storedCompleted) *parts {
+	p := &parts{storedCompleted: s}
+	if ms, err := members(s.Result); err == nil {
+		p.result = ms
+		if sum, ok := ms.get("summary"); ok {
+			if sms, err := members(sum); err == nil {
+				p.summary = sms
+			}
+		}
+	}
+	return p
+}
+
+// join puts edited members back together; untouched ones keep their bytes.
+func (p *parts) join() (storedCompleted, error) {
+	s := p.storedCompleted
+	if p.summaryDirty {
+		b, err := p.summary.encode()
+		if err != nil {
+			return s, err
+		}
+		p.result.set("summary", b)
+		p.resultDirty = true
+	}
+	if p.resultDirty {
+		b, err := p.result.encode()
+		if err != nil {
+			return s, err
+		}
+		s.Result = b
+	}
+	return s, nil
+}
+
+// resultMember is a member of result; a missing one reads as null.
+func (p *parts) resultMember(key string) (json.RawMessage, error) {
+	if p.result == nil {
+		return nil, errors.New("result is not an object")
+	}
+	if v, ok := p.result.get(key); ok {
+		return v, nil
+	}
+	return json.RawMessage("null"), nil
+}
+
+// summaryLines decodes result.summary.<key>.
+func (p *parts) summaryLines(key string) ([]string, error) {
+	if p.summary == nil {
+		return nil, errors.New("result.summary is not an object")
+	}
+	var lines []string
+	if v, ok := p.summary.get(key); ok {
+		if err := json.Unmarshal(v, &lines); err != nil {
+			return nil, err
+		}
+	}
+	return lines, nil
+}
+
 // derivation is one copy a stored Completed may leave out.
 type derivation struct {
 	name string
 	// leaveOut removes the copy and reports whether there was one to remove.
-	leaveOut func(s *storedCompleted) bool
+	leaveOut func(p *parts) bool
 	// computeBack puts it back from what was kept.
-	computeBack func(s *storedCompleted) error
+	computeBack func(p *parts) error
 }
 
 // summaryLines are result.summary lines grouped by room.
@@ -205,39 +289,45 @@ func ungroupLines(scope string, groups []roomLines) []string {
 // and puts it back after the summary member named after.
 func summaryLinesDerivation(name, key, scope, after string, field func(*summaryLines) *[]roomLines) derivation {
 	return derivation{name: name,
-		leaveOut: func(s *storedCompleted) bool {
-			return edit(&s.Result, "summary", func(sum *json.RawMessage) bool {
-				raw, err := member(*sum, key)
-				var lines []string
-				if err != nil || json.Unmarshal(raw, &lines) != nil {
-					return false
-				}
-				groups, ok := groupLines(scope, lines)
-				if !ok || !cut(sum, key) {
-					return false
-				}
-				if s.SummaryLines == nil {
-					s.SummaryLines = &summaryLines{}
-				} else {
-					cp := *s.SummaryLines
-					s.SummaryLines = &cp
-				}
-				*field(s.SummaryLines) = groups
-				return true
-			})
+		leaveOut: func(p *parts) bool {
+			if _, ok := p.summary.get(key); !ok {
+				return false
+			}
+			lines, err := p.summaryLines(key)
+			if err != nil || lines == nil {
+				return false
+			}
+			groups, ok := groupLines(scope, lines)
+			if !ok {
+				return false
+			}
+			p.summary = p.summary.without(key)
+			p.summaryDirty = true
+			sl := summaryLines{}
+			if p.SummaryLines != nil {
+				sl = *p.SummaryLines
+			}
+			*field(&sl) = groups
+			p.SummaryLines = &sl
+			return true
 		},
-		computeBack: func(s *storedCompleted) error {
+		computeBack: func(p *parts) error {
+			if p.summary == nil {
+				return errors.New("result.summary is not an object")
+			}
 			var groups []roomLines
-			if s.SummaryLines != nil {
-				groups = *field(s.SummaryLines)
+			if p.SummaryLines != nil {
+				groups = *field(p.SummaryLines)
 			}
 			lines, err := json.Marshal(ungroupLines(scope, groups))
 			if err != nil {
 				return err
 			}
-			return editErr(&s.Result, "summary", func(sum *json.RawMessage) error {
-				return insertAfter(sum, after, key, lines)
-			})
+			if p.summary, err = p.summary.insertAfter(after, key, lines); err != nil {
+				return err
+			}
+			p.summaryDirty = true
+			return nil
 		}}
 }
 
@@ -245,102 +335,111 @@ func summaryLinesDerivation(name, key, scope, after string, field func(*summaryL
 // custom is computed back from the lines after they are back.
 var derivations = []derivation{
 	{name: derivedHouseTypes,
-		leaveOut: func(s *storedCompleted) bool { return drop(&s.HouseTypes) },
-		computeBack: func(s *storedCompleted) error {
-			var r struct {
-				HouseTypes []string `json:"house_types"`
-			}
-			if err := json.Unmarshal(s.Result, &r); err != nil {
+		leaveOut: func(p *parts) bool { return drop(&p.HouseTypes) },
+		computeBack: func(p *parts) error {
+			raw, err := p.resultMember("house_types")
+			if err != nil {
 				return err
 			}
-			if r.HouseTypes == nil {
-				r.HouseTypes = []string{}
+			var types []string
+			if err := json.Unmarshal(raw, &types); err != nil {
+				return err
 			}
-			return marshalInto(&s.HouseTypes, r.HouseTypes)
+			if types == nil {
+				types = []string{}
+			}
+			return marshalInto(&p.HouseTypes, types)
 		}},
 	{name: derivedRooms,
-		leaveOut: func(s *storedCompleted) bool { return drop(&s.Rooms) },
-		computeBack: func(s *storedCompleted) error {
-			var r struct {
-				Rooms []struct {
-					RoomID    string   `json:"room_id"`
-					RoomTypes []string `json:"room_types"`
-				} `json:"rooms"`
-			}
-			if err := json.Unmarshal(s.Result, &r); err != nil {
+		leaveOut: func(p *parts) bool { return drop(&p.Rooms) },
+		computeBack: func(p *parts) error {
+			raw, err := p.resultMember("rooms")
+			if err != nil {
 				return err
 			}
-			rooms := make([]RoomTypes, 0, len(r.Rooms))
-			for _, room := range r.Rooms {
+			var rr []struct {
+				RoomID    string   `json:"room_id"`
+				RoomTypes []string `json:"room_types"`
+			}
+			if err := json.Unmarshal(raw, &rr); err != nil {
+				return err
+			}
+			rooms := make([]RoomTypes, 0, len(rr))
+			for _, room := range rr {
 				if room.RoomTypes == nil {
 					room.RoomTypes = []string{}
 				}
 				rooms = append(rooms, RoomTypes{RoomID: room.RoomID, RoomTypes: room.RoomTypes})
 			}
-			return marshalInto(&s.Rooms, rooms)
+			return marshalInto(&p.Rooms, rooms)
 		}},
 	{name: derivedProsCons,
-		leaveOut: func(s *storedCompleted) bool { return drop(&s.ProsCons) },
-		computeBack: func(s *storedCompleted) error {
-			var r struct {
-				ProsCons struct {
-					Pros []string `json:"pros"`
-					Cons []string `json:"cons"`
-				} `json:"pros_cons"`
-			}
-			if err := json.Unmarshal(s.Result, &r); err != nil {
+		leaveOut: func(p *parts) bool { return drop(&p.ProsCons) },
+		computeBack: func(p *parts) error {
+			raw, err := p.resultMember("pros_cons")
+			if err != nil {
 				return err
 			}
-			pc := r.ProsCons
+			var pc struct {
+				Pros []string `json:"pros"`
+				Cons []string `json:"cons"`
+			}
+			if err := json.Unmarshal(raw, &pc); err != nil {
+				return err
+			}
 			if pc.Pros == nil {
 				pc.Pros = []string{}
 			}
 			if pc.Cons == nil {
 				pc.Cons = []string{}
 			}
-			return marshalInto(&s.ProsCons, pc)
+			return marshalInto(&p.ProsCons, pc)
 		}},
 	{name: derivedSummaryPC,
-		leaveOut: func(s *storedCompleted) bool { return cut(&s.ClientSummary, "pros_cons") },
-		computeBack: func(s *storedCompleted) error {
-			pc, err := member(s.Result, "pros_cons")
+		leaveOut: func(p *parts) bool { return cut(&p.ClientSummary, "pros_cons") },
+		computeBack: func(p *parts) error {
+			pc, err := p.resultMember("pros_cons")
 			if err != nil {
 				return err
 			}
-			return insertAfter(&s.ClientSummary, "products", "pros_cons", pc)
+			return insertAfter(&p.ClientSummary, "products", "pros_cons", pc)
 		}},
 	{name: derivedCustom,
-		leaveOut: func(s *storedCompleted) bool {
-			return edit(&s.Result, "summary", func(sum *json.RawMessage) bool { return cut(sum, "custom") })
+		leaveOut: func(p *parts) bool {
+			if _, ok := p.summary.get("custom"); !ok {
+				return false
+			}
+			p.summary, p.summaryDirty = p.summary.without("custom"), true
+			return true
 		},
-		computeBack: func(s *storedCompleted) error {
-			var r struct {
-				Summary struct {
-					House    []string `json:"house"`
-					Rooms    []string `json:"rooms"`
-					Products []string `json:"products"`
-				} `json:"summary"`
+		computeBack: func(p *parts) error {
+			var all []string
+			for _, key := range []string{"house", "rooms", "products"} {
+				lines, err := p.summaryLines(key)
+				if err != nil {
+					return err
+				}
+				all = append(all, lines...)
 			}
-			if err := json.Unmarshal(s.Result, &r); err != nil {
-				return err
-			}
-			custom, err := json.Marshal(slices.Concat(r.Summary.House, r.Summary.Rooms, r.Summary.Products))
+			custom, err := json.Marshal(all)
 			if err != nil {
 				return err
 			}
-			return editErr(&s.Result, "summary", func(sum *json.RawMessage) error {
-				return insertAfter(sum, "", "custom", custom)
-			})
+			if p.summary, err = p.summary.insertAfter("", "custom", custom); err != nil {
+				return err
+			}
+			p.summaryDirty = true
+			return nil
 		}},
 	{name: derivedCostAgents,
-		leaveOut: func(s *storedCompleted) bool { return cut(&s.CostInfo, "agents") },
-		computeBack: func(s *storedCompleted) error {
+		leaveOut: func(p *parts) bool { return cut(&p.CostInfo, "agents") },
+		computeBack: func(p *parts) error {
 			var ci struct {
 				AgentsDetailed map[string]struct {
 					TotalTokens int `json:"total_tokens"`
 				} `json:"agents_detailed"`
 			}
-			if err := json.Unmarshal(s.CostInfo, &ci); err != nil {
+			if err := json.Unmarshal(p.CostInfo, &ci); err != nil {
 				return err
 			}
 			agents := make(map[string]int, len(ci.AgentsDetailed))
@@ -351,7 +450,7 @@ var derivations = []derivation{
 			if err != nil {
 				return err
 			}
-			return insertAfter(&s.CostInfo, "models", "agents", b)
+			return insertAfter(&p.CostInfo, "models", "agents", b)
 		}},
 	summaryLinesDerivation(derivedProductLines, "products", "product", "rooms",
 		func(l *summaryLines) *[]roomLines { return &l.Products }),
@@ -371,20 +470,22 @@ func marshalInto(raw *json.RawMessage, v any) error {
 	return err
 }
 
-// The helpers below edit one member of a JSON object and keep the others, in their
-// order, byte for byte: a stored RawMessage must come back exactly as it was written.
+// The helpers below edit members of a JSON object and keep the others, in their order,
+// byte for byte: a stored RawMessage must come back exactly as it was written.
 
 type jsonMember struct {
 	key   string
 	value json.RawMessage
 }
 
-func members(obj []byte) ([]jsonMember, error) {
+type jsonObject []jsonMember
+
+func members(obj []byte) (jsonObject, error) {
 	dec := json.NewDecoder(bytes.NewReader(obj))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, errors.New("not a JSON object")
 	}
-	var ms []jsonMember
+	ms := jsonObject{}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
@@ -399,10 +500,10 @@ func members(obj []byte) ([]jsonMember, error) {
 	return ms, nil
 }
 
-func object(ms []jsonMember) (json.RawMessage, error) {
+func (o jsonObject) encode() (json.RawMessage, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, m := range ms {
+	for i, m := range o {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -418,31 +519,45 @@ func object(ms []jsonMember) (json.RawMessage, error) {
 	return b.Bytes(), nil
 }
 
-// member returns the value of key in obj.
-func member(obj []byte, key string) (json.RawMessage, error) {
-	ms, err := members(obj)
-	if err != nil {
-		return nil, err
+func (o jsonObject) index(key string) int {
+	return slices.IndexFunc(o, func(m jsonMember) bool { return m.key == key })
+}
+
+func (o jsonObject) get(key string) (json.RawMessage, bool) {
+	if i := o.index(key); i >= 0 {
+		return o[i].value, true
 	}
-	for _, m := range ms {
-		if m.key == key {
-			return m.value, nil
+	return nil, false
+}
+
+func (o jsonObject) set(key string, v json.RawMessage) {
+	if i := o.index(key); i >= 0 {
+		o[i].value = v
+	}
+}
+
+func (o jsonObject) without(key string) jsonObject {
+	return slices.DeleteFunc(slices.Clone(o), func(m jsonMember) bool { return m.key == key })
+}
+
+// insertAfter puts key right after the member named after, or last when after is "".
+func (o jsonObject) insertAfter(after, key string, v json.RawMessage) (jsonObject, error) {
+	at := len(o)
+	if after != "" {
+		if at = o.index(after) + 1; at == 0 {
+			return nil, fmt.Errorf("no %q to put %q after", after, key)
 		}
 	}
-	return nil, fmt.Errorf("no %q", key)
+	return slices.Insert(slices.Clone(o), at, jsonMember{key: key, value: v}), nil
 }
 
 // cut removes key from the object in raw and reports whether it was there.
 func cut(raw *json.RawMessage, key string) bool {
-	ms, err := members(*raw)
-	if err != nil {
+	o, err := members(*raw)
+	if err != nil || o.index(key) < 0 {
 		return false
 	}
-	i := slices.IndexFunc(ms, func(m jsonMember) bool { return m.key == key })
-	if i < 0 {
-		return false
-	}
-	b, err := object(slices.Delete(ms, i, i+1))
+	b, err := o.without(key).encode()
 	if err != nil {
 		return false
 	}
@@ -450,53 +565,16 @@ func cut(raw *json.RawMessage, key string) bool {
 	return true
 }
 
-// insertAfter puts key right after the member named after, or last when after is "".
-func insertAfter(raw *json.RawMessage, after, key string, value json.RawMessage) error {
-	ms, err := members(*raw)
+// insertAfter puts key into the object in raw right after the member named after.
+func insertAfter(raw *json.RawMessage, after, key string, v json.RawMessage) error {
+	o, err := members(*raw)
 	if err != nil {
 		return err
 	}
-	at := len(ms)
-	if after != "" {
-		i := slices.IndexFunc(ms, func(m jsonMember) bool { return m.key == after })
-		if i < 0 {
-			return fmt.Errorf("no %q to put %q after", after, key)
-		}
-		at = i + 1
-	}
-	b, err := object(slices.Insert(ms, at, jsonMember{key: key, value: value}))
-	if err != nil {
+	if o, err = o.insertAfter(after, key, v); err != nil {
 		return err
 	}
-	*raw = b
-	return nil
-}
-
-// edit applies f to the value of key in the object in raw.
-func edit(raw *json.RawMessage, key string, f func(*json.RawMessage) bool) bool {
-	changed := false
-	err := editErr(raw, key, func(v *json.RawMessage) error {
-		if changed = f(v); !changed {
-			return errors.New("unchanged")
-		}
-		return nil
-	})
-	return err == nil && changed
-}
-
-func editErr(raw *json.RawMessage, key string, f func(*json.RawMessage) error) error {
-	ms, err := members(*raw)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(ms, func(m jsonMember) bool { return m.key == key })
-	if i < 0 {
-		return fmt.Errorf("no %q", key)
-	}
-	if err := f(&ms[i].value); err != nil {
-		return err
-	}
-	b, err := object(ms)
+	b, err := o.encode()
 	if err != nil {
 		return err
 	}
