@@ -262,6 +262,49 @@ func TestCallsRequireLeader(t *testing.T) {
 	}
 }
 
+// A follower answers every call that asks for the leader (all of the Store's) with
+// NotLeader and the leader's address, as a KurrentDB follower does. The client moves to
+// the leader; the call that reached the follower fails with 503 (nothing was written)
+// and its retry, with the same event ids, is stored on the leader; the subscription
+// resubscribes there and delivers it. The stand-ins share
+// no data, so this shows the redirect, not replication.
+func TestNotLeaderMovesToTheLeader(t *testing.T) {
+	leader, _ := kurrentdbtest.Start(t)
+	follower, conn := kurrentdbtest.Start(t)
+	follower.FollowLeader(leader)
+	s := open(t, conn)
+	e := testEvent()
+	if _, err := s.Append(t.Context(), "test-nl", event.NoStream, []event.Data{e}); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("Append on a follower = %v, want EUNAVAILABLE", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.Append(t.Context(), "test-nl", event.NoStream, []event.Data{e})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retry never reached the leader: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := s.ReadStream(t.Context(), "test-nl", 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != e.ID {
+		t.Fatalf("ReadStream after the move = %v, %v; want the one event", got, err)
+	}
+	if n := leader.StreamLength("test-nl"); n != 1 {
+		t.Fatalf("the leader holds %d events of the stream, want 1", n)
+	}
+	if n := follower.StreamLength("test-nl"); n != 0 {
+		t.Fatalf("the follower holds %d events of the stream, want none", n)
+	}
+
+	other, conn := kurrentdbtest.Start(t)
+	other.FollowLeader(leader)
+	c, _ := subscribe(t, open(t, conn)) // starts on a follower
+	c.waitFor(t, []string{e.ID})
+}
+
 // The v4 client cannot parse a pre-release server version and gives up connecting:
 // the Store says so, in errors, readiness and the log.
 func TestPreReleaseServerVersion(t *testing.T) {
