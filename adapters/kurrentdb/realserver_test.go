@@ -2,6 +2,7 @@ package kurrentdb_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,64 @@ func TestTruncatedStreamKeepsVersions(t *testing.T) {
 	}
 	if _, err := s.Append(t.Context(), "test-t", 0, []event.Data{testEvent()}); !domainIs(err, event.ErrWrongExpectedVersion) {
 		t.Fatalf("Append at stale expected 0 = %v, want wrong expected version", err)
+	}
+}
+
+// $maxCount and $maxAge set on a stream by someone else hide its oldest events from
+// stream reads, a window that moves as the stream grows or time passes: versions stay
+// the events' revisions, appends go on at the real current version, and $all (which
+// the projections read) keeps every event until the server scavenges.
+func TestStreamLimitsKeepVersions(t *testing.T) {
+	fs, conn := kurrentdbtest.Start(t)
+	s := open(t, conn)
+	appendAt := func(stream string, expected int64) event.Data {
+		t.Helper()
+		e := testEvent()
+		if res, err := s.Append(t.Context(), stream, expected, []event.Data{e}); err != nil || res.Version != expected+1 {
+			t.Fatalf("Append to %s at expected %d = %+v, %v", stream, expected, res, err)
+		}
+		return e
+	}
+	versions := func(stream string) []int64 {
+		t.Helper()
+		got, err := s.ReadStream(t.Context(), stream, 0, 10)
+		if err != nil {
+			t.Fatalf("ReadStream %s: %v", stream, err)
+		}
+		var vs []int64
+		for _, r := range got {
+			vs = append(vs, r.Version)
+		}
+		return vs
+	}
+
+	for i := range 3 {
+		appendAt("test-count", int64(i)-1)
+	}
+	fs.SetStreamLimits("test-count", 2, 0)
+	if got := versions("test-count"); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("with $maxCount 2, ReadStream gives versions %v, want [1 2]", got)
+	}
+	appendAt("test-count", 2)
+	if got := versions("test-count"); !slices.Equal(got, []int64{2, 3}) {
+		t.Fatalf("after one more append, versions %v, want [2 3]", got)
+	}
+
+	old := appendAt("test-age", event.NoStream)
+	fs.Advance(2 * time.Hour)
+	appendAt("test-age", 0)
+	fs.SetStreamLimits("test-age", 0, time.Hour)
+	if got := versions("test-age"); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("with $maxAge 1h, ReadStream gives versions %v, want [1]", got)
+	}
+	appendAt("test-age", 1)
+
+	all, err := s.ReadAll(t.Context(), event.Start, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(all, func(r event.Recorded) bool { return r.ID == old.ID }) || len(all) != 7 {
+		t.Fatalf("$all holds %d events, want all 7 including the aged one", len(all))
 	}
 }
 

@@ -118,7 +118,9 @@ type Server struct {
 	crash     *bool   // CrashOnNextAppend: stop after (true) or before (false) storing
 	noLeader  int     // calls that came without the requires-leader header
 	leader    *Server // FollowLeader: this node is a follower of leader
-	epoch     int
+	// clockOffset moves the server's clock (Advance).
+	clockOffset time.Duration
+	epoch       int
 
 	addr string
 	srv  *grpc.Server
@@ -135,12 +137,15 @@ type record struct {
 	meta     map[string]string
 	custom   []byte
 	data     []byte
+	at       time.Time // when it was written, by the server's clock
 }
 
 type streamState struct {
 	events         []*record
 	tombstoned     bool
 	truncateBefore uint64
+	maxCount       uint64        // $maxCount, 0 for none
+	maxAge         time.Duration // $maxAge, 0 for none
 }
 
 // Start serves a fresh Server on a loopback port and returns it and a connection
