@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/scanledger/scanledger/domain/event"
 )
@@ -132,6 +133,9 @@ func swapPostgres(ctx context.Context, live DB, c Copy, catchUp func(context.Con
 	if err := sameCheckpoint(ctx, tx, next+".projection_checkpoints", c.Name, pos); err != nil {
 		return err
 	}
+	if err := lockLive(ctx, tx, quoteIdent(schema), c); err != nil {
+		return fmt.Errorf("swap %s: %w", c.Name, err)
+	}
 	old := quoteIdent(c.Schema + "_old")
 	stmts := []string{"CREATE SCHEMA " + old}
 	move := func(kind, name, from, to string) {
@@ -172,6 +176,41 @@ func swapPostgres(ctx context.Context, live DB, c Copy, catchUp func(context.Con
 		return fmt.Errorf("swap %s: commit: %w", c.Name, err)
 	}
 	return nil
+}
+
+// lockLive takes the live tables and views before they move. API readers take them one
+// by one in their own order: waiting for one while holding the others could close a
+// cycle with a reader, and PostgreSQL would then abort one side, possibly the reader.
+// So the swap waits briefly (well under deadlock_timeout) for all of them at once,
+// steps back to let readers finish, and tries again.
+func lockLive(ctx context.Context, tx *sql.Tx, schema string, c Copy) error {
+	var names []string
+	for _, t := range append(append([]string{}, c.Tables...), c.Views...) {
+		names = append(names, schema+"."+quoteIdent(t))
+	}
+	lock := "LOCK TABLE " + strings.Join(names, ", ") + " IN ACCESS EXCLUSIVE MODE"
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		return err
+	}
+	for try := 1; ; try++ {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT swap_lock`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, lock)
+		if err == nil {
+			return nil
+		}
+		var coded interface{ SQLState() string }
+		if !errors.As(err, &coded) || coded.SQLState() != "55P03" || try == 50 {
+			return fmt.Errorf("lock the live tables: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT swap_lock`); err != nil {
+			return err
+		}
+		if err := sleep(ctx, time.Duration(try)*20*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 func swapSQLite(ctx context.Context, live DB, c Copy, catchUp func(context.Context, event.Cursor) error) error {
