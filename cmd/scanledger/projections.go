@@ -33,9 +33,10 @@ const projectionsUsage = `usage: scanledger projections <command> [flags]
   swap NAME                 make the copy live in one transaction (the API keeps answering)
   discard NAME              drop a copy that will not be swapped
   parked list [NAME]        events a projection gave up on, waiting for a decision
-  parked show EVENT_ID      one parked event, with its data
-  parked retry EVENT_ID     apply it again (after deploying the fix)
-  parked skip EVENT_ID --note WHY   record that it stays unapplied
+  parked show EVENT_ID [NAME]    one parked event, with its data
+  parked retry EVENT_ID [NAME]   apply it again (after deploying the fix)
+  parked skip EVENT_ID [NAME] --note WHY   record that it stays unapplied
+  (without NAME, retry and skip act for every projection that parked the event)
 `
 
 // projectionKind is a projection as serve runs it, and what a rebuild may do to it.
@@ -165,31 +166,18 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		return c.parkedList(ctx, append(pos, "")[0])
 	case "parked show":
-		if err := need(1, "EVENT_ID"); err != nil {
-			return err
+		if len(pos) < 1 || len(pos) > 2 {
+			return need(1, "EVENT_ID [NAME]")
 		}
-		return c.parkedShow(ctx, pos[0])
-	case "parked retry":
-		if err := need(1, "EVENT_ID [--note WHY]"); err != nil {
-			return err
+		return c.parkedShow(ctx, pos[0], append(pos, "")[1])
+	case "parked retry", "parked skip":
+		if len(pos) < 1 || len(pos) > 2 {
+			return need(1, "EVENT_ID [NAME] [--note WHY]")
 		}
-		return c.parkedRetry(ctx, pos[0], *note)
-	case "parked skip":
-		if err := need(1, "EVENT_ID --note WHY"); err != nil {
-			return err
-		}
-		if strings.TrimSpace(*note) == "" {
+		if sub == "parked skip" && strings.TrimSpace(*note) == "" {
 			return errors.New("projections parked skip: say why with --note (it is recorded with the decision)")
 		}
-		p, err := projections.GetParked(ctx, e.read, "", pos[0])
-		if err != nil {
-			return err
-		}
-		if err := projections.Skip(ctx, e.write, p.Projection, p.EventID, *note, time.Now()); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s stays unapplied by %s: recorded\n", p.EventID, p.Projection)
-		return nil
+		return c.parkedDecide(ctx, sub == "parked retry", pos[0], append(pos, "")[1], *note)
 	}
 	fmt.Fprint(stderr, projectionsUsage)
 	return fmt.Errorf("unknown command projections %s", sub)
@@ -649,17 +637,34 @@ func (c *projectionsCmd) parkedList(ctx context.Context, name string) error {
 	return nil
 }
 
-func (c *projectionsCmd) parkedShow(ctx context.Context, id string) error {
-	p, err := projections.GetParked(ctx, c.e.read, "", id)
-	if err != nil {
-		return err
+// parkedShow prints the event as each projection that parked it (or only NAME) saw it.
+func (c *projectionsCmd) parkedShow(ctx context.Context, id, name string) error {
+	var found []projections.Parked
+	for _, k := range projectionKinds() {
+		if name != "" && k.name != name {
+			continue
+		}
+		p, err := projections.GetParked(ctx, c.e.read, k.name, id)
+		if errors.Is(err, projections.ErrNotParked) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		found = append(found, p)
 	}
-	fmt.Fprintf(c.stdout, "projection  %s\nevent       %s\ntype        %s\nstream      %s@%d\nposition    %s\nparked at   %s\nerror       %s\n",
-		p.Projection, p.EventID, p.Type, p.StreamID, p.Version, p.Position, p.ParkedAt.UTC().Format(time.RFC3339), p.Error)
-	if p.Resolution != "" {
-		fmt.Fprintf(c.stdout, "resolution  %s at %s: %s\n", p.Resolution, p.ResolvedAt.UTC().Format(time.RFC3339), p.Note)
+	if len(found) == 0 {
+		return fmt.Errorf("parked event %s: %w", id, projections.ErrNotParked)
 	}
-	e, err := c.parkedEvent(ctx, p)
+	for _, p := range found {
+		fmt.Fprintf(c.stdout, "projection  %s\nevent       %s\ntype        %s\nstream      %s@%d\nposition    %s\nparked at   %s\nerror       %s\n",
+			p.Projection, p.EventID, p.Type, p.StreamID, p.Version, p.Position, p.ParkedAt.UTC().Format(time.RFC3339), p.Error)
+		if p.Resolution != "" {
+			fmt.Fprintf(c.stdout, "resolution  %s at %s: %s\n", p.Resolution, p.ResolvedAt.UTC().Format(time.RFC3339), p.Note)
+		}
+		fmt.Fprintln(c.stdout)
+	}
+	e, err := c.parkedEvent(ctx, found[0])
 	if err != nil {
 		return err
 	}
@@ -678,22 +683,41 @@ func (c *projectionsCmd) parkedEvent(ctx context.Context, p projections.Parked) 
 	return evs[0], nil
 }
 
-func (c *projectionsCmd) parkedRetry(ctx context.Context, id, note string) error {
-	p, err := projections.GetParked(ctx, c.e.read, "", id)
+// parkedDecide retries or skips the event for every projection that parked it and
+// waits for a decision (or only NAME).
+func (c *projectionsCmd) parkedDecide(ctx context.Context, retry bool, id, name, note string) error {
+	waiting, err := projections.ListParked(ctx, c.e.read, name)
 	if err != nil {
 		return err
 	}
-	k, err := projectionKindNamed(p.Projection)
-	if err != nil {
-		return err
+	var decided int
+	for _, p := range waiting {
+		if p.EventID != id {
+			continue
+		}
+		k, err := projectionKindNamed(p.Projection)
+		if err != nil {
+			return err
+		}
+		if retry {
+			e, err := c.parkedEvent(ctx, p)
+			if err != nil {
+				return err
+			}
+			if err := projections.Retry(ctx, c.e.write, k.live(), e, note, time.Now()); err != nil {
+				return fmt.Errorf("%s: %w", p.Projection, err)
+			}
+			fmt.Fprintf(c.stdout, "%s applied by %s\n", p.EventID, p.Projection)
+		} else {
+			if err := projections.Skip(ctx, c.e.write, p.Projection, p.EventID, note, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%s stays unapplied by %s: recorded\n", p.EventID, p.Projection)
+		}
+		decided++
 	}
-	e, err := c.parkedEvent(ctx, p)
-	if err != nil {
-		return err
+	if decided == 0 {
+		return fmt.Errorf("parked event %s: %w, or it has a decision already (parked show %s)", id, projections.ErrNotParked, id)
 	}
-	if err := projections.Retry(ctx, c.e.write, k.live(), e, note, time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "%s applied by %s\n", p.EventID, p.Projection)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -141,3 +142,67 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 		})
 	}
 }
+
+func TestProjections_ParkedEventsAreListedShownAndSkippedWithTheDecisionRecorded(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	srv.stop()
+	// A poison event: a scan's first event that no projector can decode.
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "scanledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := "6a3f0c8e-0000-4000-8000-0000000000aa"
+	if _, err := db.Write.Exec(`INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at)
+		VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), $1, 'scan-6a3f0c8e-0000-4000-8000-0000000000bb', 0,
+		        'Created', 1, CAST('not json' AS BLOB), CAST('{}' AS BLOB), '2026-03-02T09:00:00.000000Z')`, poison); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	srv = startServer(t, dir)
+
+	var out string
+	waitFor(t, 60*time.Second, "the poison event parked by readmodel", func() bool {
+		out, _ = projectionsCmd(dir, nil, "parked", "list", "readmodel")
+		return strings.Contains(out, poison)
+	})
+	if !strings.Contains(out, "(1 parked)") {
+		t.Errorf("parked list:\n%s", out)
+	}
+	if out, err := projectionsCmd(dir, nil, "status"); err != nil || !regexpMatch(`readmodel\s+\S+\s+0\s+0s\s+1\s`, out) {
+		t.Errorf("status with one parked event: %v\n%s", err, out)
+	}
+	if out, err := projectionsCmd(dir, nil, "parked", "show", poison); err != nil || !strings.Contains(out, "not json") || !strings.Contains(out, "readmodel") {
+		t.Errorf("parked show: %v\n%s", err, out)
+	}
+	// The projector has not been fixed: a retry fails and changes nothing.
+	if out, err := projectionsCmd(dir, nil, "parked", "retry", poison); err == nil || !strings.Contains(out, "still fails") {
+		t.Errorf("retry of an event that still fails: %v\n%s", err, out)
+	}
+	if out, err := projectionsCmd(dir, nil, "parked", "skip", poison); err == nil {
+		t.Errorf("skip without a reason was accepted:\n%s", out)
+	}
+	if out, err := projectionsCmd(dir, nil, "parked", "skip", poison, "--note", "written by hand in a test"); err != nil {
+		t.Fatalf("skip: %v\n%s", err, out)
+	}
+	if out, _ := projectionsCmd(dir, nil, "parked", "list", "readmodel"); !strings.Contains(out, "(0 parked)") {
+		t.Errorf("parked list after the skip:\n%s", out)
+	}
+	if out, _ := projectionsCmd(dir, nil, "parked", "show", poison); !strings.Contains(out, "skipped at") || !strings.Contains(out, "written by hand in a test") {
+		t.Errorf("parked show after the skip:\n%s", out)
+	}
+
+	// Stopped, the rebuild runs in place; the projection parks the event again.
+	srv.stop()
+	if out, err := projectionsCmd(dir, nil, "rebuild", "analytics"); err != nil || !strings.Contains(out, "analytics swapped") {
+		t.Fatalf("rebuild in place: %v\n%s", err, out)
+	}
+	if out, _ := projectionsCmd(dir, nil, "parked", "list", "analytics"); !strings.Contains(out, poison) {
+		t.Errorf("the rebuild did not list the event it parked:\n%s", out)
+	}
+	if out, err := projectionsCmd(dir, nil, "rebuild", "jobs"); err == nil || !strings.Contains(out, "not rebuilt") {
+		t.Errorf("rebuild jobs: %v\n%s", err, out)
+	}
+}
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
