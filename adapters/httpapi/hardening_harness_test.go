@@ -91,7 +91,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 	logs := &lockedBuffer{}
 	cfg := httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // Defaults of the transports' settings.
@@ -38,4 +38,4 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 // connection, r being the request that opened it: it refuses a deleted or revoked user,
 // or one over a connection cap, with a domain error whose message the client is shown.
 // On success, release is called once when the connection ends.
-type Admit func(ctx context.Context, cl token.Claims, r *http.Request) (release func(), err error)
+type Admit func(ctx context.Context, cl auth.Claims, r *http.Request) (release func(), err error)

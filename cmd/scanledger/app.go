@@ -23,6 +23,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -377,7 +378,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Hub: a.hub, Tokens: a.issuer, PIDKey: derive(a.secret, "socketio-pid"),
 		Heartbeat: heartbeat, Origins: list(c.CORSOrigins), Logger: a.log,
 		Sessions: a.accounts,
-		Admit: func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
+		Admit: func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
 		},
 	})
@@ -391,7 +392,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}
 	api = httpapi.New(httpapi.Config{
 		Scans:          a.scans,
-		Reader:         readModel{a.read},
+		Reader:         scans.Reader{DB: a.read},
 		Blobs:          a.blobs,
 		Tokens:         a.issuer,
 		SSE:            a.sse,
