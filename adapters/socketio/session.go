@@ -210,7 +210,7 @@ func (s *session) connect(p Packet) {
 		return
 	}
 	if s.sock != nil {
-		s.sock.cancel()
+		s.endSocketLocked()
 	}
 	sock.ctx, sock.cancel = context.WithCancel(s.ctx)
 	s.sock = sock
@@ -223,7 +223,7 @@ func (s *session) connect(p Packet) {
 func (s *session) disconnect(nsp string) {
 	s.mu.Lock()
 	if s.sock != nil && s.sock.nsp == nsp {
-		s.sock.cancel()
+		s.endSocketLocked()
 		s.sock = nil
 	}
 	s.mu.Unlock()
@@ -259,7 +259,7 @@ func (s *session) runSocket(sock *socket, auth json.RawMessage) {
 	sock.connected = true
 	s.srv.sockets.Add(1)
 	s.mu.Unlock()
-	context.AfterFunc(sock.ctx, func() { s.srv.sockets.Add(-1) })
+
 	s.wake()
 	s.srv.log.Debug("socket.io socket connected", "sid", s.id, "socket", sock.id, "recovered", grant.Recovered)
 	if grant.Start != nil {
@@ -282,6 +282,19 @@ func choosePID(grant *Session, auth json.RawMessage) string {
 		return grant.PID
 	}
 	return rand.Text()
+}
+
+// endSocketLocked ends the current socket, if any: its context (the producer stops)
+// and its place in Stats.
+func (s *session) endSocketLocked() {
+	if s.sock == nil {
+		return
+	}
+	if s.sock.connected {
+		s.sock.connected = false
+		s.srv.sockets.Add(-1)
+	}
+	s.sock.cancel()
 }
 
 // Sender is a connected socket's outgoing side.
@@ -323,7 +336,7 @@ func (s *session) closeGracefully(sock *socket, reason string) {
 		return
 	}
 	s.state, s.reason = stateClosing, reason
-	s.sock.cancel()
+	s.endSocketLocked()
 	s.sock = nil
 	s.heartbeat.Stop()
 	if s.ws == nil {
@@ -347,6 +360,7 @@ func (s *session) close(reason string) {
 		s.reason = reason
 	}
 	s.state = stateClosed
+	s.endSocketLocked()
 	s.queue, s.queued, s.sock = nil, 0, nil
 	for _, t := range []*time.Timer{s.heartbeat, s.connectTimer, s.closeTimer} {
 		if t != nil {
