@@ -149,7 +149,7 @@ func (s *Server) auditScans(c *gin.Context) {
 			if !isScan {
 				continue
 			}
-			ev, err := scan.Decode(r)
+			ev, err := s.Scans.Decode(ctx, r)
 			if err != nil {
 				s.writeError(c, err)
 				return

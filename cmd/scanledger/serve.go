@@ -129,7 +129,7 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 		return nil, err
 	}
 	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
-	a.scans = scan.NewHandler(a.store)
+	a.scans = a.eng.scans()
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
@@ -199,7 +199,9 @@ func Open(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *App, er
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+		sp := scans.NewProjector()
+		sp.Cipher = a.scans.Cipher
+		group := projections.NewGroup("readmodel", sp, feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		quiet := opts
 		quiet.OnCommit = nil
@@ -403,6 +405,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
 		AccessTrail:    a.accessTrail,
+		Eraser:         a.eraser(),
 		Mounts:         mounts,
 		Ready: func(ctx context.Context) error {
 			if a.eng.ready != nil {
@@ -590,7 +593,11 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := a.accounts.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
 	}
-	if err := recordGrant(ctx, a.store, *email, *role); err != nil {
+	id, err := a.accounts.UserIDByEmail(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	if err := recordGrant(ctx, a.store, id, *role); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
