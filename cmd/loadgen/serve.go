@@ -16,11 +16,13 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
@@ -86,14 +88,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	hub := relay.NewHub(relay.TableFeed{DB: read}, relay.HubOptions{Queue: *queue, Logger: log})
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()),
+	handler := scan.NewHandler(store)
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()),
 		projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { hub.Wake() }})
 	bg := make(chan error, 2)
 	go func() { bg <- runner.Run(ctx) }()
 	go func() { bg <- hub.Run(ctx) }()
 
 	sse := relay.NewSSE(hub, *heartbeat)
-	ctl := &control{hub: hub, scans: scan.NewHandler(store), read: read, log: log}
+	ctl := &control{hub: hub, scans: handler, read: read, log: log}
 	api := httpapi.New(httpapi.Config{
 		Tokens: newIssuer(secret),
 		SSE:    sse,
