@@ -10,13 +10,19 @@ import (
 )
 
 // CheckPassword confirms that password is userID's, before an irreversible change
-// (deleting the account): "Invalid credentials" otherwise, as a failed login says.
-func (s *Store) CheckPassword(ctx context.Context, userID, password string) error {
-	var hash string
-	err := s.read.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
+// (deleting the account): "Invalid credentials" otherwise, as a failed login says. It
+// counts as a login attempt of the user's email from clientIP, so a stolen access token
+// cannot be used to guess the password past the login limits (*RateLimitError).
+func (s *Store) CheckPassword(ctx context.Context, userID, password, clientIP string) error {
+	var key, hash string
+	err := s.read.QueryRowContext(ctx, `SELECT email_key, password_hash FROM users WHERE id = $1`, userID).Scan(&key, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errUserNotFound()
 	}
+	if err != nil {
+		return fmt.Errorf("check password: %w", err)
+	}
+	attempt, err := s.beginAttempt(ctx, key, clientIP)
 	if err != nil {
 		return fmt.Errorf("check password: %w", err)
 	}
@@ -25,9 +31,9 @@ func (s *Store) CheckPassword(ctx context.Context, userID, password string) erro
 		return fmt.Errorf("check password: %w", err)
 	}
 	if !match {
-		return errCredentials()
+		return errCredentials() // the attempt row stays: it is a failure
 	}
-	return nil
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.succeeded(ctx, tx, attempt) })
 }
 
 // UserIDByEmail returns the id of the user with email (any letter case).

@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
@@ -26,11 +27,23 @@ func TestDeletingAnAccountNeedsItsPassword(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		s := e.signup(t, "ada@example.com", "secret1")
 		ctx := context.Background()
-		if err := e.store.CheckPassword(ctx, s.User.ID, "wrong-password"); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+		if err := e.store.CheckPassword(ctx, s.User.ID, "wrong-password", "10.0.0.1"); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 			t.Fatalf("wrong password: %v, want unauthorized", err)
 		}
-		if err := e.store.CheckPassword(ctx, s.User.ID, "secret1"); err != nil {
+		if err := e.store.CheckPassword(ctx, s.User.ID, "secret1", "10.0.0.1"); err != nil {
 			t.Fatalf("right password: %v", err)
+		}
+		// Guesses count as failed logins of the email: past the limit, even the right
+		// password waits.
+		for i := 0; i < accounts.DefaultLoginLimits().PerEmail; i++ {
+			_ = e.store.CheckPassword(ctx, s.User.ID, "wrong-password", "10.0.0.2")
+		}
+		var rl *accounts.RateLimitError
+		if err := e.store.CheckPassword(ctx, s.User.ID, "secret1", "10.0.0.3"); !errors.As(err, &rl) {
+			t.Fatalf("after too many guesses: %v, want a rate limit", err)
+		}
+		if _, err := e.store.Login(ctx, "ada@example.com", "secret1", "10.0.0.4"); !errors.As(err, &rl) {
+			t.Fatalf("login after too many guesses at deletion: %v, want a rate limit", err)
 		}
 	})
 }

@@ -44,7 +44,8 @@ func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {
 
 // deleteMe forgets the caller (erasure.Eraser): their scans, photos, account and feed
 // go, and their personal key is destroyed, so the personal fields sealed in their
-// events are unreadable for good. Not in the PWA: the body must confirm the password.
+// events are unreadable for good. Not in the PWA: the body must confirm the password,
+// and wrong ones count against the login limits.
 func (s *Server) deleteMe(c *gin.Context) {
 	var req struct {
 		Password *string `json:"password"`
@@ -55,7 +56,11 @@ func (s *Server) deleteMe(c *gin.Context) {
 	}
 	cl := claims(c)
 	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
-		erasure.Who{Meta: meta(c), Role: cl.Role})
+		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
+	var rl *accounts.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -20,8 +20,9 @@ import (
 
 // Accounts is what erasure needs of the read-model database.
 type Accounts interface {
-	// CheckPassword confirms that password is userID's (domain.EUNAUTHORIZED if not).
-	CheckPassword(ctx context.Context, userID, password string) error
+	// CheckPassword confirms that password is userID's (domain.EUNAUTHORIZED if not),
+	// counting it as a login attempt from clientIP.
+	CheckPassword(ctx context.Context, userID, password, clientIP string) error
 	// ScansOf lists the ids of userID's scans in the read model (not deleted ones).
 	ScansOf(ctx context.Context, userID string) ([]string, error)
 	// Forget deletes userID's account and every read row about them (houses, scans,
@@ -50,14 +51,15 @@ type Eraser struct {
 
 // Who is the erasure's actor, for the events and the trail.
 type Who struct {
-	Meta scan.Meta
-	Role string // user (themselves), operator (the command line)
+	Meta     scan.Meta
+	Role     string // user (themselves), operator (the command line)
+	ClientIP string // where a user's request came from, for the password-guess limits
 }
 
 // ForgetConfirmed erases userID after they confirmed with their password: a stolen
 // access token alone cannot erase an account.
 func (e *Eraser) ForgetConfirmed(ctx context.Context, userID, password string, who Who) error {
-	if err := e.Accounts.CheckPassword(ctx, userID, password); err != nil {
+	if err := e.Accounts.CheckPassword(ctx, userID, password, who.ClientIP); err != nil {
 		return err
 	}
 	return e.Forget(ctx, userID, who)
