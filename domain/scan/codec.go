@@ -16,7 +16,7 @@ var schemaVersions = map[string]int{
 	TypeImagesUploaded:    2,
 	TypeProcessingStarted: 2,
 	TypeProgressReported:  1,
-	TypeCompleted:         1,
+	TypeCompleted:         2,
 	TypeFailed:            1,
 	TypeDeleted:           1,
 }
@@ -35,6 +35,8 @@ var upcasters = map[string]map[int]upcaster{
 	TypeCreated:           {1: upcastCreatedV1},
 	TypeImagesUploaded:    {1: upcastImagesUploadedV1},
 	TypeProcessingStarted: {1: upcastProcessingStartedV1},
+	// Version 2 leaves out what repeats the result (completed.go).
+	TypeCompleted: {1: upcastCompletedV1},
 }
 
 // Upcast brings stored data of (typ, version) up to the current schema version.
@@ -78,7 +80,7 @@ func Decode(r event.Recorded) (Event, error) {
 	case TypeProgressReported:
 		e, err = decode[ProgressReported](data)
 	case TypeCompleted:
-		e, err = decode[Completed](data)
+		e, err = decodeCompleted(data)
 	case TypeFailed:
 		e, err = decode[Failed](data)
 	case TypeDeleted:
@@ -125,6 +127,9 @@ func decode[T Event](data []byte) (Event, error) {
 func Encode(e Event) ([]byte, error) {
 	if unsealed(e) {
 		return nil, fmt.Errorf("encode %s: personal fields are not sealed", e.EventType())
+	}
+	if c, ok := e.(Completed); ok {
+		return encodeCompleted(c)
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
