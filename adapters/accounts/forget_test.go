@@ -7,6 +7,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/personal/personaltest"
 )
 
@@ -38,7 +39,7 @@ func TestDeletingAnAccountNeedsItsPassword(t *testing.T) {
 		for i := 0; i < accounts.DefaultLoginLimits().PerEmail; i++ {
 			_ = e.store.CheckPassword(ctx, s.User.ID, "wrong-password", "10.0.0.2")
 		}
-		var rl *accounts.RateLimitError
+		var rl *account.RateLimitError
 		if err := e.store.CheckPassword(ctx, s.User.ID, "secret1", "10.0.0.3"); !errors.As(err, &rl) {
 			t.Fatalf("after too many guesses: %v, want a rate limit", err)
 		}

@@ -198,9 +198,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		sp := scans.NewProjector()
-		sp.Cipher = a.scans.Cipher
-		group := projections.NewGroup("readmodel", sp, feed.NewProjector())
+		group := projections.NewGroup("readmodel", scansProjector(a.scans.Cipher), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		quiet := opts
 		quiet.OnCommit = nil
