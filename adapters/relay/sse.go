@@ -108,6 +108,9 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 		release()
 		return fmt.Errorf("relay: take over the SSE connection: %w", err)
 	}
+	// The server may have left a request deadline on the connection; the stream's own
+	// bounds are the write timeout and the heartbeat.
+	_ = conn.SetReadDeadline(time.Time{})
 	sw := &sseWriter{sub: sub, conn: conn, timeout: x.WriteTimeout, chunked: r.ProtoAtLeast(1, 1),
 		done: func() { cancel(); release() }}
 	// Whoever ends the stream (the hub, a slow-client verdict, Close) unblocks a write
