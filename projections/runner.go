@@ -339,11 +339,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 // commit applies events (or, when park is set, parks the single event) and moves the
 // checkpoint past them, all in one transaction.
 func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
-	sqlTx, err := r.db.BeginTx(ctx, nil)
+	sqlTx, release, err := r.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqlTx.Rollback()
+	defer func() {
+		sqlTx.Rollback()
+		release()
+	}()
 	tx := newTx(sqlTx, r.db.Dialect, r.stmts)
 	if setup := r.db.Dialect.txSetup(); setup != "" {
 		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
@@ -407,6 +410,7 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	release() // before fill: SQLite's pool has this one connection
 	r.stmts.fill(ctx, r.db.DB, tx.missed)
 
 	r.count(func(s *Stats) {
@@ -425,6 +429,46 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		r.opts.OnCommit(r.Name(), last)
 	}
 	return nil
+}
+
+// begin starts a projection transaction. Where the dialect relaxes the connection's sync
+// level for it (see Dialect.syncLevels), the transaction runs on a connection held until
+// release, which ends the transaction's hold and restores the level: a connection left
+// relaxed would make the event store's appends on it undurable, so one that cannot be
+// restored is closed instead of going back to the pool. release may be called more than
+// once, and only after the transaction has ended.
+func (r *Runner) begin(ctx context.Context) (*sql.Tx, func(), error) {
+	before, after := r.db.Dialect.syncLevels()
+	if before == "" {
+		tx, err := r.db.BeginTx(ctx, nil)
+		return tx, func() {}, err
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), after); err != nil {
+			r.log.Warn("closing a connection whose sync level could not be restored", "err", err)
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	if _, err := conn.ExecContext(ctx, before); err != nil {
+		release()
+		return nil, nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return tx, release, nil
 }
 
 func (r *Runner) count(f func(*Stats)) {
