@@ -17,7 +17,8 @@ import (
 	"github.com/scanledger/scanledger/projections/jobs"
 )
 
-// benchBatch is the runner's batch size: BENCH_BATCH, or 0 for the dialect's default.
+// benchBatch is the runner's batch size: BENCH_BATCH, or 0 for the defaults (the
+// dialect's live batch, 5,000 while catching up).
 func benchBatch(b *testing.B) int {
 	if s := os.Getenv("BENCH_BATCH"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -110,7 +111,9 @@ func runAll(b *testing.B, d *testDB, store *memStore, batch int, ps []projection
 	for _, p := range ps {
 		var once sync.Once
 		r := projections.NewRunner(store, d.db, p, projections.Options{
-			BatchSize: batch,
+			// BENCH_BATCH sets the size of every transaction, caught up or not.
+			BatchSize:        batch,
+			CatchUpBatchSize: batch,
 			OnCommit: func(_ string, last event.Recorded) {
 				if last.Position == head {
 					once.Do(func() { caughtUp <- struct{}{} })

@@ -60,6 +60,12 @@ type Options struct {
 	// 500 on SQLite, 2000 on Postgres, see Dialect). Larger batches amortise the
 	// commit and the checkpoint write.
 	BatchSize int
+	// CatchUpBatchSize is the most events in one transaction while the runner is behind,
+	// which it knows when the store delivers more than BatchSize events at once (default
+	// and at most 5000; never below BatchSize). Live deliveries are what is new, so they
+	// stay small and are seen soon; catching up commits far less often, holding the
+	// write lock longer per commit.
+	CatchUpBatchSize int
 	// Retries is how many times an event that failed in a batch is tried alone before
 	// it is parked (default 3).
 	Retries int
@@ -126,6 +132,10 @@ func NewRunner(store event.Store, db DB, p Projection, opts Options) *Runner {
 		opts.BatchSize = db.Dialect.batchSize()
 	}
 	opts.BatchSize = min(opts.BatchSize, 5000)
+	if opts.CatchUpBatchSize <= 0 {
+		opts.CatchUpBatchSize = 5000
+	}
+	opts.CatchUpBatchSize = min(max(opts.CatchUpBatchSize, opts.BatchSize), 5000)
 	if opts.Retries <= 0 {
 		opts.Retries = 3
 	}
@@ -196,8 +206,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("projection started", "position", string(pos))
 
 	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
+		size := r.opts.BatchSize
+		if len(batch) > size {
+			size = r.opts.CatchUpBatchSize // the store had more than a batch waiting
+		}
 		for len(batch) > 0 {
-			n := min(len(batch), r.opts.BatchSize)
+			n := min(len(batch), size)
 			if err := r.apply(ctx, batch[:n]); err != nil {
 				return err
 			}

@@ -484,3 +484,36 @@ func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testi
 		t.Errorf("the write connection is left at synchronous=%d, want FULL (%d) for the event store", v, full)
 	}
 }
+
+// A store that delivers more than BatchSize events at once has more waiting: the runner
+// is behind and commits CatchUpBatchSize events at a time; a delivery of at most
+// BatchSize (what is new when live) is committed as it comes.
+func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
+	t.Parallel()
+	d := newSQLite(t)
+	w := newWorld(t)
+	for range 4 {
+		lifecycle(w, domain.NewID())
+	}
+	n := w.store.len()
+	w.store.batch = n // behind by every event
+	for _, c := range []struct {
+		opts    projections.Options
+		batches uint64
+	}{
+		{projections.Options{BatchSize: 2}, 1},
+		{projections.Options{BatchSize: 2, CatchUpBatchSize: 10}, uint64((n + 9) / 10)},
+	} {
+		p := &counter{n: map[string]int{}}
+		rs := catchUp(t, newSQLite(t), w.store, c.opts, p)
+		if s := rs[0].Stats(); s.Applied != uint64(n) || s.Batches != c.batches {
+			t.Errorf("%+v: %d events applied in %d transactions, want %d in %d", c.opts, s.Applied, s.Batches, n, c.batches)
+		}
+	}
+	w.store.batch = 2 // live: a delivery is at most a batch
+	p := &counter{n: map[string]int{}}
+	rs := catchUp(t, d, w.store, projections.Options{BatchSize: 3}, p)
+	if s := rs[0].Stats(); s.Applied != uint64(n) || s.Batches != uint64((n+1)/2) {
+		t.Errorf("live: %d events applied in %d transactions, want %d in %d", s.Applied, s.Batches, n, (n+1)/2)
+	}
+}

@@ -60,6 +60,12 @@ func (e *engines) close() {
 	}
 }
 
+// catchUpBatch is the most events a store subscription delivers at once. The projection
+// runners are its only subscribers: a delivery larger than their live batch tells them
+// they are behind, and they then commit up to this many events per transaction
+// (projections.Options.CatchUpBatchSize), several times faster than small batches.
+const catchUpBatch = 5000
+
 // openEngines opens the event store and the read-model database the configuration
 // names, and applies their migrations: embedded mode keeps both in one SQLite file;
 // production keeps them in PostgreSQL (one database or two).
@@ -103,7 +109,7 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 		if err := e.pgES.Migrate(ctx, migrations.EventStore); err != nil {
 			return nil, err
 		}
-		st := postgres.NewStore(e.pgES)
+		st := postgres.NewStore(e.pgES, postgres.WithSubscribeBatch(catchUpBatch))
 		e.closer = append(e.closer, st.Close)
 		e.store = st
 		if rm == "" {
@@ -125,7 +131,7 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 			return nil, err
 		}
 		e.closer = append(e.closer, func() { e.sqlite.Close() })
-		e.store = sqlite.NewStore(e.sqlite)
+		e.store = sqlite.NewStore(e.sqlite, sqlite.WithSubscribeBatch(catchUpBatch))
 		if rm == "" {
 			e.write = projections.DB{DB: e.sqlite.Write, Dialect: projections.SQLite}
 			e.read = projections.DB{DB: e.sqlite.Read, Dialect: projections.SQLite}
