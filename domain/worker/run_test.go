@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
 )
@@ -26,6 +28,7 @@ type jobQueue struct {
 	pending     []worker.Job
 	claimErrs   []error // returned by the next Claims, one each, before any job
 	expireErrs  []error // returned by the next Expires, one each
+	expired     int     // what a successful Expire reports it ended
 	extend      func(n int) error
 	claims      int
 	claimLease  time.Duration
@@ -98,7 +101,7 @@ func (q *jobQueue) Expire(_ context.Context, owner string, _ time.Time) (int, er
 		q.expireErrs = q.expireErrs[1:]
 		return 0, err
 	}
-	return 0, nil
+	return q.expired, nil
 }
 
 func (q *jobQueue) get(f func()) {
@@ -189,10 +192,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func job(id string) worker.Job { return worker.Job{ScanID: id, Attempt: 1, Claims: 1} }
 
+// logs is a Logger's output, safe to read while the worker writes.
+type logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (f *runFixture) captureLogs() *logs {
+	l := &logs{}
+	f.w.Logger = slog.New(slog.NewTextHandler(l, nil))
+	return l
+}
+
 func TestRun_FirstTakesBackTheLeasesOfItsOwnersPreviousLifeRetryingWhileTheQueueIsAway(t *testing.T) {
 	f := newRunFixture(t, analyzeFunc(succeed), "s1")
 	f.w.Owner = "instance-7"
+	log := f.captureLogs()
 	f.jobs.expireErrs = []error{domain.Errorf(domain.EUNAVAILABLE, "database starting")}
+	f.jobs.expired = 2
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
 	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
@@ -215,6 +244,106 @@ func TestRun_FirstTakesBackTheLeasesOfItsOwnersPreviousLifeRetryingWhileTheQueue
 			t.Errorf("released %d times, want once", f.jobs.released)
 		}
 	})
+	for _, want := range []string{"database starting", "took back the jobs of this worker's previous life"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("logs %q, want %q", log, want)
+		}
+	}
+}
+
+func TestRun_ARestartWithNoLeasesLeftSaysNothingAboutThem(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	log := f.captureLogs()
+	f.jobs.add(job("s1"))
+	stop := f.run(t)
+	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	stop()
+	if strings.Contains(log.String(), "took back") {
+		t.Errorf("logs %q: no job was taken back", log)
+	}
+}
+
+// An idle worker looks for jobs at the poll interval or on a wake-up, and not in
+// between: it must not hammer the job queue's database.
+func TestRun_AnIdleWorkerClaimsOnlyAtThePollOrOnAWakeUp(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed))
+	f.w.Poll = time.Hour
+	f.w.Concurrency = 1
+	stop := f.run(t)
+	defer stop()
+	claims := func() (n int) {
+		f.jobs.get(func() { n = f.jobs.claims })
+		return n
+	}
+	waitUntil(t, "the first look at the queue", func() bool { return claims() >= 1 })
+	time.Sleep(300 * time.Millisecond) // only to show that nothing more comes
+	if n := claims(); n != 1 {
+		t.Errorf("%d claims in 300ms of an hour's poll without a wake-up, want 1", n)
+	}
+}
+
+func TestRun_OneJobAtATimeByDefault(t *testing.T) {
+	var mu sync.Mutex
+	running, most := 0, 0
+	a := analyzeFunc(func(ctx context.Context, req analysis.Request) (*analysis.Response, error) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // room for a second job to start alongside, were there a second loop
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return &analysis.Response{}, nil
+	})
+	f := newRunFixture(t, a, "s1", "s2")
+	f.jobs.add(job("s1"), job("s2"))
+	stop := f.run(t)
+	defer stop()
+	waitUntil(t, "both jobs to be done", func() bool {
+		return f.status(t, "s1") == scan.StatusSucceeded && f.status(t, "s2") == scan.StatusSucceeded
+	})
+	if most != 1 {
+		t.Errorf("%d jobs ran at once, want 1 (Concurrency unset)", most)
+	}
+}
+
+// A finished analysis is worth a short outage: storing its result is tried again
+// while the event store does not answer, and the wait is logged.
+func TestRun_TheResultIsStoredOnceTheDatabaseAnswersAgain(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	log := f.captureLogs()
+	away := &awayStore{memStore: f.store, failures: 2}
+	f.w.Scans = scan.NewHandler(away)
+	f.jobs.add(job("s1"))
+	worked, err := f.w.RunOnce(context.Background())
+	if !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v; want the job done", worked, err)
+	}
+	if got := f.status(t, "s1"); got != scan.StatusSucceeded {
+		t.Errorf("status %s, want succeeded once the store answered", got)
+	}
+	if !strings.Contains(log.String(), "the database is unavailable, retrying") {
+		t.Errorf("logs %q, want the retries", log)
+	}
+}
+
+// awayStore fails its first appends as unavailable, as a database that went away.
+type awayStore struct {
+	*memStore
+	mu       sync.Mutex
+	failures int
+}
+
+func (s *awayStore) Append(ctx context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
+	s.mu.Lock()
+	fail := s.failures > 0
+	s.failures--
+	s.mu.Unlock()
+	if fail {
+		return event.AppendResult{}, domain.Errorf(domain.EUNAVAILABLE, "database away")
+	}
+	return s.memStore.Append(ctx, stream, expected, evs)
 }
 
 func TestRun_ClaimsTheNextJobAtOnceAfterOneAndOnWakeUpsWithoutWaitingForThePoll(t *testing.T) {
@@ -256,11 +385,15 @@ func TestRun_PollsForJobsThatCameWithoutAWakeUp(t *testing.T) {
 func TestRun_AFailedClaimIsRetriedAfterAPauseNotGivenUp(t *testing.T) {
 	f := newRunFixture(t, analyzeFunc(succeed), "s1")
 	f.w.Poll = time.Hour // only the retry after the failure can find the job
+	log := f.captureLogs()
 	f.jobs.claimErrs = []error{errors.New("connection refused"), errors.New("connection refused")}
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
 	defer stop()
 	waitUntil(t, "the job to be claimed after two failed claims", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	if !strings.Contains(log.String(), "connection refused") {
+		t.Errorf("logs %q, want the failed claims", log)
+	}
 }
 
 func TestRun_RunsConcurrencyJobsAtOnce(t *testing.T) {
