@@ -617,3 +617,57 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 		})
 	}
 }
+
+// While the database is away every retry loop pauses between tries, doubling from
+// 100 ms with jitter, instead of hammering it: in 300 ms a loop tries a handful of
+// times, not thousands.
+func TestRun_RetriesWhileTheDatabaseIsAwayArePaced(t *testing.T) {
+	const window, most = 300 * time.Millisecond, 10
+	away := domain.Errorf(domain.EUNAVAILABLE, "database away")
+	forever := func() []error {
+		errs := make([]error, 100000)
+		for i := range errs {
+			errs[i] = away
+		}
+		return errs
+	}
+	t.Run("claims", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed))
+		f.jobs.claimErrs = forever()
+		stop := f.run(t)
+		time.Sleep(window) // only to count the tries
+		stop()
+		f.jobs.get(func() {
+			if f.jobs.claims > most {
+				t.Errorf("%d claims in %v, want at most %d", f.jobs.claims, window, most)
+			}
+		})
+	})
+	t.Run("taking back the previous life's leases", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed))
+		f.jobs.expireErrs = forever()
+		stop := f.run(t)
+		time.Sleep(window)
+		stop()
+		f.jobs.get(func() {
+			if len(f.jobs.expires) > most {
+				t.Errorf("%d Expire calls in %v, want at most %d", len(f.jobs.expires), window, most)
+			}
+		})
+	})
+	t.Run("storing a result", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed), "s1")
+		store := &awayStore{memStore: f.store, failures: 100000}
+		f.w.Scans = scan.NewHandler(store)
+		f.jobs.add(job("s1"))
+		ctx, cancel := context.WithTimeout(context.Background(), window)
+		defer cancel()
+		_, _ = f.w.RunOnce(ctx)
+		store.mu.Lock()
+		tries := 100000 - store.failures
+		store.mu.Unlock()
+		if tries > most {
+			t.Errorf("%d appends in %v, want at most %d", tries, window, most)
+		}
+	})
+}
