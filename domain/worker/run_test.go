@@ -37,6 +37,7 @@ type jobQueue struct {
 	expires     []string // owners, in call order
 	claimedAt   []int    // len(expires) at each successful Claim
 	extends     int
+	releaseErr  error
 	released    int
 	handedBack  int
 }
@@ -80,9 +81,9 @@ func (q *jobQueue) Extend(context.Context, worker.Job, string, time.Duration, ti
 
 func (q *jobQueue) Release(context.Context, worker.Job, string) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.released++
-	q.mu.Unlock()
-	return nil
+	return q.releaseErr
 }
 
 func (q *jobQueue) HandBack(context.Context, worker.Job, string) error {
@@ -582,6 +583,7 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 				}
 			})
 			f := newRunFixture(t, a, "s1")
+			log := f.captureLogs()
 			f.w.Drain = tc.drain
 			f.jobs.add(job("s1"))
 			ctx, cancel := context.WithCancel(context.Background())
@@ -613,6 +615,9 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 			}
 			if types := fmt.Sprint(f.store.types()); strings.Contains(types, scan.TypeFailed) {
 				t.Errorf("events %s: a shutdown is not a failure", types)
+			}
+			if handed := strings.Contains(log.String(), "job handed back"); handed == tc.finishes || strings.Contains(log.String(), "level=WARN") {
+				t.Errorf("logs %q: want the hand-back said (as information) exactly when the job outlasted the drain", log)
 			}
 		})
 	}
@@ -670,4 +675,21 @@ func TestRun_RetriesWhileTheDatabaseIsAwayArePaced(t *testing.T) {
 			t.Errorf("%d appends in %v, want at most %d", tries, window, most)
 		}
 	})
+}
+
+// A lease that cannot be given up runs out by itself; the job is done all the same,
+// and the failure is logged for the operator.
+func TestRun_ALeaseThatCannotBeGivenUpIsLoggedNotAFailure(t *testing.T) {
+	for _, releaseErr := range []error{nil, errors.New("connection reset")} {
+		f := newRunFixture(t, analyzeFunc(succeed), "s1")
+		log := f.captureLogs()
+		f.jobs.releaseErr = releaseErr
+		f.jobs.add(job("s1"))
+		if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+			t.Fatalf("RunOnce = %v, %v; want the job done", worked, err)
+		}
+		if warned := strings.Contains(log.String(), "release job"); warned != (releaseErr != nil) {
+			t.Errorf("release error %v, logs %q: want a warning exactly when releasing failed", releaseErr, log)
+		}
+	}
 }
