@@ -245,7 +245,7 @@ func photos(t *testing.T) []file {
 }
 
 // sharedDir finds ../shared beside the repository root.
-func sharedDir(t *testing.T, elem ...string) string {
+func sharedDir(t testing.TB, elem ...string) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {

@@ -93,9 +93,12 @@ func cloneString(p *string) *string {
 func (s *Scan) Changes() []Event { return s.changes }
 
 // ImagesCount counts the images of all rooms.
-func (s *Scan) ImagesCount() int {
+func (s *Scan) ImagesCount() int { return CountImages(s.Rooms) }
+
+// CountImages counts the images of rooms.
+func CountImages(rooms []Room) int {
 	n := 0
-	for _, r := range s.Rooms {
+	for _, r := range rooms {
 		n += len(r.Images)
 	}
 	return n
@@ -172,18 +175,25 @@ func (s *Scan) Create(userID, houseID string, newHouse bool, address string) err
 	return nil
 }
 
-// UploadImages replaces the scan's rooms and photos. Allowed while queued or failed.
-func (s *Scan) UploadImages(rooms []Room, address string) error {
+// AcceptsImages reports whether an upload may replace the scan's photos now: the scan
+// exists and is not processing or completed. UploadImages decides with it; an upload
+// asks it first, before reading megabytes it would then refuse.
+func (s *Scan) AcceptsImages() error {
 	if err := s.exists(); err != nil {
 		return err
 	}
 	if s.Status == StatusRunning || s.Status == StatusSucceeded {
 		return domain.Errorf(domain.EINVALID, "Cannot upload images to a scan that is already processing or completed")
 	}
-	n := 0
-	for _, r := range rooms {
-		n += len(r.Images)
+	return nil
+}
+
+// UploadImages replaces the scan's rooms and photos. Allowed while queued or failed.
+func (s *Scan) UploadImages(rooms []Room, address string) error {
+	if err := s.AcceptsImages(); err != nil {
+		return err
 	}
+	n := CountImages(rooms)
 	if n == 0 {
 		return domain.Errorf(domain.EINVALID, "No images provided")
 	}
@@ -205,10 +215,13 @@ func (s *Scan) UploadImages(rooms []Room, address string) error {
 	return nil
 }
 
-// StartProcessing starts a new attempt at the user's request. Allowed when the scan has
-// images and is queued or failed.
-func (s *Scan) StartProcessing(cl Checklists, snap InputsSnapshot) error {
-	if err := s.exists(); err != nil {
+// StartProcessing starts a new attempt at userID's request, with the checklists merged
+// for them and the house's type as the read model knows it (nil when unknown). Allowed
+// for the scan's owner when it has images and is queued or failed. The attempt's inputs
+// snapshot (house type, address, rooms and photos counted) is taken here, from the
+// state the attempt starts on.
+func (s *Scan) StartProcessing(userID string, cl Checklists, houseType *string) error {
+	if err := s.OwnedBy(userID); err != nil {
 		return err
 	}
 	switch s.Status {
@@ -219,6 +232,11 @@ func (s *Scan) StartProcessing(cl Checklists, snap InputsSnapshot) error {
 	}
 	if s.ImagesCount() == 0 {
 		return domain.Errorf(domain.EINVALID, "No images found for this scan")
+	}
+	snap := InputsSnapshot{HouseType: houseType, RoomsCount: len(s.Rooms), ImagesCount: s.ImagesCount()}
+	if s.Address != "" {
+		a := s.Address
+		snap.Address = &a
 	}
 	s.raise(ProcessingStarted{Attempt: s.Attempt + 1, Retry: 0, Checklists: cl, InputsSnapshot: snap})
 	return nil

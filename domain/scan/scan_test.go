@@ -115,14 +115,54 @@ func TestUploadImages(t *testing.T) {
 	}
 }
 
+// The check an upload makes before reading its photos gives the answer UploadImages
+// would give on the same state, so the fast refusal and the decision never disagree.
+func TestAcceptsImagesAnswersAsUploadImagesDoes(t *testing.T) {
+	for _, given := range [][]scan.Event{
+		nil,
+		{created},
+		{created, uploaded, started1},
+		{created, uploaded, started1, completed},
+		{created, uploaded, started1, failed1},
+		{created, scan.Deleted{}},
+	} {
+		s := scan.New("s1")
+		for _, e := range given {
+			s.Apply(e)
+		}
+		early := s.AcceptsImages()
+		late := s.UploadImages([]scan.Room{room0}, "")
+		if domain.ErrorCode(early) != domain.ErrorCode(late) || domain.ErrorMessage(early) != domain.ErrorMessage(late) {
+			t.Errorf("after %d events: AcceptsImages says %v, UploadImages %v", len(given), early, late)
+		}
+	}
+}
+
 func TestStartProcessing(t *testing.T) {
-	start := func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) }
+	start := func(s *scan.Scan) error { return s.StartProcessing("u1", scan.Checklists{}, nil) }
+	address, villa := "1 Main St", "villa"
+	// The attempt's inputs are taken from the state it starts on: the address, rooms and
+	// photos the scan has, and the house type the caller looked up.
+	inputs := scan.InputsSnapshot{Address: &address, RoomsCount: 1, ImagesCount: 1}
+	lists := scan.Checklists{House: []byte(`{"a":1}`)}
 	for _, sp := range []spec{
 		{name: "processing a queued scan with images starts attempt 1",
-			given: []scan.Event{created, uploaded}, when: start, then: []scan.Event{started1}},
+			given: []scan.Event{created, uploaded}, when: start,
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, InputsSnapshot: inputs}}},
 		{name: "processing a failed scan starts the next attempt",
 			given: []scan.Event{created, uploaded, started1, failed1}, when: start,
-			then: []scan.Event{scan.ProcessingStarted{Attempt: 2}}},
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 2, InputsSnapshot: inputs}}},
+		{name: "the attempt records the checklists and the house type it was started with",
+			given: []scan.Event{created, uploaded},
+			when:  func(s *scan.Scan) error { return s.StartProcessing("u1", lists, &villa) },
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, Checklists: lists,
+				InputsSnapshot: scan.InputsSnapshot{HouseType: &villa, Address: &address, RoomsCount: 1, ImagesCount: 1}}}},
+		{name: "a scan without an address records none",
+			given: []scan.Event{scan.Created{ScanID: "s1", UserID: "u1", HouseID: "h1"}, uploaded}, when: start,
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, InputsSnapshot: scan.InputsSnapshot{RoomsCount: 1, ImagesCount: 1}}}},
+		{name: "another user's scan is not found", given: []scan.Event{created, uploaded},
+			when: func(s *scan.Scan) error { return s.StartProcessing("u2", scan.Checklists{}, nil) },
+			code: domain.ENOTFOUND, msg: "Scan not found"},
 		{name: "processing twice is rejected", given: []scan.Event{created, uploaded, started1}, when: start,
 			code: domain.EINVALID, msg: "Scan is already processing"},
 		{name: "processing a completed scan is rejected", given: []scan.Event{created, uploaded, started1, completed}, when: start,
