@@ -38,6 +38,7 @@ type jobQueue struct {
 	claimedAt   []int    // len(expires) at each successful Claim
 	extends     int
 	releaseErr  error
+	handBackErr error
 	released    int
 	handedBack  int
 }
@@ -88,9 +89,9 @@ func (q *jobQueue) Release(context.Context, worker.Job, string) error {
 
 func (q *jobQueue) HandBack(context.Context, worker.Job, string) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.handedBack++
-	q.mu.Unlock()
-	return nil
+	return q.handBackErr
 }
 
 func (q *jobQueue) Expire(_ context.Context, owner string, _ time.Time) (int, error) {
@@ -551,10 +552,16 @@ func TestRun_TheLeaseIsRenewedWhileTheAnalysisRunsAndItsLossStopsTheJob(t *testi
 				if got := f.status(t, "s1"); got != scan.StatusRunning {
 					t.Errorf("status %s, want running: a job that lost its lease stores nothing", got)
 				}
+				if st := f.w.Stats(); st.LeasesLost != 1 || st.Running != 0 {
+					t.Errorf("stats %+v: want one lease lost counted, nothing running", st)
+				}
 				return
 			}
 			if err != nil || f.status(t, "s1") != scan.StatusSucceeded {
 				t.Errorf("RunOnce = %v, status %s; want the analysis stored", err, f.status(t, "s1"))
+			}
+			if st := f.w.Stats(); tc.name == "renewed" && (st.LeaseRenewals < 3 || st.LeasesLost != 0) {
+				t.Errorf("stats %+v: want at least 3 renewals counted and no lease lost", st)
 			}
 		})
 	}
@@ -618,6 +625,11 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 			}
 			if handed := strings.Contains(log.String(), "job handed back"); handed == tc.finishes || strings.Contains(log.String(), "level=WARN") {
 				t.Errorf("logs %q: want the hand-back said (as information) exactly when the job outlasted the drain", log)
+			}
+			st := f.w.Stats()
+			if st.Claimed != 1 || st.Running != 0 || (st.Completed == 1) != tc.finishes || (st.HandedBack == 1) == tc.finishes {
+				t.Errorf("stats %+v: want one claim, none running, and the job counted as %s", st,
+					map[bool]string{true: "completed", false: "handed back"}[tc.finishes])
 			}
 		})
 	}
@@ -691,5 +703,65 @@ func TestRun_ALeaseThatCannotBeGivenUpIsLoggedNotAFailure(t *testing.T) {
 		if warned := strings.Contains(log.String(), "release job"); warned != (releaseErr != nil) {
 			t.Errorf("release error %v, logs %q: want a warning exactly when releasing failed", releaseErr, log)
 		}
+	}
+}
+
+// A job handed back at shutdown whose hand-back fails is still not a failure; its
+// lease runs out by itself, and the operator is told.
+func TestRun_AHandBackThatFailsIsLogged(t *testing.T) {
+	started := make(chan struct{})
+	a := analyzeFunc(func(ctx context.Context, req analysis.Request) (*analysis.Response, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	f := newRunFixture(t, a, "s1")
+	log := f.captureLogs()
+	f.jobs.handBackErr = errors.New("connection reset")
+	f.jobs.add(job("s1"))
+	stop := f.run(t)
+	select {
+	case <-started:
+	case <-time.After(guard):
+		t.Fatal("the analysis did not start")
+	}
+	stop()
+	if !strings.Contains(log.String(), "hand job back") || !strings.Contains(log.String(), "connection reset") {
+		t.Errorf("logs %q, want the failed hand-back", log)
+	}
+	if types := fmt.Sprint(f.store.types()); strings.Contains(types, scan.TypeFailed) {
+		t.Errorf("events %s: a shutdown is not a failure", types)
+	}
+}
+
+// Every event the worker appends for an attempt is caused by the attempt's
+// ProcessingStarted and belongs to its processing flow, so a scan's history reads as
+// one story from the request that started it.
+func TestRun_TheWorkersEventsAreCausedByTheAttemptsStart(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	f.jobs.add(job("s1"))
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	var start string
+	for _, r := range f.store.all {
+		if r.Type == scan.TypeProcessingStarted {
+			start = r.ID
+			continue
+		}
+		if start == "" {
+			continue
+		}
+		m, err := event.ParseMetadata(r.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.CausationID != start || m.CorrelationID != start {
+			t.Errorf("%s: causation %q, correlation %q; want both the ProcessingStarted %s (it had no correlation id)",
+				r.Type, m.CausationID, m.CorrelationID, start)
+		}
+	}
+	if start == "" {
+		t.Fatal("no ProcessingStarted in the history")
 	}
 }
