@@ -765,3 +765,82 @@ func TestRun_TheWorkersEventsAreCausedByTheAttemptsStart(t *testing.T) {
 		t.Fatal("no ProcessingStarted in the history")
 	}
 }
+
+// The analyzer is asked about the scan's own rooms and photos, each photo with a URL
+// signed for this attempt.
+func TestRun_TheAnalyzerIsGivenTheScansRoomsAndSignedPhotoURLs(t *testing.T) {
+	var got analysis.Request
+	f := newRunFixture(t, analyzeFunc(func(_ context.Context, req analysis.Request) (*analysis.Response, error) {
+		got = req
+		return &analysis.Response{}, nil
+	}), "s1")
+	f.jobs.add(job("s1"))
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	want := []analysis.Room{{ID: "r1", Images: []analysis.Image{{ID: "i1", BlobKey: "k1", ContentType: "image/jpeg", URL: "https://photos.test/k1"}}}}
+	if got.ScanID != "s1" || got.Attempt != 1 || fmt.Sprint(got.Rooms) != fmt.Sprint(want) {
+		t.Errorf("request %+v, want scan s1 attempt 1 with rooms %+v", got, want)
+	}
+}
+
+// An analysis that outlasts Deadline is a retryable analysis_timeout, counted as
+// such: the attempt is retried while retries remain, then failed.
+func TestRun_AnAnalysisPastItsDeadlineIsATimeoutFailure(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(func(ctx context.Context, _ analysis.Request) (*analysis.Response, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), "s1")
+	f.w.Deadline = 20 * time.Millisecond
+	f.w.MaxRetries = 1
+	for attempt := 1; attempt <= 2; attempt++ {
+		f.jobs.add(worker.Job{ScanID: "s1", Attempt: attempt, Claims: 1})
+		if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+			t.Fatalf("attempt %d: RunOnce = %v, %v", attempt, worked, err)
+		}
+	}
+	var codes []string
+	for _, r := range f.store.all {
+		if r.Type == scan.TypeFailed {
+			e, err := scan.Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes = append(codes, e.(scan.Failed).Code)
+		}
+	}
+	if fmt.Sprint(codes) != "[analysis_timeout analysis_timeout]" || f.status(t, "s1") != scan.StatusFailed {
+		t.Errorf("failures %v, status %s; want two analysis_timeout failures, the second final", codes, f.status(t, "s1"))
+	}
+	if st := f.w.Stats(); st.Retried != 1 || st.Failed != 1 || st.Claimed != 2 {
+		t.Errorf("stats %+v: want 2 claims, 1 retried, 1 failed", st)
+	}
+}
+
+// A job claimed a second time belonged to a worker that died mid-analysis: the
+// attempt fails as worker_lost (and is retried), without analysing, and is counted
+// and logged as taken over.
+func TestRun_AnAbandonedAttemptIsTakenOverNotAnalysed(t *testing.T) {
+	calls := 0
+	f := newRunFixture(t, analyzeFunc(func(context.Context, analysis.Request) (*analysis.Response, error) {
+		calls++
+		return &analysis.Response{}, nil
+	}), "s1")
+	log := f.captureLogs()
+	f.w.MaxRetries = 1
+	f.jobs.add(worker.Job{ScanID: "s1", Attempt: 1, Claims: 2})
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	if s, _ := f.scans.Load(context.Background(), "s1"); calls != 0 || s.Attempt != 2 || s.Status != scan.StatusRunning {
+		t.Errorf("%d analyses, attempt %d %s; want none, and attempt 2 running", calls, s.Attempt, s.Status)
+	}
+	if st := f.w.Stats(); st.TakenOver != 1 || st.Retried != 1 {
+		t.Errorf("stats %+v: want one taken over, retried", st)
+	}
+	for _, want := range []string{"taking over an abandoned attempt", "scan attempt failed", "worker_lost"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("logs %q, want %q", log, want)
+		}
+	}
+}
