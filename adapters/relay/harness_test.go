@@ -114,9 +114,13 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	sse := relay.NewSSE(e.hub, cfg.heartbeat, opts...)
 	e.sio = relay.NewSocketIO(e.hub, e.issuer, randomBytes(32),
 		append(opts, relay.WithHeartbeat(cfg.heartbeat), relay.WithOrigins([]string{allowedOrigin}))...)
+	// The WebSocket transport as cmd/scanledger builds it: the hub and timings of SSE,
+	// the API's origins.
+	ws := relay.NewWebSocket(e.hub, append(opts, relay.WithHeartbeat(cfg.heartbeat), relay.WithOrigins([]string{allowedOrigin}))...)
 	api := httpapi.New(httpapi.Config{
 		Tokens:      e.issuer,
 		SSE:         sse,
+		WebSocket:   ws,
 		Logger:      log,
 		Mounts:      map[string]http.Handler{"/socket.io/": e.sio},
 		CORSOrigins: []string{allowedOrigin},
