@@ -100,15 +100,20 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 		SSE:            relay.NewSSE(hub, time.Second),
-		WebSocket:      relay.NewWebSocket(hub, relay.WithHeartbeat(time.Second)),
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
+	// As cmd composes them: every live transport on the one hub, with the API's origins.
+	cfg.WebSocket = relay.NewWebSocket(hub, relay.WithHeartbeat(time.Second), relay.WithOrigins(cfg.CORSOrigins))
+	sio := relay.NewSocketIO(hub, issuer, []byte("socketio-pid-key-0123456789"), relay.WithHeartbeat(time.Second),
+		relay.WithOrigins(cfg.CORSOrigins))
+	cfg.Mounts["/socket.io/"] = sio
 	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {
+		sio.Close()
 		ts.Close()
 		cancel()
 		<-done

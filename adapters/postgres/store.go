@@ -486,11 +486,8 @@ func bytesOrEmpty(b []byte) []byte {
 
 // ReadStream implements event.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	if from < 0 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "negative version %d", from))
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	if err := event.CheckRead(from, max); err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	rows, err := s.db.pool.Query(ctx, `SELECT `+columns+` FROM events
 		WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, max)
@@ -552,12 +549,12 @@ const (
 // ReadAll waits for that transaction (see settleMaxWait). Subscriptions do not wait
 // this way; the commit they wait for wakes them.
 func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
+	if err := event.CheckRead(0, max); err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
 	p, err := parseCursor(after)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read all: %w", domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
 	}
 	var (
 		target  uint64

@@ -115,8 +115,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.sio = relay.NewSocketIO(e.hub, e.issuer, randomBytes(32),
 		append(opts, relay.WithHeartbeat(cfg.heartbeat), relay.WithOrigins([]string{allowedOrigin}))...)
 	api := httpapi.New(httpapi.Config{
-		Tokens:      e.issuer,
-		SSE:         sse,
+		Tokens: e.issuer,
+		SSE:    sse,
+		// As cmd composes it: the SSE transport's hub and timings, the API's origins.
+		WebSocket: relay.NewWebSocket(e.hub, append(opts, relay.WithHeartbeat(cfg.heartbeat),
+			relay.WithOrigins([]string{allowedOrigin}))...),
 		Logger:      log,
 		Mounts:      map[string]http.Handler{"/socket.io/": e.sio},
 		CORSOrigins: []string{allowedOrigin},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/domain/auth"
+	"github.com/scanledger/scanledger/domain/origin"
 )
 
 // Option tunes a transport (NewSSE, NewWebSocket, NewSocketIO).
@@ -15,7 +16,7 @@ type Option func(*options)
 type options struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
-	origins      []string
+	origins      origin.Policy
 	log          *slog.Logger
 	sessions     Sessions
 	admit        Admit
@@ -57,10 +58,10 @@ func WithWriteTimeout(d time.Duration) Option {
 // WithOrigins sets the browser origins allowed to open WebSocket and Socket.IO
 // connections from another site, as full origins ("https://app.example.com", the
 // form of the API's CORS list); "*" allows any. The server's own host is always
-// allowed. Default: none. Browsers apply no CORS to WebSockets: this check is what
+// allowed. The rule is domain/origin's, the API's CORS rule. Default: none. Browsers apply no CORS to WebSockets: this check is what
 // keeps other sites' pages from opening them.
 func WithOrigins(origins []string) Option {
-	return func(o *options) { o.origins = append([]string(nil), origins...) }
+	return func(o *options) { o.origins = origin.New(origins) }
 }
 
 // WithLogger sets where connection problems are logged. Default: discarded.

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
@@ -59,7 +58,7 @@ func NewSocketIO(hub *Hub, tokens Tokens, pidKey []byte, opts ...Option) *socket
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
 		PingInterval: o.heartbeat,
-		AllowOrigin:  originAllowed(o.origins),
+		AllowOrigin:  o.origins.Allows,
 		Connect:      g.connect,
 		Logger:       o.log,
 	})
@@ -225,22 +224,6 @@ func forward(ctx context.Context, sub *Subscription, out chan<- socketio.Message
 			return sub.Err()
 		}
 	}, func(error) { close(out) })
-}
-
-// originAllowed matches the Origin header against full origins ("https://app.example")
-// or "*".
-func originAllowed(origins []string) func(string) bool {
-	if len(origins) == 0 {
-		return nil
-	}
-	return func(origin string) bool {
-		for _, o := range origins {
-			if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-				return true
-			}
-		}
-		return false
-	}
 }
 
 // pidSigner makes Socket.IO private session ids that the server can check without
