@@ -45,6 +45,7 @@ commands:
   backup    copy the embedded data dir while serving: scanledger backup --to DIR
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   config    print every setting with its flag, environment variable and default
+  loadgen   benchmark the live relay under load on this binary's server: scanledger loadgen -conns N -rate R
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(ctx, args, stdout, stderr)
 	case "config":
 		if len(args) > 0 {
 			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])

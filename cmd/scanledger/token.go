@@ -111,12 +111,12 @@ func localToken(dataDir string) (string, error) {
 // every right beyond a user's comes from the stored role, never from the token, so
 // such a token would silently grant nothing.
 func checkStoredRole(ctx context.Context, c Config, user, role string) error {
-	a, err := Open(ctx, withoutListening(c), io.Discard, io.Discard)
+	acc, err := openAccounts(ctx, c, io.Discard)
 	if err != nil {
 		return fmt.Errorf("token: read the user's role: %w", err)
 	}
-	defer a.Close()
-	stored, err := a.accounts.Role(ctx, user)
+	defer acc.close()
+	stored, err := acc.Role(ctx, user)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return fmt.Errorf("token: user %s has no account in this server's database, and %s rights come from the "+
 			"stored role, not from the token: sign up first, then `scanledger role --email EMAIL --role %s`", user, role, role)
