@@ -137,15 +137,7 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ok(c, http.StatusCreated, sessionJSON(sess))
+	s.writeSession(c, sess, err)
 }
 
 type loginRequest struct {
@@ -169,15 +161,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
 	sess, err := s.Accounts.Login(c.Request.Context(), email, password, c.ClientIP())
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ok(c, http.StatusCreated, sessionJSON(sess))
+	s.writeSession(c, sess, err)
 }
 
 type refreshRequest struct {
@@ -197,6 +181,16 @@ func (s *Server) refresh(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Refresh(c.Request.Context(), raw)
+	s.writeSession(c, sess, err)
+}
+
+// writeSession answers signup, login and refresh: 201 with the session, or the error,
+// with Retry-After when the store refused for too many attempts.
+func (s *Server) writeSession(c *gin.Context, sess account.Session, err error) {
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
