@@ -38,7 +38,7 @@ func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
 // stream is always the caller's own; ?scanId= narrows it to one scan.
 func (s *Server) liveSSE(c *gin.Context) {
-	s.serveLive(c, s.SSE, claims(c).UserID)
+	s.serveLive(c, s.SSE, claims(c).UserID, "sse")
 }
 
 // liveWebSocket streams the caller's live updates over WebSocket. The access token
@@ -62,12 +62,14 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	s.serveLive(c, s.WebSocket, cl.UserID)
+	c.Set(claimsKey, cl) // for the access log
+	s.serveLive(c, s.WebSocket, cl.UserID, "websocket")
 }
 
-// serveLive streams userID's updates on transport t: where the request resumes and the
-// ?scanId= filter are checked first, then the connection must fit the live limits.
-func (s *Server) serveLive(c *gin.Context, t LiveTransport, userID string) {
+// serveLive streams userID's updates on transport t (kind names it in the live
+// connection counts): where the request resumes and the ?scanId= filter are checked
+// first, then the connection must fit the live limits.
+func (s *Server) serveLive(c *gin.Context, t LiveTransport, userID, kind string) {
 	stream, err := t.Open(c.Request)
 	if err != nil {
 		s.writeError(c, err)
@@ -78,7 +80,7 @@ func (s *Server) serveLive(c *gin.Context, t LiveTransport, userID string) {
 		s.writeError(c, err)
 		return
 	}
-	release, err := s.live.acquire(userID, c.ClientIP())
+	release, err := s.live.acquire(userID, c.ClientIP(), kind)
 	if err != nil {
 		s.writeError(c, err)
 		return

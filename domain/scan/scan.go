@@ -268,7 +268,7 @@ func (s *Scan) ReportProgress(attempt, progress int, stage string, etaSeconds *i
 	if progress < s.Progress {
 		return domain.Errorf(domain.EINVALID, "progress %d is below the last reported %d", progress, s.Progress)
 	}
-	stage = truncate(stage, MaxStageLen)
+	stage = truncate(domain.CleanText(stage), MaxStageLen)
 	if etaSeconds != nil && *etaSeconds < 0 {
 		etaSeconds = nil
 	}
@@ -279,6 +279,9 @@ func (s *Scan) ReportProgress(attempt, progress int, stage string, etaSeconds *i
 // Complete stores the current attempt's result.
 func (s *Scan) Complete(c Completed) error {
 	if err := s.current(c.Attempt); err != nil {
+		return err
+	}
+	if err := c.CheckText(); err != nil {
 		return err
 	}
 	if c.HouseTypes == nil {
@@ -307,12 +310,42 @@ func (s *Scan) Complete(c Completed) error {
 	return nil
 }
 
+// CheckText returns an EINVALID error when any text of the result, in its fields or
+// inside its JSON documents, is not domain.ValidText. The result comes from an
+// analyzer, another service, and every read model stores it: PostgreSQL cannot hold
+// NUL, and a projection must never meet an event it cannot store.
+func (c Completed) CheckText() error {
+	texts := append([]string{c.PipelineVersion}, c.HouseTypes...)
+	for _, r := range c.Rooms {
+		texts = append(texts, r.RoomID)
+		texts = append(texts, r.RoomTypes...)
+	}
+	for _, a := range c.AgentRuns {
+		texts = append(texts, a.ID, a.AgentName, a.Model, a.ModelID, a.CostUSD)
+	}
+	for _, s := range texts {
+		if !domain.ValidText(s) {
+			return domain.Errorf(domain.EINVALID, "the analysis result has text with control characters or invalid UTF-8: %q", s)
+		}
+	}
+	for _, doc := range []struct {
+		name string
+		raw  []byte
+	}{{"result", c.Result}, {"client summary", c.ClientSummary}, {"pros and cons", c.ProsCons}, {"cost info", c.CostInfo}} {
+		if !domain.ValidJSONText(doc.raw) {
+			return domain.Errorf(domain.EINVALID, "the analysis result's %s has text with control characters or invalid UTF-8", doc.name)
+		}
+	}
+	return nil
+}
+
 // Fail records that the current attempt failed for good.
 func (s *Scan) Fail(attempt int, code, reason string, retryable bool) error {
 	if err := s.current(attempt); err != nil {
 		return err
 	}
-	s.raise(Failed{Attempt: attempt, Code: code, Reason: truncate(reason, MaxReasonLen), Retryable: retryable})
+	code, reason = domain.CleanText(code), truncate(domain.CleanText(reason), MaxReasonLen)
+	s.raise(Failed{Attempt: attempt, Code: code, Reason: reason, Retryable: retryable})
 	return nil
 }
 
@@ -323,7 +356,8 @@ func (s *Scan) Retry(attempt int, code, reason string) error {
 		return err
 	}
 	cl, snap, retry := s.Checklists, s.InputsSnapshot, s.Retries
-	s.raise(Failed{Attempt: attempt, Code: code, Reason: truncate(reason, MaxReasonLen), Retryable: true, WillRetry: true})
+	code, reason = domain.CleanText(code), truncate(domain.CleanText(reason), MaxReasonLen)
+	s.raise(Failed{Attempt: attempt, Code: code, Reason: reason, Retryable: true, WillRetry: true})
 	s.raise(ProcessingStarted{Attempt: attempt + 1, Retry: retry + 1, Checklists: cl, InputsSnapshot: snap})
 	return nil
 }

@@ -294,3 +294,54 @@ func TestLongTextsAreCutAtACharacterBoundary(t *testing.T) {
 		}
 	}
 }
+
+// An analyzer's strings reach every read model, and PostgreSQL cannot store NUL in
+// text nor \u0000 in JSON: a result carrying a control character anywhere is refused
+// before it becomes an event, so no projection ever parks a Completed the domain let
+// in.
+func TestAResultWithControlCharactersIsRefused(t *testing.T) {
+	running := []scan.Event{created, uploaded, started1}
+	for name, c := range map[string]scan.Completed{
+		"house type":       {Attempt: 1, HouseTypes: []string{"villa\x00"}},
+		"room type":        {Attempt: 1, Rooms: []scan.RoomTypes{{RoomID: "r0", RoomTypes: []string{"kit\x07chen"}}}},
+		"pipeline version": {Attempt: 1, PipelineVersion: "2.0\x00"},
+		"agent name":       {Attempt: 1, AgentRuns: []scan.AgentRun{{ID: "a", AgentName: "house\x1b"}}},
+		"result string":    {Attempt: 1, Result: []byte(`{"pros_cons":{"pros":["good\u0000"]}}`)},
+		"result key":       {Attempt: 1, Result: []byte(`{"summary\u0000":1}`)},
+		"client summary":   {Attempt: 1, ClientSummary: []byte(`{"house":{"x":["a\u0001b"]}}`)},
+		"pros and cons":    {Attempt: 1, ProsCons: []byte(`{"pros":[],"cons":["\u0000"]}`)},
+		"cost info":        {Attempt: 1, CostInfo: []byte(`{"pricing_note":"x\u007fy"}`)},
+		"invalid UTF-8":    {Attempt: 1, Result: []byte("{\"a\":\"\xff\"}")},
+	} {
+		spec{name: name, given: running, when: func(s *scan.Scan) error { return s.Complete(c) }, code: domain.EINVALID}.run(t)
+	}
+	spec{name: "tabs and line breaks are text", given: running,
+		when: func(s *scan.Scan) error {
+			return s.Complete(scan.Completed{Attempt: 1, Result: []byte(`{"pros":["a\tb\nc\r"]}`)})
+		},
+		then: []scan.Event{scan.Completed{Attempt: 1, HouseTypes: []string{}, Rooms: []scan.RoomTypes{}, AgentRuns: []scan.AgentRun{},
+			Result: []byte(`{"pros":["a\tb\nc\r"]}`)}}}.run(t)
+}
+
+// A failure's code and reason and a progress stage come from the analyzer too, but a
+// failure must be recorded whatever its text: control characters and invalid UTF-8
+// become U+FFFD instead of refusing the event.
+func TestFailureAndProgressTextsFromTheAnalyzerAreCleaned(t *testing.T) {
+	running := []scan.Event{created, uploaded, started1}
+	for _, sp := range []spec{
+		{name: "a failure's reason and code", given: running,
+			when: func(s *scan.Scan) error { return s.Fail(1, "bad\x00code", "bad\x00input\xff", false) },
+			then: []scan.Event{scan.Failed{Attempt: 1, Code: "bad\uFFFDcode", Reason: "bad\uFFFDinput\uFFFD"}}},
+		{name: "a retried failure's reason", given: running,
+			when: func(s *scan.Scan) error { return s.Retry(1, "unavailable", "proxy said \x1b[31m") },
+			then: []scan.Event{
+				scan.Failed{Attempt: 1, Code: "unavailable", Reason: "proxy said \uFFFD[31m", Retryable: true, WillRetry: true},
+				scan.ProcessingStarted{Attempt: 2, Retry: 1},
+			}},
+		{name: "a progress stage", given: running,
+			when: func(s *scan.Scan) error { return s.ReportProgress(1, 30, "Rooms\x00", nil) },
+			then: []scan.Event{scan.ProgressReported{Attempt: 1, Progress: 30, Stage: "Rooms\uFFFD"}}},
+	} {
+		sp.run(t)
+	}
+}
