@@ -456,25 +456,7 @@ func validText(what, s string) error {
 
 // isUUID accepts the canonical lowercase form only: the uuid column hands ids back in
 // that form, and an id must read back exactly as it was appended.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func isUUID(s string) bool { return domain.ValidID(s) && strings.ToLower(s) == s }
 
 // bytesOrEmpty keeps a nil payload from becoming NULL in a NOT NULL column.
 func bytesOrEmpty(b []byte) []byte {
