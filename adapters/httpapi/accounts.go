@@ -142,7 +142,9 @@ type meJSON struct {
 	CustomChecklists []checklistSummaryJSON `json:"customChecklists"`
 }
 
-type signupRequest struct {
+// userRequest is the body of a signup and of PATCH /users/me (the original's SignupDto
+// and UpdateUserDto, which have the same fields; on PATCH every one is optional).
+type userRequest struct {
 	Email     any `json:"email"`
 	Password  any `json:"password"`
 	FirstName any `json:"firstName"`
@@ -150,7 +152,7 @@ type signupRequest struct {
 }
 
 func (s *Server) signup(c *gin.Context) {
-	var req signupRequest
+	var req userRequest
 	if err := decodeStrict(c, &req); err != nil {
 		s.writeError(c, err)
 		return
@@ -250,15 +252,8 @@ func (s *Server) getMe(c *gin.Context) {
 	ok(c, http.StatusOK, out)
 }
 
-type patchMeRequest struct {
-	Email     any `json:"email"`
-	Password  any `json:"password"`
-	FirstName any `json:"firstName"`
-	LastName  any `json:"lastName"`
-}
-
 func (s *Server) patchMe(c *gin.Context) {
-	var req patchMeRequest
+	var req userRequest
 	if err := decodeStrict(c, &req); err != nil {
 		s.writeError(c, err)
 		return
