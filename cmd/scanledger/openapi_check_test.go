@@ -33,7 +33,16 @@ func checkOpenAPI(t *testing.T, srv *server) {
 	if len(errs) > 0 {
 		t.Fatalf("OpenAPI validator: %v", errs)
 	}
-	srv.client = &http.Client{Transport: &openAPICheck{t: t, v: v, next: http.DefaultTransport}}
+	check := &openAPICheck{t: t, v: v, next: http.DefaultTransport}
+	srv.client = &http.Client{Transport: check}
+	t.Cleanup(func() {
+		check.mu.Lock()
+		defer check.mu.Unlock()
+		t.Logf("OpenAPI: %d exchanges validated", check.checked)
+		if check.checked == 0 {
+			t.Error("OpenAPI: no exchange was validated")
+		}
+	})
 }
 
 type openAPICheck struct {
