@@ -14,7 +14,6 @@ import (
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // generate writes histories of many scans into w's store, interleaved the way a busy
@@ -123,12 +122,18 @@ func generate(w *world, rng *rand.Rand, active, events int) {
 // dump reads every read-model table in a fixed order, as text.
 func dump(t testing.TB, db projections.DB) map[string][][]string {
 	t.Helper()
-	out := map[string][][]string{}
-	for table, order := range map[string]string{
+	return dumpTables(t, db, map[string]string{
 		"houses": "id", "scans": "id", "rooms": "id", "house_room_images": "id", "house_scan_summary": "id",
 		"agents_runs": "id", "user_feed": "id", "user_feed_scans": "scan_id", "user_feed_cursors": "user_id",
 		"scan_jobs": "scan_id, attempt", "projection_streams": "projection, stream_id", "parked_events": "event_id",
-	} {
+	})
+}
+
+// dumpTables reads tables (table -> ORDER BY list) as text.
+func dumpTables(t testing.TB, db projections.DB, tables map[string]string) map[string][][]string {
+	t.Helper()
+	out := map[string][][]string{}
+	for table, order := range tables {
 		rows, err := db.QueryContext(context.Background(), "SELECT * FROM "+table+" ORDER BY "+order)
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)
@@ -176,7 +181,7 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 				d = newPostgres(t)
 			}
 			opts := projections.Options{BatchSize: size}
-			rs := catchUp(t, d, w.store, opts, scans.NewProjector(), feed.NewProjector(), jobs.NewProjector())
+			rs := catchUp(t, d, w.store, opts, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {
 					t.Fatalf("batch size %d, %s: %+v", size, r.Name(), s)

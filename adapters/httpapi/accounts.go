@@ -8,18 +8,20 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/erasure"
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Accounts is the user store behind /auth/* and /users/me (adapters/accounts.Store).
 type Accounts interface {
-	Signup(ctx context.Context, in accounts.NewUser) (accounts.Session, error)
-	// Login refuses with a *accounts.RateLimitError after too many failures.
-	Login(ctx context.Context, email, password, clientIP string) (accounts.Session, error)
-	Refresh(ctx context.Context, refreshToken string) (accounts.Session, error)
-	Me(ctx context.Context, userID string) (accounts.Profile, error)
-	UpdateMe(ctx context.Context, userID string, ch accounts.Changes) (accounts.User, error)
+	Signup(ctx context.Context, in account.NewUser) (account.Session, error)
+	// Login refuses with a *account.RateLimitError after too many failures.
+	Login(ctx context.Context, email, password, clientIP string) (account.Session, error)
+	Refresh(ctx context.Context, refreshToken string) (account.Session, error)
+	Me(ctx context.Context, userID string) (account.Profile, error)
+	UpdateMe(ctx context.Context, userID string, ch account.Changes) (account.User, error)
 	// Role is the user's role as stored now (a token's role may be stale).
 	Role(ctx context.Context, userID string) (string, error)
 }
@@ -35,6 +37,35 @@ func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {
 	public.POST("/auth/refresh", s.refresh)
 	authed.GET("/users/me", s.getMe)
 	authed.PATCH("/users/me", s.patchMe)
+	if s.Eraser != nil {
+		authed.DELETE("/users/me", s.deleteMe)
+	}
+}
+
+// deleteMe forgets the caller (erasure.Eraser): their scans, photos, account and feed
+// go, and their personal key is destroyed, so the personal fields sealed in their
+// events are unreadable for good. Not in the PWA: the body must confirm the password,
+// and wrong ones count against the login limits.
+func (s *Server) deleteMe(c *gin.Context) {
+	var req struct {
+		Password *string `json:"password"`
+	}
+	if err := c.ShouldBindJSON(&req); err != nil || req.Password == nil || *req.Password == "" {
+		s.writeError(c, domain.Errorf(domain.EINVALID, "password is required to delete the account"))
+		return
+	}
+	cl := claims(c)
+	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
+		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusOK, gin.H{"message": "Account deleted", "userId": cl.UserID})
 }
 
 // The JSON shapes below are the PWA's (contract sections 1.4 and 1.5 items 4, 5).
@@ -56,7 +87,7 @@ type authJSON struct {
 	User         authUserJSON `json:"user"`
 }
 
-func sessionJSON(sess accounts.Session) authJSON {
+func sessionJSON(sess account.Session) authJSON {
 	u := sess.User
 	deref := func(p *string) string {
 		if p == nil {
@@ -80,7 +111,7 @@ type userJSON struct {
 	UpdatedAt string  `json:"updatedAt"`
 }
 
-func userOf(u accounts.User) userJSON {
+func userOf(u account.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Role: u.Role,
 		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}
 }
@@ -125,11 +156,11 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	var p problems
-	in := accounts.NewUser{
+	in := account.NewUser{
 		Email:     p.email("email", req.Email, false),
-		Password:  p.password("password", req.Password, false, accounts.MaxPasswordLength),
-		FirstName: p.text("firstName", req.FirstName, accounts.MaxNameLength, true),
-		LastName:  p.text("lastName", req.LastName, accounts.MaxNameLength, true),
+		Password:  p.password("password", req.Password, false, account.MaxPasswordLength),
+		FirstName: p.text("firstName", req.FirstName, account.MaxNameLength, true),
+		LastName:  p.text("lastName", req.LastName, account.MaxNameLength, true),
 		ClientIP:  c.ClientIP(),
 	}
 	if err := p.err(); err != nil {
@@ -137,7 +168,7 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
-	var rl *accounts.RateLimitError
+	var rl *account.RateLimitError
 	if errors.As(err, &rl) {
 		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
 	}
@@ -169,7 +200,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
 	sess, err := s.Accounts.Login(c.Request.Context(), email, password, c.ClientIP())
-	var rl *accounts.RateLimitError
+	var rl *account.RateLimitError
 	if errors.As(err, &rl) {
 		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
 	}
@@ -239,17 +270,17 @@ func (s *Server) patchMe(c *gin.Context) {
 		return
 	}
 	var p problems
-	var ch accounts.Changes
+	var ch account.Changes
 	if req.Email != nil {
 		e := p.email("email", req.Email, true)
 		ch.Email = &e
 	}
 	if req.Password != nil {
-		pw := p.password("password", req.Password, true, accounts.MaxPasswordLength)
+		pw := p.password("password", req.Password, true, account.MaxPasswordLength)
 		ch.Password = &pw
 	}
-	ch.FirstName = p.text("firstName", req.FirstName, accounts.MaxNameLength, false)
-	ch.LastName = p.text("lastName", req.LastName, accounts.MaxNameLength, false)
+	ch.FirstName = p.text("firstName", req.FirstName, account.MaxNameLength, false)
+	ch.LastName = p.text("lastName", req.LastName, account.MaxNameLength, false)
 	if err := p.err(); err != nil {
 		s.writeError(c, err)
 		return

@@ -20,7 +20,9 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
@@ -130,7 +132,10 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), projections.Options{})
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -138,7 +143,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 	}()
 	api := httpapi.New(httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,
@@ -165,7 +170,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 func (a *consoleAPI) user(email, role string) (string, string) {
 	a.t.Helper()
 	s := a.signup(email)
-	if role != token.RoleUser {
+	if role != auth.RoleUser {
 		if err := a.accounts.SetRole(context.Background(), email, role); err != nil {
 			a.t.Fatal(err)
 		}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -24,10 +24,10 @@ var auditTestKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSi
 func (a *accountsAPI) auditor(email string) string {
 	a.t.Helper()
 	u := a.signup(email)
-	if err := a.accounts.SetRole(context.Background(), email, token.RoleAuditor); err != nil {
+	if err := a.accounts.SetRole(context.Background(), email, auth.RoleAuditor); err != nil {
 		a.t.Fatal(err)
 	}
-	tok, _, err := a.tokens.Issue(token.Access, u.User.ID, token.RoleAuditor)
+	tok, _, err := a.tokens.Issue(auth.Access, u.User.ID, auth.RoleAuditor)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func (a *accountsAPI) runScan(id string) {
 	ctx := context.Background()
 	meta := scan.Meta{CorrelationID: "job-" + id}
 	steps := []func(s *scan.Scan) error{
-		func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) },
+		func(s *scan.Scan) error { return s.StartProcessing(s.UserID, scan.Checklists{}, nil) },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 10, "Preparing request", nil) },
 		func(s *scan.Scan) error { return s.Retry(s.Attempt, "worker_lost", "lease expired") },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 50, "Analyzing images", nil) },
@@ -222,7 +222,21 @@ func TestAuditorsExportScansThatVerifyWithoutTheService(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Streams != 1 || rep.Events != 2 {
 		t.Fatalf("verify export: %v %+v", err, rep)
 	}
-	forged := strings.Replace(body, "1 Test Street", "2 Test Street", 1)
+	// The address is in the export only sealed; changing its ciphertext is a change
+	// like any other.
+	if strings.Contains(body, "1 Test Street") {
+		t.Fatal("the export holds the address in clear")
+	}
+	i := strings.Index(body, `"box":"`)
+	if i < 0 {
+		t.Fatalf("no sealed personal data in the export:\n%s", body)
+	}
+	i += len(`"box":"`)
+	flip := map[byte]byte{'A': 'B'}[body[i]]
+	if flip == 0 {
+		flip = 'A'
+	}
+	forged := body[:i] + string(flip) + body[i+1:]
 	if rep, err := audit.VerifyFile(strings.NewReader(forged), auditTestKey.Public().(ed25519.PublicKey)); err != nil || rep.OK() {
 		t.Fatalf("a changed export verified: %v %+v", err, rep)
 	}
@@ -289,7 +303,7 @@ func TestAuditorsReadEverythingChangeNothingAndLeaveATrail(t *testing.T) {
 		t.Fatalf("trail for the scan: %+v", trail)
 	}
 	for _, e := range trail {
-		if e.Action != "scan.read" || e.ActorRole != token.RoleAuditor || e.OwnerID != owner.User.ID || e.Subject != "scan:"+id {
+		if e.Action != "scan.read" || e.ActorRole != auth.RoleAuditor || e.OwnerID != owner.User.ID || e.Subject != "scan:"+id {
 			t.Fatalf("trail entry %+v", e)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
@@ -76,7 +77,10 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), projections.Options{})
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -91,7 +95,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 	logs := &lockedBuffer{}
 	cfg := httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,
@@ -100,6 +104,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 		SSE:            relay.NewSSE(hub, time.Second),
+		WebSocket:      relay.NewWebSocket(hub, relay.WithHeartbeat(time.Second)),
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -26,6 +28,7 @@ func benchmarkCommandByStreamLength(b *testing.B, cacheSize int) {
 	ctx := b.Context()
 	h := scan.NewHandler(sqlite.NewStore(openDB(b)))
 	h.CacheSize = cacheSize
+	h.Cipher = &personal.Cipher{Keys: personaltest.NewMemory()}
 	lengths := [2]int{5, 200}
 	var spent, cpu [2]time.Duration
 	n := 0
@@ -82,7 +85,7 @@ func makeScan(ctx context.Context, b *testing.B, h *scan.Handler, id string, eve
 		if err := s.UploadImages([]scan.Room{room}, ""); err != nil {
 			return err
 		}
-		if err := s.StartProcessing(cl, scan.InputsSnapshot{RoomsCount: 1, ImagesCount: 6}); err != nil {
+		if err := s.StartProcessing("u1", cl, nil); err != nil {
 			return err
 		}
 		for s.Version < int64(events-1) {

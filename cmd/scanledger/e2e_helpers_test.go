@@ -88,8 +88,14 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 // startServerAt is startServer on a given address: a restart where clients expect it.
 func startServerAt(t *testing.T, addr, dataDir string, env ...string) *server {
 	t.Helper()
+	return startBinary(t, binary, addr, dataDir, env...)
+}
+
+// startBinary is startServerAt with another build of the binary.
+func startBinary(t *testing.T, bin, addr, dataDir string, env ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, env: env, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(pw, s.logs)
@@ -246,7 +252,7 @@ func photos(t *testing.T) []file {
 }
 
 // sharedDir finds ../shared beside the repository root.
-func sharedDir(t *testing.T, elem ...string) string {
+func sharedDir(t testing.TB, elem ...string) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {
@@ -334,4 +340,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// envValue is key's value in env (KEY=value entries), or def when env does not set it.
+func envValue(env []string, key, def string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return def
 }

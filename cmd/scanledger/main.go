@@ -37,14 +37,18 @@ commands:
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
-  audit     audit key: print the seal public key; audit seal: seal the event store now
+  audit     audit key: print the seal public key; audit seal: seal the event store now;
+            audit plaintext: list old events that hold personal data in clear
+  forget    erase a user (crypto-shredding): scanledger forget --email E
   verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
   history   a scan's timeline, or its state: scanledger history --scan ID [--version N | --at T]
   export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
   query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
   backup    copy the embedded data dir while serving: scanledger backup --to DIR
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
+  projections  status, rebuild and swap projections, retry or skip parked events (projections help)
   config    print every setting with its flag, environment variable and default
+  loadgen   benchmark the live relay under load on this binary's server: scanledger loadgen -conns N -rate R
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,12 +79,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runExport(ctx, args, stdout, stderr)
 	case "history":
 		return runHistory(ctx, args, stdout, stderr)
+	case "forget":
+		return runForget(ctx, args, stdout, stderr)
 	case "query":
 		return runQuery(ctx, args, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, args, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(ctx, args, stdout, stderr)
+	case "projections":
+		return runProjections(ctx, args, stdout, stderr)
 	case "config":
 		if len(args) > 0 {
 			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])

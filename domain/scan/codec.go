@@ -1,20 +1,22 @@
 package scan
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 )
 
 // SchemaVersion is the current schema version of every scan event type. When a type's
 // shape changes, bump its version here and add an upcaster from the old one.
 var schemaVersions = map[string]int{
-	TypeCreated:           1,
-	TypeImagesUploaded:    1,
-	TypeProcessingStarted: 1,
+	TypeCreated:           2,
+	TypeImagesUploaded:    2,
+	TypeProcessingStarted: 2,
 	TypeProgressReported:  1,
-	TypeCompleted:         1,
+	TypeCompleted:         2,
 	TypeFailed:            1,
 	TypeDeleted:           1,
 }
@@ -26,9 +28,16 @@ func SchemaVersion(typ string) int { return schemaVersions[typ] }
 // happens on read only; stored bytes are never rewritten.
 type upcaster func(data []byte) ([]byte, error)
 
-// upcasters is keyed by type, then by the version an upcaster reads. Empty today: every
-// type is at version 1. Register new ones here, never remove old ones.
-var upcasters = map[string]map[int]upcaster{}
+// upcasters is keyed by type, then by the version an upcaster reads. Register new ones
+// here, never remove old ones.
+var upcasters = map[string]map[int]upcaster{
+	// Version 2 seals the address (personal.go); version 1 events keep it in clear.
+	TypeCreated:           {1: upcastCreatedV1},
+	TypeImagesUploaded:    {1: upcastImagesUploadedV1},
+	TypeProcessingStarted: {1: upcastProcessingStartedV1},
+	// Version 2 leaves out what repeats the result (completed.go).
+	TypeCompleted: {1: upcastCompletedV1},
+}
 
 // Upcast brings stored data of (typ, version) up to the current schema version.
 func Upcast(typ string, version int, data []byte) ([]byte, error) {
@@ -53,6 +62,8 @@ func Upcast(typ string, version int, data []byte) ([]byte, error) {
 }
 
 // Decode turns a recorded scan event into its payload type, upcasting old shapes.
+// Sealed personal fields stay sealed (see Open); those of events written before sealing
+// are filled in from their plaintext.
 func Decode(r event.Recorded) (Event, error) {
 	data, err := Upcast(r.Type, r.SchemaVersion, r.Data)
 	if err != nil {
@@ -69,16 +80,38 @@ func Decode(r event.Recorded) (Event, error) {
 	case TypeProgressReported:
 		e, err = decode[ProgressReported](data)
 	case TypeCompleted:
-		e, err = decode[Completed](data)
+		e, err = decodeCompleted(data)
 	case TypeFailed:
 		e, err = decode[Failed](data)
 	case TypeDeleted:
 		e, err = decode[Deleted](data)
 	}
+	if err == nil && legacy(e) {
+		// Plain fields open without a key.
+		e, err = Open(context.Background(), nil, e)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s %s v%d: %w", r.Type, r.ID, r.Version, err)
 	}
 	return e, nil
+}
+
+// legacy reports whether e's personal fields were upcast from plaintext.
+func legacy(e Event) bool {
+	p := personalOf(e)
+	return p != nil && p.Box == nil
+}
+
+func personalOf(e Event) *personal.Sealed {
+	switch v := e.(type) {
+	case Created:
+		return v.Personal
+	case ImagesUploaded:
+		return v.Personal
+	case ProcessingStarted:
+		return v.Personal
+	}
+	return nil
 }
 
 func decode[T Event](data []byte) (Event, error) {
@@ -89,8 +122,15 @@ func decode[T Event](data []byte) (Event, error) {
 	return v, nil
 }
 
-// Encode returns the stored data of e.
+// Encode returns the stored data of e. Personal fields must have been sealed (Seal):
+// plaintext personal data is never written.
 func Encode(e Event) ([]byte, error) {
+	if unsealed(e) {
+		return nil, fmt.Errorf("encode %s: personal fields are not sealed", e.EventType())
+	}
+	if c, ok := e.(Completed); ok {
+		return encodeCompleted(c)
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)

@@ -306,7 +306,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	if err != nil {
 		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
 	}
-	snap, err := scan.Replay(job.ScanID, recs, scan.UpToVersion(int64(len(recs))))
+	snap, err := scan.Replay(ctx, w.Scans.Cipher, job.ScanID, recs, scan.UpToVersion(int64(len(recs))))
 	if err != nil {
 		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
 	}
@@ -379,7 +379,11 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 			return s.Complete(done)
 		})
 		return err
-	}); err != nil {
+	}); domain.ErrorCode(err) == domain.ETOOLARGE {
+		// The event store would refuse this result however often the job ran, and every
+		// run pays the analyzer again.
+		return w.finish(ctx, job, &analysis.Error{Code: "result_too_large", Detail: err.Error()})
+	} else if err != nil {
 		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
 	}
 	w.counters.completed.Add(1)
