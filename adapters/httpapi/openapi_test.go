@@ -13,8 +13,8 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/erasure"
 )
 
 // The document served at /api/v1/openapi.json is valid OpenAPI 3.1 and describes
@@ -24,7 +24,9 @@ func TestOpenAPIDocumentDescribesEveryRouteAndNoOther(t *testing.T) {
 	// Every optional part present, so that every route is registered; none is called.
 	api := httpapi.New(httpapi.Config{
 		Tokens:         &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef")},
-		SSE:            relay.NewSSE(relay.NewHub(nil, relay.HubOptions{}), 0),
+		SSE:            struct{ httpapi.LiveTransport }{},
+		WebSocket:      struct{ httpapi.WebSocketTransport }{},
+		Eraser:         &erasure.Eraser{},
 		Metrics:        http.NotFoundHandler(),
 		Accounts:       struct{ httpapi.Accounts }{},
 		ChecklistStore: struct{ httpapi.ChecklistStore }{},
