@@ -139,8 +139,17 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Handler builds the router.
+// Handler builds the router and puts the mounts beside it.
 func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for prefix, h := range s.Mounts {
+		mux.Handle(prefix, h)
+	}
+	mux.Handle("/", s.router())
+	return s.observe(s.minRate(mux))
+}
+
+func (s *Server) router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// The client IP (login rate limits) comes from the connection unless proxies are
@@ -158,6 +167,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
+	v1.GET("/openapi.json", s.openAPIDocument)
 	authed := v1.Group("", s.authenticate, s.auditorsReadOnly)
 	authed.POST("/scans", s.createScan)
 	authed.POST("/scans/:scanId/images", s.uploadImages)
@@ -174,13 +184,7 @@ func (s *Server) Handler() http.Handler {
 	s.consoleRoutes(authed)
 	s.analyticsRoutes(authed)
 	s.auditRoutes(authed)
-
-	mux := http.NewServeMux()
-	for prefix, h := range s.Mounts {
-		mux.Handle(prefix, h)
-	}
-	mux.Handle("/", r)
-	return s.observe(s.minRate(mux))
+	return r
 }
 
 func (s *Server) healthz(c *gin.Context) {

@@ -59,7 +59,7 @@ type projectionKind struct {
 func projectionKinds() []projectionKind {
 	return []projectionKind{
 		{
-			name: "readmodel",
+			name: readModelGroup,
 			live: func(c *personal.Cipher) projections.Projection {
 				return projections.NewGroup("readmodel", scansProjector(c), feed.NewProjector())
 			},
