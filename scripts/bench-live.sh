@@ -2,10 +2,10 @@
 # Live relay load benchmark: many concurrent SSE and WebSocket connections while scan
 # events are appended at a steady rate through the real pipeline (event store ->
 # projection -> user_feed -> hub -> transport). Prints append-to-client latency,
-# delivered/expected and server memory per connection (cmd/loadgen).
+# delivered/expected and server memory per connection (`scanledger loadgen`).
 #
 # Usage: scripts/bench-live.sh [conns] [rate] [duration]   (default 10000 1000 30s)
-# Environment: LOADGEN_FLAGS adds flags to the main run (see `loadgen -h`).
+# Environment: LOADGEN_FLAGS adds flags to the main run (see `scanledger loadgen -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=$(scripts/ensure-go.sh)
@@ -21,19 +21,19 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((conns + 1000)) ]; 
   exit 1
 fi
 
-bin=$(mktemp -d)/loadgen
+bin=$(mktemp -d)/scanledger
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-"$GO" build -o "$bin" ./cmd/loadgen
+"$GO" build -o "$bin" ./cmd/scanledger
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), open-file limit $(ulimit -n)"
 echo "== memory per connection by transport (2000 connections each, light load)"
 for ws in 0 1; do
   name=SSE; [ "$ws" = 1 ] && name=WebSocket
   echo "-- $name"
-  "$bin" -conns 2000 -ws "$ws" -rate 100 -duration 5s -drain 10s | grep -E 'delivered|memory per connection'
+  "$bin" loadgen -conns 2000 -ws "$ws" -rate 100 -duration 5s -drain 10s | grep -E 'delivered|memory per connection'
 done
 echo "== warm-up: 1000 connections, $rate msg/s for 10s"
-"$bin" -conns 1000 -rate "$rate" -duration 10s | grep -E 'delivered|latency'
+"$bin" loadgen -conns 1000 -rate "$rate" -duration 10s | grep -E 'delivered|latency'
 echo "== $conns connections (half SSE, half WebSocket), $rate msg/s for $duration"
 # shellcheck disable=SC2086 # LOADGEN_FLAGS is a list of flags
-"$bin" -conns "$conns" -rate "$rate" -duration "$duration" ${LOADGEN_FLAGS:-}
+"$bin" loadgen -conns "$conns" -rate "$rate" -duration "$duration" ${LOADGEN_FLAGS:-}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // liveLimiter caps the live connections (SSE, WebSocket, Socket.IO) open at once per user and per
@@ -60,7 +60,7 @@ func (l *liveLimiter) acquire(user, ip string) (release func(), err error) {
 // (EUNAUTHORIZED) and the per-user and per-address caps are shared with SSE and
 // WebSocket (ERATELIMIT). r is the request that opened the connection; release frees
 // the place when the connection ends. It has relay.Admit's shape.
-func (s *Server) AdmitLive(ctx context.Context, cl token.Claims, r *http.Request) (release func(), err error) {
+func (s *Server) AdmitLive(ctx context.Context, cl auth.Claims, r *http.Request) (release func(), err error) {
 	if err := s.revoked.check(ctx, cl); err != nil {
 		return nil, err
 	}

@@ -14,9 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -27,13 +26,20 @@ type Checklists interface {
 	Merged(ctx context.Context, userID string) (scan.Checklists, error)
 }
 
+// Tokens verifies access tokens (adapters/token.Issuer, composed in cmd).
+type Tokens interface {
+	Verify(raw, kind string) (auth.Claims, error)
+}
+
 // Config holds the server's dependencies and limits. cmd/scanledger fills it.
 type Config struct {
-	Scans      *scan.Handler
-	Reader     Reader
-	Blobs      blob.Store
-	Tokens     *token.Issuer
-	SSE        *relay.SSE
+	Scans  *scan.Handler
+	Reader Reader
+	Blobs  blob.Store
+	Tokens Tokens
+	// SSE and WebSocket are the live-update transports (live.go); nil: not offered.
+	SSE        LiveTransport
+	WebSocket  WebSocketTransport
 	Checklists Checklists
 	Logger     *slog.Logger
 

@@ -46,6 +46,7 @@ commands:
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   projections  status, rebuild and swap projections, retry or skip parked events (projections help)
   config    print every setting with its flag, environment variable and default
+  loadgen   benchmark the live relay under load on this binary's server: scanledger loadgen -conns N -rate R
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRestore(ctx, args, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, args, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(ctx, args, stdout, stderr)
 	case "config":
 		if len(args) > 0 {
 			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // runToken is `scanledger token --user ID --role ROLE`: an access token signed with
@@ -26,7 +27,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !domain.ValidID(user) {
 		return errors.New("token: --user must be a UUID (user ids are UUIDs)")
 	}
-	if !token.ValidRole(role) {
+	if !auth.ValidRole(role) {
 		return fmt.Errorf("token: unknown role %q (user, admin, auditor, analyst)", role)
 	}
 	is, err := c.issuer()
@@ -34,12 +35,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	user = strings.ToLower(user)
-	if role != token.RoleUser {
+	if role != auth.RoleUser {
 		if err := checkStoredRole(ctx, c, user, role); err != nil {
 			return err
 		}
 	}
-	raw, _, err := is.Issue(token.Access, user, role)
+	raw, _, err := is.Issue(auth.Access, user, role)
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (c *Config) parseToken(args []string, stderr io.Writer) (*flagSet, error) {
 		return nil, err
 	}
 	fs.String("user", "", "user id (a UUID)")
-	fs.String("role", token.RoleUser, "role: user, admin, auditor or analyst")
+	fs.String("role", auth.RoleUser, "role: user, admin, auditor or analyst")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func localToken(dataDir string) (string, error) {
 			return "", fmt.Errorf("remember the local user: %w", err)
 		}
 	}
-	raw, _, err := is.Issue(token.Access, user, token.RoleUser)
+	raw, _, err := is.Issue(auth.Access, user, auth.RoleUser)
 	return raw, err
 }
 
@@ -110,12 +111,12 @@ func localToken(dataDir string) (string, error) {
 // every right beyond a user's comes from the stored role, never from the token, so
 // such a token would silently grant nothing.
 func checkStoredRole(ctx context.Context, c Config, user, role string) error {
-	a, err := Open(ctx, withoutListening(c), io.Discard, io.Discard)
+	acc, err := openAccounts(ctx, c, io.Discard)
 	if err != nil {
 		return fmt.Errorf("token: read the user's role: %w", err)
 	}
-	defer a.Close()
-	stored, err := a.accounts.Role(ctx, user)
+	defer acc.close()
+	stored, err := acc.Role(ctx, user)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return fmt.Errorf("token: user %s has no account in this server's database, and %s rights come from the "+
 			"stored role, not from the token: sign up first, then `scanledger role --email EMAIL --role %s`", user, role, role)

@@ -371,7 +371,11 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 			return s.Complete(done)
 		})
 		return err
-	}); err != nil {
+	}); domain.ErrorCode(err) == domain.ETOOLARGE {
+		// The event store would refuse this result however often the job ran, and every
+		// run pays the analyzer again.
+		return w.finish(ctx, job, &analysis.Error{Code: "result_too_large", Detail: err.Error()})
+	} else if err != nil {
 		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
 	}
 	log.Info("scan completed", "took", w.Now().Sub(started).Round(time.Millisecond))

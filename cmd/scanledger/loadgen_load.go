@@ -24,8 +24,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 type loadConfig struct {
@@ -80,12 +80,20 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out("server %s; %d connections (%.0f%% WebSocket) for %d users; %d msg/s for %v",
 		base, c.conns, c.wsShare*100, c.users, c.rate, c.duration)
 
-	issuer := newIssuer([]byte(secret))
+	var tc Config
+	if _, err := tc.parse("loadgen", nil, io.Discard); err != nil {
+		return err
+	}
+	tc.JWTSecret = secret
+	issuer, err := tc.issuer()
+	if err != nil {
+		return err
+	}
 	users := make([]string, c.users)
 	tokens := make([]string, c.users)
 	for i := range users {
 		users[i] = domain.NewID()
-		if tokens[i], _, err = issuer.Issue(token.Access, users[i], token.RoleUser); err != nil {
+		if tokens[i], _, err = issuer.Issue(auth.Access, users[i], auth.RoleUser); err != nil {
 			return err
 		}
 	}
@@ -99,7 +107,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cctx, closeClients := context.WithCancel(ctx)
 	defer closeClients()
 	hc := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: -1}}
-	clients := make([]*client, c.conns)
+	clients := make([]*liveClient, c.conns)
 	began := time.Now()
 	sem := make(chan struct{}, c.dialers)
 	var dialErrs atomic.Int64
@@ -108,7 +116,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for i := range clients {
 		// The WebSocket share is spread evenly over the connections and so over users.
 		ws := int(float64(i+1)*c.wsShare) > int(float64(i)*c.wsShare)
-		cl := &client{user: i % c.users, ws: ws, done: make(chan struct{})}
+		cl := &liveClient{user: i % c.users, ws: ws, done: make(chan struct{})}
 		clients[i] = cl
 		sem <- struct{}{}
 		dials.Go(func() {
@@ -169,7 +177,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func delivered(clients []*client) int64 {
+func delivered(clients []*liveClient) int64 {
 	var n int64
 	for _, cl := range clients {
 		n += cl.received.Load()
@@ -177,7 +185,7 @@ func delivered(clients []*client) int64 {
 	return n
 }
 
-func report(out func(string, ...any), c loadConfig, clients []*client, expected int64, idle, connected, loaded serverStats) {
+func report(out func(string, ...any), c loadConfig, clients []*liveClient, expected int64, idle, connected, loaded serverStats) {
 	var lat []int64
 	var gaps, dups, ended, short int64
 	for _, cl := range clients {
@@ -221,7 +229,7 @@ func report(out func(string, ...any), c loadConfig, clients []*client, expected 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // client is one live connection and what it saw.
-type client struct {
+type liveClient struct {
 	user     int
 	ws       bool
 	expected int64
@@ -238,7 +246,7 @@ type client struct {
 // connect opens the connection and returns once the server has subscribed it (SSE
 // answers its headers, WebSocket its handshake, only after subscribing), then reads
 // in the background until ctx is done.
-func (cl *client) connect(ctx context.Context, hc *http.Client, base, tok string) error {
+func (cl *liveClient) connect(ctx context.Context, hc *http.Client, base, tok string) error {
 	if cl.ws {
 		u := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
 		c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"bearer", tok}})
@@ -266,7 +274,7 @@ func (cl *client) connect(ctx context.Context, hc *http.Client, base, tok string
 	return nil
 }
 
-func (cl *client) readWS(ctx context.Context, c *websocket.Conn) {
+func (cl *liveClient) readWS(ctx context.Context, c *websocket.Conn) {
 	defer close(cl.done)
 	defer c.CloseNow()
 	for {
@@ -290,7 +298,7 @@ func (cl *client) readWS(ctx context.Context, c *websocket.Conn) {
 }
 
 // readSSE parses the event stream: id and data fields, dispatched at the blank line.
-func (cl *client) readSSE(ctx context.Context, body io.ReadCloser) {
+func (cl *liveClient) readSSE(ctx context.Context, body io.ReadCloser) {
 	defer close(cl.done)
 	defer body.Close()
 	br := bufio.NewReaderSize(body, 4096)
@@ -322,7 +330,7 @@ func (cl *client) readSSE(ctx context.Context, body io.ReadCloser) {
 // stampField locates the append time the load put in scan:progress stages.
 const stampField = `"stage":"` + stampPrefix
 
-func (cl *client) see(id int64, data []byte) {
+func (cl *liveClient) see(id int64, data []byte) {
 	now := time.Now().UnixNano()
 	switch {
 	case id <= cl.last:
@@ -344,15 +352,26 @@ func (cl *client) see(id int64, data []byte) {
 
 // The server process.
 
-// startServerProcess runs `loadgen serve` and returns its base URL and a function that
+// startServerProcess runs `scanledger loadgen serve` and returns its base URL and a function that
 // stops it.
 func startServerProcess(ctx context.Context, c loadConfig, secret string, stderr io.Writer) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("find own binary: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, self, "serve", "-heartbeat", c.heartbeat.String(), "-queue", strconv.Itoa(c.queue))
-	cmd.Env = append(os.Environ(), secretEnv+"="+secret)
+	dir, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return "", nil, fmt.Errorf("server data dir: %w", err)
+	}
+	// The server is `serve`'s app with the settings a load test needs: any free port, a
+	// fresh data dir, no worker (the load is appended directly; analyses are not what is
+	// measured), quieter logs, and live caps above the connections opened from here.
+	limit := strconv.Itoa(c.conns + 1)
+	cmd := exec.CommandContext(ctx, self, "loadgen", "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+		"--roles", "http,projector", "--workers", "0", "--log-level", "warn",
+		"--live-per-ip", limit, "--live-per-user", limit,
+		"--heartbeat", c.heartbeat.String(), "-queue", strconv.Itoa(c.queue))
+	cmd.Env = append(os.Environ(), "SCANLEDGER_JWT_SECRET="+secret)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -363,9 +382,11 @@ func startServerProcess(ctx context.Context, c loadConfig, secret string, stderr
 		return "", nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("start server: %w", err)
 	}
 	stop := func() {
+		defer os.RemoveAll(dir)
 		stdin.Close() // the server stops when its stdin closes
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()

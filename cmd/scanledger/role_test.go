@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/scanledger/scanledger/domain/account"
+)
+
+// role, revoke and migrate change rows in the database and open nothing else: a photo
+// store or an analyzer that cannot be reached does not stop them, where serve refuses
+// to start.
+func TestRoleRevokeAndMigrateOpenOnlyTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	var cfg Config
+	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(context.Background(), withoutListening(cfg), io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.accounts.Signup(context.Background(), account.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	// Nothing listens on port 1: opening the photo store would fail.
+	unreachable := []string{"--data-dir", dir, "--blobs", "s3://photos", "--s3-endpoint", "127.0.0.1:1"}
+	if _, err := runCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, unreachable...)...); err == nil {
+		t.Fatal("serve started with an unreachable photo store; this test needs one it cannot open")
+	}
+	for _, args := range [][]string{
+		{"role", "--email", "ada@example.com", "--role", "analyst"},
+		{"revoke", "--email", "ada@example.com"},
+		{"migrate"},
+	} {
+		out, err := runCmd(t, append(args, unreachable...)...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", args[0], err, out)
+		}
+		if out == "" || strings.Contains(out, "listening") {
+			t.Fatalf("%s printed %q", args[0], out)
+		}
+	}
+}
