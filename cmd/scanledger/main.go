@@ -83,10 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args, stdout, stderr)
-	case "projections":
-		return runProjections(ctx, args, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, args, stdout, stderr)
+	case "projections":
+		return runProjections(ctx, args, stdout, stderr)
 	case "config":
 		if len(args) > 0 {
 			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])

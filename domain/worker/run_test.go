@@ -138,7 +138,7 @@ func newRunFixture(t *testing.T, a analysis.Analyzer, ids ...string) *runFixture
 			func(s *scan.Scan) error {
 				return s.UploadImages([]scan.Room{{RoomID: "r1", Images: []scan.Image{{ImageID: "i1", BlobKey: "k1", ContentType: "image/jpeg"}}}}, "")
 			},
-			func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) },
+			func(s *scan.Scan) error { return s.StartProcessing("u1", scan.Checklists{}, nil) },
 		} {
 			if _, err := f.scans.Execute(context.Background(), id, scan.Meta{UserID: "u1"}, decide); err != nil {
 				t.Fatal(err)
