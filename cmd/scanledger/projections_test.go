@@ -80,6 +80,10 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			lastID := got[len(got)-1].ID
 
 			owned := []string{"houses", "scans", "rooms", "house_room_images", "house_scan_summary", "agents_runs", "scan_attempts", "scan_checklist_items"}
+			waitFor(t, 30*time.Second, "every projection at the same position", func() bool {
+				var n int
+				return db.QueryRow(`SELECT count(DISTINCT position) FROM projection_checkpoints`).Scan(&n) == nil && n == 1
+			})
 			liveRows := tableRows(t, db, owned...)
 			// A row gone wrong, as a since-fixed bug or a hand edit leaves it.
 			if _, err := db.Exec(`UPDATE scans SET status = 'failed', failure_code = 'corrupted' WHERE id = $1`, created.ScanID); err != nil {
@@ -149,6 +153,18 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			}
 			if out, err := projectionsCmd(dir, env, "status"); err != nil || !strings.Contains(out, "readmodel") {
 				t.Errorf("status: %v\n%s", err, out)
+			}
+
+			// Stopped, a rebuild runs in place (holding the data dir or the projection's lock).
+			srv.stop()
+			liveRows = tableRows(t, db, owned...)
+			if out, err := projectionsCmd(dir, env, "rebuild", "readmodel"); err != nil || !strings.Contains(out, "readmodel swapped") {
+				t.Fatalf("rebuild in place: %v\n%s", err, out)
+			}
+			for table, rows := range tableRows(t, db, owned...) {
+				if strings.Join(rows, "\n") != strings.Join(liveRows[table], "\n") {
+					t.Errorf("%s changed in a rebuild in place:\n%s\nwant\n%s", table, strings.Join(rows, "\n"), strings.Join(liveRows[table], "\n"))
+				}
 			}
 		})
 	}
