@@ -53,17 +53,17 @@ type projectionKind struct {
 	tables, views, kept []string
 }
 
-// projectionKinds lists serve's projections (see App.Open).
+// projectionKinds lists serve's projections (as App.Open composes them).
 func projectionKinds() []projectionKind {
 	return []projectionKind{
 		{
-			name: "readmodel",
+			name: readModelGroup,
 			live: func() projections.Projection {
-				return projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+				return projections.NewGroup(readModelGroup, scans.NewProjector(), feed.NewProjector())
 			},
 			// The feed is never projected again: its rows are messages already sent, and
 			// their ids are where clients resume.
-			rebuild: func() projections.Projection { return projections.NewGroup("readmodel", scans.NewProjector()) },
+			rebuild: func() projections.Projection { return projections.NewGroup(readModelGroup, scans.NewProjector()) },
 			tables:  scans.Tables, views: scans.Views, kept: feed.Tables,
 		},
 		{
