@@ -599,8 +599,19 @@ func (c *projectionsCmd) swap(ctx context.Context, name string) error {
 	if err == nil {
 		err = catchUp(ctx, target)
 	}
+	live := c.e.write
+	if err == nil && c.sqliteReadModel() != "" {
+		// The swap keeps its connection (and the write lock) to the end while the
+		// catch-up reads events through the store, which may still have to prepare
+		// statements on its own single write connection: the swap gets another.
+		var own *sqlite.DB
+		if own, err = sqlite.Open(ctx, c.e.sqlite.Path); err == nil {
+			defer own.Close()
+			live = projections.DB{DB: own.Write, Dialect: projections.SQLite}
+		}
+	}
 	if err == nil {
-		err = projections.Swap(ctx, c.e.write, cp, catchUp)
+		err = projections.Swap(ctx, live, cp, catchUp)
 	}
 	closeCopy()
 	if err != nil {
