@@ -136,6 +136,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 	a.store, a.write, a.read = a.metrics.Store(a.eng.store), a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
+	a.scans.Cipher = a.eng.cipher()
 	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup(readModelGroup, scans.NewProjector(), feed.NewProjector())
+		group := projections.NewGroup(readModelGroup, scansProjector(a.scans.Cipher), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		quiet := opts
 		quiet.OnCommit = nil
@@ -426,6 +427,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
 		AccessTrail:    a.accessTrail,
+		Eraser:         a.eraser(),
 		Mounts:         mounts,
 		Ready:          a.ready,
 		Metrics:        a.metrics.Handler(),
