@@ -15,7 +15,9 @@ type LiveTransport interface {
 	// Open reads where r resumes (a malformed resume point is EINVALID) and returns the
 	// stream that serves userID's updates, one scan's when scanID is set, from there. A
 	// transport that is shutting down makes the stream EUNAVAILABLE.
-	Open(r *http.Request) (func(w http.ResponseWriter, r *http.Request, userID, scanID string) error, error)
+	// The stream outlives the handler (it takes the connection over) and calls release
+	// once when it ends, or before it returns an error.
+	Open(r *http.Request) (func(w http.ResponseWriter, r *http.Request, userID, scanID string, release func()) error, error)
 }
 
 // WebSocketTransport is a LiveTransport whose requests carry their access token
@@ -38,32 +40,14 @@ func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
 // stream is always the caller's own; ?scanId= narrows it to one scan.
 func (s *Server) liveSSE(c *gin.Context) {
-	stream, err := s.SSE.Open(c.Request)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	scanFilter, err := liveScanFilter(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	release, err := s.live.acquire(claims(c).UserID, c.ClientIP(), "sse")
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	defer release()
-	if err := stream(c.Writer, c.Request, claims(c).UserID, scanFilter); err != nil {
-		s.writeError(c, err)
-	}
+	s.serveLive(c, s.SSE, claims(c).UserID, "sse")
 }
 
 // liveWebSocket streams the caller's live updates over WebSocket. The access token
 // comes from the "bearer, <token>" subprotocol or the token query parameter, and is
 // verified like a Bearer header: a missing, refresh or expired token, or one of a deleted
-// or revoked user, gets 401 before
-// any upgrade, so nothing is streamed to a caller who is not who they claim.
+// or revoked user, gets 401 before any upgrade, so nothing is streamed to a caller who
+// is not who they claim.
 // ?after=<id> resumes, ?scanId= narrows to one scan.
 func (s *Server) liveWebSocket(c *gin.Context) {
 	raw := s.WebSocket.Token(c.Request)
@@ -80,7 +64,15 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	stream, err := s.WebSocket.Open(c.Request)
+	c.Set(claimsKey, cl) // for the access log
+	s.serveLive(c, s.WebSocket, cl.UserID, "websocket")
+}
+
+// serveLive streams userID's updates on transport t (kind names it in the live
+// connection counts): where the request resumes and the ?scanId= filter are checked
+// first, then the connection must fit the live limits.
+func (s *Server) serveLive(c *gin.Context, t LiveTransport, userID, kind string) {
+	stream, err := t.Open(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -90,14 +82,12 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.Set(claimsKey, cl) // for the access log
-	release, err := s.live.acquire(cl.UserID, c.ClientIP(), "websocket")
+	release, err := s.live.acquire(userID, c.ClientIP(), kind)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	if err := stream(c.Writer, c.Request, cl.UserID, scanFilter); err != nil {
+	if err := stream(c.Writer, c.Request, userID, scanFilter, release); err != nil {
 		s.writeError(c, err)
 	}
 }
