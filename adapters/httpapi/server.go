@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -18,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/erasure"
+	"github.com/scanledger/scanledger/domain/origin"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 )
@@ -100,6 +100,7 @@ type Server struct {
 	log     *slog.Logger
 	revoked *revocationCache // nil without a Revocations source
 	live    *liveLimiter
+	origins origin.Policy // CORSOrigins, by the rule every transport uses
 }
 
 // New returns a Server.
@@ -131,7 +132,7 @@ func New(cfg Config) *Server {
 	if cfg.LivePerIP <= 0 {
 		cfg.LivePerIP = 100
 	}
-	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP)}
+	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP), origins: origin.New(cfg.CORSOrigins)}
 	if r, ok := cfg.Accounts.(Revocations); ok {
 		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
 	}
@@ -202,10 +203,10 @@ func (s *Server) readyz(c *gin.Context) {
 // cors answers browsers from the configured origins, with credentials, as the
 // original backend's CORS settings did.
 func (s *Server) cors(c *gin.Context) {
-	origin := c.GetHeader("Origin")
-	if origin != "" && s.originAllowed(origin) {
+	from := c.GetHeader("Origin")
+	if s.origins.Allows(from) {
 		h := c.Writer.Header()
-		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Origin", from)
 		h.Set("Access-Control-Allow-Credentials", "true")
 		h.Add("Vary", "Origin")
 		if c.Request.Method == http.MethodOptions {
@@ -217,15 +218,6 @@ func (s *Server) cors(c *gin.Context) {
 		}
 	}
 	c.Next()
-}
-
-func (s *Server) originAllowed(origin string) bool {
-	for _, o := range s.CORSOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
 }
 
 // ok writes the {"data": ...} envelope every success uses.
