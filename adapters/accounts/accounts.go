@@ -88,9 +88,6 @@ func WithHashParams(p HashParams) Option {
 	return func(s *Store) { s.hasher = newHasher(p, cap(s.hasher.slots)) }
 }
 
-// WithRefreshGrace replaces DefaultRefreshGrace.
-func WithRefreshGrace(d time.Duration) Option { return func(s *Store) { s.grace = d } }
-
 // WithLoginLimits replaces DefaultLoginLimits.
 func WithLoginLimits(l LoginLimits) Option { return func(s *Store) { s.limits = l } }
 
