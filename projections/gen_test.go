@@ -180,7 +180,7 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 			if strings.HasSuffix(t.Name(), "postgres") {
 				d = newPostgres(t)
 			}
-			opts := projections.Options{BatchSize: size}
+			opts := projections.Options{BatchSize: size, CatchUpBatchSize: size} // every transaction that size
 			rs := catchUp(t, d, w.store, opts, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {
