@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -72,12 +71,8 @@ type App struct {
 	accessTrail *audit.Trail
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("config log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+func newLogger(level slog.Level, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // Open builds every part from the configuration and opens the databases, but starts
@@ -94,10 +89,7 @@ type extras struct {
 }
 
 func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Writer) (_ *App, err error) {
-	log, err := newLogger(cfg.LogLevel, stderr)
-	if err != nil {
-		return nil, err
-	}
+	log := newLogger(cfg.LogLevel, stderr)
 	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
@@ -126,12 +118,8 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
-	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
-	if err != nil {
-		return nil, err
-	}
 	limits := accounts.DefaultLoginLimits()
-	limits.SignupsPerIP = int(signups)
+	limits.SignupsPerIP = cfg.SignupsPerIP
 	// The access trail is events in the event store, chained and sealed like the rest.
 	a.accessTrail = audit.NewTrail(a.store)
 	a.trail = a.accessTrail
@@ -144,7 +132,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	public := strings.TrimRight(cfg.PublicURL, "/")
+	public := cfg.PublicURL
 	if public == "" {
 		public = "http://" + reachable(a.listener.Addr().String())
 	}
@@ -155,32 +143,17 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 
 	// Analyzer.
-	if cfg.Analyzer == "" || cfg.Analyzer == "builtin" {
+	if cfg.Analyzer == "builtin" {
 		a.analyzer = builtin.New(a.blobs)
 	} else {
-		if !strings.HasPrefix(cfg.Analyzer, "http://") && !strings.HasPrefix(cfg.Analyzer, "https://") {
-			return nil, fmt.Errorf("config analyzer: %q is neither builtin nor an http(s) URL", cfg.Analyzer)
-		}
-		deadline, err := cfg.duration("analyzer-deadline", cfg.Deadline)
-		if err != nil {
-			return nil, err
-		}
-		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(deadline))
+		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(cfg.Deadline))
 	}
 
 	// Live updates.
-	heartbeat, err := cfg.duration("heartbeat", cfg.Heartbeat)
-	if err != nil {
-		return nil, err
-	}
 	a.hub = relay.NewHub(relay.TableFeed{DB: a.read}, relay.HubOptions{Logger: log, Queue: x.hubQueue})
-	a.sse = relay.NewSSE(a.hub, heartbeat)
+	a.sse = relay.NewSSE(a.hub, cfg.Heartbeat)
 
-	roles, err := cfg.roles()
-	if err != nil {
-		return nil, err
-	}
-	if roles["projector"] {
+	if cfg.Roles.Projector {
 		opts := projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { a.committed() }}
 		lock := func(name string) projections.LockFunc {
 			// With a shared Postgres read model, one instance at a time writes each
@@ -203,28 +176,17 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
 			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
 	}
-	if roles["worker"] {
+	if cfg.Roles.Worker {
 		if a.worker, err = a.newWorker(); err != nil {
 			return nil, err
 		}
 	}
-	if roles["http"] {
+	if cfg.Roles.HTTP {
 		if a.http, err = a.newHTTP(); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
-}
-
-// list splits a comma-separated setting.
-func list(v string) []string {
-	var out []string
-	for _, o := range strings.Split(v, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 // feedChannel is the Postgres notification channel on which instances tell each other
@@ -289,28 +251,8 @@ func reachable(addr string) string {
 
 func (a *App) newWorker() (*worker.Worker, error) {
 	c := a.cfg
-	n, err := c.integer("workers", c.Workers)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
+	if c.Workers == 0 {
 		return nil, nil
-	}
-	lease, err := c.duration("worker-lease", c.WorkerLease)
-	if err != nil {
-		return nil, err
-	}
-	deadline, err := c.duration("analyzer-deadline", c.Deadline)
-	if err != nil {
-		return nil, err
-	}
-	retries, err := c.integer("max-retries", c.MaxRetries)
-	if err != nil {
-		return nil, err
-	}
-	drain, err := c.duration("shutdown-drain", c.Drain)
-	if err != nil {
-		return nil, err
 	}
 	instance, err := instanceID(c.Instance, c.DataDir)
 	if err != nil {
@@ -324,45 +266,17 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Logger:      a.log,
 		Prices:      a.accounts,
 		Owner:       "worker-" + instance,
-		Drain:       drain,
-		Concurrency: int(n),
-		Lease:       lease,
-		Deadline:    deadline,
-		MaxRetries:  int(retries),
+		Drain:       c.Drain,
+		Concurrency: c.Workers,
+		Lease:       c.WorkerLease,
+		Deadline:    c.Deadline,
+		MaxRetries:  c.MaxRetries,
 		Wake:        a.wakeJobs,
 	}, nil
 }
 
 func (a *App) newHTTP() (*http.Server, error) {
 	c := a.cfg
-	maxBytes, err := c.integer("upload-max-bytes", c.MaxImageSize)
-	if err != nil {
-		return nil, err
-	}
-	maxFiles, err := c.integer("upload-max-files", c.MaxImages)
-	if err != nil {
-		return nil, err
-	}
-	heartbeat, err := c.duration("heartbeat", c.Heartbeat)
-	if err != nil {
-		return nil, err
-	}
-	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
-	if err != nil {
-		return nil, err
-	}
-	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
-	if err != nil {
-		return nil, err
-	}
-	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
-	if err != nil {
-		return nil, err
-	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
 	// reconnect may present an expired token of a login session that is still alive.
@@ -370,7 +284,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 	// revocation check and the live caps are the API's own.
 	var api *httpapi.Server
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
-		relay.WithHeartbeat(heartbeat), relay.WithOrigins(list(c.CORSOrigins)), relay.WithLogger(a.log),
+		relay.WithHeartbeat(c.Heartbeat), relay.WithOrigins(c.CORSOrigins), relay.WithLogger(a.log),
 		relay.WithSessions(a.accounts),
 		relay.WithAdmission(func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
@@ -408,14 +322,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 			}
 			return a.read.PingContext(ctx)
 		},
-		MaxImageBytes:  int64(maxBytes),
-		MaxImages:      int(maxFiles),
-		CORSOrigins:    list(c.CORSOrigins),
-		TrustedProxies: list(c.Proxies),
-		BodyGrace:      bodyGrace,
-		BodyMinRate:    bodyRate,
-		LivePerUser:    int(livePerUser),
-		LivePerIP:      int(livePerIP),
+		MaxImageBytes:  c.MaxImageSize,
+		MaxImages:      c.MaxImages,
+		CORSOrigins:    c.CORSOrigins,
+		TrustedProxies: c.Proxies,
+		BodyGrace:      c.BodyTimeout,
+		BodyMinRate:    c.BodyMinRate,
+		LivePerUser:    c.LivePerUser,
+		LivePerIP:      c.LivePerIP,
 	})
 	a.sweepPhotos = api.SweepOrphanPhotos
 	return &http.Server{
@@ -531,15 +445,8 @@ func (a *App) pruneFeed(ctx context.Context) error {
 // after start (a restart after a crash sweeps its leftovers on schedule, not in the
 // middle of recovering). A failed sweep is logged and retried at the next tick.
 func (a *App) runPhotoSweep(ctx context.Context) error {
-	every, err := a.cfg.duration("photo-sweep-interval", a.cfg.PhotoSweep)
-	if err != nil {
-		return err
-	}
-	grace, err := a.cfg.duration("photo-sweep-grace", a.cfg.PhotoGrace)
-	if err != nil {
-		return err
-	}
-	if every <= 0 {
+	every, grace := a.cfg.PhotoSweep, a.cfg.PhotoGrace
+	if every == 0 {
 		<-ctx.Done()
 		return ctx.Err()
 	}

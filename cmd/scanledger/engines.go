@@ -82,6 +82,9 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
+		if !isPostgres(rm) {
+			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
+		}
 		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log),
 			kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
 		if err != nil {
@@ -89,9 +92,6 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 		}
 		e.closer = append(e.closer, func() { st.Close() })
 		e.store, e.ready = st, st.Ready
-		if rm == "" {
-			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
-		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {
 			return nil, err
@@ -176,7 +176,11 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (b
 		}
 		return q.Get(query)
 	}
-	ssl, _ := strconv.ParseBool(pick(cfg.S3UseSSL, "ssl"))
+	// The URL's ?ssl= was checked when the settings were read.
+	ssl, _ := strconv.ParseBool(q.Get("ssl"))
+	if cfg.S3UseSSL != nil {
+		ssl = *cfg.S3UseSSL
+	}
 	st, err := s3.New(ctx, s3.Config{
 		Endpoint:       pick(cfg.S3Endpoint, "endpoint"),
 		Bucket:         u.Host,

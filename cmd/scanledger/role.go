@@ -75,10 +75,7 @@ type accountsOnly struct {
 }
 
 func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsOnly, error) {
-	log, err := newLogger(cfg.LogLevel, stderr)
-	if err != nil {
-		return nil, err
-	}
+	log := newLogger(cfg.LogLevel, stderr)
 	eng, err := openEngines(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -92,6 +89,6 @@ func (a *accountsOnly) close() { a.eng.close() }
 
 // withoutListening is cfg for a one-shot command: no port, no background roles.
 func withoutListening(cfg Config) Config {
-	cfg.Addr, cfg.Roles = "127.0.0.1:0", ""
+	cfg.Addr, cfg.Roles = "127.0.0.1:0", Roles{}
 	return cfg
 }
