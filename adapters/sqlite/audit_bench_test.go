@@ -28,7 +28,7 @@ func TestVerifyAllFigure(t *testing.T) {
 		t.Skip("set SCANLEDGER_VERIFY_EVENTS to measure")
 	}
 	ctx := t.Context()
-	st := sqlite.NewStore(openDB(t), sqlite.WithPollInterval(time.Hour))
+	st := pollEvery(sqlite.NewStore(openDB(t)), time.Hour)
 	const perStream = 10
 	for s := 0; s < n/perStream; s++ {
 		stream := fmt.Sprintf("scan-%08d", s)

@@ -138,7 +138,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 
 	// Photos.
-	if a.blobs, a.blobfs, err = openBlobs(ctx, cfg, secret, public); err != nil {
+	if a.blobs, a.blobfs, err = openBlobs(ctx, cfg, secret, public, log); err != nil {
 		return nil, err
 	}
 
@@ -146,7 +146,9 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if cfg.Analyzer == "builtin" {
 		a.analyzer = builtin.New(a.blobs)
 	} else {
-		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(cfg.Deadline))
+		client := agents.New(cfg.Analyzer)
+		client.CallTimeout = cfg.Deadline
+		a.analyzer = client
 	}
 
 	// Live updates.

@@ -85,11 +85,12 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 		if !isPostgres(rm) {
 			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
 		}
-		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log),
-			kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
+		st, err := kurrentdb.Open(ctx, es)
 		if err != nil {
 			return nil, err
 		}
+		st.Logger = log
+		st.StreamPrefixes = []string{kurrentdb.DefaultStreamPrefix, audit.StreamPrefix}
 		e.closer = append(e.closer, func() { st.Close() })
 		e.store, e.ready = st, st.Ready
 	case isPostgres(es):
@@ -152,7 +153,7 @@ type blobStore interface {
 // openBlobs opens the photo store: file:///dir (default <data-dir>/blobs) or
 // s3://bucket, with the endpoint and credentials from the S3 settings (or the URL's
 // query: ?endpoint=host:port&region=r&ssl=true).
-func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (blobStore, *blobfs.Store, error) {
+func openBlobs(ctx context.Context, cfg Config, secret []byte, public string, log *slog.Logger) (blobStore, *blobfs.Store, error) {
 	v := cfg.Blobs
 	if v == "" || strings.HasPrefix(v, "file://") || !strings.Contains(v, "://") {
 		dir := strings.TrimPrefix(v, "file://")
@@ -163,6 +164,7 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (b
 		if err != nil {
 			return nil, nil, err
 		}
+		fs.Logger = log
 		return fs, fs, nil
 	}
 	u, err := url.Parse(v)
