@@ -102,7 +102,8 @@ func parkEvent(ctx context.Context, tx *Tx, name string, e event.Recorded, cause
 	_, err := tx.Exec(ctx, `INSERT INTO parked_events
 		(projection, event_id, stream_id, version, position, type, error, parked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at`,
+		ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at,
+			resolution = NULL, resolved_at = NULL, note = NULL`,
 		name, e.ID, e.StreamID, e.Version, string(e.Position), e.Type, cause.Error(), tx.Dialect().Time(now))
 	if err != nil {
 		return fmt.Errorf("park event %s: %w", e.ID, err)
@@ -126,7 +127,7 @@ func Checkpoint(ctx context.Context, db DB, name string) (event.Cursor, time.Tim
 	return event.Cursor(pos), at, nil
 }
 
-// Parked is an event a projection gave up on.
+// Parked is an event a projection gave up on, and what an operator decided about it.
 type Parked struct {
 	Projection string
 	EventID    string
@@ -136,30 +137,138 @@ type Parked struct {
 	Type       string
 	Error      string
 	ParkedAt   time.Time
+	// Resolution is "" while it waits for a decision, then "retried" or "skipped".
+	Resolution string
+	ResolvedAt *time.Time
+	Note       string
 }
 
-// ListParked returns the events parked by a projection ("" for every projection),
-// oldest first.
+const parkedColumns = `projection, event_id, stream_id, version, position, type, error, parked_at,
+	coalesce(resolution, ''), resolved_at, coalesce(note, '')`
+
+func scanParked(s interface{ Scan(...any) error }) (Parked, error) {
+	var p Parked
+	var pos string
+	err := s.Scan(&p.Projection, &p.EventID, &p.StreamID, &p.Version, &pos, &p.Type, &p.Error,
+		ScanTime(&p.ParkedAt), &p.Resolution, ScanNullTime(&p.ResolvedAt), &p.Note)
+	p.Position = event.Cursor(pos)
+	return p, err
+}
+
+// ListParked returns the events parked by a projection ("" for every projection) that
+// wait for a decision, oldest first.
 func ListParked(ctx context.Context, db DB, projection string) ([]Parked, error) {
-	rows, err := db.QueryContext(ctx, `SELECT projection, event_id, stream_id, version, position, type, error, parked_at
-		FROM parked_events WHERE $1 = '' OR projection = $1 ORDER BY parked_at, projection, event_id`, projection)
+	rows, err := db.QueryContext(ctx, `SELECT `+parkedColumns+` FROM parked_events
+		WHERE ($1 = '' OR projection = $1) AND resolution IS NULL ORDER BY parked_at, projection, event_id`, projection)
 	if err != nil {
 		return nil, fmt.Errorf("list parked events: %w", err)
 	}
 	defer rows.Close()
 	var out []Parked
 	for rows.Next() {
-		var p Parked
-		var pos string
-		if err := rows.Scan(&p.Projection, &p.EventID, &p.StreamID, &p.Version, &pos, &p.Type, &p.Error,
-			ScanTime(&p.ParkedAt)); err != nil {
+		p, err := scanParked(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list parked events: %w", err)
 		}
-		p.Position = event.Cursor(pos)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list parked events: %w", err)
 	}
 	return out, nil
+}
+
+// ErrNotParked is returned for an event no projection parked.
+var ErrNotParked = errors.New("no such parked event")
+
+// GetParked returns one parked event of a projection ("" for any), resolved or not.
+func GetParked(ctx context.Context, db DB, projection, eventID string) (Parked, error) {
+	p, err := scanParked(db.QueryRowContext(ctx, `SELECT `+parkedColumns+` FROM parked_events
+		WHERE ($1 = '' OR projection = $1) AND event_id = $2 ORDER BY projection LIMIT 1`, projection, eventID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Parked{}, fmt.Errorf("parked event %s: %w", eventID, ErrNotParked)
+	}
+	if err != nil {
+		return Parked{}, fmt.Errorf("parked event %s: %w", eventID, err)
+	}
+	return p, nil
+}
+
+// Retry applies a parked event with p (the projection as it runs live, fixed) in one
+// transaction and records it as retried. The live runner may be running: the
+// transaction first takes the projection's checkpoint row, as each of the runner's
+// does, so the two never interleave. The runner's checkpoint and version guard already
+// count the event as handled, so nothing applies it twice. When p fails again nothing
+// changes and the error is returned.
+func Retry(ctx context.Context, db DB, p Projection, e event.Recorded, note string, now time.Time) error {
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("retry %s: %w", e.ID, err)
+	}
+	defer sqlTx.Rollback()
+	tx := newTx(sqlTx, db.Dialect, nil)
+	if setup := db.Dialect.txSetup(); setup != "" {
+		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
+			return fmt.Errorf("retry %s: %w", e.ID, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET name = name WHERE name = $1`, p.Name()); err != nil {
+		return fmt.Errorf("retry %s: hold the checkpoint: %w", e.ID, err)
+	}
+	var pending int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM parked_events WHERE projection = $1 AND event_id = $2 AND resolution IS NULL`,
+		p.Name(), e.ID).Scan(&pending); err != nil {
+		return fmt.Errorf("retry %s: %w", e.ID, err)
+	}
+	if pending == 0 {
+		return fmt.Errorf("retry %s: %w (or it was resolved already)", e.ID, ErrNotParked)
+	}
+	b, batched := p.(Batcher)
+	if batched {
+		b.Begin()
+	}
+	if err := p.Handle(ctx, tx, e); err != nil {
+		return fmt.Errorf("retry %s: still fails: %w", e.ID, err)
+	}
+	if batched {
+		if err := b.Flush(ctx, tx); err != nil {
+			return fmt.Errorf("retry %s: still fails: %w", e.ID, err)
+		}
+	}
+	if err := resolve(ctx, tx, p.Name(), e.ID, "retried", note, now); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("retry %s: commit: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Skip records that a parked event stays unapplied, when and why.
+func Skip(ctx context.Context, db DB, projection, eventID, note string, now time.Time) error {
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("skip %s: %w", eventID, err)
+	}
+	defer sqlTx.Rollback()
+	if err := resolve(ctx, newTx(sqlTx, db.Dialect, nil), projection, eventID, "skipped", note, now); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("skip %s: commit: %w", eventID, err)
+	}
+	return nil
+}
+
+func resolve(ctx context.Context, tx *Tx, projection, eventID, resolution, note string, now time.Time) error {
+	res, err := tx.Exec(ctx, `UPDATE parked_events SET resolution = $1, resolved_at = $2, note = $3
+		WHERE projection = $4 AND event_id = $5 AND resolution IS NULL`,
+		resolution, tx.Dialect().Time(now), note, projection, eventID)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", resolution, eventID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%s %s: %w (or it was resolved already)", resolution, eventID, ErrNotParked)
+	}
+	return nil
 }

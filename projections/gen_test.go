@@ -123,12 +123,18 @@ func generate(w *world, rng *rand.Rand, active, events int) {
 // dump reads every read-model table in a fixed order, as text.
 func dump(t testing.TB, db projections.DB) map[string][][]string {
 	t.Helper()
-	out := map[string][][]string{}
-	for table, order := range map[string]string{
+	return dumpTables(t, db, map[string]string{
 		"houses": "id", "scans": "id", "rooms": "id", "house_room_images": "id", "house_scan_summary": "id",
 		"agents_runs": "id", "user_feed": "id", "user_feed_scans": "scan_id", "user_feed_cursors": "user_id",
 		"scan_jobs": "scan_id, attempt", "projection_streams": "projection, stream_id", "parked_events": "event_id",
-	} {
+	})
+}
+
+// dumpTables reads tables (table -> ORDER BY list) as text.
+func dumpTables(t testing.TB, db projections.DB, tables map[string]string) map[string][][]string {
+	t.Helper()
+	out := map[string][][]string{}
+	for table, order := range tables {
 		rows, err := db.QueryContext(context.Background(), "SELECT * FROM "+table+" ORDER BY "+order)
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)

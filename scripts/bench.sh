@@ -16,6 +16,7 @@ if [ "$what" = all ] || [ "$what" = embedded ]; then
   bench ./adapters/builtin/ 'BenchmarkAnalyzeRealPhoto' 10x
   bench ./adapters/blobfs/ 'BenchmarkPut' 2s
   bench ./adapters/accounts/ 'BenchmarkLoginWithDefaultHash' 10x
+  bench ./cmd/scanledger/ 'BenchmarkLargestCompleted' 5x
 fi
 if [ "$what" = all ] || [ "$what" = postgres ]; then
   [ -x scripts/bench-postgres.sh ] && scripts/bench-postgres.sh

@@ -27,7 +27,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/projections"
 )
@@ -36,7 +36,7 @@ import (
 type Store struct {
 	write  projections.DB // SQLite: the single writer connection; Postgres: the pool
 	read   projections.DB
-	tokens *token.Issuer
+	tokens Tokens
 	hasher *hasher
 	now    func() time.Time
 	grace  time.Duration
@@ -45,6 +45,14 @@ type Store struct {
 	// signupLane admits fewer signup hashes at once than the hasher has slots, so a
 	// flood of signups always leaves slots to logins.
 	signupLane chan struct{}
+}
+
+// Tokens signs the sessions the store hands out and verifies the refresh tokens it is
+// given back (adapters/token.Issuer, composed in cmd).
+type Tokens interface {
+	Issue(kind, userID, role string) (string, auth.Claims, error)
+	IssueInSession(kind, userID, role, session string) (string, auth.Claims, error)
+	Verify(raw, kind string) (auth.Claims, error)
 }
 
 // LoginLimits bound failed logins: a login is refused (ERATELIMIT) while the email has
@@ -89,7 +97,7 @@ func WithLoginLimits(l LoginLimits) Option { return func(s *Store) { s.limits = 
 // New returns a Store on a migrated read-model database (migrations.ReadModel). With
 // SQLite, write is the single-connection write handle and read the reader pool; with
 // Postgres both are the same pool. tokens signs the sessions it hands out.
-func New(write, read projections.DB, tokens *token.Issuer, opts ...Option) *Store {
+func New(write, read projections.DB, tokens Tokens, opts ...Option) *Store {
 	s := &Store{
 		write:  write,
 		read:   read,

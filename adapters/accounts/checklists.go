@@ -6,47 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strings"
-	"time"
-	"unicode/utf8"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/account"
+
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/checklist"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/projections"
 )
-
-// Checklist is a row of checklists: a base checklist (IsBase, no UserID) or a user's
-// custom one.
-type Checklist struct {
-	ID        string
-	Scope     string
-	Name      string
-	Version   int
-	IsBase    bool
-	UserID    *string
-	ItemsRaw  json.RawMessage // nil in listings that leave it out
-	CreatedAt time.Time
-	// Enabled is false for a base checklist an admin disabled: it is then left out of
-	// GET /checklists/base/:scope and of every merge until enabled again.
-	Enabled bool
-}
-
-// ChecklistPatch is the body of PUT /checklists/... and PATCH /checklists/:id. Zero
-// fields leave the row as it is (a version of 0 is ignored, as the original ignored a
-// falsy one); a new row takes the defaults for what is missing.
-type ChecklistPatch struct {
-	Name     *string
-	Version  int
-	ItemsRaw json.RawMessage
-}
-
-// MaxChecklistNameLength bounds a checklist's name (characters): the settings page
-// shows it.
-const MaxChecklistNameLength = 200
 
 func errChecklistNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Checklist not found") }
 func errNotAdmin() error {
@@ -60,26 +29,6 @@ const (
 	// product), not alphabetically.
 	scopeOrder = `CASE scope WHEN 'house' THEN 0 WHEN 'room' THEN 1 ELSE 2 END`
 )
-
-// check validates a patch for scope: itemsRaw must be a checklist the agents can use
-// (checklist.Validate), and the version must fit the column.
-func (p ChecklistPatch) check(scope string) error {
-	if p.Name != nil && utf8.RuneCountInString(*p.Name) > MaxChecklistNameLength {
-		return domain.Errorf(domain.EINVALID, "name must be shorter than or equal to %d characters", MaxChecklistNameLength)
-	}
-	if p.Name != nil {
-		if err := domain.CheckText("name", *p.Name); err != nil {
-			return err
-		}
-	}
-	if p.Version < 0 || p.Version > math.MaxInt32 {
-		return domain.Errorf(domain.EINVALID, "version must be a positive integer")
-	}
-	if p.ItemsRaw != nil {
-		return checklist.Validate(scope, p.ItemsRaw)
-	}
-	return nil
-}
 
 // EnsureDefaults stores the shipped default base checklist (checklist.Defaults) at
 // version 1 for every scope that has no base checklist yet. Call it at start-up; it is
@@ -106,7 +55,7 @@ func customName(scope string) string { return "Custom " + scope + " checklist" }
 
 // BaseChecklist returns the scope's enabled base checklist with the highest version, or
 // nil when there is none. An unknown scope is EINVALID.
-func (s *Store) BaseChecklist(ctx context.Context, scope string) (*Checklist, error) {
+func (s *Store) BaseChecklist(ctx context.Context, scope string) (*account.Checklist, error) {
 	if _, err := checklist.ParseScope(scope); err != nil {
 		return nil, err
 	}
@@ -126,31 +75,31 @@ func (s *Store) BaseChecklist(ctx context.Context, scope string) (*Checklist, er
 // meant to be in effect. Only a user whose stored role is admin may: EFORBIDDEN
 // otherwise, whatever the caller's token says. The change is recorded in the access
 // trail before it is made.
-func (s *Store) PutBaseChecklist(ctx context.Context, actorID, scope string, p ChecklistPatch) (Checklist, error) {
-	actor := Actor{ID: actorID, Role: token.RoleAdmin}
+func (s *Store) PutBaseChecklist(ctx context.Context, actorID, scope string, p account.ChecklistPatch) (account.Checklist, error) {
+	actor := account.Actor{ID: actorID, Role: auth.RoleAdmin}
 	if _, err := checklist.ParseScope(scope); err != nil {
-		return Checklist{}, err
+		return account.Checklist{}, err
 	}
 	isAdmin := func(q queryer) error {
 		if !domain.ValidID(actor.ID) {
 			return errNotAdmin()
 		}
 		role, err := s.role(ctx, q, actor.ID)
-		if notFound(err) || err == nil && role != token.RoleAdmin {
+		if notFound(err) || err == nil && role != auth.RoleAdmin {
 			return errNotAdmin()
 		}
 		return err
 	}
 	if err := isAdmin(s.read); err != nil {
-		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("put base checklist: %w", err)
 	}
-	if err := p.check(scope); err != nil {
-		return Checklist{}, err
+	if err := p.Check(scope); err != nil {
+		return account.Checklist{}, err
 	}
-	if err := s.record(ctx, actor, trail.ChangeBaseList, "checklist:base:"+scope, "uploaded the base "+scope+" checklist"+p.changed()); err != nil {
-		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+	if err := s.record(ctx, actor, trail.ChangeBaseList, "checklist:base:"+scope, "uploaded the base "+scope+" checklist"+p.Changed()); err != nil {
+		return account.Checklist{}, fmt.Errorf("put base checklist: %w", err)
 	}
-	var out Checklist
+	var out account.Checklist
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := isAdmin(tx); err != nil {
 			return err
@@ -169,24 +118,24 @@ func (s *Store) PutBaseChecklist(ctx context.Context, actorID, scope string, p C
 		return nil
 	})
 	if err != nil {
-		return Checklist{}, fmt.Errorf("put base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("put base checklist: %w", err)
 	}
 	return out, nil
 }
 
 // PutCustomChecklist updates the user's custom checklist for the scope, or creates it
 // (name "Custom <scope> checklist", version 1, items {} unless given).
-func (s *Store) PutCustomChecklist(ctx context.Context, userID, scope string, p ChecklistPatch) (Checklist, error) {
+func (s *Store) PutCustomChecklist(ctx context.Context, userID, scope string, p account.ChecklistPatch) (account.Checklist, error) {
 	if _, err := checklist.ParseScope(scope); err != nil {
-		return Checklist{}, err
+		return account.Checklist{}, err
 	}
-	if err := p.check(scope); err != nil {
-		return Checklist{}, err
+	if err := p.Check(scope); err != nil {
+		return account.Checklist{}, err
 	}
 	if !domain.ValidID(userID) {
-		return Checklist{}, errUserNotFound()
+		return account.Checklist{}, errUserNotFound()
 	}
-	var out Checklist
+	var out account.Checklist
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// A custom row must belong to a stored user (foreign key); a token for a user
 		// that was never signed up gets a clear 404 instead of a constraint failure.
@@ -198,7 +147,7 @@ func (s *Store) PutCustomChecklist(ctx context.Context, userID, scope string, p 
 		return err
 	})
 	if err != nil {
-		return Checklist{}, fmt.Errorf("put custom checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("put custom checklist: %w", err)
 	}
 	return out, nil
 }
@@ -208,7 +157,7 @@ func (s *Store) PutCustomChecklist(ctx context.Context, userID, scope string, p 
 // The insert does nothing when a concurrent request created the row first (unique
 // indexes on one base per scope and one custom per user and scope), and the loop then
 // updates that row.
-func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *string, p ChecklistPatch) (Checklist, error) {
+func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *string, p account.ChecklistPatch) (account.Checklist, error) {
 	query := `SELECT ` + checklistColumns + ` FROM checklists WHERE is_base AND scope = $1`
 	args, defaultName := []any{scope}, baseName(scope)
 	if owner != nil {
@@ -222,9 +171,9 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *str
 			return s.update(ctx, tx, cur.ID, p)
 		}
 		if !notFound(err) {
-			return Checklist{}, err
+			return account.Checklist{}, err
 		}
-		c := Checklist{ID: domain.NewID(), Scope: scope, Name: defaultName, Version: 1, IsBase: owner == nil, UserID: owner,
+		c := account.Checklist{ID: domain.NewID(), Scope: scope, Name: defaultName, Version: 1, IsBase: owner == nil, UserID: owner,
 			ItemsRaw: json.RawMessage(`{}`), CreatedAt: s.clock(), Enabled: true}
 		if p.Name != nil {
 			c.Name = *p.Name
@@ -239,42 +188,42 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, scope string, owner *str
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
 			c.ID, c.Scope, c.Name, c.Version, c.IsBase, c.UserID, s.write.Dialect.JSON(c.ItemsRaw), s.t(c.CreatedAt))
 		if err != nil {
-			return Checklist{}, fmt.Errorf("insert checklist: %w", err)
+			return account.Checklist{}, fmt.Errorf("insert checklist: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return Checklist{}, fmt.Errorf("insert checklist: %w", err)
+			return account.Checklist{}, fmt.Errorf("insert checklist: %w", err)
 		} else if n == 1 {
 			return c, nil
 		}
 	}
-	return Checklist{}, fmt.Errorf("upsert checklist: the row kept changing")
+	return account.Checklist{}, fmt.Errorf("upsert checklist: the row kept changing")
 }
 
 // UpdateCustomChecklist updates one of the user's custom checklists by id. Another
 // user's, a base one, or a missing one are all ENOTFOUND "Checklist not found".
-func (s *Store) UpdateCustomChecklist(ctx context.Context, userID, id string, p ChecklistPatch) (Checklist, error) {
+func (s *Store) UpdateCustomChecklist(ctx context.Context, userID, id string, p account.ChecklistPatch) (account.Checklist, error) {
 	if !domain.ValidID(id) || !domain.ValidID(userID) {
-		return Checklist{}, errChecklistNotFound()
+		return account.Checklist{}, errChecklistNotFound()
 	}
-	var out Checklist
+	var out account.Checklist
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.checklist(ctx, tx, `SELECT `+checklistColumns+` FROM checklists WHERE id = $1 AND user_id = $2 AND NOT is_base`, id, userID)
 		if err != nil {
 			return err
 		}
-		if err := p.check(cur.Scope); err != nil {
+		if err := p.Check(cur.Scope); err != nil {
 			return err
 		}
 		out, err = s.update(ctx, tx, id, p)
 		return err
 	})
 	if err != nil {
-		return Checklist{}, fmt.Errorf("update checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("update checklist: %w", err)
 	}
 	return out, nil
 }
 
-func (s *Store) update(ctx context.Context, tx *sql.Tx, id string, p ChecklistPatch) (Checklist, error) {
+func (s *Store) update(ctx context.Context, tx *sql.Tx, id string, p account.ChecklistPatch) (account.Checklist, error) {
 	var version, items any
 	if p.Version != 0 {
 		version = p.Version
@@ -284,16 +233,16 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, id string, p ChecklistPa
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE checklists SET name = COALESCE($2, name), version = COALESCE($3, version),
 		items_raw = COALESCE($4, items_raw) WHERE id = $1`, id, p.Name, version, items); err != nil {
-		return Checklist{}, fmt.Errorf("update checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("update checklist: %w", err)
 	}
 	return s.checklist(ctx, tx, `SELECT `+checklistColumns+` FROM checklists WHERE id = $1`, id)
 }
 
 // CustomChecklists lists the user's custom checklists by scope (house, room, product),
 // name, then version descending: the order the PWA's settings page expects.
-func (s *Store) CustomChecklists(ctx context.Context, userID string) ([]Checklist, error) {
+func (s *Store) CustomChecklists(ctx context.Context, userID string) ([]account.Checklist, error) {
 	if !domain.ValidID(userID) {
-		return []Checklist{}, nil
+		return []account.Checklist{}, nil
 	}
 	out, err := s.checklists(ctx, s.read, `SELECT `+checklistColumns+` FROM checklists
 		WHERE user_id = $1 AND NOT is_base ORDER BY `+scopeOrder+`, name, version DESC, id`, true, userID)
@@ -345,29 +294,29 @@ func (s *Store) Merged(ctx context.Context, userID string) (scan.Checklists, err
 	return scan.Checklists(set), nil
 }
 
-func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...any) (Checklist, error) {
-	var c Checklist
+func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...any) (account.Checklist, error) {
+	var c account.Checklist
 	err := q.QueryRowContext(ctx, query, args...).Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID,
 		projections.ScanJSON(&c.ItemsRaw), projections.ScanTime(&c.CreatedAt), &c.Enabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Checklist{}, errChecklistNotFound()
+		return account.Checklist{}, errChecklistNotFound()
 	}
 	if err != nil {
-		return Checklist{}, fmt.Errorf("read checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("read checklist: %w", err)
 	}
 	return c, nil
 }
 
 // checklists runs a listing; withItems says whether query selects items_raw.
-func (s *Store) checklists(ctx context.Context, q queryer, query string, withItems bool, args ...any) ([]Checklist, error) {
+func (s *Store) checklists(ctx context.Context, q queryer, query string, withItems bool, args ...any) ([]account.Checklist, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list checklists: %w", err)
 	}
 	defer rows.Close()
-	out := []Checklist{}
+	out := []account.Checklist{}
 	for rows.Next() {
-		var c Checklist
+		var c account.Checklist
 		dst := []any{&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID}
 		if withItems {
 			dst = append(dst, projections.ScanJSON(&c.ItemsRaw))
@@ -381,22 +330,4 @@ func (s *Store) checklists(ctx context.Context, q queryer, query string, withIte
 		return nil, fmt.Errorf("list checklists: %w", err)
 	}
 	return out, nil
-}
-
-// changed lists what a patch sets, for the access trail: names only, never contents.
-func (p ChecklistPatch) changed() string {
-	var parts []string
-	if p.Name != nil {
-		parts = append(parts, "name")
-	}
-	if p.Version != 0 {
-		parts = append(parts, "version")
-	}
-	if p.ItemsRaw != nil {
-		parts = append(parts, "itemsRaw")
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
 }

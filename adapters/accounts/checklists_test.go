@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/checklist"
 	"github.com/scanledger/scanledger/domain/scan"
 )
@@ -35,7 +35,7 @@ func jsonEqual(t *testing.T, got, want json.RawMessage) {
 func (e *env) admin(t *testing.T) string {
 	t.Helper()
 	id := e.signup(t, "admin@example.com", "secret1").User.ID
-	if err := e.store.SetRole(context.Background(), "admin@example.com", token.RoleAdmin); err != nil {
+	if err := e.store.SetRole(context.Background(), "admin@example.com", auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -76,7 +76,7 @@ func TestEnsureDefaultsKeepsAnAdminsBaseChecklist(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		items := json.RawMessage(`{"items":[{"id":"fridge","title":"Fridge","type":"boolean"}]}`)
-		if _, err := e.store.PutBaseChecklist(ctx, e.admin(t), "product", accounts.ChecklistPatch{ItemsRaw: items}); err != nil {
+		if _, err := e.store.PutBaseChecklist(ctx, e.admin(t), "product", account.ChecklistPatch{ItemsRaw: items}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.store.EnsureDefaults(ctx); err != nil {
@@ -94,7 +94,7 @@ func TestAnUnknownScopeIsInvalidInput(t *testing.T) {
 		if _, err := e.store.BaseChecklist(ctx, "garage"); domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("base: %v", err)
 		}
-		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "garage", accounts.ChecklistPatch{}); domain.ErrorCode(err) != domain.EINVALID {
+		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "garage", account.ChecklistPatch{}); domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("custom: %v", err)
 		}
 	})
@@ -105,17 +105,17 @@ func TestOnlyAStoredAdminMayPutBaseChecklists(t *testing.T) {
 		ctx := context.Background()
 		u := e.signup(t, "ada@example.com", "secret1").User
 		for _, actor := range []string{u.ID, domain.NewID(), "not-a-uuid"} {
-			_, err := e.store.PutBaseChecklist(ctx, actor, "house", accounts.ChecklistPatch{})
+			_, err := e.store.PutBaseChecklist(ctx, actor, "house", account.ChecklistPatch{})
 			if domain.ErrorCode(err) != domain.EFORBIDDEN || domain.ErrorMessage(err) != "Only admins can update base checklists" {
 				t.Fatalf("%s: got %v", actor, err)
 			}
 		}
 		// A demoted admin loses the right at once, whatever their token still says.
 		admin := e.admin(t)
-		if err := e.store.SetRole(ctx, "admin@example.com", token.RoleUser); err != nil {
+		if err := e.store.SetRole(ctx, "admin@example.com", auth.RoleUser); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.PutBaseChecklist(ctx, admin, "house", accounts.ChecklistPatch{}); domain.ErrorCode(err) != domain.EFORBIDDEN {
+		if _, err := e.store.PutBaseChecklist(ctx, admin, "house", account.ChecklistPatch{}); domain.ErrorCode(err) != domain.EFORBIDDEN {
 			t.Fatalf("demoted admin: %v", err)
 		}
 	})
@@ -125,7 +125,7 @@ func TestPutBaseChecklistUpdatesTheBaseInPlaceOrCreatesIt(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		admin := e.admin(t)
-		created, err := e.store.PutBaseChecklist(ctx, admin, "room", accounts.ChecklistPatch{})
+		created, err := e.store.PutBaseChecklist(ctx, admin, "room", account.ChecklistPatch{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestPutBaseChecklistUpdatesTheBaseInPlaceOrCreatesIt(t *testing.T) {
 			t.Fatalf("created: %+v", created)
 		}
 		items := json.RawMessage(`{"default":{"description":"All rooms","items":[{"id":"lighting","title":"Lighting","type":"boolean"}]}}`)
-		updated, err := e.store.PutBaseChecklist(ctx, admin, "room", accounts.ChecklistPatch{Name: ptr("Rooms v2"), Version: 2, ItemsRaw: items})
+		updated, err := e.store.PutBaseChecklist(ctx, admin, "room", account.ChecklistPatch{Name: ptr("Rooms v2"), Version: 2, ItemsRaw: items})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestPutBaseChecklistUpdatesTheBaseInPlaceOrCreatesIt(t *testing.T) {
 		}
 		jsonEqual(t, updated.ItemsRaw, items)
 		// A zero version is ignored, as the original ignored a falsy one.
-		again, err := e.store.PutBaseChecklist(ctx, admin, "room", accounts.ChecklistPatch{Version: 0})
+		again, err := e.store.PutBaseChecklist(ctx, admin, "room", account.ChecklistPatch{Version: 0})
 		if err != nil || again.Version != 2 {
 			t.Fatalf("zero version: %+v %v", again, err)
 		}
@@ -153,7 +153,7 @@ func TestStoredChecklistsMustPassValidation(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		u := e.signup(t, "ada@example.com", "secret1").User
-		bad := accounts.ChecklistPatch{ItemsRaw: json.RawMessage(`{"default":{"items":[{"id":"x","title":"X","type":"boolean","colour":"red"}]}}`)}
+		bad := account.ChecklistPatch{ItemsRaw: json.RawMessage(`{"default":{"items":[{"id":"x","title":"X","type":"boolean","colour":"red"}]}}`)}
 		_, err := e.store.PutCustomChecklist(ctx, u.ID, "house", bad)
 		var de *domain.Error
 		if domain.ErrorCode(err) != domain.EINVALID || !asDomain(err, &de) || len(de.Details) == 0 {
@@ -162,7 +162,7 @@ func TestStoredChecklistsMustPassValidation(t *testing.T) {
 		if _, err := e.store.PutBaseChecklist(ctx, e.admin(t), "house", bad); domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("base: %v", err)
 		}
-		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "house", accounts.ChecklistPatch{Version: -1}); domain.ErrorCode(err) != domain.EINVALID {
+		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "house", account.ChecklistPatch{Version: -1}); domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("negative version: %v", err)
 		}
 	})
@@ -172,14 +172,14 @@ func TestPutCustomChecklistKeepsOneRowPerUserAndScope(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		u := e.signup(t, "ada@example.com", "secret1").User
-		first, err := e.store.PutCustomChecklist(ctx, u.ID, "house", accounts.ChecklistPatch{ItemsRaw: json.RawMessage(customHouse)})
+		first, err := e.store.PutCustomChecklist(ctx, u.ID, "house", account.ChecklistPatch{ItemsRaw: json.RawMessage(customHouse)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if first.Name != "Custom house checklist" || first.Version != 1 || first.IsBase || first.UserID == nil || *first.UserID != u.ID {
 			t.Fatalf("created: %+v", first)
 		}
-		second, err := e.store.PutCustomChecklist(ctx, u.ID, "house", accounts.ChecklistPatch{Name: ptr("My house")})
+		second, err := e.store.PutCustomChecklist(ctx, u.ID, "house", account.ChecklistPatch{Name: ptr("My house")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func TestConcurrentPutsOfACustomChecklistLeaveOneRow(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := e.store.PutCustomChecklist(ctx, u.ID, "product", accounts.ChecklistPatch{}); err != nil {
+				if _, err := e.store.PutCustomChecklist(ctx, u.ID, "product", account.ChecklistPatch{}); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -213,7 +213,7 @@ func TestConcurrentPutsOfACustomChecklistLeaveOneRow(t *testing.T) {
 
 func TestACustomChecklistOfAnUnknownUserIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		_, err := e.store.PutCustomChecklist(context.Background(), domain.NewID(), "house", accounts.ChecklistPatch{})
+		_, err := e.store.PutCustomChecklist(context.Background(), domain.NewID(), "house", account.ChecklistPatch{})
 		if domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Fatalf("got %v", err)
 		}
@@ -228,14 +228,14 @@ func TestUpdateCustomChecklistTouchesOnlyTheCallersOwnCustomRows(t *testing.T) {
 		}
 		ada := e.signup(t, "ada@example.com", "secret1").User
 		bob := e.signup(t, "bob@example.com", "secret1").User
-		mine, err := e.store.PutCustomChecklist(ctx, ada.ID, "room", accounts.ChecklistPatch{})
+		mine, err := e.store.PutCustomChecklist(ctx, ada.ID, "room", account.ChecklistPatch{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		base, _ := e.store.BaseChecklist(ctx, "room")
 		notFound := func(who, id string) {
 			t.Helper()
-			_, err := e.store.UpdateCustomChecklist(ctx, who, id, accounts.ChecklistPatch{Name: ptr("mine now")})
+			_, err := e.store.UpdateCustomChecklist(ctx, who, id, account.ChecklistPatch{Name: ptr("mine now")})
 			if domain.ErrorCode(err) != domain.ENOTFOUND || domain.ErrorMessage(err) != "Checklist not found" {
 				t.Fatalf("%s on %s: %v", who, id, err)
 			}
@@ -246,7 +246,7 @@ func TestUpdateCustomChecklistTouchesOnlyTheCallersOwnCustomRows(t *testing.T) {
 		notFound(ada.ID, "not-a-uuid")
 
 		items := json.RawMessage(`{"room_types":{"kitchen":{"items":[{"id":"sink","title":"Sink","type":"boolean"}]}}}`)
-		got, err := e.store.UpdateCustomChecklist(ctx, ada.ID, mine.ID, accounts.ChecklistPatch{Name: ptr("Kitchen"), Version: 3, ItemsRaw: items})
+		got, err := e.store.UpdateCustomChecklist(ctx, ada.ID, mine.ID, account.ChecklistPatch{Name: ptr("Kitchen"), Version: 3, ItemsRaw: items})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestUpdateCustomChecklistTouchesOnlyTheCallersOwnCustomRows(t *testing.T) {
 		}
 		jsonEqual(t, got.ItemsRaw, items)
 		// Validated against the row's own scope: house keys do not fit a room checklist.
-		_, err = e.store.UpdateCustomChecklist(ctx, ada.ID, mine.ID, accounts.ChecklistPatch{ItemsRaw: json.RawMessage(`{"house_types":{}}`)})
+		_, err = e.store.UpdateCustomChecklist(ctx, ada.ID, mine.ID, account.ChecklistPatch{ItemsRaw: json.RawMessage(`{"house_types":{}}`)})
 		if domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("wrong scope's keys: %v", err)
 		}
@@ -268,11 +268,11 @@ func TestCustomChecklistsAreListedByScopeNameAndVersion(t *testing.T) {
 		ada := e.signup(t, "ada@example.com", "secret1").User
 		bob := e.signup(t, "bob@example.com", "secret1").User
 		for _, sc := range []string{"product", "room", "house"} {
-			if _, err := e.store.PutCustomChecklist(ctx, ada.ID, sc, accounts.ChecklistPatch{}); err != nil {
+			if _, err := e.store.PutCustomChecklist(ctx, ada.ID, sc, account.ChecklistPatch{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := e.store.PutCustomChecklist(ctx, bob.ID, "house", accounts.ChecklistPatch{}); err != nil {
+		if _, err := e.store.PutCustomChecklist(ctx, bob.ID, "house", account.ChecklistPatch{}); err != nil {
 			t.Fatal(err)
 		}
 		list, err := e.store.CustomChecklists(ctx, ada.ID)
@@ -304,7 +304,7 @@ func TestMergedFoldsTheUsersCustomsIntoTheBase(t *testing.T) {
 		}
 		ada := e.signup(t, "ada@example.com", "secret1").User
 		bob := e.signup(t, "bob@example.com", "secret1").User
-		if _, err := e.store.PutCustomChecklist(ctx, ada.ID, "house", accounts.ChecklistPatch{ItemsRaw: json.RawMessage(customHouse)}); err != nil {
+		if _, err := e.store.PutCustomChecklist(ctx, ada.ID, "house", account.ChecklistPatch{ItemsRaw: json.RawMessage(customHouse)}); err != nil {
 			t.Fatal(err)
 		}
 		defaults, _ := checklist.Defaults()
@@ -350,7 +350,7 @@ func TestChecklistTimesHaveMillisecondPrecision(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		e.clock.advance(123456789 * time.Nanosecond)
 		u := e.signup(t, "ada@example.com", "secret1").User
-		c, err := e.store.PutCustomChecklist(context.Background(), u.ID, "house", accounts.ChecklistPatch{})
+		c, err := e.store.PutCustomChecklist(context.Background(), u.ID, "house", account.ChecklistPatch{})
 		if err != nil {
 			t.Fatal(err)
 		}

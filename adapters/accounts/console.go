@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/account"
+
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
@@ -23,19 +24,12 @@ import (
 // (/models-info) and agent runs (/agents-runs). Lists read the read model (the
 // projections and this package's tables), never the event store, a page at a time.
 
-// Actor is who makes a change, for the role check and the access trail.
-type Actor struct {
-	ID        string
-	Role      string // the role the change is made in, once checked
-	RequestID string
-}
-
 // WithTrail records admin changes (base checklists, model prices) in the access trail.
 // Without one nothing is recorded; cmd/scanledger always sets one.
 func WithTrail(r trail.Recorder) Option { return func(s *Store) { s.trail = r } }
 
 // record appends a trail entry; its failure fails the change, which is not made.
-func (s *Store) record(ctx context.Context, a Actor, action, subject, detail string) error {
+func (s *Store) record(ctx context.Context, a account.Actor, action, subject, detail string) error {
 	if s.trail == nil {
 		return nil
 	}
@@ -54,24 +48,11 @@ func (s *Store) requireAdmin(ctx context.Context, q queryer, id string) error {
 		return errForbidden()
 	}
 	role, err := s.role(ctx, q, id)
-	if notFound(err) || err == nil && role != token.RoleAdmin {
+	if notFound(err) || err == nil && role != auth.RoleAdmin {
 		return errForbidden()
 	}
 	return err
 }
-
-// Page asks for one page of a list, newest first. Cursor is "" for the first page, or
-// the Next of the page before.
-type Page struct {
-	Limit  int
-	Cursor string
-}
-
-// Page limits.
-const (
-	DefaultPageLimit = 50
-	MaxPageLimit     = 200
-)
 
 // keyset is where a page starts: after the row with this sort time and id.
 type keyset struct {
@@ -83,13 +64,13 @@ func errBadCursor() error {
 	return domain.Errorf(domain.EINVALID, "cursor must be a cursor from a previous page")
 }
 
-func (p Page) keyset() (*keyset, int, error) {
+func keysetOf(p account.Page) (*keyset, int, error) {
 	limit := p.Limit
 	if limit <= 0 {
-		limit = DefaultPageLimit
+		limit = account.DefaultPageLimit
 	}
-	if limit > MaxPageLimit {
-		return nil, 0, domain.Errorf(domain.EINVALID, "limit must not be greater than %d", MaxPageLimit)
+	if limit > account.MaxPageLimit {
+		return nil, 0, domain.Errorf(domain.EINVALID, "limit must not be greater than %d", account.MaxPageLimit)
 	}
 	if p.Cursor == "" {
 		return nil, limit, nil
@@ -113,9 +94,9 @@ func cursorOf(at time.Time, id string) string {
 // pageQuery runs a newest-first page of query, whose rows are ordered by (timeCol,
 // idCol) descending; where is the query's own condition ("" for none) and args its
 // arguments ($1...). scan reads one row and returns its sort time and id.
-func (s *Store) pageQuery(ctx context.Context, p Page, query, where, timeCol, idCol string, args []any,
+func (s *Store) pageQuery(ctx context.Context, p account.Page, query, where, timeCol, idCol string, args []any,
 	scan func(rows *sql.Rows) (time.Time, string, error)) (next string, err error) {
-	ks, limit, err := p.keyset()
+	ks, limit, err := keysetOf(p)
 	if err != nil {
 		return "", err
 	}
@@ -156,45 +137,26 @@ func (s *Store) pageQuery(ctx context.Context, p Page, query, where, timeCol, id
 	return next, nil
 }
 
-// Dashboard is GET /admin/dashboard: row counts.
-type Dashboard struct {
-	Users, Houses, Scans, BaseChecklists int
-}
-
 // Dashboard counts users, houses, scans and enabled base checklists.
-func (s *Store) Dashboard(ctx context.Context) (Dashboard, error) {
-	var d Dashboard
+func (s *Store) Dashboard(ctx context.Context) (account.Dashboard, error) {
+	var d account.Dashboard
 	err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM houses),
 		(SELECT count(*) FROM scans), (SELECT count(*) FROM checklists WHERE is_base AND enabled)`).
 		Scan(&d.Users, &d.Houses, &d.Scans, &d.BaseChecklists)
 	if err != nil {
-		return Dashboard{}, fmt.Errorf("dashboard: %w", err)
+		return account.Dashboard{}, fmt.Errorf("dashboard: %w", err)
 	}
 	return d, nil
 }
 
-// Owner is a user as the console shows them next to their data. Both are nil when the
-// owner has no account row (a token for a user that never signed up).
-type Owner struct {
-	ID    *string
-	Email *string
-}
-
-// ConsoleHouse is a row of GET /admin/houses.
-type ConsoleHouse struct {
-	House
-	UserID string
-	Owner  Owner
-}
-
 // ConsoleHouses lists houses, newest first, with their owner and scan count.
-func (s *Store) ConsoleHouses(ctx context.Context, p Page) ([]ConsoleHouse, string, error) {
-	out := []ConsoleHouse{}
+func (s *Store) ConsoleHouses(ctx context.Context, p account.Page) ([]account.ConsoleHouse, string, error) {
+	out := []account.ConsoleHouse{}
 	next, err := s.pageQuery(ctx, p, `SELECT h.id, h.user_id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		u.id, u.email, (SELECT count(*) FROM scans WHERE scans.house_id = h.id)
 		FROM houses h LEFT JOIN users u ON u.id = h.user_id`, "", "h.created_at", "h.id", nil,
 		func(rows *sql.Rows) (time.Time, string, error) {
-			var h ConsoleHouse
+			var h account.ConsoleHouse
 			if err := rows.Scan(&h.ID, &h.UserID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
 				projections.ScanTime(&h.UpdatedAt), &h.Owner.ID, &h.Owner.Email, &h.Scans); err != nil {
 				return time.Time{}, "", err
@@ -208,23 +170,9 @@ func (s *Store) ConsoleHouses(ctx context.Context, p Page) ([]ConsoleHouse, stri
 	return out, next, nil
 }
 
-// ConsoleScan is a row of GET /admin/scans.
-type ConsoleScan struct {
-	ID, HouseID, UserID, Status string
-	InputsSnapshot              json.RawMessage
-	DetectedHouseTypes          []string
-	StartedAt, FinishedAt       *time.Time
-	CreatedAt                   time.Time
-	Attempt                     int
-	FailureCode                 *string
-	Address                     *string
-	Owner                       Owner
-	Rooms, Images, AgentRuns    int
-}
-
 // ConsoleScans lists scans, newest first, with their house, owner and counts.
-func (s *Store) ConsoleScans(ctx context.Context, p Page) ([]ConsoleScan, string, error) {
-	out := []ConsoleScan{}
+func (s *Store) ConsoleScans(ctx context.Context, p account.Page) ([]account.ConsoleScan, string, error) {
+	out := []account.ConsoleScan{}
 	next, err := s.pageQuery(ctx, p, `SELECT s.id, s.house_id, s.user_id, s.status, s.inputs_snapshot,
 		`+s.read.Dialect.StringsJSON("s.detected_house_types")+`, s.started_at, s.finished_at, s.created_at, s.attempt,
 		s.failure_code, h.address, u.id, u.email,
@@ -233,7 +181,7 @@ func (s *Store) ConsoleScans(ctx context.Context, p Page) ([]ConsoleScan, string
 		(SELECT count(*) FROM agents_runs a WHERE a.scan_id = s.id)
 		FROM scans s JOIN houses h ON h.id = s.house_id LEFT JOIN users u ON u.id = h.user_id`, "", "s.created_at", "s.id", nil,
 		func(rows *sql.Rows) (time.Time, string, error) {
-			var c ConsoleScan
+			var c account.ConsoleScan
 			if err := rows.Scan(&c.ID, &c.HouseID, &c.UserID, &c.Status, projections.ScanJSON(&c.InputsSnapshot),
 				projections.ScanStrings(&c.DetectedHouseTypes), projections.ScanNullTime(&c.StartedAt),
 				projections.ScanNullTime(&c.FinishedAt), projections.ScanTime(&c.CreatedAt), &c.Attempt, &c.FailureCode,
@@ -249,31 +197,10 @@ func (s *Store) ConsoleScans(ctx context.Context, p Page) ([]ConsoleScan, string
 	return out, next, nil
 }
 
-// AgentRun is a row of agents_runs, with what the console joins to it.
-type AgentRun struct {
-	ID, ScanID, AgentName string
-	ModelID               *string
-	InputJSON, OutputJSON json.RawMessage // nil when NULL
-	PromptHash            *string
-	TokensIn, TokensOut   *int
-	CostUSD               *string // decimal text, e.g. "0.0012"
-	CacheHit              bool
-	StartedAt, FinishedAt *time.Time
-	CreatedAt             time.Time
-	Attempt               int
-	Model                 *string // the model name the analyzer reported
-
-	// Joined by the console only.
-	Address    *string
-	OwnerEmail *string
-	ModelName  *string // of the models-info row (nil when none is linked)
-	Provider   *string
-}
-
 const runColumns = `a.id, a.scan_id, a.agent_name, a.model_id, a.input_json, a.output_json, a.prompt_hash, a.tokens_in,
 	a.tokens_out, a.cost_usd, a.cache_hit, a.started_at, a.finished_at, a.created_at, a.attempt, a.model`
 
-func scanRun(rows *sql.Rows, r *AgentRun, extra ...any) error {
+func scanRun(rows *sql.Rows, r *account.AgentRun, extra ...any) error {
 	var cost sql.NullString
 	if err := rows.Scan(append([]any{&r.ID, &r.ScanID, &r.AgentName, &r.ModelID, projections.ScanJSON(&r.InputJSON),
 		projections.ScanJSON(&r.OutputJSON), &r.PromptHash, &r.TokensIn, &r.TokensOut, &cost, &r.CacheHit,
@@ -290,13 +217,13 @@ func scanRun(rows *sql.Rows, r *AgentRun, extra ...any) error {
 
 // ConsoleAgentRuns lists agent runs of every scan, newest first, with the scan's
 // address, its owner's email and the linked price's model.
-func (s *Store) ConsoleAgentRuns(ctx context.Context, p Page) ([]AgentRun, string, error) {
-	out := []AgentRun{}
+func (s *Store) ConsoleAgentRuns(ctx context.Context, p account.Page) ([]account.AgentRun, string, error) {
+	out := []account.AgentRun{}
 	next, err := s.pageQuery(ctx, p, `SELECT `+runColumns+`, h.address, u.email, m.model_name, m.provider
 		FROM agents_runs a JOIN scans s ON s.id = a.scan_id JOIN houses h ON h.id = s.house_id
 		LEFT JOIN users u ON u.id = h.user_id LEFT JOIN models_info m ON m.id = a.model_id`, "", "a.created_at", "a.id", nil,
 		func(rows *sql.Rows) (time.Time, string, error) {
-			var r AgentRun
+			var r account.AgentRun
 			if err := scanRun(rows, &r, &r.Address, &r.OwnerEmail, &r.ModelName, &r.Provider); err != nil {
 				return time.Time{}, "", err
 			}
@@ -314,7 +241,7 @@ func errScanNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Scan not 
 // ScanAgentRuns returns the scan's owner and its agent runs (only agentName's when
 // given), newest first. ENOTFOUND "Scan not found" when there is no such scan; the
 // caller decides who may see them.
-func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *string) (string, []AgentRun, error) {
+func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *string) (string, []account.AgentRun, error) {
 	if !domain.ValidID(scanID) {
 		return "", nil, errScanNotFound()
 	}
@@ -340,9 +267,9 @@ func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *str
 		return "", nil, fmt.Errorf("agent runs: %w", err)
 	}
 	defer rows.Close()
-	out := []AgentRun{}
+	out := []account.AgentRun{}
 	for rows.Next() {
-		var r AgentRun
+		var r account.AgentRun
 		if err := scanRun(rows, &r); err != nil {
 			return "", nil, fmt.Errorf("agent runs: %w", err)
 		}
@@ -354,58 +281,10 @@ func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *str
 	return owner, out, nil
 }
 
-// ModelInfo is a row of models_info: a model's price from a date.
-type ModelInfo struct {
-	ID, Provider, ModelName string
-	Version                 *string
-	Pricing                 json.RawMessage
-	EffectiveFrom           time.Time
-	EffectiveTo             *time.Time
-	CreatedAt, UpdatedAt    time.Time
-	UpdatedBy               *string
-	AgentRuns               int // runs linked to this price (the console's _count)
-}
-
-// ModelInput is POST /models-info's body, decoded.
-type ModelInput struct {
-	Provider, ModelName string
-	Version             *string
-	Pricing             json.RawMessage
-	EffectiveFrom       time.Time
-	EffectiveTo         *time.Time
-}
-
-// MaxModelTextLength bounds provider, model name and version (characters).
-const MaxModelTextLength = 200
-
-func (in ModelInput) check() error {
-	for _, f := range []struct{ name, v string }{{"provider", in.Provider}, {"modelName", in.ModelName}} {
-		if strings.TrimSpace(f.v) == "" {
-			return domain.Errorf(domain.EINVALID, "%s should not be empty", f.name)
-		}
-		if utf8.RuneCountInString(f.v) > MaxModelTextLength {
-			return domain.Errorf(domain.EINVALID, "%s must be shorter than or equal to %d characters", f.name, MaxModelTextLength)
-		}
-	}
-	if in.Version != nil && utf8.RuneCountInString(*in.Version) > MaxModelTextLength {
-		return domain.Errorf(domain.EINVALID, "version must be shorter than or equal to %d characters", MaxModelTextLength)
-	}
-	if len(in.Pricing) > 16<<10 {
-		return domain.Errorf(domain.EINVALID, "pricing must be at most 16 KiB")
-	}
-	if _, _, err := worker.ParsePricing(in.Pricing); err != nil {
-		return err
-	}
-	if in.EffectiveTo != nil && !in.EffectiveTo.After(in.EffectiveFrom) {
-		return domain.Errorf(domain.EINVALID, "effectiveTo must be later than effectiveFrom")
-	}
-	return nil
-}
-
 const modelColumns = `m.id, m.provider, m.model_name, m.version, m.pricing, m.effective_from, m.effective_to,
 	m.created_at, m.updated_at, m.updated_by`
 
-func scanModel(row interface{ Scan(...any) error }, m *ModelInfo, extra ...any) error {
+func scanModel(row interface{ Scan(...any) error }, m *account.ModelInfo, extra ...any) error {
 	return row.Scan(append([]any{&m.ID, &m.Provider, &m.ModelName, &m.Version, projections.ScanJSON(&m.Pricing),
 		projections.ScanTime(&m.EffectiveFrom), projections.ScanNullTime(&m.EffectiveTo), projections.ScanTime(&m.CreatedAt),
 		projections.ScanTime(&m.UpdatedAt), &m.UpdatedBy}, extra...)...)
@@ -413,7 +292,7 @@ func scanModel(row interface{ Scan(...any) error }, m *ModelInfo, extra ...any) 
 
 // ModelsInfo lists prices, latest effective date first, of one provider and/or model
 // name when given (GET /models-info).
-func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]ModelInfo, error) {
+func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]account.ModelInfo, error) {
 	query, args := `SELECT `+modelColumns+` FROM models_info m WHERE 1 = 1`, []any{}
 	if provider != nil {
 		args = append(args, *provider)
@@ -428,9 +307,9 @@ func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]
 		return nil, fmt.Errorf("models info: %w", err)
 	}
 	defer rows.Close()
-	out := []ModelInfo{}
+	out := []account.ModelInfo{}
 	for rows.Next() {
-		var m ModelInfo
+		var m account.ModelInfo
 		if err := scanModel(rows, &m); err != nil {
 			return nil, fmt.Errorf("models info: %w", err)
 		}
@@ -444,12 +323,12 @@ func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]
 
 // ConsoleModels lists prices, latest effective date first, with how many agent runs
 // each priced.
-func (s *Store) ConsoleModels(ctx context.Context, p Page) ([]ModelInfo, string, error) {
-	out := []ModelInfo{}
+func (s *Store) ConsoleModels(ctx context.Context, p account.Page) ([]account.ModelInfo, string, error) {
+	out := []account.ModelInfo{}
 	next, err := s.pageQuery(ctx, p, `SELECT `+modelColumns+`, (SELECT count(*) FROM agents_runs a WHERE a.model_id = m.id)
 		FROM models_info m`, "", "m.effective_from", "m.id", nil,
 		func(rows *sql.Rows) (time.Time, string, error) {
-			var m ModelInfo
+			var m account.ModelInfo
 			if err := scanModel(rows, &m, &m.AgentRuns); err != nil {
 				return time.Time{}, "", err
 			}
@@ -466,18 +345,18 @@ func (s *Store) ConsoleModels(ctx context.Context, p Page) ([]ModelInfo, string,
 // row for (model name, effective from) or replaces that row's provider, version,
 // pricing and end. Only a user whose stored role is admin may. The change is recorded
 // in the access trail before it is made. Agent runs already recorded keep their cost.
-func (s *Store) PutModelInfo(ctx context.Context, actor Actor, in ModelInput) (ModelInfo, error) {
+func (s *Store) PutModelInfo(ctx context.Context, actor account.Actor, in account.ModelInput) (account.ModelInfo, error) {
 	if err := s.requireAdmin(ctx, s.read, actor.ID); err != nil {
-		return ModelInfo{}, fmt.Errorf("set model price: %w", err)
+		return account.ModelInfo{}, fmt.Errorf("set model price: %w", err)
 	}
-	actor.Role = token.RoleAdmin
+	actor.Role = auth.RoleAdmin
 	in.EffectiveFrom = in.EffectiveFrom.UTC().Truncate(time.Millisecond)
 	if in.EffectiveTo != nil {
 		t := in.EffectiveTo.UTC().Truncate(time.Millisecond)
 		in.EffectiveTo = &t
 	}
-	if err := in.check(); err != nil {
-		return ModelInfo{}, err
+	if err := in.Check(); err != nil {
+		return account.ModelInfo{}, err
 	}
 	pricing := string(in.Pricing)
 	if len(pricing) > 200 {
@@ -485,10 +364,10 @@ func (s *Store) PutModelInfo(ctx context.Context, actor Actor, in ModelInput) (M
 	}
 	if err := s.record(ctx, actor, trail.SetModelPrice, "model:"+in.ModelName,
 		fmt.Sprintf("price of %s from %s: %s", in.ModelName, in.EffectiveFrom.Format(time.RFC3339Nano), pricing)); err != nil {
-		return ModelInfo{}, fmt.Errorf("set model price: %w", err)
+		return account.ModelInfo{}, fmt.Errorf("set model price: %w", err)
 	}
 	now := s.clock()
-	var out ModelInfo
+	var out account.ModelInfo
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.requireAdmin(ctx, tx, actor.ID); err != nil {
 			return err
@@ -506,7 +385,7 @@ func (s *Store) PutModelInfo(ctx context.Context, actor Actor, in ModelInput) (M
 			WHERE m.model_name = $1 AND m.effective_from = $2`, in.ModelName, s.t(in.EffectiveFrom)), &out)
 	})
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("set model price: %w", err)
+		return account.ModelInfo{}, fmt.Errorf("set model price: %w", err)
 	}
 	return out, nil
 }
@@ -533,11 +412,11 @@ func (s *Store) PriceAt(ctx context.Context, model string, at time.Time) (*worke
 }
 
 // ConsoleBaseChecklists lists the base checklists, enabled or not, newest first.
-func (s *Store) ConsoleBaseChecklists(ctx context.Context, p Page) ([]Checklist, string, error) {
-	out := []Checklist{}
+func (s *Store) ConsoleBaseChecklists(ctx context.Context, p account.Page) ([]account.Checklist, string, error) {
+	out := []account.Checklist{}
 	next, err := s.pageQuery(ctx, p, `SELECT `+checklistColumns+` FROM checklists`, "is_base", "created_at", "id", nil,
 		func(rows *sql.Rows) (time.Time, string, error) {
-			var c Checklist
+			var c account.Checklist
 			if err := rows.Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID, projections.ScanJSON(&c.ItemsRaw),
 				projections.ScanTime(&c.CreatedAt), &c.Enabled); err != nil {
 				return time.Time{}, "", err
@@ -553,9 +432,9 @@ func (s *Store) ConsoleBaseChecklists(ctx context.Context, p Page) ([]Checklist,
 
 // baseByID reads a base checklist; a custom one, a missing one or a malformed id are
 // all ENOTFOUND "Checklist not found".
-func (s *Store) baseByID(ctx context.Context, q queryer, id string) (Checklist, error) {
+func (s *Store) baseByID(ctx context.Context, q queryer, id string) (account.Checklist, error) {
 	if !domain.ValidID(id) {
-		return Checklist{}, errChecklistNotFound()
+		return account.Checklist{}, errChecklistNotFound()
 	}
 	return s.checklist(ctx, q, `SELECT `+checklistColumns+` FROM checklists WHERE id = $1 AND is_base`, id)
 }
@@ -563,14 +442,14 @@ func (s *Store) baseByID(ctx context.Context, q queryer, id string) (Checklist, 
 // EditBaseChecklist changes a base checklist's name and/or items (PATCH
 // /admin/checklists/:id). Only base checklists: any other id is ENOTFOUND. Only a user
 // whose stored role is admin may. Recorded in the access trail before it is made.
-func (s *Store) EditBaseChecklist(ctx context.Context, actor Actor, id string, p ChecklistPatch) (Checklist, error) {
+func (s *Store) EditBaseChecklist(ctx context.Context, actor account.Actor, id string, p account.ChecklistPatch) (account.Checklist, error) {
 	p.Version = 0 // not editable here, as in the original
-	return s.changeBase(ctx, actor, id, func(cur Checklist) (string, error) {
-		if err := p.check(cur.Scope); err != nil {
+	return s.changeBase(ctx, actor, id, func(cur account.Checklist) (string, error) {
+		if err := p.Check(cur.Scope); err != nil {
 			return "", err
 		}
-		return "edited the base " + cur.Scope + " checklist" + p.changed(), nil
-	}, func(tx *sql.Tx) (Checklist, error) {
+		return "edited the base " + cur.Scope + " checklist" + p.Changed(), nil
+	}, func(tx *sql.Tx) (account.Checklist, error) {
 		return s.update(ctx, tx, id, p)
 	})
 }
@@ -579,16 +458,16 @@ func (s *Store) EditBaseChecklist(ctx context.Context, actor Actor, id string, p
 // /admin/checklists/:id/toggle). It never changes what is base: a user's private
 // checklist, a missing one or a malformed id are ENOTFOUND. Only a user whose stored
 // role is admin may. Recorded in the access trail before it is made.
-func (s *Store) ToggleBaseChecklist(ctx context.Context, actor Actor, id string, enable bool) (Checklist, error) {
+func (s *Store) ToggleBaseChecklist(ctx context.Context, actor account.Actor, id string, enable bool) (account.Checklist, error) {
 	verb := "disabled"
 	if enable {
 		verb = "enabled"
 	}
-	return s.changeBase(ctx, actor, id, func(cur Checklist) (string, error) {
+	return s.changeBase(ctx, actor, id, func(cur account.Checklist) (string, error) {
 		return verb + " the base " + cur.Scope + " checklist", nil
-	}, func(tx *sql.Tx) (Checklist, error) {
+	}, func(tx *sql.Tx) (account.Checklist, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE checklists SET enabled = $2 WHERE id = $1 AND is_base`, id, enable); err != nil {
-			return Checklist{}, fmt.Errorf("toggle checklist: %w", err)
+			return account.Checklist{}, fmt.Errorf("toggle checklist: %w", err)
 		}
 		return s.baseByID(ctx, tx, id)
 	})
@@ -597,24 +476,24 @@ func (s *Store) ToggleBaseChecklist(ctx context.Context, actor Actor, id string,
 // changeBase is the shape of every base checklist change: check the stored role, find
 // the row, describe (and validate) the change, record it in the trail, then make it in
 // a transaction that checks the role and the row again.
-func (s *Store) changeBase(ctx context.Context, actor Actor, id string, describe func(Checklist) (string, error),
-	apply func(*sql.Tx) (Checklist, error)) (Checklist, error) {
+func (s *Store) changeBase(ctx context.Context, actor account.Actor, id string, describe func(account.Checklist) (string, error),
+	apply func(*sql.Tx) (account.Checklist, error)) (account.Checklist, error) {
 	if err := s.requireAdmin(ctx, s.read, actor.ID); err != nil {
-		return Checklist{}, fmt.Errorf("change base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("change base checklist: %w", err)
 	}
-	actor.Role = token.RoleAdmin
+	actor.Role = auth.RoleAdmin
 	cur, err := s.baseByID(ctx, s.read, id)
 	if err != nil {
-		return Checklist{}, fmt.Errorf("change base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("change base checklist: %w", err)
 	}
 	detail, err := describe(cur)
 	if err != nil {
-		return Checklist{}, err
+		return account.Checklist{}, err
 	}
 	if err := s.record(ctx, actor, trail.ChangeBaseList, "checklist:"+id, detail); err != nil {
-		return Checklist{}, fmt.Errorf("change base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("change base checklist: %w", err)
 	}
-	var out Checklist
+	var out account.Checklist
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.requireAdmin(ctx, tx, actor.ID); err != nil {
 			return err
@@ -626,7 +505,7 @@ func (s *Store) changeBase(ctx context.Context, actor Actor, id string, describe
 		return err
 	})
 	if err != nil {
-		return Checklist{}, fmt.Errorf("change base checklist: %w", err)
+		return account.Checklist{}, fmt.Errorf("change base checklist: %w", err)
 	}
 	return out, nil
 }

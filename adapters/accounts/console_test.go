@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 func TestPriceAtIsTheLatestPriceThatHasStartedAndNotEnded(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		admin := accounts.Actor{ID: e.admin(t)}
+		admin := account.Actor{ID: e.admin(t)}
 		day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
 		set := func(from time.Time, to *time.Time, pricing string) string {
-			m, err := e.store.PutModelInfo(ctx, admin, accounts.ModelInput{Provider: "openai", ModelName: "gpt-4o-mini",
+			m, err := e.store.PutModelInfo(ctx, admin, account.ModelInput{Provider: "openai", ModelName: "gpt-4o-mini",
 				Pricing: json.RawMessage(pricing), EffectiveFrom: from, EffectiveTo: to})
 			if err != nil {
 				t.Fatal(err)
@@ -57,8 +57,8 @@ func TestPriceAtIsTheLatestPriceThatHasStartedAndNotEnded(t *testing.T) {
 			t.Fatalf("another model: %v %v", p, err)
 		}
 		// Only a stored admin sets prices.
-		user := accounts.Actor{ID: e.signup(t, "ada@example.com", "secret1").User.ID}
-		if _, err := e.store.PutModelInfo(ctx, user, accounts.ModelInput{Provider: "p", ModelName: "m",
+		user := account.Actor{ID: e.signup(t, "ada@example.com", "secret1").User.ID}
+		if _, err := e.store.PutModelInfo(ctx, user, account.ModelInput{Provider: "p", ModelName: "m",
 			Pricing: json.RawMessage(`{}`), EffectiveFrom: day(1, 1)}); domain.ErrorCode(err) != domain.EFORBIDDEN {
 			t.Fatalf("err %v", err)
 		}

@@ -15,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
+	"github.com/scanledger/scanledger/domain/account"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/sqlite"
@@ -124,9 +125,9 @@ func newPostgres(t *testing.T) projections.DB {
 func ptr[T any](v T) *T { return &v }
 
 // signup creates a user or fails the test.
-func (e *env) signup(t testing.TB, email, password string) accounts.Session {
+func (e *env) signup(t testing.TB, email, password string) account.Session {
 	t.Helper()
-	s, err := e.store.Signup(context.Background(), accounts.NewUser{Email: email, Password: password,
+	s, err := e.store.Signup(context.Background(), account.NewUser{Email: email, Password: password,
 		FirstName: ptr("Ada"), LastName: ptr("Lovelace")})
 	if err != nil {
 		t.Fatalf("signup %s: %v", email, err)

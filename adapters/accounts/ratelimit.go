@@ -6,20 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scanledger/scanledger/domain/account"
+
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/projections"
 )
-
-// RateLimitError is ERATELIMIT with the time after which a new attempt may pass.
-type RateLimitError struct {
-	RetryAfter time.Duration
-	err        *domain.Error
-}
-
-func (e *RateLimitError) Error() string { return e.err.Error() }
-
-// Unwrap gives the *domain.Error, so domain.ErrorCode and ErrorMessage see it.
-func (e *RateLimitError) Unwrap() error { return e.err }
 
 // attempt is a login attempt in progress.
 type attempt struct {
@@ -62,8 +53,8 @@ func (s *Store) beginAttempt(ctx context.Context, key, ip string) (attempt, erro
 	if minutes == 1 {
 		unit = "minute"
 	}
-	return attempt{}, &RateLimitError{RetryAfter: wait, err: domain.Errorf(domain.ERATELIMIT,
-		"Too many failed login attempts. Try again in %d %s.", minutes, unit)}
+	return attempt{}, account.RateLimited(wait,
+		"Too many failed login attempts. Try again in %d %s.", minutes, unit)
 }
 
 // overLimit counts the attempts query selects (this one included) and returns, when
@@ -121,6 +112,6 @@ func (s *Store) countSignup(ctx context.Context, ip string) error {
 		return err
 	}
 	minutes := int((wait + time.Minute - 1) / time.Minute)
-	return &RateLimitError{RetryAfter: wait, err: domain.Errorf(domain.ERATELIMIT,
-		"Too many signups from this address. Try again in %d minutes.", minutes)}
+	return account.RateLimited(wait,
+		"Too many signups from this address. Try again in %d minutes.", minutes)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 var limits = accounts.LoginLimits{PerEmail: 3, PerIP: 5, Window: 15 * time.Minute}
@@ -28,7 +29,7 @@ func TestLoginIsRefusedAfterTooManyFailuresForOneEmail(t *testing.T) {
 		}
 		// Even the right password, from yet another address: the account is locked.
 		err := login(e, "ADA@example.com", "secret1", "198.51.100.7")
-		var rl *accounts.RateLimitError
+		var rl *account.RateLimitError
 		if domain.ErrorCode(err) != domain.ERATELIMIT || !errors.As(err, &rl) ||
 			rl.RetryAfter <= 0 || rl.RetryAfter > limits.Window ||
 			domain.ErrorMessage(err) != "Too many failed login attempts. Try again in 15 minutes." {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // Deleting a user, even by hand in SQL, and revoking a user's tokens both record up to
@@ -12,11 +12,11 @@ import (
 func TestDeletingOrRevokingAUserRecordsARevocation(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
-		a, err := e.store.Signup(ctx, accounts.NewUser{Email: "a@example.com", Password: "secret1"})
+		a, err := e.store.Signup(ctx, account.NewUser{Email: "a@example.com", Password: "secret1"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := e.store.Signup(ctx, accounts.NewUser{Email: "b@example.com", Password: "secret1"})
+		b, err := e.store.Signup(ctx, account.NewUser{Email: "b@example.com", Password: "secret1"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/account"
+
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -17,20 +19,20 @@ func errRefresh() error { return domain.Errorf(domain.EUNAUTHORIZED, "Invalid re
 // startSession issues an access and a refresh token for u and records the refresh
 // token in family (a new id for a login, the presented token's family for a refresh).
 // It returns the session and the refresh token's id.
-func (s *Store) startSession(ctx context.Context, tx *sql.Tx, u User, family string) (Session, string, error) {
-	access, _, err := s.tokens.IssueInSession(token.Access, u.ID, u.Role, family)
+func (s *Store) startSession(ctx context.Context, tx *sql.Tx, u account.User, family string) (account.Session, string, error) {
+	access, _, err := s.tokens.IssueInSession(auth.Access, u.ID, u.Role, family)
 	if err != nil {
-		return Session{}, "", err
+		return account.Session{}, "", err
 	}
-	refresh, rc, err := s.tokens.Issue(token.Refresh, u.ID, u.Role)
+	refresh, rc, err := s.tokens.Issue(auth.Refresh, u.ID, u.Role)
 	if err != nil {
-		return Session{}, "", err
+		return account.Session{}, "", err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (id, user_id, family_id, issued_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)`, rc.ID, u.ID, family, s.t(rc.IssuedAt), s.t(rc.ExpiresAt)); err != nil {
-		return Session{}, "", fmt.Errorf("record refresh token: %w", err)
+		return account.Session{}, "", fmt.Errorf("record refresh token: %w", err)
 	}
-	return Session{AccessToken: access, RefreshToken: refresh, User: u}, rc.ID, nil
+	return account.Session{AccessToken: access, RefreshToken: refresh, User: u}, rc.ID, nil
 }
 
 // Refresh exchanges a refresh token for a new pair and rotates it:
@@ -44,13 +46,13 @@ func (s *Store) startSession(ctx context.Context, tx *sql.Tx, u User, family str
 //
 // Every refusal is EUNAUTHORIZED "Invalid refresh token", as in the original. The role
 // in the new tokens is the stored one.
-func (s *Store) Refresh(ctx context.Context, raw string) (Session, error) {
-	cl, err := s.tokens.Verify(raw, token.Refresh)
+func (s *Store) Refresh(ctx context.Context, raw string) (account.Session, error) {
+	cl, err := s.tokens.Verify(raw, auth.Refresh)
 	if err != nil || !domain.ValidID(cl.ID) || !domain.ValidID(cl.UserID) {
-		return Session{}, errRefresh()
+		return account.Session{}, errRefresh()
 	}
 	now := s.clock()
-	var sess Session
+	var sess account.Session
 	var refused error // set when the refusal must still commit (a revocation)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
@@ -99,7 +101,7 @@ func (s *Store) Refresh(ctx context.Context, raw string) (Session, error) {
 		err = refused
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("refresh: %w", err)
+		return account.Session{}, fmt.Errorf("refresh: %w", err)
 	}
 	return sess, nil
 }

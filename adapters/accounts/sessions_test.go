@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 func refused(t *testing.T, err error) {
@@ -28,7 +29,7 @@ func TestARefreshTokenIsExchangedForANewPair(t *testing.T) {
 		if next.RefreshToken == first.RefreshToken || next.AccessToken == "" || next.User.ID != first.User.ID {
 			t.Fatalf("refresh: %+v", next)
 		}
-		if _, err := e.tokens.Verify(next.AccessToken, token.Access); err != nil {
+		if _, err := e.tokens.Verify(next.AccessToken, auth.Access); err != nil {
 			t.Fatalf("new access token: %v", err)
 		}
 		if _, err := e.store.Refresh(context.Background(), next.RefreshToken); err != nil {
@@ -43,7 +44,7 @@ func TestParallelRefreshesWithOneTokenAllSucceed(t *testing.T) {
 		const n = 6
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
-		got := make(chan accounts.Session, n)
+		got := make(chan account.Session, n)
 		for range n {
 			wg.Add(1)
 			go func() {
@@ -119,7 +120,7 @@ func TestRefreshRefusesAccessTokensForgedAndUnknownTokens(t *testing.T) {
 		_, err = e.store.Refresh(ctx, "not.a.jwt")
 		refused(t, err)
 		// Well signed, but never handed out by the store (no recorded jti).
-		stray, _, err := e.tokens.Issue(token.Refresh, s.User.ID, token.RoleUser)
+		stray, _, err := e.tokens.Issue(auth.Refresh, s.User.ID, auth.RoleUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,14 +142,14 @@ func TestRefreshCarriesTheStoredRole(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		s := e.signup(t, "ada@example.com", "secret1")
-		if err := e.store.SetRole(ctx, "ada@example.com", token.RoleAdmin); err != nil {
+		if err := e.store.SetRole(ctx, "ada@example.com", auth.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
 		next, err := e.store.Refresh(ctx, s.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c, _ := e.tokens.Verify(next.AccessToken, token.Access); c.Role != token.RoleAdmin || next.User.Role != token.RoleAdmin {
+		if c, _ := e.tokens.Verify(next.AccessToken, auth.Access); c.Role != auth.RoleAdmin || next.User.Role != auth.RoleAdmin {
 			t.Fatalf("role after refresh: %+v", c)
 		}
 	})
@@ -192,7 +193,7 @@ func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
 		ctx := context.Background()
 		alive := func(access string) bool {
 			t.Helper()
-			c, err := e.tokens.VerifyLapsed(access, token.Access)
+			c, err := e.tokens.VerifyLapsed(access, auth.Access)
 			if err != nil {
 				t.Fatalf("lapsed access token: %v", err)
 			}
@@ -210,8 +211,8 @@ func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c1, _ := e.tokens.Verify(s.AccessToken, token.Access)
-		c2, _ := e.tokens.Verify(next.AccessToken, token.Access)
+		c1, _ := e.tokens.Verify(s.AccessToken, auth.Access)
+		c2, _ := e.tokens.Verify(next.AccessToken, auth.Access)
 		if c1.Session == "" || c1.Session != c2.Session {
 			t.Fatalf("a refresh must stay in the login's session: %q then %q", c1.Session, c2.Session)
 		}
@@ -239,7 +240,7 @@ func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
 		if !alive(other.AccessToken) {
 			t.Fatal("a second login's session is not alive")
 		}
-		if _, err := e.store.UpdateMe(ctx, other.User.ID, accounts.Changes{Password: ptr("secret2")}); err != nil {
+		if _, err := e.store.UpdateMe(ctx, other.User.ID, account.Changes{Password: ptr("secret2")}); err != nil {
 			t.Fatal(err)
 		}
 		if alive(other.AccessToken) {
@@ -249,7 +250,7 @@ func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c3, _ := e.tokens.Verify(third.AccessToken, token.Access)
+		c3, _ := e.tokens.Verify(third.AccessToken, auth.Access)
 		e.clock.advance(7*24*time.Hour + time.Minute)
 		if ok, _ := e.store.SessionActive(ctx, c3.UserID, c3.Session); ok {
 			t.Fatal("a session outlived its refresh tokens")

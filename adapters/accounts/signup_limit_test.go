@@ -11,6 +11,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // Signups are limited per client address, counted in the database so every instance
@@ -22,19 +23,19 @@ func TestSignupsAreLimitedPerAddressAcrossInstances(t *testing.T) {
 		ctx := t.Context()
 		other := accounts.New(e.db, e.db, e.tokens, accounts.WithClock(e.clock.now), accounts.WithHashParams(cheapHash), accounts.WithLoginLimits(limits))
 		for i, s := range []*accounts.Store{e.store, other, e.store} {
-			if _, err := s.Signup(ctx, accounts.NewUser{Email: fmt.Sprintf("u%d@example.com", i), Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
+			if _, err := s.Signup(ctx, account.NewUser{Email: fmt.Sprintf("u%d@example.com", i), Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 				t.Fatalf("signup %d: %v", i, err)
 			}
 		}
-		_, err := other.Signup(ctx, accounts.NewUser{Email: "u9@example.com", Password: "secret1", ClientIP: "192.0.2.1"})
+		_, err := other.Signup(ctx, account.NewUser{Email: "u9@example.com", Password: "secret1", ClientIP: "192.0.2.1"})
 		if domain.ErrorCode(err) != domain.ERATELIMIT {
 			t.Fatalf("fourth signup from one address: %v, want rate limited", err)
 		}
-		if _, err := e.store.Signup(ctx, accounts.NewUser{Email: "v@example.com", Password: "secret1", ClientIP: "192.0.2.2"}); err != nil {
+		if _, err := e.store.Signup(ctx, account.NewUser{Email: "v@example.com", Password: "secret1", ClientIP: "192.0.2.2"}); err != nil {
 			t.Fatalf("signup from another address: %v", err)
 		}
 		e.clock.advance(limits.Window + time.Second)
-		if _, err := e.store.Signup(ctx, accounts.NewUser{Email: "u10@example.com", Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
+		if _, err := e.store.Signup(ctx, account.NewUser{Email: "u10@example.com", Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 			t.Fatalf("signup after the window: %v", err)
 		}
 	}, accounts.WithLoginLimits(limits))
@@ -50,7 +51,7 @@ func TestLoginsAreServedDuringASignupFlood(t *testing.T) {
 	issuer := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users"}
 	s := accounts.New(w, r, issuer, accounts.WithLoginLimits(limits))
 	ctx := context.Background()
-	if _, err := s.Signup(ctx, accounts.NewUser{Email: "real@example.com", Password: "secret12", ClientIP: "198.51.100.1"}); err != nil {
+	if _, err := s.Signup(ctx, account.NewUser{Email: "real@example.com", Password: "secret12", ClientIP: "198.51.100.1"}); err != nil {
 		t.Fatal(err)
 	}
 	const flood = 16
@@ -62,7 +63,7 @@ func TestLoginsAreServedDuringASignupFlood(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.Signup(ctx, accounts.NewUser{Email: fmt.Sprintf("f%d@example.com", i), Password: "secret12", ClientIP: fmt.Sprintf("203.0.113.%d", i)}); err == nil {
+			if _, err := s.Signup(ctx, account.NewUser{Email: fmt.Sprintf("f%d@example.com", i), Password: "secret12", ClientIP: fmt.Sprintf("203.0.113.%d", i)}); err == nil {
 				signedUp.Add(1)
 			}
 		}()

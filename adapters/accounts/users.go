@@ -6,75 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/account"
+
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/projections"
 )
-
-// Length bounds, in characters. The minimum password and the name maximum are the
-// original's (the PWA checks the password too); the password maximum keeps one request
-// from hashing megabytes.
-const (
-	MinPasswordLength = 6
-	MaxPasswordLength = 256
-	MaxNameLength     = 100
-)
-
-// User is a row of users, without its password hash.
-type User struct {
-	ID        string
-	Email     string
-	FirstName *string
-	LastName  *string
-	Role      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// Session is what signup, login and refresh hand out.
-type Session struct {
-	AccessToken  string
-	RefreshToken string
-	User         User
-}
-
-// NewUser is a signup.
-type NewUser struct {
-	Email     string
-	Password  string
-	FirstName *string
-	LastName  *string
-	ClientIP  string // signups per address are limited (LoginLimits.SignupsPerIP)
-}
-
-// Changes to a user; nil fields stay as they are.
-type Changes struct {
-	Email     *string
-	Password  *string
-	FirstName *string
-	LastName  *string
-}
-
-// Profile is GET /users/me: the user, their houses and their custom checklists.
-type Profile struct {
-	User       User
-	Houses     []House     // most recently updated first
-	Checklists []Checklist // custom ones, newest first, without ItemsRaw
-}
-
-// House is one of a user's houses, from the scans read model.
-type House struct {
-	ID        string
-	Address   *string
-	HouseType *string
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Scans     int
-}
 
 // The errors are built per call, never shared: a caller may annotate what it gets.
 func errEmailTaken() error {
@@ -95,8 +34,8 @@ type queryer interface {
 
 func checkNames(names ...*string) error {
 	for _, n := range names {
-		if n != nil && utf8.RuneCountInString(*n) > MaxNameLength {
-			return domain.Errorf(domain.EINVALID, "names must be shorter than or equal to %d characters", MaxNameLength)
+		if n != nil && utf8.RuneCountInString(*n) > account.MaxNameLength {
+			return domain.Errorf(domain.EINVALID, "names must be shorter than or equal to %d characters", account.MaxNameLength)
 		}
 		if n != nil {
 			if err := domain.CheckText("names", *n); err != nil {
@@ -109,51 +48,51 @@ func checkNames(names ...*string) error {
 
 func checkPassword(p string) error {
 	switch n := utf8.RuneCountInString(p); {
-	case n < MinPasswordLength:
-		return domain.Errorf(domain.EINVALID, "password must be longer than or equal to %d characters", MinPasswordLength)
-	case n > MaxPasswordLength:
-		return domain.Errorf(domain.EINVALID, "password must be shorter than or equal to %d characters", MaxPasswordLength)
+	case n < account.MinPasswordLength:
+		return domain.Errorf(domain.EINVALID, "password must be longer than or equal to %d characters", account.MinPasswordLength)
+	case n > account.MaxPasswordLength:
+		return domain.Errorf(domain.EINVALID, "password must be shorter than or equal to %d characters", account.MaxPasswordLength)
 	}
 	return nil
 }
 
 // Signup creates a user with role user and starts a session. An email already in use,
 // in any letter case, is ECONFLICT.
-func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
+func (s *Store) Signup(ctx context.Context, in account.NewUser) (account.Session, error) {
 	email := strings.TrimSpace(in.Email)
-	if !ValidEmail(email) {
-		return Session{}, domain.Errorf(domain.EINVALID, "email must be an email")
+	if !account.ValidEmail(email) {
+		return account.Session{}, domain.Errorf(domain.EINVALID, "email must be an email")
 	}
 	if err := checkPassword(in.Password); err != nil {
-		return Session{}, err
+		return account.Session{}, err
 	}
 	if err := checkNames(in.FirstName, in.LastName); err != nil {
-		return Session{}, err
+		return account.Session{}, err
 	}
 	key := emailKey(email)
 	// Checked first only to spare the hash; the insert below decides.
 	if _, err := s.userByEmail(ctx, s.read, key); err == nil {
-		return Session{}, errEmailTaken()
+		return account.Session{}, errEmailTaken()
 	} else if !notFound(err) {
-		return Session{}, err
+		return account.Session{}, err
 	}
 	if err := s.countSignup(ctx, in.ClientIP); err != nil {
-		return Session{}, err
+		return account.Session{}, err
 	}
 	select {
 	case s.signupLane <- struct{}{}:
 	case <-ctx.Done():
-		return Session{}, fmt.Errorf("signup: %w", ctx.Err())
+		return account.Session{}, fmt.Errorf("signup: %w", ctx.Err())
 	}
 	hash, err := s.hasher.hash(ctx, in.Password)
 	<-s.signupLane
 	if err != nil {
-		return Session{}, err
+		return account.Session{}, err
 	}
 	now := s.clock()
-	u := User{ID: domain.NewID(), Email: email, FirstName: in.FirstName, LastName: in.LastName, Role: token.RoleUser,
+	u := account.User{ID: domain.NewID(), Email: email, FirstName: in.FirstName, LastName: in.LastName, Role: auth.RoleUser,
 		CreatedAt: now, UpdatedAt: now}
-	var sess Session
+	var sess account.Session
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// DO NOTHING rather than a unique-violation error: the engines report those
 		// differently, and a row count says the same thing.
@@ -172,7 +111,7 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 		return err
 	})
 	if err != nil {
-		return Session{}, fmt.Errorf("signup: %w", err)
+		return account.Session{}, fmt.Errorf("signup: %w", err)
 	}
 	return sess, nil
 }
@@ -181,39 +120,39 @@ func (s *Store) Signup(ctx context.Context, in NewUser) (Session, error) {
 // email are the same EUNAUTHORIZED "Invalid credentials", in the same time. Too many
 // failures for the email or from clientIP give a *RateLimitError (ERATELIMIT), checked
 // before the password so a locked-out account cannot be probed.
-func (s *Store) Login(ctx context.Context, email, password, clientIP string) (Session, error) {
+func (s *Store) Login(ctx context.Context, email, password, clientIP string) (account.Session, error) {
 	if err := domain.CheckText("email", email); err != nil {
-		return Session{}, err // no database can look it up, and no user can have it
+		return account.Session{}, err // no database can look it up, and no user can have it
 	}
 	key := emailKey(email)
 	attempt, err := s.beginAttempt(ctx, key, clientIP)
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
 	u, hash, err := s.userWithHash(ctx, key)
 	if notFound(err) {
 		if err := s.hasher.burn(ctx, password); err != nil {
-			return Session{}, fmt.Errorf("login: %w", err)
+			return account.Session{}, fmt.Errorf("login: %w", err)
 		}
-		return Session{}, errCredentials()
+		return account.Session{}, errCredentials()
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
 	match, rehash, err := s.hasher.verify(ctx, hash, password)
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
 	if !match {
-		return Session{}, errCredentials() // the attempt row stays: it is a failure
+		return account.Session{}, errCredentials() // the attempt row stays: it is a failure
 	}
 	var newHash string
 	if rehash {
 		if newHash, err = s.hasher.hash(ctx, password); err != nil {
-			return Session{}, fmt.Errorf("login: %w", err)
+			return account.Session{}, fmt.Errorf("login: %w", err)
 		}
 	}
-	var sess Session
+	var sess account.Session
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.succeeded(ctx, tx, attempt); err != nil {
 			return err
@@ -228,37 +167,37 @@ func (s *Store) Login(ctx context.Context, email, password, clientIP string) (Se
 		return err
 	})
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
 	return sess, nil
 }
 
 // Me returns the user's profile: ENOTFOUND "User not found" for an unknown id.
-func (s *Store) Me(ctx context.Context, userID string) (Profile, error) {
+func (s *Store) Me(ctx context.Context, userID string) (account.Profile, error) {
 	if !domain.ValidID(userID) {
-		return Profile{}, errUserNotFound()
+		return account.Profile{}, errUserNotFound()
 	}
 	// One snapshot, so the houses and checklists belong to the user read.
 	tx, err := s.read.BeginTx(ctx, s.read.Dialect.ReadTx())
 	if err != nil {
-		return Profile{}, fmt.Errorf("me: %w", err)
+		return account.Profile{}, fmt.Errorf("me: %w", err)
 	}
 	defer tx.Rollback()
-	var p Profile
+	var p account.Profile
 	if p.User, err = s.userByID(ctx, tx, userID); err != nil {
-		return Profile{}, fmt.Errorf("me: %w", err)
+		return account.Profile{}, fmt.Errorf("me: %w", err)
 	}
 	if p.Houses, err = s.houses(ctx, tx, userID); err != nil {
-		return Profile{}, fmt.Errorf("me: %w", err)
+		return account.Profile{}, fmt.Errorf("me: %w", err)
 	}
 	if p.Checklists, err = s.checklists(ctx, tx, `SELECT `+checklistSummaryColumns+` FROM checklists
 		WHERE user_id = $1 AND NOT is_base ORDER BY created_at DESC, id`, false, userID); err != nil {
-		return Profile{}, fmt.Errorf("me: %w", err)
+		return account.Profile{}, fmt.Errorf("me: %w", err)
 	}
 	return p, nil
 }
 
-func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]House, error) {
+func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]account.House, error) {
 	rows, err := q.QueryContext(ctx, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		(SELECT count(*) FROM scans WHERE scans.house_id = h.id)
 		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, userID)
@@ -266,9 +205,9 @@ func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]House, 
 		return nil, fmt.Errorf("houses: %w", err)
 	}
 	defer rows.Close()
-	out := []House{}
+	out := []account.House{}
 	for rows.Next() {
-		var h House
+		var h account.House
 		if err := rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
 			projections.ScanTime(&h.UpdatedAt), &h.Scans); err != nil {
 			return nil, fmt.Errorf("houses: %w", err)
@@ -284,18 +223,18 @@ func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]House, 
 // UpdateMe applies changes to the user and returns it. An email another user has, in
 // any letter case, is ECONFLICT. A new password ends every session of the user: whoever
 // knew the old one must not keep a refresh token.
-func (s *Store) UpdateMe(ctx context.Context, userID string, ch Changes) (User, error) {
+func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes) (account.User, error) {
 	if !domain.ValidID(userID) {
-		return User{}, errUserNotFound()
+		return account.User{}, errUserNotFound()
 	}
 	if err := checkNames(ch.FirstName, ch.LastName); err != nil {
-		return User{}, err
+		return account.User{}, err
 	}
 	var email, key *string
 	if ch.Email != nil {
 		e := strings.TrimSpace(*ch.Email)
-		if !ValidEmail(e) {
-			return User{}, domain.Errorf(domain.EINVALID, "email must be an email")
+		if !account.ValidEmail(e) {
+			return account.User{}, domain.Errorf(domain.EINVALID, "email must be an email")
 		}
 		k := emailKey(e)
 		email, key = &e, &k
@@ -303,16 +242,16 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch Changes) (User, 
 	var hash *string
 	if ch.Password != nil {
 		if err := checkPassword(*ch.Password); err != nil {
-			return User{}, err
+			return account.User{}, err
 		}
 		h, err := s.hasher.hash(ctx, *ch.Password)
 		if err != nil {
-			return User{}, fmt.Errorf("update user: %w", err)
+			return account.User{}, fmt.Errorf("update user: %w", err)
 		}
 		hash = &h
 	}
 	now := s.clock()
-	var u User
+	var u account.User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if key != nil {
 			if other, err := s.userByEmail(ctx, tx, *key); err == nil && other.ID != userID {
@@ -346,11 +285,11 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch Changes) (User, 
 		// Two users taking the same email at once: the unique index refused the second,
 		// whose engine-specific error is not worth decoding. Ask the question again.
 		if other, lerr := s.userByEmail(ctx, s.read, *key); lerr == nil && other.ID != userID {
-			return User{}, errEmailTaken()
+			return account.User{}, errEmailTaken()
 		}
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("update user: %w", err)
+		return account.User{}, fmt.Errorf("update user: %w", err)
 	}
 	return u, nil
 }
@@ -380,7 +319,7 @@ func (s *Store) role(ctx context.Context, q queryer, userID string) (string, err
 // only way to make an admin, for an operator's command, since the API never grants
 // roles.
 func (s *Store) SetRole(ctx context.Context, email, role string) error {
-	if !token.ValidRole(role) {
+	if !auth.ValidRole(role) {
 		return domain.Errorf(domain.EINVALID, "unknown role %q (user, admin, auditor, analyst)", role)
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE users SET role = $2, updated_at = $3 WHERE email_key = $1`,
@@ -398,44 +337,48 @@ func (s *Store) SetRole(ctx context.Context, email, role string) error {
 
 const userColumns = `id, email, first_name, last_name, role, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }, u *User, extra ...any) error {
+func scanUser(row interface{ Scan(...any) error }, u *account.User, extra ...any) error {
 	return row.Scan(append([]any{&u.ID, &u.Email, &u.FirstName, &u.LastName, &u.Role,
 		projections.ScanTime(&u.CreatedAt), projections.ScanTime(&u.UpdatedAt)}, extra...)...)
 }
 
-func (s *Store) userByID(ctx context.Context, q queryer, id string) (User, error) {
-	var u User
+func (s *Store) userByID(ctx context.Context, q queryer, id string) (account.User, error) {
+	var u account.User
 	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), &u)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, errUserNotFound()
+		return account.User{}, errUserNotFound()
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("read user: %w", err)
+		return account.User{}, fmt.Errorf("read user: %w", err)
 	}
 	return u, nil
 }
 
-func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (User, error) {
-	var u User
+func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (account.User, error) {
+	var u account.User
 	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key), &u)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, errUserNotFound()
+		return account.User{}, errUserNotFound()
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("read user: %w", err)
+		return account.User{}, fmt.Errorf("read user: %w", err)
 	}
 	return u, nil
 }
 
-func (s *Store) userWithHash(ctx context.Context, key string) (User, string, error) {
-	var u User
+func (s *Store) userWithHash(ctx context.Context, key string) (account.User, string, error) {
+	var u account.User
 	var hash string
 	err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email_key = $1`, key), &u, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, "", errUserNotFound()
+		return account.User{}, "", errUserNotFound()
 	}
 	if err != nil {
-		return User{}, "", fmt.Errorf("read user: %w", err)
+		return account.User{}, "", fmt.Errorf("read user: %w", err)
 	}
 	return u, hash, nil
 }
+
+// emailKey is the form emails are compared in: trimmed and lower-cased, in Go, so that
+// both engines agree on which addresses are the same.
+func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

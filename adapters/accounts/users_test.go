@@ -8,24 +8,24 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 func TestSignupCreatesAUserWithRoleUserAndASession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		s := e.signup(t, "  Ada@Example.com ", "secret1")
 		u := s.User
-		if !domain.ValidID(u.ID) || u.Email != "Ada@Example.com" || u.Role != token.RoleUser ||
+		if !domain.ValidID(u.ID) || u.Email != "Ada@Example.com" || u.Role != auth.RoleUser ||
 			*u.FirstName != "Ada" || *u.LastName != "Lovelace" || !u.CreatedAt.Equal(e.clock.now()) || !u.UpdatedAt.Equal(u.CreatedAt) {
 			t.Fatalf("user: %+v", u)
 		}
-		access, err := e.tokens.Verify(s.AccessToken, token.Access)
-		if err != nil || access.UserID != u.ID || access.Role != token.RoleUser {
+		access, err := e.tokens.Verify(s.AccessToken, auth.Access)
+		if err != nil || access.UserID != u.ID || access.Role != auth.RoleUser {
 			t.Fatalf("access token: %+v %v", access, err)
 		}
-		if _, err := e.tokens.Verify(s.RefreshToken, token.Refresh); err != nil {
+		if _, err := e.tokens.Verify(s.RefreshToken, auth.Refresh); err != nil {
 			t.Fatalf("refresh token: %v", err)
 		}
 	})
@@ -34,7 +34,7 @@ func TestSignupCreatesAUserWithRoleUserAndASession(t *testing.T) {
 func TestSignupRefusesAnEmailAlreadyTakenInAnyLetterCase(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		e.signup(t, "ada@example.com", "secret1")
-		_, err := e.store.Signup(context.Background(), accounts.NewUser{Email: "ADA@example.COM", Password: "secret2"})
+		_, err := e.store.Signup(context.Background(), account.NewUser{Email: "ADA@example.COM", Password: "secret2"})
 		if domain.ErrorCode(err) != domain.ECONFLICT || domain.ErrorMessage(err) != "User with this email already exists" {
 			t.Fatalf("got %v", err)
 		}
@@ -47,7 +47,7 @@ func TestConcurrentSignupsWithOneEmailCreateOneUser(t *testing.T) {
 		errs := make(chan error, n)
 		for i := range n {
 			go func() {
-				_, err := e.store.Signup(context.Background(), accounts.NewUser{Email: "race@example.com", Password: "secret" + strings.Repeat("x", i)})
+				_, err := e.store.Signup(context.Background(), account.NewUser{Email: "race@example.com", Password: "secret" + strings.Repeat("x", i)})
 				errs <- err
 			}()
 		}
@@ -69,11 +69,11 @@ func TestConcurrentSignupsWithOneEmailCreateOneUser(t *testing.T) {
 
 func TestSignupRefusesBadEmailsAndShortPasswords(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		for _, in := range []accounts.NewUser{
+		for _, in := range []account.NewUser{
 			{Email: "not-an-email", Password: "secret1"},
 			{Email: "a@b.c", Password: "secret1"},
 			{Email: "ok@example.com", Password: "five5"},
-			{Email: "ok@example.com", Password: strings.Repeat("p", accounts.MaxPasswordLength+1)},
+			{Email: "ok@example.com", Password: strings.Repeat("p", account.MaxPasswordLength+1)},
 		} {
 			if _, err := e.store.Signup(context.Background(), in); domain.ErrorCode(err) != domain.EINVALID {
 				t.Errorf("%+v: got %v", in, err)
@@ -159,7 +159,7 @@ func TestUpdateMeChangesOnlyWhatIsGiven(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		u := e.signup(t, "ada@example.com", "secret1").User
 		e.clock.advance(time.Minute)
-		got, err := e.store.UpdateMe(context.Background(), u.ID, accounts.Changes{FirstName: ptr("Augusta"), Email: ptr("augusta@example.com")})
+		got, err := e.store.UpdateMe(context.Background(), u.ID, account.Changes{FirstName: ptr("Augusta"), Email: ptr("augusta@example.com")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,12 +177,12 @@ func TestUpdateMeRefusesAnEmailAnotherUserHas(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		e.signup(t, "ada@example.com", "secret1")
 		bob := e.signup(t, "bob@example.com", "secret1").User
-		_, err := e.store.UpdateMe(context.Background(), bob.ID, accounts.Changes{Email: ptr("ADA@example.com")})
+		_, err := e.store.UpdateMe(context.Background(), bob.ID, account.Changes{Email: ptr("ADA@example.com")})
 		if domain.ErrorCode(err) != domain.ECONFLICT {
 			t.Fatalf("got %v", err)
 		}
 		// Keeping one's own email in another case is no conflict.
-		if _, err := e.store.UpdateMe(context.Background(), bob.ID, accounts.Changes{Email: ptr("Bob@example.com")}); err != nil {
+		if _, err := e.store.UpdateMe(context.Background(), bob.ID, account.Changes{Email: ptr("Bob@example.com")}); err != nil {
 			t.Fatalf("own email: %v", err)
 		}
 	})
@@ -191,7 +191,7 @@ func TestUpdateMeRefusesAnEmailAnotherUserHas(t *testing.T) {
 func TestANewPasswordReplacesTheOldAndEndsEverySession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		s := e.signup(t, "ada@example.com", "secret1")
-		if _, err := e.store.UpdateMe(context.Background(), s.User.ID, accounts.Changes{Password: ptr("better-secret")}); err != nil {
+		if _, err := e.store.UpdateMe(context.Background(), s.User.ID, account.Changes{Password: ptr("better-secret")}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.store.Login(context.Background(), "ada@example.com", "secret1", "192.0.2.1"); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
@@ -229,11 +229,11 @@ func TestMeListsHousesWithScanCountsAndCustomChecklists(t *testing.T) {
 		scan(older, u.ID)
 		scan(newer, u.ID)
 		scan(foreign, other)
-		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "room", accounts.ChecklistPatch{}); err != nil {
+		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "room", account.ChecklistPatch{}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.advance(time.Second)
-		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "house", accounts.ChecklistPatch{}); err != nil {
+		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "house", account.ChecklistPatch{}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -265,19 +265,19 @@ func TestRoleIsReadFromTheDatabaseAndSetRoleChangesIt(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		u := e.signup(t, "ada@example.com", "secret1").User
-		if r, err := e.store.Role(ctx, u.ID); err != nil || r != token.RoleUser {
+		if r, err := e.store.Role(ctx, u.ID); err != nil || r != auth.RoleUser {
 			t.Fatalf("role %q %v", r, err)
 		}
-		if err := e.store.SetRole(ctx, "ADA@example.com", token.RoleAdmin); err != nil {
+		if err := e.store.SetRole(ctx, "ADA@example.com", auth.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
-		if r, _ := e.store.Role(ctx, u.ID); r != token.RoleAdmin {
+		if r, _ := e.store.Role(ctx, u.ID); r != auth.RoleAdmin {
 			t.Fatalf("role %q", r)
 		}
 		if err := e.store.SetRole(ctx, "ada@example.com", "superuser"); domain.ErrorCode(err) != domain.EINVALID {
 			t.Fatalf("unknown role: %v", err)
 		}
-		if err := e.store.SetRole(ctx, "nobody@example.com", token.RoleAdmin); domain.ErrorCode(err) != domain.ENOTFOUND {
+		if err := e.store.SetRole(ctx, "nobody@example.com", auth.RoleAdmin); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Fatalf("unknown user: %v", err)
 		}
 	})

@@ -3,9 +3,11 @@ package builtin_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -90,6 +92,50 @@ func TestDecompressionBombsStayWithinTheDecodeBudget(t *testing.T) {
 		if domain.ErrorCode(err) != domain.ETOOLARGE {
 			t.Fatalf("a bomb was not refused as too large: %v", err)
 		}
+	}
+	if grew := after - before; grew > 300<<20 {
+		t.Fatalf("peak RSS grew by %d MiB", grew>>20)
+	}
+}
+
+// progressiveBomb is a 7000×7000 progressive JPEG of flat grey with no chroma
+// subsampling (made with libjpeg's cjpeg -sample 1x1 -progressive): 575 kB, 971 bytes
+// gzipped. Its pixels are 147 MB (3 bytes each), but a progressive decoder keeps every
+// component's DCT coefficients until the last scan, 4 bytes per pixel per component:
+// decoding it allocates about 700 MiB.
+func progressiveBomb(t testing.TB) []byte {
+	t.Helper()
+	f, err := os.Open("testdata/progressive-7000x7000.jpg.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A progressive JPEG under the pixel cap is charged what its decoder really holds,
+// coefficients included, so one that would take most of a gigabyte is refused from its
+// header like the 16-bit PNG, not decoded.
+func TestProgressiveJPEGIsChargedForTheCoefficientsItsDecoderKeeps(t *testing.T) {
+	bomb := progressiveBomb(t)
+	a := builtin.New(nil)
+	before := peakRSS(t)
+	_, err := a.Inspect(bytes.NewReader(bomb))
+	after := peakRSS(t)
+	t.Logf("peak RSS %d MiB before, %d MiB after the progressive JPEG", before>>20, after>>20)
+	if domain.ErrorCode(err) != domain.ETOOLARGE {
+		t.Fatalf("a 7000×7000 progressive JPEG (about 700 MiB to decode) was not refused as too large: %v", err)
+	}
+	if !strings.Contains(domain.ErrorMessage(err), "decode budget") {
+		t.Errorf("message: got %q, want it to name the decode budget", domain.ErrorMessage(err))
 	}
 	if grew := after - before; grew > 300<<20 {
 		t.Fatalf("peak RSS grew by %d MiB", grew>>20)

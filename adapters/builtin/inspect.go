@@ -105,8 +105,9 @@ func (a *Analyzer) decode(data []byte) (img image.Image, format string, release 
 		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %g megapixel limit",
 			cfg.Width, cfg.Height, float64(a.maxPixels())/1e6)
 	}
-	// Pixels are not all the same size: a 16-bit RGBA PNG takes 8 bytes each.
-	cost := decodeBytes(cfg)
+	// Pixels are not all the same size: a 16-bit RGBA PNG takes 8 bytes each, and a
+	// progressive JPEG's decoder holds 5 bytes a pixel a component.
+	cost := decodeBytes(c.name, cfg, data)
 	if cost > a.decodes().total {
 		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels take %d MB decoded, over the %d MB decode budget",
 			cfg.Width, cfg.Height, cost>>20, a.decodes().total>>20)

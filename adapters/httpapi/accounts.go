@@ -8,18 +8,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
 // Accounts is the user store behind /auth/* and /users/me (adapters/accounts.Store).
 type Accounts interface {
-	Signup(ctx context.Context, in accounts.NewUser) (accounts.Session, error)
-	// Login refuses with a *accounts.RateLimitError after too many failures.
-	Login(ctx context.Context, email, password, clientIP string) (accounts.Session, error)
-	Refresh(ctx context.Context, refreshToken string) (accounts.Session, error)
-	Me(ctx context.Context, userID string) (accounts.Profile, error)
-	UpdateMe(ctx context.Context, userID string, ch accounts.Changes) (accounts.User, error)
+	Signup(ctx context.Context, in account.NewUser) (account.Session, error)
+	// Login refuses with a *account.RateLimitError after too many failures.
+	Login(ctx context.Context, email, password, clientIP string) (account.Session, error)
+	Refresh(ctx context.Context, refreshToken string) (account.Session, error)
+	Me(ctx context.Context, userID string) (account.Profile, error)
+	UpdateMe(ctx context.Context, userID string, ch account.Changes) (account.User, error)
 	// Role is the user's role as stored now (a token's role may be stale).
 	Role(ctx context.Context, userID string) (string, error)
 }
@@ -56,7 +56,7 @@ type authJSON struct {
 	User         authUserJSON `json:"user"`
 }
 
-func sessionJSON(sess accounts.Session) authJSON {
+func sessionJSON(sess account.Session) authJSON {
 	u := sess.User
 	deref := func(p *string) string {
 		if p == nil {
@@ -80,7 +80,7 @@ type userJSON struct {
 	UpdatedAt string  `json:"updatedAt"`
 }
 
-func userOf(u accounts.User) userJSON {
+func userOf(u account.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Role: u.Role,
 		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}
 }
@@ -125,11 +125,11 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	var p problems
-	in := accounts.NewUser{
+	in := account.NewUser{
 		Email:     p.email("email", req.Email, false),
-		Password:  p.password("password", req.Password, false, accounts.MaxPasswordLength),
-		FirstName: p.text("firstName", req.FirstName, accounts.MaxNameLength, true),
-		LastName:  p.text("lastName", req.LastName, accounts.MaxNameLength, true),
+		Password:  p.password("password", req.Password, false, account.MaxPasswordLength),
+		FirstName: p.text("firstName", req.FirstName, account.MaxNameLength, true),
+		LastName:  p.text("lastName", req.LastName, account.MaxNameLength, true),
 		ClientIP:  c.ClientIP(),
 	}
 	if err := p.err(); err != nil {
@@ -137,7 +137,7 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
-	var rl *accounts.RateLimitError
+	var rl *account.RateLimitError
 	if errors.As(err, &rl) {
 		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
 	}
@@ -169,7 +169,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
 	sess, err := s.Accounts.Login(c.Request.Context(), email, password, c.ClientIP())
-	var rl *accounts.RateLimitError
+	var rl *account.RateLimitError
 	if errors.As(err, &rl) {
 		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
 	}
@@ -239,17 +239,17 @@ func (s *Server) patchMe(c *gin.Context) {
 		return
 	}
 	var p problems
-	var ch accounts.Changes
+	var ch account.Changes
 	if req.Email != nil {
 		e := p.email("email", req.Email, true)
 		ch.Email = &e
 	}
 	if req.Password != nil {
-		pw := p.password("password", req.Password, true, accounts.MaxPasswordLength)
+		pw := p.password("password", req.Password, true, account.MaxPasswordLength)
 		ch.Password = &pw
 	}
-	ch.FirstName = p.text("firstName", req.FirstName, accounts.MaxNameLength, false)
-	ch.LastName = p.text("lastName", req.LastName, accounts.MaxNameLength, false)
+	ch.FirstName = p.text("firstName", req.FirstName, account.MaxNameLength, false)
+	ch.LastName = p.text("lastName", req.LastName, account.MaxNameLength, false)
 	if err := p.err(); err != nil {
 		s.writeError(c, err)
 		return

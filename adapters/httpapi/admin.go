@@ -12,9 +12,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
@@ -24,18 +24,18 @@ import (
 // trail by the store; Role is the role stored now, which every admin route checks.
 type Console interface {
 	Role(ctx context.Context, userID string) (string, error)
-	Dashboard(ctx context.Context) (accounts.Dashboard, error)
-	ConsoleHouses(ctx context.Context, p accounts.Page) ([]accounts.ConsoleHouse, string, error)
-	ConsoleScans(ctx context.Context, p accounts.Page) ([]accounts.ConsoleScan, string, error)
-	ConsoleAgentRuns(ctx context.Context, p accounts.Page) ([]accounts.AgentRun, string, error)
-	ConsoleModels(ctx context.Context, p accounts.Page) ([]accounts.ModelInfo, string, error)
-	ConsoleBaseChecklists(ctx context.Context, p accounts.Page) ([]accounts.Checklist, string, error)
-	EditBaseChecklist(ctx context.Context, a accounts.Actor, id string, p accounts.ChecklistPatch) (accounts.Checklist, error)
-	ToggleBaseChecklist(ctx context.Context, a accounts.Actor, id string, enable bool) (accounts.Checklist, error)
-	ModelsInfo(ctx context.Context, provider, modelName *string) ([]accounts.ModelInfo, error)
-	PutModelInfo(ctx context.Context, a accounts.Actor, in accounts.ModelInput) (accounts.ModelInfo, error)
+	Dashboard(ctx context.Context) (account.Dashboard, error)
+	ConsoleHouses(ctx context.Context, p account.Page) ([]account.ConsoleHouse, string, error)
+	ConsoleScans(ctx context.Context, p account.Page) ([]account.ConsoleScan, string, error)
+	ConsoleAgentRuns(ctx context.Context, p account.Page) ([]account.AgentRun, string, error)
+	ConsoleModels(ctx context.Context, p account.Page) ([]account.ModelInfo, string, error)
+	ConsoleBaseChecklists(ctx context.Context, p account.Page) ([]account.Checklist, string, error)
+	EditBaseChecklist(ctx context.Context, a account.Actor, id string, p account.ChecklistPatch) (account.Checklist, error)
+	ToggleBaseChecklist(ctx context.Context, a account.Actor, id string, enable bool) (account.Checklist, error)
+	ModelsInfo(ctx context.Context, provider, modelName *string) ([]account.ModelInfo, error)
+	PutModelInfo(ctx context.Context, a account.Actor, in account.ModelInput) (account.ModelInfo, error)
 	// ScanAgentRuns returns the scan's owner and its runs; ENOTFOUND for no such scan.
-	ScanAgentRuns(ctx context.Context, scanID string, agentName *string) (string, []accounts.AgentRun, error)
+	ScanAgentRuns(ctx context.Context, scanID string, agentName *string) (string, []account.AgentRun, error)
 }
 
 // consoleRoutes registers /models-info, /agents-runs and /admin/*. Without a console
@@ -66,15 +66,15 @@ func (s *Server) requireAdmin(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if role != token.RoleAdmin {
+	if role != auth.RoleAdmin {
 		s.writeError(c, domain.Errorf(domain.EFORBIDDEN, "Forbidden resource"))
 		return
 	}
 	c.Next()
 }
 
-func actorOf(c *gin.Context) accounts.Actor {
-	return accounts.Actor{ID: claims(c).UserID, RequestID: c.GetHeader("X-Request-Id")}
+func actorOf(c *gin.Context) account.Actor {
+	return account.Actor{ID: claims(c).UserID, RequestID: c.GetHeader("X-Request-Id")}
 }
 
 // recordRead writes a trail entry for a read of other users' data by the caller in
@@ -113,18 +113,18 @@ func onlyQuery(c *gin.Context, allowed ...string) error {
 }
 
 // page reads ?limit=&cursor= (and refuses any other parameter).
-func page(c *gin.Context) (accounts.Page, error) {
+func page(c *gin.Context) (account.Page, error) {
 	if err := onlyQuery(c, "limit", "cursor"); err != nil {
-		return accounts.Page{}, err
+		return account.Page{}, err
 	}
-	var p accounts.Page
+	var p account.Page
 	if v, found := c.GetQuery("limit"); found {
 		n, err := strconv.Atoi(v)
 		switch {
 		case err != nil || n < 1:
 			return p, domain.Errorf(domain.EINVALID, "limit must be a positive integer")
-		case n > accounts.MaxPageLimit:
-			return p, domain.Errorf(domain.EINVALID, "limit must not be greater than %d", accounts.MaxPageLimit)
+		case n > account.MaxPageLimit:
+			return p, domain.Errorf(domain.EINVALID, "limit must not be greater than %d", account.MaxPageLimit)
 		}
 		p.Limit = n
 	}
@@ -144,7 +144,7 @@ func okPage(c *gin.Context, rows any, next string) {
 
 // listPage runs one console list: parse the page, read it, optionally record the read
 // of users' data in the trail, and answer.
-func listPage[T any](s *Server, c *gin.Context, read func(context.Context, accounts.Page) ([]T, string, error),
+func listPage[T any](s *Server, c *gin.Context, read func(context.Context, account.Page) ([]T, string, error),
 	recordAs string, present func(T) any) {
 	p, err := page(c)
 	if err != nil {
@@ -157,7 +157,7 @@ func listPage[T any](s *Server, c *gin.Context, read func(context.Context, accou
 		return
 	}
 	if recordAs != "" {
-		if err := s.recordRead(c, token.RoleAdmin, trail.ReadUser, "console:"+recordAs, "",
+		if err := s.recordRead(c, auth.RoleAdmin, trail.ReadUser, "console:"+recordAs, "",
 			fmt.Sprintf("admin console: %d %s", len(rows), recordAs)); err != nil {
 			s.writeError(c, err)
 			return
@@ -179,7 +179,7 @@ type ownerJSON struct {
 	Email string `json:"email"`
 }
 
-func ownerOf(o accounts.Owner) *ownerJSON {
+func ownerOf(o account.Owner) *ownerJSON {
 	if o.ID == nil || o.Email == nil {
 		return nil
 	}
@@ -221,7 +221,7 @@ type adminHouseJSON struct {
 }
 
 func (s *Server) adminHouses(c *gin.Context) {
-	listPage(s, c, s.Console.ConsoleHouses, "houses", func(h accounts.ConsoleHouse) any {
+	listPage(s, c, s.Console.ConsoleHouses, "houses", func(h account.ConsoleHouse) any {
 		out := adminHouseJSON{ID: h.ID, UserID: h.UserID, Address: h.Address, HouseType: h.HouseType, Status: h.Status,
 			CreatedAt: isoTime(h.CreatedAt), UpdatedAt: isoTime(h.UpdatedAt), User: ownerOf(h.Owner)}
 		out.Count.Scans = h.Scans
@@ -255,7 +255,7 @@ type adminScanJSON struct {
 }
 
 func (s *Server) adminScans(c *gin.Context) {
-	listPage(s, c, s.Console.ConsoleScans, "scans", func(sc accounts.ConsoleScan) any {
+	listPage(s, c, s.Console.ConsoleScans, "scans", func(sc account.ConsoleScan) any {
 		out := adminScanJSON{ID: sc.ID, HouseID: sc.HouseID, Status: sc.Status, InputsSnapshot: rawOrNull(sc.InputsSnapshot),
 			DetectedHouseTypes: sc.DetectedHouseTypes, StartedAt: isoTimePtr(sc.StartedAt), FinishedAt: isoTimePtr(sc.FinishedAt),
 			CreatedAt: isoTime(sc.CreatedAt), UserID: sc.UserID, Attempt: sc.Attempt, FailureCode: sc.FailureCode}
@@ -285,7 +285,7 @@ type agentRunRowJSON struct {
 
 // agentRunRow presents a run; withInputs false leaves the inputs out (null): they are
 // the owner's, and only the owner sees them.
-func agentRunRow(r accounts.AgentRun, withInputs bool) agentRunRowJSON {
+func agentRunRow(r account.AgentRun, withInputs bool) agentRunRowJSON {
 	out := agentRunRowJSON{ID: r.ID, ScanID: r.ScanID, AgentName: r.AgentName, ModelID: r.ModelID,
 		InputJSON: json.RawMessage("null"), OutputJSON: rawOrNull(r.OutputJSON), PromptHash: r.PromptHash,
 		TokensIn: r.TokensIn, TokensOut: r.TokensOut, CostUSD: r.CostUSD, CacheHit: r.CacheHit,
@@ -324,7 +324,7 @@ type adminRunJSON struct {
 }
 
 func (s *Server) adminAgentRuns(c *gin.Context) {
-	listPage(s, c, s.Console.ConsoleAgentRuns, "agent-runs", func(r accounts.AgentRun) any {
+	listPage(s, c, s.Console.ConsoleAgentRuns, "agent-runs", func(r account.AgentRun) any {
 		out := adminRunJSON{agentRunRowJSON: agentRunRow(r, false), Attempt: r.Attempt, ReportedModel: r.Model}
 		out.Scan.ID, out.Scan.House.Address = r.ScanID, r.Address
 		if r.OwnerEmail != nil {
@@ -356,7 +356,7 @@ type modelInfoJSON struct {
 	UpdatedBy *string `json:"updatedBy"`
 }
 
-func modelInfoOf(m accounts.ModelInfo) modelInfoJSON {
+func modelInfoOf(m account.ModelInfo) modelInfoJSON {
 	return modelInfoJSON{ID: m.ID, Provider: m.Provider, ModelName: m.ModelName, Version: m.Version,
 		Pricing: rawOrNull(m.Pricing), EffectiveFrom: isoTime(m.EffectiveFrom), EffectiveTo: isoTimePtr(m.EffectiveTo),
 		CreatedAt: isoTime(m.CreatedAt), UpdatedAt: isoTime(m.UpdatedAt), UpdatedBy: m.UpdatedBy}
@@ -379,7 +379,7 @@ type adminModelJSON struct {
 }
 
 func (s *Server) adminModels(c *gin.Context) {
-	listPage(s, c, s.Console.ConsoleModels, "", func(m accounts.ModelInfo) any {
+	listPage(s, c, s.Console.ConsoleModels, "", func(m account.ModelInfo) any {
 		j := modelInfoOf(m)
 		out := adminModelJSON{ID: j.ID, Provider: j.Provider, ModelName: j.ModelName, Version: j.Version, Pricing: j.Pricing,
 			EffectiveFrom: j.EffectiveFrom, EffectiveTo: j.EffectiveTo, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
@@ -400,7 +400,7 @@ type adminChecklistJSON struct {
 }
 
 func (s *Server) adminBaseChecklists(c *gin.Context) {
-	listPage(s, c, s.Console.ConsoleBaseChecklists, "", func(cl accounts.Checklist) any {
+	listPage(s, c, s.Console.ConsoleBaseChecklists, "", func(cl account.Checklist) any {
 		return adminChecklistJSON{ID: cl.ID, Scope: cl.Scope, Name: cl.Name, Version: cl.Version,
 			ItemsRaw: rawOrNull(cl.ItemsRaw), CreatedAt: isoTime(cl.CreatedAt), Enabled: cl.Enabled}
 	})
@@ -494,9 +494,9 @@ type modelInfoRequest struct {
 	EffectiveTo   any             `json:"effectiveTo"`
 }
 
-func (r modelInfoRequest) input() (accounts.ModelInput, error) {
+func (r modelInfoRequest) input() (account.ModelInput, error) {
 	var p problems
-	var in accounts.ModelInput
+	var in account.ModelInput
 	required := func(name string, v any) string {
 		s, isString := v.(string)
 		if !isString {
@@ -597,7 +597,7 @@ func (s *Server) listAgentRuns(c *gin.Context) {
 			s.writeError(c, err)
 			return
 		}
-		if role != token.RoleAuditor && role != token.RoleAdmin {
+		if role != auth.RoleAuditor && role != auth.RoleAdmin {
 			s.writeError(c, domain.Errorf(domain.ENOTFOUND, "Scan not found"))
 			return
 		}

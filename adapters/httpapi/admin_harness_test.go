@@ -20,6 +20,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -138,7 +139,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 	}()
 	api := httpapi.New(httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,
@@ -165,7 +166,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 func (a *consoleAPI) user(email, role string) (string, string) {
 	a.t.Helper()
 	s := a.signup(email)
-	if role != token.RoleUser {
+	if role != auth.RoleUser {
 		if err := a.accounts.SetRole(context.Background(), email, role); err != nil {
 			a.t.Fatal(err)
 		}

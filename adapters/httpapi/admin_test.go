@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
@@ -23,9 +23,9 @@ var adminReads = []string{"/admin/dashboard", "/admin/houses", "/admin/scans", "
 
 func TestAdminRoutesFollowTheStoredRoleOnEveryRequest(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		user, _ := api.user("user@example.com", token.RoleUser)
-		admin, _ := api.user("admin@example.com", token.RoleAdmin)
-		auditor, _ := api.user("auditor@example.com", token.RoleAuditor)
+		user, _ := api.user("user@example.com", auth.RoleUser)
+		admin, _ := api.user("admin@example.com", auth.RoleAdmin)
+		auditor, _ := api.user("auditor@example.com", auth.RoleAuditor)
 		var base []struct{ ID string }
 		api.json("GET", "/admin/checklists/base", admin, "").want(t, http.StatusOK).data(t, &base)
 		id := base[0].ID
@@ -46,8 +46,8 @@ func TestAdminRoutesFollowTheStoredRoleOnEveryRequest(t *testing.T) {
 			}
 		}
 		// A token that claims admin for a user whose stored role is user gets nothing.
-		_, userID := api.user("forger@example.com", token.RoleUser)
-		forged, _, err := api.tokens.Issue(token.Access, userID, token.RoleAdmin)
+		_, userID := api.user("forger@example.com", auth.RoleUser)
+		forged, _, err := api.tokens.Issue(auth.Access, userID, auth.RoleAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestAdminRoutesFollowTheStoredRoleOnEveryRequest(t *testing.T) {
 		api.json(changes[2][0], changes[2][1], admin, changes[2][2]).want(t, http.StatusOK)
 
 		// Demoted: the same, unexpired token is refused on the very next request.
-		if err := api.accounts.SetRole(context.Background(), "admin@example.com", token.RoleUser); err != nil {
+		if err := api.accounts.SetRole(context.Background(), "admin@example.com", auth.RoleUser); err != nil {
 			t.Fatal(err)
 		}
 		for _, path := range adminReads {
@@ -77,8 +77,8 @@ func TestAdminRoutesFollowTheStoredRoleOnEveryRequest(t *testing.T) {
 
 func TestAdminListsHaveTheOriginalsShapesAndPages(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		admin, _ := api.user("admin@example.com", token.RoleAdmin)
-		ada, adaID := api.user("ada@example.com", token.RoleUser)
+		admin, _ := api.user("admin@example.com", auth.RoleAdmin)
+		ada, adaID := api.user("ada@example.com", auth.RoleUser)
 		api.json("POST", "/models-info", admin, `{"provider":"openai","modelName":"gpt-4o-mini","pricing":{"inputPerMillion":0.15,"outputPerMillion":0.6},"effectiveFrom":"2020-01-01"}`).
 			want(t, http.StatusCreated)
 		ids := []string{
@@ -212,7 +212,7 @@ func TestAdminListsHaveTheOriginalsShapesAndPages(t *testing.T) {
 		for _, what := range []string{"console:houses", "console:scans", "console:agent-runs"} {
 			found := false
 			for _, e := range api.trail.find(trail.ReadUser) {
-				found = found || e.Subject == what && e.ActorRole == token.RoleAdmin && domain.ValidID(e.ActorID)
+				found = found || e.Subject == what && e.ActorRole == auth.RoleAdmin && domain.ValidID(e.ActorID)
 			}
 			if !found {
 				t.Fatalf("no trail entry for %s: %+v", what, api.trail.find(trail.ReadUser))
@@ -228,8 +228,8 @@ func TestAdminListsHaveTheOriginalsShapesAndPages(t *testing.T) {
 
 func TestTheToggleOnlyEnablesOrDisablesBaseChecklists(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		admin, adminID := api.user("admin@example.com", token.RoleAdmin)
-		ada, _ := api.user("ada@example.com", token.RoleUser)
+		admin, adminID := api.user("admin@example.com", auth.RoleAdmin)
+		ada, _ := api.user("ada@example.com", auth.RoleUser)
 		private := api.json("PUT", "/checklists/scope/house", ada, `{"itemsRaw":`+customHouse+`}`).want(t, http.StatusOK).row(t)
 		house := api.json("GET", "/checklists/base/house", ada, "").want(t, http.StatusOK).row(t)
 
@@ -308,7 +308,7 @@ func TestTheToggleOnlyEnablesOrDisablesBaseChecklists(t *testing.T) {
 		}
 		for i, verb := range []string{"disabled", "enabled"} {
 			e := entries[i]
-			if e.ActorID != adminID || e.ActorRole != token.RoleAdmin || e.Subject != "checklist:"+house.ID ||
+			if e.ActorID != adminID || e.ActorRole != auth.RoleAdmin || e.Subject != "checklist:"+house.ID ||
 				!strings.HasPrefix(e.Detail, verb+" the base house checklist") {
 				t.Fatalf("entry %d: %+v", i, e)
 			}
@@ -331,8 +331,8 @@ func TestTheToggleOnlyEnablesOrDisablesBaseChecklists(t *testing.T) {
 
 func TestAdminEditsABaseChecklistsNameAndItems(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		admin, adminID := api.user("admin@example.com", token.RoleAdmin)
-		ada, _ := api.user("ada@example.com", token.RoleUser)
+		admin, adminID := api.user("admin@example.com", auth.RoleAdmin)
+		ada, _ := api.user("ada@example.com", auth.RoleUser)
 		house := api.json("GET", "/checklists/base/house", ada, "").want(t, http.StatusOK).row(t)
 		items := `{"default":{"description":"All","items":[{"id":"water_damage","title":"Water Damage","type":"boolean"}]},"house_types":{"villa":{"description":"Villa","items":[]}}}`
 		var edited struct {
@@ -370,8 +370,8 @@ func TestAdminEditsABaseChecklistsNameAndItems(t *testing.T) {
 
 func TestModelPricesHaveEffectiveDatesAndNeverRewritePastRuns(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		admin, adminID := api.user("admin@example.com", token.RoleAdmin)
-		ada, _ := api.user("ada@example.com", token.RoleUser)
+		admin, adminID := api.user("admin@example.com", auth.RoleAdmin)
+		ada, _ := api.user("ada@example.com", auth.RoleUser)
 		post := func(body string) map[string]json.RawMessage {
 			var out map[string]json.RawMessage
 			r := api.json("POST", "/models-info", admin, body).want(t, http.StatusCreated)
@@ -484,10 +484,10 @@ func TestModelPricesHaveEffectiveDatesAndNeverRewritePastRuns(t *testing.T) {
 
 func TestAgentRunsAreTheOwnersAndAuditorsNeverSeeInputs(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, api *consoleAPI) {
-		ada, adaID := api.user("ada@example.com", token.RoleUser)
-		eve, _ := api.user("eve@example.com", token.RoleUser)
-		auditor, auditorID := api.user("auditor@example.com", token.RoleAuditor)
-		admin, _ := api.user("admin@example.com", token.RoleAdmin)
+		ada, adaID := api.user("ada@example.com", auth.RoleUser)
+		eve, _ := api.user("eve@example.com", auth.RoleUser)
+		auditor, auditorID := api.user("auditor@example.com", auth.RoleAuditor)
+		admin, _ := api.user("admin@example.com", auth.RoleAdmin)
 		id := api.completeScan(ada, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 
 		r := api.json("GET", "/agents-runs?scanId="+id, ada, "").want(t, http.StatusOK)
@@ -528,8 +528,8 @@ func TestAgentRunsAreTheOwnersAndAuditorsNeverSeeInputs(t *testing.T) {
 			}
 		}
 		reads := api.trail.find(trail.ReadScan)
-		if len(reads) != 2 || reads[0].ActorID != auditorID || reads[0].ActorRole != token.RoleAuditor ||
-			reads[0].Subject != "scan:"+id || reads[0].OwnerID != adaID || reads[1].ActorRole != token.RoleAdmin {
+		if len(reads) != 2 || reads[0].ActorID != auditorID || reads[0].ActorRole != auth.RoleAuditor ||
+			reads[0].Subject != "scan:"+id || reads[0].OwnerID != adaID || reads[1].ActorRole != auth.RoleAdmin {
 			t.Fatalf("trail %+v", reads)
 		}
 		// A read that cannot be recorded is not served.
@@ -537,7 +537,7 @@ func TestAgentRunsAreTheOwnersAndAuditorsNeverSeeInputs(t *testing.T) {
 		api.json("GET", "/agents-runs?scanId="+id, auditor, "").want(t, http.StatusInternalServerError)
 		api.trail.failing(false)
 		// A demoted auditor is refused at once.
-		if err := api.accounts.SetRole(context.Background(), "auditor@example.com", token.RoleUser); err != nil {
+		if err := api.accounts.SetRole(context.Background(), "auditor@example.com", auth.RoleUser); err != nil {
 			t.Fatal(err)
 		}
 		api.json("GET", "/agents-runs?scanId="+id, auditor, "").want(t, http.StatusNotFound)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/projections/analytics"
 )
 
@@ -59,7 +59,7 @@ func (s *Server) analyticsRoutes(authed *gin.RouterGroup) {
 // decides: the token's role is only a hint.
 func (s *Server) requireAnalyst(c *gin.Context) {
 	cl := claims(c)
-	allowed := cl.Role == token.RoleAnalyst
+	allowed := cl.Role == auth.RoleAnalyst
 	if allowed && s.Accounts != nil {
 		role, err := s.Accounts.Role(c.Request.Context(), cl.UserID)
 		if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
@@ -67,7 +67,7 @@ func (s *Server) requireAnalyst(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		allowed = err == nil && role == token.RoleAnalyst
+		allowed = err == nil && role == auth.RoleAnalyst
 	}
 	if !allowed {
 		s.writeError(c, domain.Errorf(domain.EFORBIDDEN, "Only analysts can read analytics"))

@@ -19,6 +19,8 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
@@ -171,20 +173,20 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 			defer ts.Close()
 
 			tokenOf := func(email, role string) string {
-				s, err := acc.Signup(ctx, accounts.NewUser{Email: email, Password: "correct horse battery"})
+				s, err := acc.Signup(ctx, account.NewUser{Email: email, Password: "correct horse battery"})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if err := acc.SetRole(ctx, email, role); err != nil {
 					t.Fatal(err)
 				}
-				tok, _, err := issuer.Issue(token.Access, s.User.ID, role)
+				tok, _, err := issuer.Issue(auth.Access, s.User.ID, role)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return tok
 			}
-			analyst := tokenOf("ana@example.com", token.RoleAnalyst)
+			analyst := tokenOf("ana@example.com", auth.RoleAnalyst)
 			get := func(path, bearer string) (int, string, []byte) {
 				req, _ := http.NewRequest(http.MethodGet, ts.URL+"/api/v1"+path, nil)
 				req.Header.Set("Authorization", "Bearer "+bearer)
@@ -253,7 +255,7 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 					t.Errorf("GET %s: %d, want 400: %s", bad, status, body)
 				}
 			}
-			for _, role := range []string{token.RoleUser, token.RoleAdmin, token.RoleAuditor} {
+			for _, role := range []string{auth.RoleUser, auth.RoleAdmin, auth.RoleAuditor} {
 				tok := tokenOf(role+"@example.com", role)
 				for _, path := range []string{"/analytics/outcomes", "/analytics/costs", "/analytics/durations",
 					"/analytics/failures", "/analytics/checklist-items?format=csv"} {
@@ -263,7 +265,7 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 				}
 			}
 			// The stored role decides: an analyst demoted after the token was issued is refused.
-			if err := acc.SetRole(ctx, "ana@example.com", token.RoleUser); err != nil {
+			if err := acc.SetRole(ctx, "ana@example.com", auth.RoleUser); err != nil {
 				t.Fatal(err)
 			}
 			if status, _, _ := get("/analytics/outcomes", analyst); status != http.StatusForbidden {

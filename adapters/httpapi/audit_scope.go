@@ -8,9 +8,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -27,12 +27,12 @@ func (s *Server) auditorsReadOnly(c *gin.Context) {
 	}
 	cl := claims(c)
 	role := cl.Role
-	if s.Accounts != nil && role != token.RoleAuditor {
+	if s.Accounts != nil && role != auth.RoleAuditor {
 		if stored, err := s.Accounts.Role(c.Request.Context(), cl.UserID); err == nil {
 			role = stored
 		}
 	}
-	if role == token.RoleAuditor {
+	if role == auth.RoleAuditor {
 		s.writeError(c, domain.Errorf(domain.EFORBIDDEN, "Auditors have read-only access"))
 		c.Abort()
 		return
@@ -188,7 +188,7 @@ func (s *Server) auditScans(c *gin.Context) {
 
 // changedFields names the profile fields a change touched (never their values: the
 // trail holds no passwords).
-func changedFields(ch accounts.Changes) string {
+func changedFields(ch account.Changes) string {
 	var names []string
 	for _, f := range []struct {
 		name string

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -24,10 +24,10 @@ var auditTestKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSi
 func (a *accountsAPI) auditor(email string) string {
 	a.t.Helper()
 	u := a.signup(email)
-	if err := a.accounts.SetRole(context.Background(), email, token.RoleAuditor); err != nil {
+	if err := a.accounts.SetRole(context.Background(), email, auth.RoleAuditor); err != nil {
 		a.t.Fatal(err)
 	}
-	tok, _, err := a.tokens.Issue(token.Access, u.User.ID, token.RoleAuditor)
+	tok, _, err := a.tokens.Issue(auth.Access, u.User.ID, auth.RoleAuditor)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func (a *accountsAPI) runScan(id string) {
 	ctx := context.Background()
 	meta := scan.Meta{CorrelationID: "job-" + id}
 	steps := []func(s *scan.Scan) error{
-		func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) },
+		func(s *scan.Scan) error { return s.StartProcessing(s.UserID, scan.Checklists{}, nil) },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 10, "Preparing request", nil) },
 		func(s *scan.Scan) error { return s.Retry(s.Attempt, "worker_lost", "lease expired") },
 		func(s *scan.Scan) error { return s.ReportProgress(s.Attempt, 50, "Analyzing images", nil) },
@@ -289,7 +289,7 @@ func TestAuditorsReadEverythingChangeNothingAndLeaveATrail(t *testing.T) {
 		t.Fatalf("trail for the scan: %+v", trail)
 	}
 	for _, e := range trail {
-		if e.Action != "scan.read" || e.ActorRole != token.RoleAuditor || e.OwnerID != owner.User.ID || e.Subject != "scan:"+id {
+		if e.Action != "scan.read" || e.ActorRole != auth.RoleAuditor || e.OwnerID != owner.User.ID || e.Subject != "scan:"+id {
 			t.Fatalf("trail entry %+v", e)
 		}
 	}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 const claimsKey = "scanledger.claims"
@@ -20,7 +20,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		s.writeError(c, domain.Errorf(domain.EUNAUTHORIZED, "Unauthorized"))
 		return
 	}
-	cl, err := s.Tokens.Verify(strings.TrimSpace(raw), token.Access)
+	cl, err := s.Tokens.Verify(strings.TrimSpace(raw), auth.Access)
 	if err == nil {
 		err = s.revoked.check(c.Request.Context(), cl)
 	}
@@ -32,9 +32,9 @@ func (s *Server) authenticate(c *gin.Context) {
 	c.Next()
 }
 
-func claims(c *gin.Context) token.Claims {
+func claims(c *gin.Context) auth.Claims {
 	v, _ := c.Get(claimsKey)
-	cl, _ := v.(token.Claims)
+	cl, _ := v.(auth.Claims)
 	return cl
 }
 
@@ -43,7 +43,7 @@ func claims(c *gin.Context) token.Claims {
 // once rather than when the token expires.
 func (s *Server) canAudit(c *gin.Context) bool {
 	cl := claims(c)
-	if cl.Role != token.RoleAuditor && cl.Role != token.RoleAdmin {
+	if cl.Role != auth.RoleAuditor && cl.Role != auth.RoleAdmin {
 		return false
 	}
 	if s.Accounts == nil {
@@ -52,5 +52,5 @@ func (s *Server) canAudit(c *gin.Context) bool {
 		return false
 	}
 	role, err := s.Accounts.Role(c.Request.Context(), cl.UserID)
-	return err == nil && (role == token.RoleAuditor || role == token.RoleAdmin)
+	return err == nil && (role == auth.RoleAuditor || role == auth.RoleAdmin)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // ChecklistStore stores base and custom checklists (adapters/accounts.Store). It
@@ -15,11 +15,11 @@ import (
 // checklists.
 type ChecklistStore interface {
 	// BaseChecklist returns nil when the scope has no base checklist.
-	BaseChecklist(ctx context.Context, scope string) (*accounts.Checklist, error)
-	PutBaseChecklist(ctx context.Context, actorID, scope string, p accounts.ChecklistPatch) (accounts.Checklist, error)
-	PutCustomChecklist(ctx context.Context, userID, scope string, p accounts.ChecklistPatch) (accounts.Checklist, error)
-	UpdateCustomChecklist(ctx context.Context, userID, id string, p accounts.ChecklistPatch) (accounts.Checklist, error)
-	CustomChecklists(ctx context.Context, userID string) ([]accounts.Checklist, error)
+	BaseChecklist(ctx context.Context, scope string) (*account.Checklist, error)
+	PutBaseChecklist(ctx context.Context, actorID, scope string, p account.ChecklistPatch) (account.Checklist, error)
+	PutCustomChecklist(ctx context.Context, userID, scope string, p account.ChecklistPatch) (account.Checklist, error)
+	UpdateCustomChecklist(ctx context.Context, userID, id string, p account.ChecklistPatch) (account.Checklist, error)
+	CustomChecklists(ctx context.Context, userID string) ([]account.Checklist, error)
 }
 
 // checklistRoutes registers /checklists/* and /users/me/checklists. Without a store
@@ -47,7 +47,7 @@ type checklistJSON struct {
 	CreatedAt string          `json:"createdAt"`
 }
 
-func checklistOf(c accounts.Checklist) checklistJSON {
+func checklistOf(c account.Checklist) checklistJSON {
 	return checklistJSON{ID: c.ID, Scope: c.Scope, Name: c.Name, Version: c.Version, IsBase: c.IsBase, UserID: c.UserID,
 		ItemsRaw: rawOrNull(c.ItemsRaw), CreatedAt: isoTime(c.CreatedAt)}
 }
@@ -90,26 +90,26 @@ func (s *Server) getBaseChecklist(c *gin.Context) {
 }
 
 func (s *Server) putBaseChecklist(c *gin.Context) {
-	s.saveChecklist(c, func(ctx context.Context, p accounts.ChecklistPatch) (accounts.Checklist, error) {
+	s.saveChecklist(c, func(ctx context.Context, p account.ChecklistPatch) (account.Checklist, error) {
 		return s.ChecklistStore.PutBaseChecklist(ctx, claims(c).UserID, c.Param("scope"), p)
 	})
 }
 
 func (s *Server) putCustomChecklist(c *gin.Context) {
-	s.saveChecklist(c, func(ctx context.Context, p accounts.ChecklistPatch) (accounts.Checklist, error) {
+	s.saveChecklist(c, func(ctx context.Context, p account.ChecklistPatch) (account.Checklist, error) {
 		return s.ChecklistStore.PutCustomChecklist(ctx, claims(c).UserID, c.Param("scope"), p)
 	})
 }
 
 func (s *Server) patchChecklist(c *gin.Context) {
-	s.saveChecklist(c, func(ctx context.Context, p accounts.ChecklistPatch) (accounts.Checklist, error) {
+	s.saveChecklist(c, func(ctx context.Context, p account.ChecklistPatch) (account.Checklist, error) {
 		return s.ChecklistStore.UpdateCustomChecklist(ctx, claims(c).UserID, c.Param("checklistId"), p)
 	})
 }
 
 // saveChecklist decodes an UpdateChecklistDto body, lets save store it, and answers 200
 // with the row.
-func (s *Server) saveChecklist(c *gin.Context, save func(context.Context, accounts.ChecklistPatch) (accounts.Checklist, error)) {
+func (s *Server) saveChecklist(c *gin.Context, save func(context.Context, account.ChecklistPatch) (account.Checklist, error)) {
 	var req checklistRequest
 	if err := decodeStrict(c, &req); err != nil {
 		s.writeError(c, err)

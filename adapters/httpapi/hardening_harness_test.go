@@ -91,7 +91,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 	logs := &lockedBuffer{}
 	cfg := httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,
@@ -100,6 +100,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 		SSE:            relay.NewSSE(hub, time.Second),
+		WebSocket:      relay.NewWebSocket(hub, relay.WithHeartbeat(time.Second)),
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -1,38 +1,44 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
+
+// LiveTransport is one live-update transport: adapters/relay's SSE or WebSocket, built
+// in cmd.
+type LiveTransport interface {
+	// Open reads where r resumes (a malformed resume point is EINVALID) and returns the
+	// stream that serves userID's updates, one scan's when scanID is set, from there. A
+	// transport that is shutting down makes the stream EUNAVAILABLE.
+	Open(r *http.Request) (func(w http.ResponseWriter, r *http.Request, userID, scanID string) error, error)
+}
+
+// WebSocketTransport is a LiveTransport whose requests carry their access token
+// themselves (Token, "" when there is none).
+type WebSocketTransport interface {
+	LiveTransport
+	Token(r *http.Request) string
+}
 
 // liveRoutes registers the live-update transports. SSE sits behind the usual Bearer
 // check; the WebSocket route is public because browsers cannot set Authorization on a
 // WebSocket, and checks the token itself before upgrading.
 func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 	authed.GET("/events", s.liveSSE)
-	if s.SSE == nil {
-		return
+	if s.WebSocket != nil {
+		public.GET("/ws", s.liveWebSocket)
 	}
-	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
-	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
-	ws := relay.NewWebSocket(s.SSE.Hub(),
-		relay.WithHeartbeat(s.SSE.Heartbeat()),
-		relay.WithWriteTimeout(s.SSE.WriteTimeout()),
-		relay.WithOrigins(s.CORSOrigins),
-		relay.WithLogger(s.log))
-	public.GET("/ws", func(c *gin.Context) { s.liveWebSocket(c, ws) })
 }
 
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
 // stream is always the caller's own; ?scanId= narrows it to one scan.
 func (s *Server) liveSSE(c *gin.Context) {
-	resume, err := relay.ParseLastEventID(c.Request)
+	stream, err := s.SSE.Open(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -42,14 +48,14 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	release, err := s.live.acquire(claims(c).UserID, c.ClientIP())
+	release, err := s.live.acquire(claims(c).UserID, c.ClientIP(), "sse")
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	defer release()
-	if err := s.SSE.Serve(c.Writer, c.Request, claims(c).UserID, scanFilter, resume); err != nil {
-		s.writeError(c, liveError(err))
+	if err := stream(c.Writer, c.Request, claims(c).UserID, scanFilter); err != nil {
+		s.writeError(c, err)
 	}
 }
 
@@ -59,13 +65,13 @@ func (s *Server) liveSSE(c *gin.Context) {
 // or revoked user, gets 401 before
 // any upgrade, so nothing is streamed to a caller who is not who they claim.
 // ?after=<id> resumes, ?scanId= narrows to one scan.
-func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
-	raw := relay.WebSocketToken(c.Request)
+func (s *Server) liveWebSocket(c *gin.Context) {
+	raw := s.WebSocket.Token(c.Request)
 	if raw == "" {
 		s.writeError(c, domain.Errorf(domain.EUNAUTHORIZED, "Unauthorized"))
 		return
 	}
-	cl, err := s.Tokens.Verify(raw, token.Access)
+	cl, err := s.Tokens.Verify(raw, auth.Access)
 	if err == nil {
 		// A deleted or revoked user's token is refused here as on every other route.
 		err = s.revoked.check(c.Request.Context(), cl)
@@ -74,7 +80,7 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		s.writeError(c, err)
 		return
 	}
-	resume, err := relay.ParseAfter(c.Request)
+	stream, err := s.WebSocket.Open(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -84,14 +90,15 @@ func (s *Server) liveWebSocket(c *gin.Context, ws *relay.WebSocket) {
 		s.writeError(c, err)
 		return
 	}
-	release, err := s.live.acquire(cl.UserID, c.ClientIP())
+	c.Set(claimsKey, cl) // for the access log
+	release, err := s.live.acquire(cl.UserID, c.ClientIP(), "websocket")
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	defer release()
-	if err := ws.Serve(c.Writer, c.Request, cl.UserID, scanFilter, resume); err != nil {
-		s.writeError(c, liveError(err))
+	if err := stream(c.Writer, c.Request, cl.UserID, scanFilter); err != nil {
+		s.writeError(c, err)
 	}
 }
 
@@ -101,13 +108,4 @@ func liveScanFilter(c *gin.Context) (string, error) {
 		return "", domain.Errorf(domain.EINVALID, "scanId must be a UUID")
 	}
 	return id, nil
-}
-
-// liveError makes a hub that is shutting down a 503, so clients retry elsewhere or later
-// instead of reporting a server bug.
-func liveError(err error) error {
-	if errors.Is(err, relay.ErrClosed) {
-		return fmt.Errorf("%w: %w", domain.Errorf(domain.EUNAVAILABLE, "Live updates are shutting down"), err)
-	}
-	return err
 }

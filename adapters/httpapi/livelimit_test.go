@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // One account cannot hold thousands of live streams: beyond the per-user cap a new
@@ -70,7 +70,7 @@ func TestAdmitLiveCountsAddressesAsTheRouterDoes(t *testing.T) {
 		if forwarded != "" {
 			r.Header.Set("X-Forwarded-For", forwarded)
 		}
-		_, err := api.api.AdmitLive(t.Context(), token.Claims{UserID: domain.NewID()}, r)
+		_, err := api.api.AdmitLive(t.Context(), auth.Claims{UserID: domain.NewID()}, r)
 		return err
 	}
 	for _, tc := range []struct {

@@ -13,11 +13,11 @@ import (
 
 // Reader is what the API reads from the read model.
 type Reader interface {
-	Scan(ctx context.Context, scanID string) (*scans.Scan, error) // ENOTFOUND when missing
-	UserScans(ctx context.Context, userID string) ([]scans.Scan, error)
+	Get(ctx context.Context, scanID string) (*scans.Scan, error) // ENOTFOUND when missing
+	ListByUser(ctx context.Context, userID string) ([]scans.Scan, error)
 	HouseOwner(ctx context.Context, houseID string) (string, error) // ENOTFOUND when missing
 	HouseType(ctx context.Context, houseID string) (*string, error)
-	OtherScansOfHouse(ctx context.Context, houseID, exceptScanID string) (int, error)
+	CountOtherScans(ctx context.Context, houseID, exceptScanID string) (int, error)
 }
 
 // The JSON shapes below are the PWA's (contract section 1.5 items 6 and 11), field for
@@ -208,7 +208,7 @@ func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := s.Reader.Scan(c.Request.Context(), id)
+	sc, err := s.Reader.Get(c.Request.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (s *Server) getScan(c *gin.Context) {
 
 func (s *Server) myScans(c *gin.Context) {
 	ctx := c.Request.Context()
-	list, err := s.Reader.UserScans(ctx, claims(c).UserID)
+	list, err := s.Reader.ListByUser(ctx, claims(c).UserID)
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // Revocations says up to when a user's tokens are revoked (zero: never). The accounts
@@ -35,7 +35,7 @@ type revocationEntry struct {
 // maxCachedUsers bounds the cache; past it, stale entries are dropped.
 const maxCachedUsers = 10000
 
-func (r *revocationCache) check(ctx context.Context, cl token.Claims) error {
+func (r *revocationCache) check(ctx context.Context, cl auth.Claims) error {
 	if r == nil {
 		return nil
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // unreachableRevocations is an accounts store whose revocation table cannot be read,
@@ -25,7 +25,7 @@ func (unreachableRevocations) RevokedUntil(context.Context, string) (time.Time, 
 // readiness check says at that moment.
 func TestAuthentication_WithRevocationsUnreadableIsUnavailable(t *testing.T) {
 	api := newAccountsAPIWith(t, func(c *httpapi.Config) { c.Accounts = unreachableRevocations{c.Accounts} })
-	r := api.json("GET", "/users/me/scans", api.bearer(domain.NewID(), token.RoleUser), "").want(t, http.StatusServiceUnavailable)
+	r := api.json("GET", "/users/me/scans", api.bearer(domain.NewID(), auth.RoleUser), "").want(t, http.StatusServiceUnavailable)
 	if r.header.Get("Retry-After") == "" {
 		t.Error("a 503 without Retry-After")
 	}

@@ -12,15 +12,15 @@ import (
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // bearer issues an access token for userID claiming role.
 func (a *accountsAPI) bearer(userID, role string) string {
 	a.t.Helper()
-	raw, _, err := a.tokens.Issue(token.Access, userID, role)
+	raw, _, err := a.tokens.Issue(auth.Access, userID, role)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestAudit_AuditorsAndAdminsReadAnyScanAndItsHistoryOthersAreToldItDoesNotEx
 		email, role string
 		want        [2]int
 	}{
-		{"auditor@example.com", token.RoleAuditor, readOK},
-		{"admin@example.com", token.RoleAdmin, readOK},
-		{"analyst@example.com", token.RoleAnalyst, readHidden},
-		{"user@example.com", token.RoleUser, readHidden},
+		{"auditor@example.com", auth.RoleAuditor, readOK},
+		{"admin@example.com", auth.RoleAdmin, readOK},
+		{"analyst@example.com", auth.RoleAnalyst, readHidden},
+		{"user@example.com", auth.RoleUser, readHidden},
 	} {
 		u := api.signup(tc.email)
 		if err := api.accounts.SetRole(context.Background(), tc.email, tc.role); err != nil {
@@ -80,21 +80,21 @@ func TestAudit_TheStoredRoleDecidesNotTheTokens(t *testing.T) {
 	id := api.projectedScan(t, api.signup("owner@example.com").AccessToken)
 	u := api.signup("auditor@example.com")
 	ctx := context.Background()
-	if err := api.accounts.SetRole(ctx, "auditor@example.com", token.RoleAuditor); err != nil {
+	if err := api.accounts.SetRole(ctx, "auditor@example.com", auth.RoleAuditor); err != nil {
 		t.Fatal(err)
 	}
-	auditor := api.bearer(u.User.ID, token.RoleAuditor)
+	auditor := api.bearer(u.User.ID, auth.RoleAuditor)
 	if got := api.readable(id, auditor); got != readOK {
 		t.Fatalf("the auditor got %v, want %v", got, readOK)
 	}
-	if err := api.accounts.SetRole(ctx, "auditor@example.com", token.RoleUser); err != nil {
+	if err := api.accounts.SetRole(ctx, "auditor@example.com", auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}
 	if got := api.readable(id, auditor); got != readHidden {
 		t.Errorf("a demoted auditor with a token still naming the role got %v, want %v", got, readHidden)
 	}
 	// A token naming a role for an account that no longer exists is no better.
-	if got := api.readable(id, api.bearer(domain.NewID(), token.RoleAdmin)); got != readHidden {
+	if got := api.readable(id, api.bearer(domain.NewID(), auth.RoleAdmin)); got != readHidden {
 		t.Errorf("an admin token for an unknown account got %v, want %v", got, readHidden)
 	}
 }
@@ -103,13 +103,13 @@ func TestAudit_TheStoredRoleDecidesNotTheTokens(t *testing.T) {
 // claim alone: a server without that store lets nobody read others' scans.
 func TestAudit_WithoutAnAccountsStoreNobodyAudits(t *testing.T) {
 	api := newAccountsAPIWith(t, func(c *httpapi.Config) { c.Accounts = nil })
-	id := api.projectedScan(t, api.bearer(domain.NewID(), token.RoleUser))
-	for _, role := range []string{token.RoleAuditor, token.RoleAdmin} {
+	id := api.projectedScan(t, api.bearer(domain.NewID(), auth.RoleUser))
+	for _, role := range []string{auth.RoleAuditor, auth.RoleAdmin} {
 		if got := api.readable(id, api.bearer(domain.NewID(), role)); got != readHidden {
 			t.Errorf("an %s token got %v, want %v", role, got, readHidden)
 		}
 	}
-	if got := api.readable(id, api.bearer(domain.NewID(), token.RoleUser)); got != readHidden {
+	if got := api.readable(id, api.bearer(domain.NewID(), auth.RoleUser)); got != readHidden {
 		t.Errorf("a user token got %v, want %v", got, readHidden)
 	}
 }
@@ -140,7 +140,7 @@ func TestCreateScan_ForAnExistingHouseOnlyItsOwnerMayAddAScan(t *testing.T) {
 // downReader is a read model whose database is unreachable.
 type downReader struct{ httpapi.Reader }
 
-func (downReader) UserScans(context.Context, string) ([]scans.Scan, error) {
+func (downReader) ListByUser(context.Context, string) ([]scans.Scan, error) {
 	return nil, domain.Errorf(domain.EUNAVAILABLE, "The read model is unavailable")
 }
 
@@ -173,7 +173,7 @@ func TestErrors_A400ListsEveryProblemOrTheOneItHas(t *testing.T) {
 // brokenReader is a read model failing in a way no domain code describes.
 type brokenReader struct{ httpapi.Reader }
 
-func (brokenReader) UserScans(context.Context, string) ([]scans.Scan, error) {
+func (brokenReader) ListByUser(context.Context, string) ([]scans.Scan, error) {
 	return nil, errors.New("disk on fire")
 }
 

@@ -140,32 +140,17 @@ func (s *Server) processScan(c *gin.Context) {
 	}
 	cl := claims(c)
 	ctx := c.Request.Context()
-	// Check ownership and state before the (larger) checklist work.
-	cur, err := s.Scans.Load(ctx, id)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	if err := cur.OwnedBy(cl.UserID); err != nil {
-		s.writeError(c, err)
-		return
-	}
+	// The caller's own checklists, merged: nothing about the scan is read or disclosed
+	// before the aggregate has checked that it is theirs.
 	lists, err := s.Checklists.Merged(ctx, cl.UserID)
 	if err != nil {
 		s.writeError(c, fmt.Errorf("merge checklists: %w", err))
 		return
 	}
-	houseType, _ := s.Reader.HouseType(ctx, cur.HouseID)
 	if _, err := s.Scans.Execute(ctx, id, meta(c), func(sc *scan.Scan) error {
-		if err := sc.OwnedBy(cl.UserID); err != nil {
-			return err
-		}
-		snap := scan.InputsSnapshot{HouseType: houseType, RoomsCount: len(sc.Rooms), ImagesCount: sc.ImagesCount()}
-		if sc.Address != "" {
-			a := sc.Address
-			snap.Address = &a
-		}
-		return sc.StartProcessing(lists, snap)
+		// The house type is a read-model fact the aggregate does not hold; unknown is nil.
+		houseType, _ := s.Reader.HouseType(ctx, sc.HouseID)
+		return sc.StartProcessing(cl.UserID, lists, houseType)
 	}); err != nil {
 		s.writeError(c, err)
 		return
@@ -196,7 +181,7 @@ func (s *Server) deleteScan(c *gin.Context) {
 	if err := s.Blobs.DeletePrefix(ctx, "scans/"+id+"/"); err != nil {
 		s.log.Error("delete scan photos", "scan", id, "err", err)
 	}
-	others, err := s.Reader.OtherScansOfHouse(ctx, res.Scan.HouseID, id)
+	others, err := s.Reader.CountOtherScans(ctx, res.Scan.HouseID, id)
 	body := gin.H{"message": "Scan deleted successfully", "scanId": id, "houseDeleted": false}
 	if err == nil && others == 0 {
 		body["houseDeleted"] = true

@@ -40,8 +40,8 @@ func (s *Server) uploadImages(c *gin.Context) {
 	if err == nil {
 		err = cur.OwnedBy(cl.UserID)
 	}
-	if err == nil && (cur.Status == scan.StatusRunning || cur.Status == scan.StatusSucceeded) {
-		err = domain.Errorf(domain.EINVALID, "Cannot upload images to a scan that is already processing or completed")
+	if err == nil {
+		err = cur.AcceptsImages()
 	}
 	if err != nil {
 		s.writeError(c, err)
@@ -163,9 +163,7 @@ func (s *Server) readUpload(ctx context.Context, c *gin.Context, prefix string) 
 			return nil, domain.Errorf(domain.EINVALID, "property %s should not exist", name)
 		}
 	}
-	if len(form.images) == 0 {
-		return nil, domain.Errorf(domain.EINVALID, "No images provided")
-	}
+	// No photos at all is the aggregate's "No images provided" (UploadImages).
 	return form, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // Whatever a client sends as a multipart upload, the server answers with a 2xx or a 4xx
@@ -42,7 +43,7 @@ func FuzzUploadBody(f *testing.F) {
 
 	api := newHardenedAPI(f, "", nil)
 	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-	bearer, _, err := issuer.Issue(token.Access, domain.NewID(), token.RoleUser)
+	bearer, _, err := issuer.Issue(auth.Access, domain.NewID(), auth.RoleUser)
 	if err != nil {
 		f.Fatal(err)
 	}

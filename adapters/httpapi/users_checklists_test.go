@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/checklist"
 )
 
@@ -89,13 +89,13 @@ func TestOnlyAnAdminByStoredRoleMayPutABaseChecklist(t *testing.T) {
 		t.Fatalf("message %q", m)
 	}
 	// A token claiming admin is not enough: the role is read from the database.
-	forged, _, err := api.tokens.Issue(token.Access, a.User.ID, token.RoleAdmin)
+	forged, _, err := api.tokens.Issue(auth.Access, a.User.ID, auth.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api.json("PUT", "/checklists/base/house", forged, body).want(t, http.StatusForbidden)
 
-	if err := api.accounts.SetRole(context.Background(), "ada@example.com", token.RoleAdmin); err != nil {
+	if err := api.accounts.SetRole(context.Background(), "ada@example.com", auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	c := api.json("PUT", "/checklists/base/house", a.AccessToken, body).want(t, http.StatusOK).row(t)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // Request bodies of the account and checklist routes are decoded into `any` fields and
@@ -35,7 +35,7 @@ func (p *problems) email(name string, v any, optional bool) string {
 		return ""
 	}
 	s, _ := v.(string)
-	if !accounts.ValidEmail(strings.TrimSpace(s)) {
+	if !account.ValidEmail(strings.TrimSpace(s)) {
 		p.add("%s must be an email", name)
 	}
 	return s
@@ -48,8 +48,8 @@ func (p *problems) password(name string, v any, optional bool, max int) string {
 	}
 	s, isString := v.(string)
 	n := utf8.RuneCountInString(s)
-	if !isString || n < accounts.MinPasswordLength {
-		p.add("%s must be longer than or equal to %d characters", name, accounts.MinPasswordLength)
+	if !isString || n < account.MinPasswordLength {
+		p.add("%s must be longer than or equal to %d characters", name, account.MinPasswordLength)
 	}
 	if max > 0 && n > max {
 		p.add("%s must be shorter than or equal to %d characters", name, max)
@@ -119,10 +119,10 @@ type checklistRequest struct {
 // patch validates the request. A version must also be a whole number that fits the
 // column (the original let 1.5 through to a database error); 0 is ignored, as the
 // original ignored a falsy version.
-func (r checklistRequest) patch() (accounts.ChecklistPatch, error) {
+func (r checklistRequest) patch() (account.ChecklistPatch, error) {
 	var p problems
-	var out accounts.ChecklistPatch
-	out.Name = p.text("name", r.Name, accounts.MaxChecklistNameLength, false)
+	var out account.ChecklistPatch
+	out.Name = p.text("name", r.Name, account.MaxChecklistNameLength, false)
 	switch v := r.Version.(type) {
 	case nil:
 	case float64:

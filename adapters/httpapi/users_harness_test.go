@@ -42,25 +42,6 @@ type accountsAPI struct {
 	sealer   *audit.Sealer // seals with auditTestKey (audit_test.go)
 }
 
-// acctReadModel serves httpapi.Reader from projections/scans, as cmd/scanledger does.
-type acctReadModel struct{ db projections.DB }
-
-func (r acctReadModel) Scan(ctx context.Context, id string) (*scans.Scan, error) {
-	return scans.Get(ctx, r.db, id)
-}
-func (r acctReadModel) UserScans(ctx context.Context, userID string) ([]scans.Scan, error) {
-	return scans.ListByUser(ctx, r.db, userID)
-}
-func (r acctReadModel) HouseOwner(ctx context.Context, houseID string) (string, error) {
-	return scans.HouseOwner(ctx, r.db, houseID)
-}
-func (r acctReadModel) HouseType(ctx context.Context, houseID string) (*string, error) {
-	return scans.HouseType(ctx, r.db, houseID)
-}
-func (r acctReadModel) OtherScansOfHouse(ctx context.Context, houseID, except string) (int, error) {
-	return scans.CountOtherScans(ctx, r.db, houseID, except)
-}
-
 // acctCheapHash keeps the tests quick; adapters/accounts tests the default parameters.
 var acctCheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
@@ -103,7 +84,7 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accou
 	}()
 	cfg := httpapi.Config{
 		Scans:          handler,
-		Reader:         acctReadModel{read},
+		Reader:         scans.Reader{DB: read},
 		Blobs:          blobs,
 		Tokens:         issuer,
 		Checklists:     acc,

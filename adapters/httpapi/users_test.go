@@ -14,6 +14,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 func TestSignupAnswers201WithTheAuthResponse(t *testing.T) {
@@ -38,10 +39,10 @@ func TestSignupAnswers201WithTheAuthResponse(t *testing.T) {
 		u.Role != "user" || !isoMillis.MatchString(u.CreatedAt) || !isoMillis.MatchString(u.UpdatedAt) {
 		t.Fatalf("user %+v", u)
 	}
-	if c, err := api.tokens.Verify(a.AccessToken, token.Access); err != nil || c.UserID != u.ID {
+	if c, err := api.tokens.Verify(a.AccessToken, auth.Access); err != nil || c.UserID != u.ID {
 		t.Fatalf("access token: %v", err)
 	}
-	if c, err := api.tokens.Verify(a.RefreshToken, token.Refresh); err != nil || c.UserID != u.ID {
+	if c, err := api.tokens.Verify(a.RefreshToken, auth.Refresh); err != nil || c.UserID != u.ID {
 		t.Fatalf("refresh token: %v", err)
 	}
 }
@@ -242,7 +243,7 @@ func TestGetMeOfAUserWithoutAnAccountIs404(t *testing.T) {
 	t.Parallel()
 	api := newAccountsAPI(t)
 	// A token the operator minted (scanledger token) for a user that never signed up.
-	tok, _, err := api.tokens.Issue(token.Access, domain.NewID(), token.RoleUser)
+	tok, _, err := api.tokens.Issue(auth.Access, domain.NewID(), auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}

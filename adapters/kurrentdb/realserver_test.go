@@ -2,6 +2,7 @@ package kurrentdb_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,64 @@ func TestTruncatedStreamKeepsVersions(t *testing.T) {
 	}
 	if _, err := s.Append(t.Context(), "test-t", 0, []event.Data{testEvent()}); !domainIs(err, event.ErrWrongExpectedVersion) {
 		t.Fatalf("Append at stale expected 0 = %v, want wrong expected version", err)
+	}
+}
+
+// $maxCount and $maxAge set on a stream by someone else hide its oldest events from
+// stream reads, a window that moves as the stream grows or time passes: versions stay
+// the events' revisions, appends go on at the real current version, and $all (which
+// the projections read) keeps every event until the server scavenges.
+func TestStreamLimitsKeepVersions(t *testing.T) {
+	fs, conn := kurrentdbtest.Start(t)
+	s := open(t, conn)
+	appendAt := func(stream string, expected int64) event.Data {
+		t.Helper()
+		e := testEvent()
+		if res, err := s.Append(t.Context(), stream, expected, []event.Data{e}); err != nil || res.Version != expected+1 {
+			t.Fatalf("Append to %s at expected %d = %+v, %v", stream, expected, res, err)
+		}
+		return e
+	}
+	versions := func(stream string) []int64 {
+		t.Helper()
+		got, err := s.ReadStream(t.Context(), stream, 0, 10)
+		if err != nil {
+			t.Fatalf("ReadStream %s: %v", stream, err)
+		}
+		var vs []int64
+		for _, r := range got {
+			vs = append(vs, r.Version)
+		}
+		return vs
+	}
+
+	for i := range 3 {
+		appendAt("test-count", int64(i)-1)
+	}
+	fs.SetStreamLimits("test-count", 2, 0)
+	if got := versions("test-count"); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("with $maxCount 2, ReadStream gives versions %v, want [1 2]", got)
+	}
+	appendAt("test-count", 2)
+	if got := versions("test-count"); !slices.Equal(got, []int64{2, 3}) {
+		t.Fatalf("after one more append, versions %v, want [2 3]", got)
+	}
+
+	old := appendAt("test-age", event.NoStream)
+	fs.Advance(2 * time.Hour)
+	appendAt("test-age", 0)
+	fs.SetStreamLimits("test-age", 0, time.Hour)
+	if got := versions("test-age"); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("with $maxAge 1h, ReadStream gives versions %v, want [1]", got)
+	}
+	appendAt("test-age", 1)
+
+	all, err := s.ReadAll(t.Context(), event.Start, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(all, func(r event.Recorded) bool { return r.ID == old.ID }) || len(all) != 7 {
+		t.Fatalf("$all holds %d events, want all 7 including the aged one", len(all))
 	}
 }
 
@@ -266,6 +325,49 @@ func TestCallsRequireLeader(t *testing.T) {
 	if n := fs.CallsWithoutLeaderHeader(); n != 0 {
 		t.Fatalf("%d calls went without requires-leader", n)
 	}
+}
+
+// A follower answers every call that asks for the leader (all of the Store's) with
+// NotLeader and the leader's address, as a KurrentDB follower does. The client moves to
+// the leader; the call that reached the follower fails with 503 (nothing was written)
+// and its retry, with the same event ids, is stored on the leader; the subscription
+// resubscribes there and delivers it. The stand-ins share
+// no data, so this shows the redirect, not replication.
+func TestNotLeaderMovesToTheLeader(t *testing.T) {
+	leader, _ := kurrentdbtest.Start(t)
+	follower, conn := kurrentdbtest.Start(t)
+	follower.FollowLeader(leader)
+	s := open(t, conn)
+	e := testEvent()
+	if _, err := s.Append(t.Context(), "test-nl", event.NoStream, []event.Data{e}); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("Append on a follower = %v, want EUNAVAILABLE", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.Append(t.Context(), "test-nl", event.NoStream, []event.Data{e})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retry never reached the leader: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := s.ReadStream(t.Context(), "test-nl", 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != e.ID {
+		t.Fatalf("ReadStream after the move = %v, %v; want the one event", got, err)
+	}
+	if n := leader.StreamLength("test-nl"); n != 1 {
+		t.Fatalf("the leader holds %d events of the stream, want 1", n)
+	}
+	if n := follower.StreamLength("test-nl"); n != 0 {
+		t.Fatalf("the follower holds %d events of the stream, want none", n)
+	}
+
+	other, conn := kurrentdbtest.Start(t)
+	other.FollowLeader(leader)
+	c, _ := subscribe(t, open(t, conn)) // starts on a follower
+	c.waitFor(t, []string{e.ID})
 }
 
 // The v4 client cannot parse a pre-release server version and gives up connecting:

@@ -102,3 +102,26 @@ func lockKey(name string) int64 {
 	h.Write([]byte("scanledger/projection/" + name))
 	return int64(h.Sum64())
 }
+
+// TryProjectionLock takes the lock ProjectionLock takes, if no one holds it: ok is false
+// while a server's runner of that projection is running (on any instance). It is for
+// commands that must not run beside the projection, such as an in-place rebuild;
+// release frees it.
+func (db *DB) TryProjectionLock(ctx context.Context, name string) (release func(), ok bool, err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("projection lock %s: %w", name, unavailable(err))
+	}
+	key := lockKey(name)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		if err != nil {
+			return nil, false, fmt.Errorf("projection lock %s: %w", name, unavailable(err))
+		}
+		return nil, false, nil
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+		conn.Release()
+	}, true, nil
+}

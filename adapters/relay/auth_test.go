@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // Every transport authenticates with the same access token; nothing else (a refresh
@@ -155,7 +155,7 @@ func TestEveryTransport_AResumeIDBeyondTheUsersFeedIsAResyncNotSomeoneElsesEvent
 func strangerToken(t *testing.T, user string) string {
 	t.Helper()
 	other := newEnvIssuer(randomBytes(32))
-	tok, _, err := other.Issue(token.Access, user, token.RoleUser)
+	tok, _, err := other.Issue(auth.Access, user, auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
@@ -174,7 +175,7 @@ func randomBytes(n int) []byte {
 
 func (e *env) token(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(token.Access, user, token.RoleUser)
+	tok, _, err := e.issuer.Issue(auth.Access, user, auth.RoleUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func (e *env) token(user string) string {
 
 func (e *env) refreshToken(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(token.Refresh, user, token.RoleUser)
+	tok, _, err := e.issuer.Issue(auth.Refresh, user, auth.RoleUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func (e *env) expiredToken(user string) string {
 	past := *e.issuer
 	past.AccessTTL = time.Minute
 	past.Now = func() time.Time { return time.Now().Add(-time.Hour) }
-	tok, _, err := past.Issue(token.Access, user, token.RoleUser)
+	tok, _, err := past.Issue(auth.Access, user, auth.RoleUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func (s *scanRun) upload() wire {
 
 func (s *scanRun) process() wire {
 	s.e.t.Helper()
-	s.exec(func(sc *scan.Scan) error { return sc.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+	s.exec(func(sc *scan.Scan) error { return sc.StartProcessing(s.user, scan.Checklists{}, nil) })
 	s.attempt++
 	return wire{"scan:processing", `{"scanId":"` + s.id + `","message":"Scan processing started"}`}
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // Option tunes a transport (NewSSE, NewWebSocket, NewSocketIO).
@@ -84,7 +84,7 @@ func WithSessions(s Sessions) Option {
 // connection, r being the request that opened it: it refuses a deleted or revoked user,
 // or one over a connection cap, with a domain error whose message the client is shown.
 // On success, release is called once when the connection ends.
-type Admit func(ctx context.Context, cl token.Claims, r *http.Request) (release func(), err error)
+type Admit func(ctx context.Context, cl auth.Claims, r *http.Request) (release func(), err error)
 
 // WithAdmission makes Socket.IO consult admit for every connection whose token verified,
 // so the same revocation check and connection caps apply as on the API's SSE and

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/projections/feed"
 )
@@ -371,7 +371,7 @@ func TestSocketIO_ReconnectWithAnExpiredTokenOfALiveSessionIsRecovered(t *testin
 	e := newEnv(t, envConfig{sessions: sessions})
 	user, session := domain.NewID(), domain.NewID()
 	sessions.set(user, session, true)
-	tok, _, err := e.issuer.IssueInSession(token.Access, user, token.RoleUser, session)
+	tok, _, err := e.issuer.IssueInSession(auth.Access, user, auth.RoleUser, session)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	"sync"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // SocketIONamespace is the namespace the PWA connects to (contracts section 2).
@@ -50,7 +50,7 @@ const (
 // updates for good after any restart more than an access lifetime after the user's
 // last API call. Revoking the session (a replayed refresh token, a password change)
 // ends this too.
-func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) *socketio.Server {
+func NewSocketIO(hub *Hub, tokens Tokens, pidKey []byte, opts ...Option) *socketio.Server {
 	if len(pidKey) < 16 {
 		panic("relay: socket.io pid key shorter than 16 bytes")
 	}
@@ -65,9 +65,15 @@ func NewSocketIO(hub *Hub, tokens *token.Issuer, pidKey []byte, opts ...Option) 
 	})
 }
 
+// Tokens verifies access tokens (adapters/token.Issuer, composed in cmd).
+type Tokens interface {
+	Verify(raw, kind string) (auth.Claims, error)
+	VerifyLapsed(raw, kind string) (auth.Claims, error)
+}
+
 type sioGlue struct {
 	hub      *Hub
-	tokens   *token.Issuer
+	tokens   Tokens
 	pids     pidSigner
 	sessions Sessions
 	admit    Admit
@@ -96,16 +102,16 @@ func rawString(raw json.RawMessage) string {
 	return s
 }
 
-func (g *sioGlue) connect(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
+func (g *sioGlue) connect(ctx context.Context, r *http.Request, handshake json.RawMessage) (*socketio.Session, error) {
 	var a sioAuth
-	if err := json.Unmarshal(auth, &a); err != nil {
+	if err := json.Unmarshal(handshake, &a); err != nil {
 		return nil, errors.New(msgUnauthorized)
 	}
 	raw := rawString(a.Token)
 	if raw == "" {
 		return nil, errors.New(msgUnauthorized)
 	}
-	cl, err := g.tokens.Verify(raw, token.Access)
+	cl, err := g.tokens.Verify(raw, auth.Access)
 	if err != nil {
 		// The token package reports expiry with this message; everything else (bad
 		// signature, refresh token, wrong audience) is plainly unauthorized.
@@ -156,26 +162,26 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, auth json.RawMes
 // honoured when it is genuine, the pid was issued to its user (so this is a connection
 // that was once authenticated, coming back) and the token's login session is still
 // alive. Anything else is "Token expired", as without WithSessions.
-func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (token.Claims, error) {
+func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (auth.Claims, error) {
 	if g.sessions == nil || pid == "" {
-		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
-	cl, err := g.tokens.VerifyLapsed(raw, token.Access)
+	cl, err := g.tokens.VerifyLapsed(raw, auth.Access)
 	if err != nil {
-		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	if _, ok := g.pids.verify(pid, cl.UserID); !ok {
-		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	alive, err := g.sessions.SessionActive(ctx, cl.UserID, cl.Session)
 	if err != nil {
 		if ctx.Err() == nil {
 			g.log.Warn("relay: socket.io session check", "user", cl.UserID, "err", err)
 		}
-		return token.Claims{}, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	if !alive {
-		return token.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	return cl, nil
 }

@@ -51,15 +51,6 @@ func NewSSE(hub *Hub, heartbeat time.Duration, opts ...Option) *SSE {
 	return x
 }
 
-// Hub is the hub the transport reads from (the other transports share it).
-func (x *SSE) Hub() *Hub { return x.hub }
-
-// Heartbeat is the transport's heartbeat interval.
-func (x *SSE) Heartbeat() time.Duration { return x.opt.heartbeat }
-
-// WriteTimeout is the transport's bound on one write.
-func (x *SSE) WriteTimeout() time.Duration { return x.opt.writeTimeout }
-
 // Close ends every stream, the way a hub shutdown does (clients reconnect and resume
 // elsewhere), and refuses new ones with ErrClosed. Closing r3labs' server instead
 // would strand a goroutine of every stream.

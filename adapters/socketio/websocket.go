@@ -112,12 +112,18 @@ func expectFrame(ctx context.Context, conn *websocket.Conn, want string) error {
 }
 
 // attach makes conn the session's transport and starts its writer, which flushes what
-// is queued. A pending poll then returns a noop.
+// is queued. A pending poll then returns a noop. A closing session is attached too: the
+// relay dropped its socket during the upgrade, after the client stopped polling, so
+// only this WebSocket can deliver what is queued and the close frame that makes the
+// client reconnect; the writer does both, and the polling close timer is not needed.
 func (s *session) attach(conn *websocket.Conn) bool {
 	s.mu.Lock()
-	if s.state != stateOpen {
+	if s.state == stateClosed {
 		s.mu.Unlock()
 		return false
+	}
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
 	}
 	s.ws = conn
 	s.mu.Unlock()

@@ -82,7 +82,7 @@ func makeScan(ctx context.Context, b *testing.B, h *scan.Handler, id string, eve
 		if err := s.UploadImages([]scan.Room{room}, ""); err != nil {
 			return err
 		}
-		if err := s.StartProcessing(cl, scan.InputsSnapshot{RoomsCount: 1, ImagesCount: 6}); err != nil {
+		if err := s.StartProcessing("u1", cl, nil); err != nil {
 			return err
 		}
 		for s.Version < int64(events-1) {

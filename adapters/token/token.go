@@ -1,4 +1,4 @@
-// Package token issues and verifies scanledger's JWTs (HS256). Access and refresh tokens
+// Package token issues and verifies scanledger's JWTs (HS256) in domain/auth's words. Access and refresh tokens
 // carry a "typ" claim, so one can never stand in for the other (the original backend's
 // tokens were interchangeable).
 package token
@@ -11,43 +11,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
-
-// Token types.
-const (
-	Access  = "access"
-	Refresh = "refresh"
-)
-
-// Roles.
-const (
-	RoleUser    = "user"
-	RoleAdmin   = "admin"
-	RoleAuditor = "auditor"
-	RoleAnalyst = "analyst"
-)
-
-// ValidRole reports whether r is a role scanledger knows.
-func ValidRole(r string) bool {
-	switch r {
-	case RoleUser, RoleAdmin, RoleAuditor, RoleAnalyst:
-		return true
-	}
-	return false
-}
-
-// Claims are what a verified token says.
-type Claims struct {
-	UserID string
-	Role   string
-	Type   string
-	ID     string // jti
-	// Session is the login session (refresh-token family) an access token was issued
-	// in, empty for tokens minted outside a login (the CLI's token command).
-	Session   string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
 
 // Issuer signs and verifies tokens with one secret.
 type Issuer struct {
@@ -74,22 +39,22 @@ func (is *Issuer) now() time.Time {
 }
 
 // Issue signs a token of the given type for userID, outside any login session.
-func (is *Issuer) Issue(typ, userID, role string) (string, Claims, error) {
+func (is *Issuer) Issue(typ, userID, role string) (string, auth.Claims, error) {
 	return is.IssueInSession(typ, userID, role, "")
 }
 
 // IssueInSession signs a token of the given type for userID that names the login
 // session (refresh-token family) it belongs to, so that a holder of the expired token
 // can later be told apart by whether that session is still alive (VerifyLapsed).
-func (is *Issuer) IssueInSession(typ, userID, role, session string) (string, Claims, error) {
+func (is *Issuer) IssueInSession(typ, userID, role, session string) (string, auth.Claims, error) {
 	if len(is.Secret) < 16 {
-		return "", Claims{}, errors.New("issue token: secret shorter than 16 bytes")
+		return "", auth.Claims{}, errors.New("issue token: secret shorter than 16 bytes")
 	}
 	ttl := is.AccessTTL
 	if ttl <= 0 {
 		ttl = 15 * time.Minute
 	}
-	if typ == Refresh {
+	if typ == auth.Refresh {
 		ttl = is.refreshTTL()
 	}
 	now := is.now().Truncate(time.Second)
@@ -103,14 +68,14 @@ func (is *Issuer) IssueInSession(typ, userID, role, session string) (string, Cla
 	}}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(is.Secret)
 	if err != nil {
-		return "", Claims{}, fmt.Errorf("sign token: %w", err)
+		return "", auth.Claims{}, fmt.Errorf("sign token: %w", err)
 	}
-	return s, Claims{UserID: userID, Role: role, Type: typ, ID: c.ID, Session: session, IssuedAt: now, ExpiresAt: now.Add(ttl)}, nil
+	return s, auth.Claims{UserID: userID, Role: role, Type: typ, ID: c.ID, Session: session, IssuedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
 
 // Verify checks signature (HS256 only), expiry, issuer, audience and type, and returns
 // the claims. Every failure is a domain.EUNAUTHORIZED error.
-func (is *Issuer) Verify(raw, typ string) (Claims, error) {
+func (is *Issuer) Verify(raw, typ string) (auth.Claims, error) {
 	return is.verify(raw, typ, is.now)
 }
 
@@ -118,15 +83,15 @@ func (is *Issuer) Verify(raw, typ string) (Claims, error) {
 // ago, and that names its login session. A genuine but expired token proves who the
 // user was, not that they still are: the caller must also check that the session is
 // still alive (not revoked, not expired) before honouring it.
-func (is *Issuer) VerifyLapsed(raw, typ string) (Claims, error) {
+func (is *Issuer) VerifyLapsed(raw, typ string) (auth.Claims, error) {
 	// Checking expiry against a clock set back by the refresh lifetime accepts exactly
 	// the tokens that expired less than that long ago.
 	c, err := is.verify(raw, typ, func() time.Time { return is.now().Add(-is.refreshTTL()) })
 	if err != nil {
-		return Claims{}, err
+		return auth.Claims{}, err
 	}
 	if c.Session == "" {
-		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
+		return auth.Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
 	}
 	return c, nil
 }
@@ -138,7 +103,7 @@ func (is *Issuer) refreshTTL() time.Duration {
 	return 7 * 24 * time.Hour
 }
 
-func (is *Issuer) verify(raw, typ string, now func() time.Time) (Claims, error) {
+func (is *Issuer) verify(raw, typ string, now func() time.Time) (auth.Claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return is.Secret, nil },
 		jwt.WithValidMethods([]string{"HS256"}),
@@ -150,17 +115,17 @@ func (is *Issuer) verify(raw, typ string, now func() time.Time) (Claims, error) 
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
+			return auth.Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Token expired")
 		}
-		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
+		return auth.Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
 	}
 	if c.Type != typ {
-		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token type")
+		return auth.Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token type")
 	}
-	if c.Subject == "" || !ValidRole(c.Role) {
-		return Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
+	if c.Subject == "" || !auth.ValidRole(c.Role) {
+		return auth.Claims{}, domain.Errorf(domain.EUNAUTHORIZED, "Invalid token")
 	}
-	out := Claims{UserID: c.Subject, Role: c.Role, Type: c.Type, ID: c.ID, Session: c.Session}
+	out := auth.Claims{UserID: c.Subject, Role: c.Role, Type: c.Type, ID: c.ID, Session: c.Session}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time
 	}

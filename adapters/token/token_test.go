@@ -8,6 +8,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 func issuer(now time.Time) *token.Issuer {
@@ -17,31 +18,31 @@ func issuer(now time.Time) *token.Issuer {
 
 func TestAnAccessTokenVerifiesAsAccessOnly(t *testing.T) {
 	is := issuer(time.Now())
-	raw, _, err := is.Issue(token.Access, "u1", token.RoleUser)
+	raw, _, err := is.Issue(auth.Access, "u1", auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := is.Verify(raw, token.Access)
-	if err != nil || c.UserID != "u1" || c.Role != token.RoleUser {
+	c, err := is.Verify(raw, auth.Access)
+	if err != nil || c.UserID != "u1" || c.Role != auth.RoleUser {
 		t.Fatalf("verify: %+v %v", c, err)
 	}
-	if _, err := is.Verify(raw, token.Refresh); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+	if _, err := is.Verify(raw, auth.Refresh); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 		t.Fatalf("an access token must not pass as a refresh token: %v", err)
 	}
 }
 
 func TestARefreshTokenIsRefusedAsBearer(t *testing.T) {
 	is := issuer(time.Now())
-	raw, _, _ := is.Issue(token.Refresh, "u1", token.RoleUser)
-	if _, err := is.Verify(raw, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+	raw, _, _ := is.Issue(auth.Refresh, "u1", auth.RoleUser)
+	if _, err := is.Verify(raw, auth.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestAnExpiredTokenIsRefused(t *testing.T) {
 	past := issuer(time.Now().Add(-time.Hour))
-	raw, _, _ := past.Issue(token.Access, "u1", token.RoleUser)
-	_, err := issuer(time.Now()).Verify(raw, token.Access)
+	raw, _, _ := past.Issue(auth.Access, "u1", auth.RoleUser)
+	_, err := issuer(time.Now()).Verify(raw, auth.Access)
 	if domain.ErrorCode(err) != domain.EUNAUTHORIZED || domain.ErrorMessage(err) != "Token expired" {
 		t.Fatalf("got %v", err)
 	}
@@ -51,32 +52,32 @@ func TestTokensSignedOtherwiseAreRefused(t *testing.T) {
 	is := issuer(time.Now())
 	other := issuer(time.Now())
 	other.Secret = []byte("another-secret-of-enough-length")
-	raw, _, _ := other.Issue(token.Access, "u1", token.RoleAdmin)
-	if _, err := is.Verify(raw, token.Access); err == nil {
+	raw, _, _ := other.Issue(auth.Access, "u1", auth.RoleAdmin)
+	if _, err := is.Verify(raw, auth.Access); err == nil {
 		t.Fatal("a token signed with another secret was accepted")
 	}
 	// alg=none and foreign issuers are refused too.
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u1", "role": "admin", "typ": "access",
 		"iss": "scanledger", "aud": "scanledger-users", "exp": time.Now().Add(time.Hour).Unix()})
 	s, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
-	if _, err := is.Verify(s, token.Access); err == nil {
+	if _, err := is.Verify(s, auth.Access); err == nil {
 		t.Fatal("alg none accepted")
 	}
 	foreign := issuer(time.Now())
 	foreign.Issuer = "someone-else"
-	raw, _, _ = foreign.Issue(token.Access, "u1", token.RoleUser)
-	if _, err := is.Verify(raw, token.Access); err == nil {
+	raw, _, _ = foreign.Issue(auth.Access, "u1", auth.RoleUser)
+	if _, err := is.Verify(raw, auth.Access); err == nil {
 		t.Fatal("foreign issuer accepted")
 	}
 }
 
 func FuzzVerify(f *testing.F) {
 	is := issuer(time.Now())
-	raw, _, _ := is.Issue(token.Access, "u1", token.RoleUser)
+	raw, _, _ := is.Issue(auth.Access, "u1", auth.RoleUser)
 	f.Add(raw)
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := is.Verify(s, token.Access)
+		c, err := is.Verify(s, auth.Access)
 		if err == nil && s != raw && c.UserID == "" {
 			t.Fatal("verified a token without a subject")
 		}
@@ -90,38 +91,38 @@ func TestALapsedSessionTokenVerifiesWithinTheRefreshLifetime(t *testing.T) {
 	issued := time.Now().Add(-time.Hour)
 	past := issuer(issued)
 	past.RefreshTTL = 2 * time.Hour
-	raw, c, err := past.IssueInSession(token.Access, "u1", token.RoleUser, "family-1")
+	raw, c, err := past.IssueInSession(auth.Access, "u1", auth.RoleUser, "family-1")
 	if err != nil || c.Session != "family-1" {
 		t.Fatalf("issue: %+v %v", c, err)
 	}
 	now := issuer(time.Now())
 	now.RefreshTTL = 2 * time.Hour
-	if _, err := now.Verify(raw, token.Access); domain.ErrorMessage(err) != "Token expired" {
+	if _, err := now.Verify(raw, auth.Access); domain.ErrorMessage(err) != "Token expired" {
 		t.Fatalf("Verify must still refuse the expired token: %v", err)
 	}
-	got, err := now.VerifyLapsed(raw, token.Access)
+	got, err := now.VerifyLapsed(raw, auth.Access)
 	if err != nil || got.UserID != "u1" || got.Session != "family-1" {
 		t.Fatalf("VerifyLapsed: %+v %v", got, err)
 	}
-	if _, err := now.VerifyLapsed(raw, token.Refresh); err == nil {
+	if _, err := now.VerifyLapsed(raw, auth.Refresh); err == nil {
 		t.Fatal("an access token passed as a lapsed refresh token")
 	}
 
 	later := issuer(issued.Add(3 * time.Hour))
 	later.RefreshTTL = 2 * time.Hour
-	if _, err := later.VerifyLapsed(raw, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+	if _, err := later.VerifyLapsed(raw, auth.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 		t.Fatalf("a token past the refresh lifetime was accepted: %v", err)
 	}
 
-	sessionless, _, _ := past.Issue(token.Access, "u1", token.RoleUser)
-	if _, err := now.VerifyLapsed(sessionless, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+	sessionless, _, _ := past.Issue(auth.Access, "u1", auth.RoleUser)
+	if _, err := now.VerifyLapsed(sessionless, auth.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 		t.Fatalf("a lapsed token outside any session was accepted: %v", err)
 	}
 
 	other := issuer(issued)
 	other.Secret = []byte("another-secret-of-enough-length")
-	forged, _, _ := other.IssueInSession(token.Access, "u1", token.RoleUser, "family-1")
-	if _, err := now.VerifyLapsed(forged, token.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
+	forged, _, _ := other.IssueInSession(auth.Access, "u1", auth.RoleUser, "family-1")
+	if _, err := now.VerifyLapsed(forged, auth.Access); domain.ErrorCode(err) != domain.EUNAUTHORIZED {
 		t.Fatalf("a forged lapsed token was accepted: %v", err)
 	}
 }

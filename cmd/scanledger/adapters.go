@@ -7,30 +7,10 @@ import (
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/jobs"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // The small types below fit the read-model packages to the interfaces their consumers
 // declare (consumer-side interfaces): no logic, only translation.
-
-// readModel serves httpapi.Reader from projections/scans.
-type readModel struct{ db projections.DB }
-
-func (r readModel) Scan(ctx context.Context, id string) (*scans.Scan, error) {
-	return scans.Get(ctx, r.db, id)
-}
-func (r readModel) UserScans(ctx context.Context, userID string) ([]scans.Scan, error) {
-	return scans.ListByUser(ctx, r.db, userID)
-}
-func (r readModel) HouseOwner(ctx context.Context, houseID string) (string, error) {
-	return scans.HouseOwner(ctx, r.db, houseID)
-}
-func (r readModel) HouseType(ctx context.Context, houseID string) (*string, error) {
-	return scans.HouseType(ctx, r.db, houseID)
-}
-func (r readModel) OtherScansOfHouse(ctx context.Context, houseID, except string) (int, error) {
-	return scans.CountOtherScans(ctx, r.db, houseID, except)
-}
 
 // jobQueue serves worker.Jobs from projections/jobs.
 type jobQueue struct{ db projections.DB }

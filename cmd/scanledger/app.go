@@ -18,10 +18,12 @@ import (
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/builtin"
 	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/metrics"
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -56,6 +58,7 @@ type App struct {
 	trail    trail.Recorder
 	hub      *relay.Hub
 	sse      *relay.SSE
+	ws       *relay.WebSocket
 	runners  []*projections.Runner
 	worker   *worker.Worker
 	wakeJobs chan struct{}
@@ -66,13 +69,19 @@ type App struct {
 	secret      []byte
 	sio         interface{ Close() }
 	sweepPhotos func(ctx context.Context, grace time.Duration) (int, error)
-	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	metrics     *metrics.Metrics // GET /metrics (observe.go)
+	started     time.Time        // when Run began
+	sealer      *audit.Sealer    // signs seals over the event store (audit.go)
 	auditKey    ed25519.PrivateKey
 	accessTrail *audit.Trail
 }
 
-func newLogger(level slog.Level, w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+func newLogger(level slog.Level, format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Open builds every part from the configuration and opens the databases, but starts
@@ -89,8 +98,9 @@ type extras struct {
 }
 
 func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Writer) (_ *App, err error) {
-	log := newLogger(cfg.LogLevel, stderr)
-	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1),
+		metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -113,8 +123,9 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
-	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
+	a.store, a.write, a.read = a.metrics.Store(a.eng.store), a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
+	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
@@ -150,10 +161,15 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		client.CallTimeout = cfg.Deadline
 		a.analyzer = client
 	}
+	a.analyzer = a.metrics.Analyzer(a.analyzer)
 
 	// Live updates.
 	a.hub = relay.NewHub(relay.TableFeed{DB: a.read}, relay.HubOptions{Logger: log, Queue: x.hubQueue})
 	a.sse = relay.NewSSE(a.hub, cfg.Heartbeat)
+	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
+	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
+	a.ws = relay.NewWebSocket(a.hub, relay.WithHeartbeat(cfg.Heartbeat), relay.WithOrigins(cfg.CORSOrigins),
+		relay.WithLogger(log))
 
 	if cfg.Roles.Projector {
 		opts := projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { a.committed() }}
@@ -167,7 +183,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+		group := projections.NewGroup(readModelGroup, scans.NewProjector(), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		quiet := opts
 		quiet.OnCommit = nil
@@ -182,7 +198,14 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		if a.worker, err = a.newWorker(); err != nil {
 			return nil, err
 		}
+		if a.worker != nil {
+			a.metrics.Worker = a.worker.Stats
+		}
 	}
+	a.metrics.Projections = func(ctx context.Context) ([]metrics.Projection, error) {
+		return a.projectionStates(ctx, lagCountBound)
+	}
+	a.metrics.Relay = a.hub.Counters
 	if cfg.Roles.HTTP {
 		if a.http, err = a.newHTTP(); err != nil {
 			return nil, err
@@ -288,7 +311,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
 		relay.WithHeartbeat(c.Heartbeat), relay.WithOrigins(c.CORSOrigins), relay.WithLogger(a.log),
 		relay.WithSessions(a.accounts),
-		relay.WithAdmission(func(ctx context.Context, cl token.Claims, r *http.Request) (func(), error) {
+		relay.WithAdmission(func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
 		}))
 	a.sio = sio
@@ -301,10 +324,11 @@ func (a *App) newHTTP() (*http.Server, error) {
 	}
 	api = httpapi.New(httpapi.Config{
 		Scans:          a.scans,
-		Reader:         readModel{a.read},
+		Reader:         scans.Reader{DB: a.read},
 		Blobs:          a.blobs,
 		Tokens:         a.issuer,
 		SSE:            a.sse,
+		WebSocket:      a.ws,
 		Checklists:     a.accounts,
 		Accounts:       a.accounts,
 		ChecklistStore: a.accounts,
@@ -316,14 +340,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Exporter:       a.exporter(),
 		AccessTrail:    a.accessTrail,
 		Mounts:         mounts,
-		Ready: func(ctx context.Context) error {
-			if a.eng.ready != nil {
-				if err := a.eng.ready(ctx); err != nil {
-					return err
-				}
-			}
-			return a.read.PingContext(ctx)
-		},
+		Ready:          a.ready,
+		Metrics:        a.metrics.Handler(),
+		OnRequest:      a.metrics.ObserveRequest,
 		MaxImageBytes:  c.MaxImageSize,
 		MaxImages:      c.MaxImages,
 		CORSOrigins:    c.CORSOrigins,
@@ -334,6 +353,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		LivePerIP:      c.LivePerIP,
 	})
 	a.sweepPhotos = api.SweepOrphanPhotos
+	a.metrics.Live = api.LiveConnections
 	return &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -346,6 +366,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 // the worker (see worker.Worker.Drain), stop taking requests, then stop the background
 // work.
 func (a *App) Run(ctx context.Context) error {
+	a.started = time.Now()
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	var wg sync.WaitGroup

@@ -42,18 +42,19 @@ const (
 // commandScopes are the settings each command reads; a command not listed reads them
 // all.
 var commandScopes = map[string]scope{
-	"token":   forDB | forTokens,
-	"scan":    forDB | forTokens,
-	"role":    forDB,
-	"revoke":  forDB,
-	"migrate": forDB,
-	"audit":   forDB | forAudit,
-	"verify":  forDB | forAudit,
-	"export":  forDB | forAudit,
-	"history": forDB,
-	"query":   forDB,
-	"backup":  forDB | forPhotos,
-	"restore": forDB | forPhotos,
+	"token":       forDB | forTokens,
+	"scan":        forDB | forTokens,
+	"role":        forDB,
+	"revoke":      forDB,
+	"migrate":     forDB,
+	"audit":       forDB | forAudit,
+	"verify":      forDB | forAudit,
+	"export":      forDB | forAudit,
+	"history":     forDB,
+	"query":       forDB,
+	"projections": forDB,
+	"backup":      forDB | forPhotos,
+	"restore":     forDB | forPhotos,
 }
 
 // Config is everything `scanledger serve` can be told, parsed.
@@ -94,6 +95,8 @@ type Config struct {
 	LivePerIP    int
 	Roles        Roles
 	LogLevel     slog.Level
+	LogFormat    string // "text" or "json"
+	ReadyMaxLag  time.Duration
 	AuditKey     string
 	SealEvery    time.Duration
 	PhotoSweep   time.Duration
@@ -149,6 +152,8 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", positive(&c.Heartbeat), forServe, false},
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", roles(&c.Roles), forServe, false},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", level(&c.LogLevel), forAll, false},
+		{"log-format", "SCANLEDGER_LOG_FORMAT", "text", "text (logfmt) or json (one JSON object per line)", oneOf(&c.LogFormat, "text", "json"), forAll, false},
+		{"ready-max-lag", "SCANLEDGER_READY_MAX_LAG", "1m", "GET /readyz answers 503 while a projection's oldest unapplied event has waited longer than this (0: lag never makes it unready)", duration(&c.ReadyMaxLag), forServe, false},
 		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", text(&c.AuditKey), forAudit, false},
 		{"photo-sweep-interval", "SCANLEDGER_PHOTO_SWEEP_INTERVAL", "1h", "how often orphan photos (an upload whose event was never recorded, e.g. after a crash) are removed (0: never)", duration(&c.PhotoSweep), forServe, false},
 		{"photo-sweep-grace", "SCANLEDGER_PHOTO_SWEEP_GRACE", "1h", "how long an upload's photos must have been left untouched before a sweep may remove them (more than 0: a sweep must never take an upload in progress)", positive(&c.PhotoGrace), forServe, false},
@@ -402,6 +407,18 @@ func roles(p *Roles) value {
 		}
 		*p = r
 		return nil
+	})
+}
+
+func oneOf(p *string, choices ...string) value {
+	return setFunc(func(v string) error {
+		for _, c := range choices {
+			if v == c {
+				*p = v
+				return nil
+			}
+		}
+		return fmt.Errorf("not %s", strings.Join(choices, " or "))
 	})
 }
 

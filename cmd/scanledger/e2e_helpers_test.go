@@ -85,8 +85,14 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 // startServerAt is startServer on a given address: a restart where clients expect it.
 func startServerAt(t *testing.T, addr, dataDir string, env ...string) *server {
 	t.Helper()
+	return startBinary(t, binary, addr, dataDir, env...)
+}
+
+// startBinary is startServerAt with another build of the binary.
+func startBinary(t *testing.T, bin, addr, dataDir string, env ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, env: env, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(pw, s.logs)
@@ -239,7 +245,7 @@ func photos(t *testing.T) []file {
 }
 
 // sharedDir finds ../shared beside the repository root.
-func sharedDir(t *testing.T, elem ...string) string {
+func sharedDir(t testing.TB, elem ...string) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {

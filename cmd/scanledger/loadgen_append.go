@@ -160,7 +160,7 @@ func (u *loadUser) advance(ctx context.Context, h *scan.Handler, progress int, s
 			SHA256: strings.Repeat("0", 64)}}}}
 		err = exec(func(s *scan.Scan) error { return s.UploadImages(rooms, "") })
 	case u.step == 1:
-		err = exec(func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+		err = exec(func(s *scan.Scan) error { return s.StartProcessing(u.id, scan.Checklists{}, nil) })
 		u.attempt = 1
 	case u.step < 2+progress:
 		pct := (u.step - 1) * 100 / progress

@@ -24,8 +24,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 type loadConfig struct {
@@ -93,7 +93,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tokens := make([]string, c.users)
 	for i := range users {
 		users[i] = domain.NewID()
-		if tokens[i], _, err = issuer.Issue(token.Access, users[i], token.RoleUser); err != nil {
+		if tokens[i], _, err = issuer.Issue(auth.Access, users[i], auth.RoleUser); err != nil {
 			return err
 		}
 	}

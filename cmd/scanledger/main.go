@@ -44,6 +44,7 @@ commands:
   query     run a read-only SQL query on the embedded read model: scanledger query "SELECT ..."
   backup    copy the embedded data dir while serving: scanledger backup --to DIR
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
+  projections  status, rebuild and swap projections, retry or skip parked events (projections help)
   config    print every setting with its flag, environment variable and default;
             config --effective [serve's flags]: the values serve would use, and where each comes from
   loadgen   benchmark the live relay under load on this binary's server: scanledger loadgen -conns N -rate R
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRestore(ctx, args, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, args, stdout, stderr)
+	case "projections":
+		return runProjections(ctx, args, stdout, stderr)
 	case "config":
 		return runConfig(args, stdout, stderr)
 	case "help":

@@ -75,7 +75,7 @@ type accountsOnly struct {
 }
 
 func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsOnly, error) {
-	log := newLogger(cfg.LogLevel, stderr)
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	eng, err := openEngines(ctx, cfg, log)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // role, revoke and migrate change rows in the database and open nothing else: a photo
@@ -23,7 +23,7 @@ func TestRoleRevokeAndMigrateOpenOnlyTheDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.accounts.Signup(context.Background(), accounts.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
+	if _, err := a.accounts.Signup(context.Background(), account.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()

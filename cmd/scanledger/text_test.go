@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scanledger/scanledger/adapters/agents/agentstest"
+	"github.com/scanledger/scanledger/domain"
 )
 
 // Every text field a client fills refuses control characters (NUL above all, which
@@ -74,6 +77,50 @@ func TestControlCharactersInTextFieldsAreRefusedOnEveryEngine(t *testing.T) {
 					t.Fatalf("the scan made after the refusals never reached the read model: %d %s", r.Status, r.Body)
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+			if strings.Contains(srv.logs.String(), "park") {
+				t.Fatalf("a projection parked an event:\n%s", srv.logs.String())
+			}
+		})
+	}
+}
+
+// The analyzer is another service, and its strings reach every read model too: a
+// result with NUL in it, or an error message with NUL in it, ends the scan as failed
+// on every engine (the result refused as a bad result, the message cleaned), and no
+// projection parks an event.
+func TestControlCharactersFromTheAnalyzerNeverParkAProjection(t *testing.T) {
+	for _, m := range modes()[:2] { // embedded (SQLite) and postgres+s3
+		t.Run(m.name, func(t *testing.T) {
+			agents := agentstest.NewServer(t, 
+				agentstest.Raw(http.StatusOK, "application/json",
+					`{"result":{"house_types":["villa\u0000"],"pros_cons":{"pros":["bright\u0000"],"cons":[]}},"client_summary":{}}`),
+				agentstest.Detail(http.StatusBadRequest, "bad\u0000input"),
+			)
+			srv := startServer(t, t.TempDir(), append(m.env(t), "SCANLEDGER_ANALYZER="+agents.URL)...)
+			tok := srv.token(domain.NewID(), "user")
+			for _, want := range []string{"control characters", "bad\uFFFDinput"} {
+				var created struct{ ScanID string }
+				srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
+				path := "/api/v1/scans/" + created.ScanID
+				if r := srv.upload(path+"/images", tok, photos(t)[1:], nil); r.Status != http.StatusCreated {
+					t.Fatalf("upload: %d %s", r.Status, r.Body)
+				}
+				if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
+					t.Fatalf("process: %d %s", r.Status, r.Body)
+				}
+				var got struct{ Status, Error string }
+				waitFor(t, 60*time.Second, "the scan to fail in the read model", func() bool {
+					r := srv.do("GET", path, tok, "", nil)
+					if r.Status != http.StatusOK { // not in the read model yet
+						return false
+					}
+					r.data(t, &got)
+					return got.Status == "failed"
+				})
+				if !strings.Contains(got.Error, want) {
+					t.Errorf("error %q, want it to contain %q", got.Error, want)
+				}
 			}
 			if strings.Contains(srv.logs.String(), "park") {
 				t.Fatalf("a projection parked an event:\n%s", srv.logs.String())

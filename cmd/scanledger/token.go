@@ -12,6 +12,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/auth"
 )
 
 // runToken is `scanledger token --user ID --role ROLE`: an access token signed with
@@ -26,7 +27,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !domain.ValidID(user) {
 		return errors.New("token: --user must be a UUID (user ids are UUIDs)")
 	}
-	if !token.ValidRole(role) {
+	if !auth.ValidRole(role) {
 		return fmt.Errorf("token: unknown role %q (user, admin, auditor, analyst)", role)
 	}
 	is, err := c.issuer()
@@ -34,12 +35,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	user = strings.ToLower(user)
-	if role != token.RoleUser {
+	if role != auth.RoleUser {
 		if err := checkStoredRole(ctx, c, user, role); err != nil {
 			return err
 		}
 	}
-	raw, _, err := is.Issue(token.Access, user, role)
+	raw, _, err := is.Issue(auth.Access, user, role)
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (c *Config) parseToken(args []string, stderr io.Writer) (*flagSet, error) {
 		return nil, err
 	}
 	fs.String("user", "", "user id (a UUID)")
-	fs.String("role", token.RoleUser, "role: user, admin, auditor or analyst")
+	fs.String("role", auth.RoleUser, "role: user, admin, auditor or analyst")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func localToken(dataDir string) (string, error) {
 			return "", fmt.Errorf("remember the local user: %w", err)
 		}
 	}
-	raw, _, err := is.Issue(token.Access, user, token.RoleUser)
+	raw, _, err := is.Issue(auth.Access, user, auth.RoleUser)
 	return raw, err
 }
 

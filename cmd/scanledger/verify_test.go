@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -135,7 +135,7 @@ func TestARoleGrantIsRecordedInTheAccessTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.accounts.Signup(context.Background(), accounts.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
+	if _, err := a.accounts.Signup(context.Background(), account.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()

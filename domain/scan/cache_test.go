@@ -52,7 +52,8 @@ func reportProgress(p int) func(*scan.Scan) error {
 }
 
 func startProcessing(s *scan.Scan) error {
-	return s.StartProcessing(scan.Checklists{House: json.RawMessage(`{"a":1}`)}, scan.InputsSnapshot{Address: new(string)})
+	villa := "villa"
+	return s.StartProcessing("u1", scan.Checklists{House: json.RawMessage(`{"a":1}`)}, &villa)
 }
 
 func verifyChain(t *testing.T, h *scan.Handler, id string) []event.Recorded {
@@ -224,6 +225,10 @@ func TestHandlerCallersNeverShareState(t *testing.T) {
 	h := newHandler(&memStore{})
 	createAndUpload(t, h)
 	ctx := context.Background()
+	// An address, so that the attempt's inputs snapshot holds one to scribble on.
+	if _, err := h.Execute(ctx, "s1", scan.Meta{}, func(s *scan.Scan) error { return s.UploadImages([]scan.Room{room0}, "1 Main St") }); err != nil {
+		t.Fatal(err)
+	}
 	res, err := h.Execute(ctx, "s1", scan.Meta{}, startProcessing)
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +238,7 @@ func TestHandlerCallersNeverShareState(t *testing.T) {
 		s.Rooms[0].Images[0].BlobKey = "scribbled"
 		s.Checklists.House[0] = 'X'
 		*s.InputsSnapshot.Address = "scribbled"
+		*s.InputsSnapshot.HouseType = "scribbled"
 		s.Status = scan.StatusFailed
 	}
 	scribble(res.Scan)
@@ -251,7 +257,8 @@ func TestHandlerCallersNeverShareState(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Status != scan.StatusRunning || s.Rooms[0].Label != room0.Label || s.Rooms[0].Images[0].BlobKey != room0.Images[0].BlobKey ||
-		string(s.Checklists.House) != `{"a":1}` || *s.InputsSnapshot.Address != "" {
+		string(s.Checklists.House) != `{"a":1}` || *s.InputsSnapshot.Address != "1 Main St" ||
+		*s.InputsSnapshot.HouseType != "villa" {
 		t.Fatalf("a caller's change leaked into the handler's state: %+v", s)
 	}
 }

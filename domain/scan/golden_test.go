@@ -22,7 +22,6 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // shape fails here and needs a new schema version and an upcaster, not an edit.
 func examples() []scan.Event {
 	eta := 42
-	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	ht := "apartment"
 	addr := "1 Main St"
@@ -37,16 +36,42 @@ func examples() []scan.Event {
 				Rooms: raw(`{}`), Products: raw(`{}`)},
 			InputsSnapshot: scan.InputsSnapshot{HouseType: &ht, Address: &addr, RoomsCount: 1, ImagesCount: 1}},
 		scan.ProgressReported{Attempt: 1, Progress: 20, Stage: "Analyzing images", ETASeconds: &eta},
-		scan.Completed{Attempt: 1, HouseTypes: []string{"apartment"},
-			Rooms:         []scan.RoomTypes{{RoomID: "c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c", RoomTypes: []string{"kitchen"}}},
-			ClientSummary: raw(`{"house":{"booleans_true":[],"categoricals":{}}}`), ProsCons: raw(`{"pros":["bright"],"cons":[]}`),
-			CostInfo: raw(`{"tokens":{"total_tokens":10}}`),
-			AgentRuns: []scan.AgentRun{{ID: "e1e2e3e4-f5f6-4a7b-8c9d-0e1f2a3b4c5d", AgentName: "house type", Model: "gpt-4o-mini",
-				TokensIn: 7, TokensOut: 3, CostUSD: "0.000012", StartedAt: at, FinishedAt: at.Add(2 * time.Second)}},
-			PipelineVersion: "2.0.0", Result: raw(`{"house_types":["apartment"]}`)},
+		completedExample(),
 		scan.Failed{Attempt: 1, Code: "agents_http_422", Reason: "house_checklist: field required", Retryable: false, WillRetry: false},
 		scan.Deleted{},
 	}
+}
+
+// completedExample is a Completed as the worker writes it: the analyzer's result and
+// the summaries that repeat parts of it (stored once from version 2).
+func completedExample() scan.Completed {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	return scan.Completed{Attempt: 1, HouseTypes: []string{"apartment"},
+		Rooms: []scan.RoomTypes{{RoomID: "c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c", RoomTypes: []string{"kitchen"}}},
+		ClientSummary: raw(`{"house":{"booleans_true":["water_damage"],"categoricals":{}},` +
+			`"rooms":{"c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c":{"booleans_true":[],"categoricals":{"floor_condition":"Good"}}},` +
+			`"products":{},"pros_cons":{"pros":["bright"],"cons":[]},` +
+			`"checklist_metadata":{"house":{"water_damage":{"title":"Water damage","description":"","type":"boolean","options":null}},"rooms":{},"products":{}}}`),
+		ProsCons: raw(`{"pros":["bright"],"cons":[]}`),
+		CostInfo: raw(`{"tokens":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10},` +
+			`"requests":{"total_requests":1,"avg_tokens_per_request":10},"models":{"gpt-4o-mini":10},` +
+			`"agents":{"house type":10},"agents_detailed":{"house type":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,"requests":1}},` +
+			`"costs":{"total_estimated_usd":0.000012,"by_model":{},"pricing_note":""},"session":{"duration_seconds":2,"start_time":"","tokens_per_second":5}}`),
+		AgentRuns: []scan.AgentRun{{ID: "e1e2e3e4-f5f6-4a7b-8c9d-0e1f2a3b4c5d", AgentName: "house type", Model: "gpt-4o-mini",
+			ModelID:  "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+			TokensIn: 7, TokensOut: 3, CostUSD: "0.000012", StartedAt: at, FinishedAt: at.Add(2 * time.Second)}},
+		PipelineVersion: "2.0.0",
+		Result: raw(`{"house_types":["apartment"],` +
+			`"house_checklist":{"booleans":{"water_damage":true},"categoricals":{},"conditionals":{}},` +
+			`"rooms":[{"room_id":"c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c","room_types":["kitchen"],` +
+			`"issues":{"booleans":{},"categoricals":{"floor_condition":"Good"},"conditionals":{}},` +
+			`"products":{"booleans":{},"categoricals":{},"conditionals":{"fridge":{"exists":true,"condition":"Good","subitems":null}}}}],` +
+			`"summary":{"house":["house:water_damage:true"],"rooms":["room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good"],` +
+			`"products":["product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists","product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:condition:Good"],` +
+			`"custom":["house:water_damage:true","room:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:floor_condition:Good",` +
+			`"product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:exists","product:c5a4e3d2-1b0a-4f9e-8d7c-6b5a4f3e2d1c:fridge:condition:Good"]},` +
+			`"pros_cons":{"pros":["bright"],"cons":[]}}`)}
 }
 
 func TestGoldenEvents(t *testing.T) {

@@ -139,7 +139,7 @@ func TestHandlerRetriesOnConflictAndDecidesAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{})
+		return s.StartProcessing("u1", scan.Checklists{}, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestHandlerTwoConcurrentProcessCallsStartOneAttempt(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[i] = newHandler(st).Execute(context.Background(), "s1", scan.Meta{}, func(s *scan.Scan) error {
-				return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{})
+				return s.StartProcessing("u1", scan.Checklists{}, nil)
 			})
 		}()
 	}
@@ -187,7 +187,7 @@ func TestHandlerRetryAfterLostAnswerFindsItsOwnEvents(t *testing.T) {
 	calls := 0
 	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, func(s *scan.Scan) error {
 		calls++
-		return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{})
+		return s.StartProcessing("u1", scan.Checklists{}, nil)
 	})
 	if err != nil {
 		t.Fatalf("the retry must find the committed events and succeed: %v", err)

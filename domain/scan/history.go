@@ -68,11 +68,7 @@ func Summary(r event.Recorded) string {
 	case Created:
 		return fmt.Sprintf("created for house %s", e.HouseID)
 	case ImagesUploaded:
-		n := 0
-		for _, room := range e.Rooms {
-			n += len(room.Images)
-		}
-		return fmt.Sprintf("%d photos in %d rooms uploaded", n, len(e.Rooms))
+		return fmt.Sprintf("%d photos in %d rooms uploaded", CountImages(e.Rooms), len(e.Rooms))
 	case ProcessingStarted:
 		if e.Retry > 0 {
 			return fmt.Sprintf("attempt %d started (automatic retry %d)", e.Attempt, e.Retry)

@@ -93,9 +93,12 @@ func cloneString(p *string) *string {
 func (s *Scan) Changes() []Event { return s.changes }
 
 // ImagesCount counts the images of all rooms.
-func (s *Scan) ImagesCount() int {
+func (s *Scan) ImagesCount() int { return CountImages(s.Rooms) }
+
+// CountImages counts the images of rooms.
+func CountImages(rooms []Room) int {
 	n := 0
-	for _, r := range s.Rooms {
+	for _, r := range rooms {
 		n += len(r.Images)
 	}
 	return n
@@ -172,18 +175,25 @@ func (s *Scan) Create(userID, houseID string, newHouse bool, address string) err
 	return nil
 }
 
-// UploadImages replaces the scan's rooms and photos. Allowed while queued or failed.
-func (s *Scan) UploadImages(rooms []Room, address string) error {
+// AcceptsImages reports whether an upload may replace the scan's photos now: the scan
+// exists and is not processing or completed. UploadImages decides with it; an upload
+// asks it first, before reading megabytes it would then refuse.
+func (s *Scan) AcceptsImages() error {
 	if err := s.exists(); err != nil {
 		return err
 	}
 	if s.Status == StatusRunning || s.Status == StatusSucceeded {
 		return domain.Errorf(domain.EINVALID, "Cannot upload images to a scan that is already processing or completed")
 	}
-	n := 0
-	for _, r := range rooms {
-		n += len(r.Images)
+	return nil
+}
+
+// UploadImages replaces the scan's rooms and photos. Allowed while queued or failed.
+func (s *Scan) UploadImages(rooms []Room, address string) error {
+	if err := s.AcceptsImages(); err != nil {
+		return err
 	}
+	n := CountImages(rooms)
 	if n == 0 {
 		return domain.Errorf(domain.EINVALID, "No images provided")
 	}
@@ -205,10 +215,13 @@ func (s *Scan) UploadImages(rooms []Room, address string) error {
 	return nil
 }
 
-// StartProcessing starts a new attempt at the user's request. Allowed when the scan has
-// images and is queued or failed.
-func (s *Scan) StartProcessing(cl Checklists, snap InputsSnapshot) error {
-	if err := s.exists(); err != nil {
+// StartProcessing starts a new attempt at userID's request, with the checklists merged
+// for them and the house's type as the read model knows it (nil when unknown). Allowed
+// for the scan's owner when it has images and is queued or failed. The attempt's inputs
+// snapshot (house type, address, rooms and photos counted) is taken here, from the
+// state the attempt starts on.
+func (s *Scan) StartProcessing(userID string, cl Checklists, houseType *string) error {
+	if err := s.OwnedBy(userID); err != nil {
 		return err
 	}
 	switch s.Status {
@@ -219,6 +232,11 @@ func (s *Scan) StartProcessing(cl Checklists, snap InputsSnapshot) error {
 	}
 	if s.ImagesCount() == 0 {
 		return domain.Errorf(domain.EINVALID, "No images found for this scan")
+	}
+	snap := InputsSnapshot{HouseType: houseType, RoomsCount: len(s.Rooms), ImagesCount: s.ImagesCount()}
+	if s.Address != "" {
+		a := s.Address
+		snap.Address = &a
 	}
 	s.raise(ProcessingStarted{Attempt: s.Attempt + 1, Retry: 0, Checklists: cl, InputsSnapshot: snap})
 	return nil
@@ -250,7 +268,7 @@ func (s *Scan) ReportProgress(attempt, progress int, stage string, etaSeconds *i
 	if progress < s.Progress {
 		return domain.Errorf(domain.EINVALID, "progress %d is below the last reported %d", progress, s.Progress)
 	}
-	stage = truncate(stage, MaxStageLen)
+	stage = truncate(domain.CleanText(stage), MaxStageLen)
 	if etaSeconds != nil && *etaSeconds < 0 {
 		etaSeconds = nil
 	}
@@ -261,6 +279,9 @@ func (s *Scan) ReportProgress(attempt, progress int, stage string, etaSeconds *i
 // Complete stores the current attempt's result.
 func (s *Scan) Complete(c Completed) error {
 	if err := s.current(c.Attempt); err != nil {
+		return err
+	}
+	if err := c.CheckText(); err != nil {
 		return err
 	}
 	if c.HouseTypes == nil {
@@ -289,12 +310,42 @@ func (s *Scan) Complete(c Completed) error {
 	return nil
 }
 
+// CheckText returns an EINVALID error when any text of the result, in its fields or
+// inside its JSON documents, is not domain.ValidText. The result comes from an
+// analyzer, another service, and every read model stores it: PostgreSQL cannot hold
+// NUL, and a projection must never meet an event it cannot store.
+func (c Completed) CheckText() error {
+	texts := append([]string{c.PipelineVersion}, c.HouseTypes...)
+	for _, r := range c.Rooms {
+		texts = append(texts, r.RoomID)
+		texts = append(texts, r.RoomTypes...)
+	}
+	for _, a := range c.AgentRuns {
+		texts = append(texts, a.ID, a.AgentName, a.Model, a.ModelID, a.CostUSD)
+	}
+	for _, s := range texts {
+		if !domain.ValidText(s) {
+			return domain.Errorf(domain.EINVALID, "the analysis result has text with control characters or invalid UTF-8: %q", s)
+		}
+	}
+	for _, doc := range []struct {
+		name string
+		raw  []byte
+	}{{"result", c.Result}, {"client summary", c.ClientSummary}, {"pros and cons", c.ProsCons}, {"cost info", c.CostInfo}} {
+		if !domain.ValidJSONText(doc.raw) {
+			return domain.Errorf(domain.EINVALID, "the analysis result's %s has text with control characters or invalid UTF-8", doc.name)
+		}
+	}
+	return nil
+}
+
 // Fail records that the current attempt failed for good.
 func (s *Scan) Fail(attempt int, code, reason string, retryable bool) error {
 	if err := s.current(attempt); err != nil {
 		return err
 	}
-	s.raise(Failed{Attempt: attempt, Code: code, Reason: truncate(reason, MaxReasonLen), Retryable: retryable})
+	code, reason = domain.CleanText(code), truncate(domain.CleanText(reason), MaxReasonLen)
+	s.raise(Failed{Attempt: attempt, Code: code, Reason: reason, Retryable: retryable})
 	return nil
 }
 
@@ -305,7 +356,8 @@ func (s *Scan) Retry(attempt int, code, reason string) error {
 		return err
 	}
 	cl, snap, retry := s.Checklists, s.InputsSnapshot, s.Retries
-	s.raise(Failed{Attempt: attempt, Code: code, Reason: truncate(reason, MaxReasonLen), Retryable: true, WillRetry: true})
+	code, reason = domain.CleanText(code), truncate(domain.CleanText(reason), MaxReasonLen)
+	s.raise(Failed{Attempt: attempt, Code: code, Reason: reason, Retryable: true, WillRetry: true})
 	s.raise(ProcessingStarted{Attempt: attempt + 1, Retry: retry + 1, Checklists: cl, InputsSnapshot: snap})
 	return nil
 }

@@ -115,14 +115,54 @@ func TestUploadImages(t *testing.T) {
 	}
 }
 
+// The check an upload makes before reading its photos gives the answer UploadImages
+// would give on the same state, so the fast refusal and the decision never disagree.
+func TestAcceptsImagesAnswersAsUploadImagesDoes(t *testing.T) {
+	for _, given := range [][]scan.Event{
+		nil,
+		{created},
+		{created, uploaded, started1},
+		{created, uploaded, started1, completed},
+		{created, uploaded, started1, failed1},
+		{created, scan.Deleted{}},
+	} {
+		s := scan.New("s1")
+		for _, e := range given {
+			s.Apply(e)
+		}
+		early := s.AcceptsImages()
+		late := s.UploadImages([]scan.Room{room0}, "")
+		if domain.ErrorCode(early) != domain.ErrorCode(late) || domain.ErrorMessage(early) != domain.ErrorMessage(late) {
+			t.Errorf("after %d events: AcceptsImages says %v, UploadImages %v", len(given), early, late)
+		}
+	}
+}
+
 func TestStartProcessing(t *testing.T) {
-	start := func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) }
+	start := func(s *scan.Scan) error { return s.StartProcessing("u1", scan.Checklists{}, nil) }
+	address, villa := "1 Main St", "villa"
+	// The attempt's inputs are taken from the state it starts on: the address, rooms and
+	// photos the scan has, and the house type the caller looked up.
+	inputs := scan.InputsSnapshot{Address: &address, RoomsCount: 1, ImagesCount: 1}
+	lists := scan.Checklists{House: []byte(`{"a":1}`)}
 	for _, sp := range []spec{
 		{name: "processing a queued scan with images starts attempt 1",
-			given: []scan.Event{created, uploaded}, when: start, then: []scan.Event{started1}},
+			given: []scan.Event{created, uploaded}, when: start,
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, InputsSnapshot: inputs}}},
 		{name: "processing a failed scan starts the next attempt",
 			given: []scan.Event{created, uploaded, started1, failed1}, when: start,
-			then: []scan.Event{scan.ProcessingStarted{Attempt: 2}}},
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 2, InputsSnapshot: inputs}}},
+		{name: "the attempt records the checklists and the house type it was started with",
+			given: []scan.Event{created, uploaded},
+			when:  func(s *scan.Scan) error { return s.StartProcessing("u1", lists, &villa) },
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, Checklists: lists,
+				InputsSnapshot: scan.InputsSnapshot{HouseType: &villa, Address: &address, RoomsCount: 1, ImagesCount: 1}}}},
+		{name: "a scan without an address records none",
+			given: []scan.Event{scan.Created{ScanID: "s1", UserID: "u1", HouseID: "h1"}, uploaded}, when: start,
+			then: []scan.Event{scan.ProcessingStarted{Attempt: 1, InputsSnapshot: scan.InputsSnapshot{RoomsCount: 1, ImagesCount: 1}}}},
+		{name: "another user's scan is not found", given: []scan.Event{created, uploaded},
+			when: func(s *scan.Scan) error { return s.StartProcessing("u2", scan.Checklists{}, nil) },
+			code: domain.ENOTFOUND, msg: "Scan not found"},
 		{name: "processing twice is rejected", given: []scan.Event{created, uploaded, started1}, when: start,
 			code: domain.EINVALID, msg: "Scan is already processing"},
 		{name: "processing a completed scan is rejected", given: []scan.Event{created, uploaded, started1, completed}, when: start,
@@ -252,5 +292,56 @@ func TestLongTextsAreCutAtACharacterBoundary(t *testing.T) {
 		if len(got.text) > got.limit || len(got.text) < got.limit-1 {
 			t.Errorf("%s is %d bytes, want the longest prefix within %d", name, len(got.text), got.limit)
 		}
+	}
+}
+
+// An analyzer's strings reach every read model, and PostgreSQL cannot store NUL in
+// text nor \u0000 in JSON: a result carrying a control character anywhere is refused
+// before it becomes an event, so no projection ever parks a Completed the domain let
+// in.
+func TestAResultWithControlCharactersIsRefused(t *testing.T) {
+	running := []scan.Event{created, uploaded, started1}
+	for name, c := range map[string]scan.Completed{
+		"house type":       {Attempt: 1, HouseTypes: []string{"villa\x00"}},
+		"room type":        {Attempt: 1, Rooms: []scan.RoomTypes{{RoomID: "r0", RoomTypes: []string{"kit\x07chen"}}}},
+		"pipeline version": {Attempt: 1, PipelineVersion: "2.0\x00"},
+		"agent name":       {Attempt: 1, AgentRuns: []scan.AgentRun{{ID: "a", AgentName: "house\x1b"}}},
+		"result string":    {Attempt: 1, Result: []byte(`{"pros_cons":{"pros":["good\u0000"]}}`)},
+		"result key":       {Attempt: 1, Result: []byte(`{"summary\u0000":1}`)},
+		"client summary":   {Attempt: 1, ClientSummary: []byte(`{"house":{"x":["a\u0001b"]}}`)},
+		"pros and cons":    {Attempt: 1, ProsCons: []byte(`{"pros":[],"cons":["\u0000"]}`)},
+		"cost info":        {Attempt: 1, CostInfo: []byte(`{"pricing_note":"x\u007fy"}`)},
+		"invalid UTF-8":    {Attempt: 1, Result: []byte("{\"a\":\"\xff\"}")},
+	} {
+		spec{name: name, given: running, when: func(s *scan.Scan) error { return s.Complete(c) }, code: domain.EINVALID}.run(t)
+	}
+	spec{name: "tabs and line breaks are text", given: running,
+		when: func(s *scan.Scan) error {
+			return s.Complete(scan.Completed{Attempt: 1, Result: []byte(`{"pros":["a\tb\nc\r"]}`)})
+		},
+		then: []scan.Event{scan.Completed{Attempt: 1, HouseTypes: []string{}, Rooms: []scan.RoomTypes{}, AgentRuns: []scan.AgentRun{},
+			Result: []byte(`{"pros":["a\tb\nc\r"]}`)}}}.run(t)
+}
+
+// A failure's code and reason and a progress stage come from the analyzer too, but a
+// failure must be recorded whatever its text: control characters and invalid UTF-8
+// become U+FFFD instead of refusing the event.
+func TestFailureAndProgressTextsFromTheAnalyzerAreCleaned(t *testing.T) {
+	running := []scan.Event{created, uploaded, started1}
+	for _, sp := range []spec{
+		{name: "a failure's reason and code", given: running,
+			when: func(s *scan.Scan) error { return s.Fail(1, "bad\x00code", "bad\x00input\xff", false) },
+			then: []scan.Event{scan.Failed{Attempt: 1, Code: "bad\uFFFDcode", Reason: "bad\uFFFDinput\uFFFD"}}},
+		{name: "a retried failure's reason", given: running,
+			when: func(s *scan.Scan) error { return s.Retry(1, "unavailable", "proxy said \x1b[31m") },
+			then: []scan.Event{
+				scan.Failed{Attempt: 1, Code: "unavailable", Reason: "proxy said \uFFFD[31m", Retryable: true, WillRetry: true},
+				scan.ProcessingStarted{Attempt: 2, Retry: 1},
+			}},
+		{name: "a progress stage", given: running,
+			when: func(s *scan.Scan) error { return s.ReportProgress(1, 30, "Rooms\x00", nil) },
+			then: []scan.Event{scan.ProgressReported{Attempt: 1, Progress: 30, Stage: "Rooms\uFFFD"}}},
+	} {
+		sp.run(t)
 	}
 }

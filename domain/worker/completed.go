@@ -60,7 +60,9 @@ func Completed(ctx context.Context, resp *analysis.Response, attempt int, starte
 	if c.CostInfo, err = json.Marshal(ci); err != nil {
 		return c, fmt.Errorf("encode cost info: %w", err)
 	}
-	return c, nil
+	// The aggregate refuses such a result too; finding it here makes it a bad result
+	// the attempt fails with, not an error that leaves the job unfinished.
+	return c, c.CheckText()
 }
 
 // PricedNote replaces cost_info.costs.pricing_note when scanledger priced the runs.

@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +24,20 @@ import (
 type memStore struct {
 	mu  sync.Mutex
 	all []event.Recorded
+	// maxAppend, when set, refuses larger appends as KurrentDB does (data and metadata).
+	maxAppend int
 }
 
 func (m *memStore) Append(_ context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	size := 0
+	for _, e := range evs {
+		size += len(e.Data) + len(e.Metadata)
+	}
+	if m.maxAppend > 0 && size > m.maxAppend {
+		return event.AppendResult{}, domain.Errorf(domain.ETOOLARGE, "append of %d bytes; at most %d", size, m.maxAppend)
+	}
 	cur := int64(-1)
 	for _, r := range m.all {
 		if r.StreamID == stream {
@@ -156,7 +167,7 @@ func newFixture(t *testing.T) *fixture {
 	f.exec(t, func(s *scan.Scan) error {
 		return s.UploadImages([]scan.Room{{RoomID: "r1", Images: []scan.Image{{ImageID: "i1", BlobKey: "k1", ContentType: "image/jpeg"}}}}, "")
 	})
-	f.exec(t, func(s *scan.Scan) error { return s.StartProcessing(scan.Checklists{}, scan.InputsSnapshot{}) })
+	f.exec(t, func(s *scan.Scan) error { return s.StartProcessing("u1", scan.Checklists{}, nil) })
 	return f
 }
 
@@ -265,6 +276,29 @@ func TestWorker_AFailureOfAnAttemptThatEndedMeanwhileIsNotAnError(t *testing.T) 
 	}
 }
 
+// A result the event store refuses as too large would be refused again however often
+// the job ran (and every run pays the analyzer): the attempt fails for good, with a
+// code that says why.
+func TestWorker_AResultTooLargeToStoreFailsTheAttemptForGood(t *testing.T) {
+	f := newFixture(t)
+	f.store.maxAppend = 16 << 10
+	for range 1000 {
+		f.analyzer.resp.Result.ProsCons.Pros = append(f.analyzer.resp.Result.ProsCons.Pros, "a long and glowing remark about the light")
+	}
+	if err := f.runJob(t, 1); err != nil {
+		t.Fatalf("RunOnce = %v, want nil: the attempt's outcome is recorded", err)
+	}
+	s := f.load(t)
+	last := f.store.all[len(f.store.all)-1]
+	failed, err := scan.Decode(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != scan.StatusFailed || s.Attempt != 1 || failed.(scan.Failed).Code != "result_too_large" {
+		t.Fatalf("after a result too large to store: status %s, attempt %d, last event %+v; want failed attempt 1 with result_too_large", s.Status, s.Attempt, failed)
+	}
+}
+
 func TestWorker_AFailureToRecordAFailureIsReported(t *testing.T) {
 	f := newFixture(t)
 	f.analyzer.resp, f.analyzer.err = nil, errors.New("connection refused")
@@ -280,4 +314,26 @@ type failingStore struct{ *memStore }
 
 func (failingStore) Append(context.Context, string, int64, []event.Data) (event.AppendResult, error) {
 	return event.AppendResult{}, errors.New("disk full")
+}
+
+// A result whose text the read models cannot store (NUL above all, which PostgreSQL
+// refuses) fails the attempt for good as a bad result, with the reason, instead of
+// leaving the job unfinished or storing an event a projection would park.
+func TestWorker_AResultWithControlCharactersFailsTheAttemptAsABadResult(t *testing.T) {
+	f := newFixture(t)
+	f.analyzer.resp = &analysis.Response{Result: analysis.Result{HouseTypes: []string{"villa\x00"}}}
+	if err := f.runJob(t, 1); err != nil {
+		t.Fatalf("RunOnce = %v, want the failure recorded", err)
+	}
+	if s := f.load(t); s.Status != scan.StatusFailed {
+		t.Fatalf("status %s, want failed", s.Status)
+	}
+	last := f.store.all[len(f.store.all)-1]
+	var failed scan.Failed
+	if err := json.Unmarshal(last.Data, &failed); err != nil || last.Type != scan.TypeFailed {
+		t.Fatalf("last event %s %s, want Failed", last.Type, last.Data)
+	}
+	if failed.Code != "bad_result" || failed.Retryable || !strings.Contains(failed.Reason, "control characters") {
+		t.Errorf("failure %+v, want a non-retryable bad_result naming control characters", failed)
+	}
 }

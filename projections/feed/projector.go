@@ -143,11 +143,7 @@ func message(scanID string, ev scan.Event) (string, []byte, error) {
 	var payload any
 	switch v := ev.(type) {
 	case scan.ImagesUploaded:
-		n := 0
-		for _, r := range v.Rooms {
-			n += len(r.Images)
-		}
-		name, payload = EventUploaded, uploadedPayload{scanID, len(v.Rooms), n, "Images uploaded successfully"}
+		name, payload = EventUploaded, uploadedPayload{scanID, len(v.Rooms), scan.CountImages(v.Rooms), "Images uploaded successfully"}
 	case scan.ProcessingStarted:
 		name, payload = EventProcessing, processingPayload{scanID, "Scan processing started"}
 	case scan.ProgressReported:

@@ -104,9 +104,12 @@ type Server struct {
 	// retry idempotent; it is memory only, so a restart forgets it.
 	recent    []uuid.UUID
 	recentPos map[uuid.UUID]*record
-	crash     *bool // CrashOnNextAppend: stop after (true) or before (false) storing
-	noLeader  int   // calls that came without the requires-leader header
-	epoch     int
+	crash     *bool   // CrashOnNextAppend: stop after (true) or before (false) storing
+	noLeader  int     // calls that came without the requires-leader header
+	leader    *Server // FollowLeader: this node is a follower of leader
+	// clockOffset moves the server's clock (Advance).
+	clockOffset time.Duration
+	epoch       int
 
 	addr string
 	srv  *grpc.Server
@@ -123,12 +126,15 @@ type record struct {
 	meta     map[string]string
 	custom   []byte
 	data     []byte
+	at       time.Time // when it was written, by the server's clock
 }
 
 type streamState struct {
 	events         []*record
 	tombstoned     bool
 	truncateBefore uint64
+	maxCount       uint64        // $maxCount, 0 for none
+	maxAge         time.Duration // $maxAge, 0 for none
 }
 
 // Start serves a fresh Server on a loopback port and returns it and a connection
@@ -265,6 +271,26 @@ func (fs *Server) CallsWithoutLeaderHeader() int {
 	return fs.noLeader
 }
 
+// FollowLeader makes this node a follower of leader (nil: a leader again). A KurrentDB
+// follower answers every call that asks for the leader with NotFound "Leader info
+// available" and the leader's address in its trailers, and the client reconnects
+// there. Nothing is replicated between stand-ins: each keeps its own events.
+func (fs *Server) FollowLeader(leader *Server) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.leader = leader
+}
+
+// StreamLength is how many events stream holds on this node, read past every hook.
+func (fs *Server) StreamLength(stream string) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if st, ok := fs.byStream[stream]; ok {
+		return len(st.events)
+	}
+	return 0
+}
+
 type features struct {
 	serverfeatures.UnimplementedServerFeaturesServer
 	version string
@@ -284,10 +310,17 @@ func (f features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfe
 // who may do nothing; a wrong password is Unauthenticated; $all is for $admins.
 func (fs *Server) authorize(ctx context.Context, all bool) error {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get("requires-leader")) == 0 {
-		fs.mu.Lock()
+	requiresLeader := md.Get("requires-leader")
+	fs.mu.Lock()
+	if len(requiresLeader) == 0 {
 		fs.noLeader++
-		fs.mu.Unlock()
+	}
+	leader := fs.leader
+	fs.mu.Unlock()
+	if leader != nil && len(requiresLeader) > 0 && requiresLeader[0] == "true" {
+		host, port, _ := net.SplitHostPort(leader.Addr())
+		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
+		return status.Error(codes.NotFound, "Leader info available")
 	}
 	if !fs.Secure {
 		return nil

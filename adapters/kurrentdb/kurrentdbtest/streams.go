@@ -27,7 +27,8 @@ func (fs *Server) system(typ, data string) *record {
 // header and the commit record) and jump to the next chunk when a record would
 // straddle a chunk boundary, as KurrentDB's transaction file does.
 func (fs *Server) appendLocked(stream string, events []*record) {
-	created := strconv.FormatInt(time.Now().UnixNano()/100, 10) // .NET ticks since the Unix epoch
+	now := fs.now()
+	created := strconv.FormatInt(now.UnixNano()/100, 10) // .NET ticks since the Unix epoch
 	st := fs.stream(stream)
 	for _, e := range events {
 		size := uint64(len(e.data)+len(e.custom)) + 100
@@ -41,7 +42,7 @@ func (fs *Server) appendLocked(stream string, events []*record) {
 		}
 		e.position = fs.next
 		fs.next += size
-		e.meta["created"] = created
+		e.meta["created"], e.at = created, now
 		st.events = append(st.events, e)
 		fs.log = append(fs.log, e)
 		fs.remember(e)
@@ -64,7 +65,8 @@ func (fs *Server) appendLinkLocked(stream, target string) {
 	size := uint64(len(r.data)) + 100
 	r.stream, r.revision, r.position = stream, uint64(len(st.events)), fs.next
 	fs.next += size
-	r.meta["created"] = strconv.FormatInt(time.Now().UnixNano()/100, 10)
+	r.at = fs.now()
+	r.meta["created"] = strconv.FormatInt(r.at.UnixNano()/100, 10)
 	st.events = append(st.events, r)
 	fs.log = append(fs.log, r)
 }
@@ -346,6 +348,45 @@ func (fs *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) err
 	return status.Error(codes.InvalidArgument, "fake: no stream option")
 }
 
+// SetStreamLimits sets stream's $maxCount and $maxAge (0: none) through its $$ metadata
+// stream, as a user or tool would. As on KurrentDB, reads of the stream then skip all
+// but the last maxCount events and those older than maxAge, revisions go on from where
+// they were, and $all still carries every event (KurrentDB drops them only when it
+// scavenges, which is not modelled).
+func (fs *Server) SetStreamLimits(stream string, maxCount uint64, maxAge time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var limits []string
+	if maxCount > 0 {
+		limits = append(limits, fmt.Sprintf(`"$maxCount":%d`, maxCount))
+	}
+	if maxAge > 0 {
+		limits = append(limits, fmt.Sprintf(`"$maxAge":%d`, int64(maxAge/time.Second)))
+	}
+	fs.appendLocked("$$"+stream, []*record{fs.system("$metadata", "{"+strings.Join(limits, ",")+"}")})
+	st := fs.stream(stream)
+	st.maxCount, st.maxAge = maxCount, maxAge
+}
+
+// Advance moves the server's clock forward by d: what it records from then on is d
+// later, and $maxAge counts from the moved clock.
+func (fs *Server) Advance(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.clockOffset += d
+}
+
+func (fs *Server) now() time.Time { return time.Now().Add(fs.clockOffset) }
+
+// hidden reports whether a read of its stream skips e: truncated ($tb), beyond
+// $maxCount or older than $maxAge.
+func (st *streamState) hidden(e *record, now time.Time) bool {
+	last := uint64(st.current())
+	return e.revision < st.truncateBefore ||
+		st.maxCount > 0 && e.revision+st.maxCount <= last ||
+		st.maxAge > 0 && e.at.Before(now.Add(-st.maxAge))
+}
+
 func (fs *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint64, srv streams.Streams_ReadServer) error {
 	name := string(o.GetStreamIdentifier().GetStreamName())
 	from := uint64(0)
@@ -361,9 +402,9 @@ func (fs *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uin
 	var batch []*record
 	found := false
 	if st != nil {
-		from = max(from, st.truncateBefore)
+		now := fs.now()
 		for _, e := range st.events {
-			if e.revision < st.truncateBefore {
+			if st.hidden(e, now) {
 				continue
 			}
 			found = true

@@ -1,10 +1,10 @@
-package accounts_test
+package account_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 func TestValidEmailFollowsClassValidatorsIsEmail(t *testing.T) {
@@ -12,7 +12,7 @@ func TestValidEmailFollowsClassValidatorsIsEmail(t *testing.T) {
 		"a@b.co", "Ada.Lovelace+scans@example.co.uk", "x_y-z@sub-domain.example.org", "o'brien@example.ie",
 		"josé@exemple.fr", "user@xn--80ak6aa92e.com", "user@bücher.de",
 	} {
-		if !accounts.ValidEmail(s) {
+		if !account.ValidEmail(s) {
 			t.Errorf("%q refused", s)
 		}
 	}
@@ -22,7 +22,7 @@ func TestValidEmailFollowsClassValidatorsIsEmail(t *testing.T) {
 		"\"quoted\"@example.com", "a@b@example.com", strings.Repeat("a", 65) + "@example.com",
 		"a@" + strings.Repeat("b", 64) + ".com", "a@example.com\n",
 	} {
-		if accounts.ValidEmail(s) {
+		if account.ValidEmail(s) {
 			t.Errorf("%q accepted", s)
 		}
 	}

@@ -1,0 +1,59 @@
+package socketio_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/scanledger/scanledger/adapters/socketio"
+)
+
+// The relay drops the socket after the client probed the WebSocket but before its
+// upgrade packet "5" attached it: the session is closing with events still queued and
+// no transport that will poll them. The WebSocket then takes over anyway, delivers
+// them and closes with a close frame, so the client sees a transport close and
+// reconnects at once; the session does not linger until PingTimeout.
+func TestARelayDropDuringTheUpgradeIsDeliveredOnTheWebSocketAndClosedCleanly(t *testing.T) {
+	rl := newRelay(8)
+	srv, ts := startServer(t, rl, socketio.Config{PingInterval: time.Minute, PingTimeout: time.Minute})
+	sid := connectPolling(t, ts, "good-A")
+	pending := startPoll(t, ts, sid)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := dialWS(ctx, wsURL(ts, sid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if err := writeText(ctx, conn, "2probe"); err != nil {
+		t.Fatal(err)
+	}
+	if frame, err := readText(ctx, conn); err != nil || frame != "3probe" {
+		t.Fatalf("probe answer %q, %v", frame, err)
+	}
+	if body := pending(); body != "6" {
+		t.Fatalf("pending poll answered %q, want noop", body)
+	}
+
+	sent := publishAll(rl, "A", scanEvents("s1")[:3])
+	rl.dropAll("A")
+	// The socket ends once its pump has queued the events and seen the drop.
+	eventually(t, 5*time.Second, "the socket to end after the drop", func() bool { return srv.Stats().Sockets == 0 })
+
+	if err := writeText(ctx, conn, "5"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range sent {
+		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
+		if frame, err := readText(ctx, conn); err != nil || frame != want {
+			t.Fatalf("got %q (%v), want %q: the events queued before the drop are lost", frame, err, want)
+		}
+	}
+	if _, err := readText(ctx, conn); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("after the events: %v, want a normal close frame", err)
+	}
+	eventually(t, 5*time.Second, "the session to end (PingTimeout is a minute)", func() bool { return srv.Stats().Sessions == 0 })
+}
