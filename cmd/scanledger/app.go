@@ -134,7 +134,8 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	// The access trail is events in the event store, chained and sealed like the rest.
 	a.accessTrail = audit.NewTrail(a.store)
 	a.trail = a.accessTrail
-	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail), accounts.WithLoginLimits(limits))
+	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	a.accounts.Trail, a.accounts.LoginLimits = a.trail, limits
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,8 @@ func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsO
 		return nil, err
 	}
 	// Grants are recorded in the access trail like every other account change.
-	st := accounts.New(eng.write, eng.read, nil, accounts.WithTrail(audit.NewTrail(eng.store)))
+	st := accounts.New(eng.write, eng.read, nil)
+	st.Trail = audit.NewTrail(eng.store)
 	return &accountsOnly{Store: st, eng: eng}, nil
 }
 
