@@ -131,7 +131,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), projections.Options{})
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

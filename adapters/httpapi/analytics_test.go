@@ -153,7 +153,7 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 			day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 			writeAnalyticsScans(t, e.store, day)
 			for _, p := range []projections.Projection{scans.NewProjector(), analytics.NewProjector()} {
-				r := projections.NewRunner(e.store, e.write, p, projections.Options{})
+				r := projections.NewRunner(e.store, e.write, p)
 				done := make(chan struct{})
 				go func() { defer close(done); _ = r.Run(ctx) }()
 				t.Cleanup(func() { cancel(); <-done })

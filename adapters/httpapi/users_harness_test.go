@@ -76,7 +76,7 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()), projections.Options{})
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -173,7 +173,6 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		relay.WithLogger(log))
 
 	if cfg.Roles.Projector {
-		opts := projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { a.committed() }}
 		lock := func(name string) projections.LockFunc {
 			// With a shared Postgres read model, one instance at a time writes each
 			// projection; the others wait on its advisory lock and take over when the
@@ -185,15 +184,18 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
 		group := projections.NewGroup(readModelGroup, scans.NewProjector(), feed.NewProjector())
-		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
-		quiet := opts
-		quiet.OnCommit = nil
-		a.runners = append(a.runners,
-			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+		runner := func(p projections.Projection, wakes bool) *projections.Runner {
+			r := projections.NewRunner(a.store, a.write, p)
+			r.Logger, r.Lock = log, lock(p.Name())
+			if wakes {
+				r.OnCommit = func(string, event.Recorded) { a.committed() }
+			}
+			return r
+		}
+		a.runners = append(a.runners, runner(group, true), runner(jobs.NewProjector(), true),
 			// Its own checkpoint: a read model that predates it catches up from the first
 			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
-			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
+			runner(analytics.NewProjector(), false))
 	}
 	if cfg.Roles.Worker {
 		if a.worker, err = a.newWorker(); err != nil {
