@@ -183,7 +183,7 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string, lo
 	if cfg.S3UseSSL != nil {
 		ssl = *cfg.S3UseSSL
 	}
-	st, err := s3.New(ctx, s3.Config{
+	st := &s3.Store{
 		Endpoint:       pick(cfg.S3Endpoint, "endpoint"),
 		Bucket:         u.Host,
 		Region:         pick(cfg.S3Region, "region"),
@@ -192,8 +192,9 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string, lo
 		UseSSL:         ssl,
 		PublicEndpoint: pick(cfg.S3PublicURL, "public"),
 		CreateBucket:   true,
-	})
-	if err != nil {
+		Logger:         log,
+	}
+	if err := st.Connect(ctx); err != nil {
 		return nil, nil, fmt.Errorf("open s3 blobs: %w", err)
 	}
 	return s3Closer{st}, nil, nil
