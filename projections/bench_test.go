@@ -15,7 +15,6 @@ import (
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // benchBatch is the runner's batch size: BENCH_BATCH, or 0 for the dialect's default.
@@ -72,11 +71,11 @@ func BenchmarkCatchUp(b *testing.B) {
 			name string
 			ps   func() []projections.Projection
 		}{
-			{"scans", func() []projections.Projection { return []projections.Projection{scans.NewProjector()} }},
+			{"scans", func() []projections.Projection { return []projections.Projection{newScansProjector()} }},
 			{"feed", func() []projections.Projection { return []projections.Projection{feed.NewProjector()} }},
 			{"jobs", func() []projections.Projection { return []projections.Projection{jobs.NewProjector()} }},
 			{"all", func() []projections.Projection {
-				return []projections.Projection{scans.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
+				return []projections.Projection{newScansProjector(), feed.NewProjector(), jobs.NewProjector()}
 			}},
 		} {
 			b.Run(engine.name+"/"+set.name, func(b *testing.B) {

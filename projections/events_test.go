@@ -9,8 +9,21 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/projections/scans"
 )
+
+// testCipher holds every test user's personal key, as the read-model database does.
+var testCipher = &personal.Cipher{Keys: personaltest.NewMemory()}
+
+// newScansProjector is the scans projector with the tests' keys.
+func newScansProjector() *scans.Projector {
+	p := scans.NewProjector()
+	p.Cipher = testCipher
+	return p
+}
 
 // world writes scan histories into a memStore with a deterministic clock: every event
 // occurs one second after the previous one.
@@ -57,6 +70,10 @@ func (h *history) append(evs ...scan.Event) {
 	h.w.t.Helper()
 	data := make([]event.Data, 0, len(evs))
 	for _, ev := range evs {
+		ev, err := scan.Seal(context.Background(), testCipher, h.UserID, ev)
+		if err != nil {
+			h.w.t.Fatalf("seal: %v", err)
+		}
 		b, err := scan.Encode(ev)
 		if err != nil {
 			h.w.t.Fatalf("encode: %v", err)

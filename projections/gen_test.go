@@ -14,7 +14,6 @@ import (
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // generate writes histories of many scans into w's store, interleaved the way a busy
@@ -182,7 +181,7 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 				d = newPostgres(t)
 			}
 			rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = size },
-				scans.NewProjector(), feed.NewProjector(), jobs.NewProjector())
+				newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {
 					t.Fatalf("batch size %d, %s: %+v", size, r.Name(), s)

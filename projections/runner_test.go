@@ -51,7 +51,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		r := projections.NewRunner(w.store, d.db, crashAfterWrite{scans.NewProjector(), cancel})
+		r := projections.NewRunner(w.store, d.db, crashAfterWrite{newScansProjector(), cancel})
 		if err := r.Run(runCtx); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run = %v, want context.Canceled", err)
 		}
@@ -66,7 +66,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 		}
 
 		// The restarted process applies everything once.
-		rs := catchUp(t, d, w.store, nil, scans.NewProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector())
 		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Parked != 0 {
 			t.Errorf("stats after restart = %+v", s)
 		}
@@ -89,7 +89,7 @@ func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
 		w.store.batch = 3
 		w.store.redeliver = true
 
-		rs := catchUp(t, d, w.store, nil, scans.NewProjector(), feed.NewProjector(), jobs.NewProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 		total := uint64(w.store.len())
 		for _, r := range rs {
 			// The last batch's second delivery may still be in flight when catch-up
@@ -122,7 +122,7 @@ func TestRunner_ParksAPoisonEventAfterRetriesAndCarriesOn(t *testing.T) {
 		b.upload("", 2)
 		poison := w.store.events[2]
 
-		rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.Retries, r.Backoff = 3, time.Millisecond }, scans.NewProjector())
+		rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.Retries, r.Backoff = 3, time.Millisecond }, newScansProjector())
 		s := rs[0].Stats()
 		// The batch failed, then the poison event failed alone three times.
 		if s.Parked != 1 || s.Applied != 4 || s.Failures != 4 || s.Position != w.store.head() {
@@ -203,7 +203,7 @@ func TestRunner_StopsWhenItsLockIsLost(t *testing.T) {
 			lose = cancel
 			return held, func() { close(released) }, nil
 		}
-		r := projections.NewRunner(w.store, d.db, scans.NewProjector())
+		r := projections.NewRunner(w.store, d.db, newScansProjector())
 		r.Lock = lock
 		done := make(chan error, 1)
 		go func() { done <- r.Run(context.Background()) }()
@@ -229,7 +229,7 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		// B reads the checkpoint, then stalls before its first delivery.
 		gate := make(chan struct{})
 		w.store.gate = gate
-		b := projections.NewRunner(w.store, d.db, scans.NewProjector())
+		b := projections.NewRunner(w.store, d.db, newScansProjector())
 		done := make(chan error, 1)
 		go func() { done <- b.Run(context.Background()) }()
 		waitFor(t, b, "B started", func(s projections.Stats) bool { return s.Running })
@@ -240,9 +240,9 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		w.store.gate = nil
 		w.store.mu.Unlock()
 		h.upload("", 1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		h.start(1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		h.progress(1, 10, "x")
 		close(gate)
@@ -297,7 +297,7 @@ func TestCheckpoint_TellsWhereAProjectionIsAndWhenItLastMoved(t *testing.T) {
 		w := newWorld(t)
 		lifecycle(w, domain.NewID())
 		clock := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
-		catchUp(t, d, w.store, func(r *projections.Runner) { r.Now = func() time.Time { return clock } }, scans.NewProjector())
+		catchUp(t, d, w.store, func(r *projections.Runner) { r.Now = func() time.Time { return clock } }, newScansProjector())
 		pos, at, err := projections.Checkpoint(ctx, d.read, scans.Name)
 		if err != nil || pos != w.store.head() || !at.Equal(clock) {
 			t.Errorf("after catch-up: Checkpoint = %q, %v, %v; want %q at %v", pos, at, err, w.store.head(), clock)
@@ -337,7 +337,7 @@ func stoppedBefore(t *testing.T, d *testDB, w *world, e event.Recorded) {
 	if pos, _, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != w.store.events[0].Position {
 		t.Errorf("checkpoint = %q, %v; want %q, the event before", pos, err, w.store.events[0].Position)
 	}
-	catchUp(t, d, w.store, nil, scans.NewProjector())
+	catchUp(t, d, w.store, nil, newScansProjector())
 	if got := getScan(t, d, e.StreamID[len(scan.StreamPrefix):]); len(got.Images) != 1 {
 		t.Errorf("after a healthy run the scan has %d images, want 1", len(got.Images))
 	}
@@ -351,7 +351,7 @@ func TestRunner_ADatabaseFailureWhileAnEventIsRetriedStopsTheRunInsteadOfParking
 	h.upload("", 1)
 	e := w.store.events[1]
 	// The retry's connection is killed by the server, as when PostgreSQL restarts.
-	p := &faultOn{Projector: scans.NewProjector(), id: e.ID, fault: func(ctx context.Context, tx *projections.Tx) error {
+	p := &faultOn{Projector: newScansProjector(), id: e.ID, fault: func(ctx context.Context, tx *projections.Tx) error {
 		_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
 		return err
 	}}
@@ -378,7 +378,7 @@ func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
 		e := w.store.events[1]
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		p := &faultOn{Projector: scans.NewProjector(), id: e.ID, fault: func(ctx context.Context, _ *projections.Tx) error {
+		p := &faultOn{Projector: newScansProjector(), id: e.ID, fault: func(ctx context.Context, _ *projections.Tx) error {
 			cancel()
 			return ctx.Err()
 		}}
@@ -417,7 +417,7 @@ func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
 			lose = cancel
 			return held, cancel, nil
 		}
-		r := projections.NewRunner(w.store, d.db, scans.NewProjector())
+		r := projections.NewRunner(w.store, d.db, newScansProjector())
 		r.Lock = lock
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)

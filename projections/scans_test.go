@@ -2,11 +2,13 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/projections/scans"
 )
@@ -74,7 +76,7 @@ func TestScans_FullLifecycleGivesTheRowsGetScanShows(t *testing.T) {
 		h.progress(1, 100, "Complete")
 		c := h.complete(1, up)
 		finishedAt := ms(h.at)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up, uploadedAt)
@@ -135,11 +137,11 @@ func TestScans_ReuploadReplacesRoomsAndImagesAndClearsSummaryAndRuns(t *testing.
 		up := h.upload("", 2, 2)
 		h.start(1)
 		h.complete(1, up)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		up2 := h.upload("2 Side St", 1)
 		uploadedAt := h.at
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up2, uploadedAt)
@@ -170,7 +172,7 @@ func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *te
 		h.start(1)
 		h.progress(1, 20, "Analyzing images")
 		h.fail(1, "agents_unreachable", "connection refused", true)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "running" || got.Attempt != 2 || got.FailureCode != nil || got.FinishedAt != nil {
@@ -192,7 +194,7 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 		h.start(1)
 		h.fail(1, "agents_http_422", "Python agents service unavailable", false)
 		failedAt := ms(h.at)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "failed" || got.FailureCode == nil || *got.FailureCode != "agents_http_422" ||
@@ -202,7 +204,7 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 		}
 
 		h.upload("", 1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		got = getScan(t, d, h.ScanID)
 		if got.Status != "queued" || got.FailureCode != nil || got.FailureReason != nil || got.FinishedAt != nil {
 			t.Errorf("scan after re-upload = %+v; want queued without failure", got)
@@ -222,13 +224,13 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		a.complete(1, upA)
 		b := w.create(user, a.HouseID, "")
 		b.upload("", 1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if n, err := scans.CountOtherScans(ctx, d.read, a.HouseID, a.ScanID); err != nil || n != 1 {
 			t.Fatalf("CountOtherScans = %d, %v; want 1", n, err)
 		}
 		a.delete()
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if _, err := scans.Get(ctx, d.read, a.ScanID); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Errorf("Get deleted scan: %v, want not found", err)
@@ -246,7 +248,7 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		}
 
 		b.delete()
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		if n := count(t, d, "SELECT count(*) FROM houses"); n != 0 {
 			t.Errorf("%d houses left after their last scan was deleted", n)
 		}
@@ -265,10 +267,10 @@ func TestScans_CompletedSetsRoomTypesOnlyOnRoomsOfItsOwnScan(t *testing.T) {
 		b := w.create(domain.NewID(), "", "")
 		upB := b.upload("", 1)
 		b.start(1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		// The analyzer names a room of another user's scan.
 		b.complete(1, upB, upA.Rooms[0].RoomID)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if got := getScan(t, d, a.ScanID).Rooms[0].DetectedRoomTypes; len(got) != 0 {
 			t.Errorf("room of scan A got types %v from scan B's result", got)
@@ -296,7 +298,7 @@ func TestScans_ListByUserReturnsOnlyThatUsersScansNewestFirst(t *testing.T) {
 			ids = append([]string{h.ScanID}, ids...)
 		}
 		w.create(u2, "", "").upload("", 1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		list, err := scans.ListByUser(ctx, d.read, u1)
 		if err != nil {
@@ -330,7 +332,7 @@ func TestScans_OwnerTellsWhoOwnsAScanAndItsStatus(t *testing.T) {
 		h := w.create(user, "", "")
 		h.upload("", 1)
 		h.start(1)
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got, err := scans.Owner(ctx, d.read, h.ScanID)
 		want := scans.Ownership{ScanID: h.ScanID, UserID: user, HouseID: h.HouseID, Status: "running", Attempt: 1, Version: 2}
@@ -354,11 +356,11 @@ func TestScans_AScanCreatedForAHouseWhoseLastScanWasJustDeletedStartsItAfresh(t 
 		up := a.upload("", 1)
 		a.start(1)
 		a.complete(1, up) // the house gets a type
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		// In one batch: the house's only scan goes, then a new scan names the house.
 		a.delete()
 		b := w.create(user, a.HouseID, "")
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		h := getScan(t, d, b.ScanID).House
 		if h.Address != nil || h.HouseType != nil || !h.CreatedAt.Equal(ms(b.at)) || h.Status != "active" {
@@ -384,7 +386,7 @@ func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.raw(scan.TypeCreated, again)
-		rs := catchUp(t, d, w.store, nil, scans.NewProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector())
 		if s := rs[0].Stats(); s.Failures != 0 || s.Batches != 1 {
 			t.Errorf("stats = %+v; want the batch applied whole, without falling back to one event at a time", s)
 		}
@@ -407,7 +409,7 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 		w := newWorld(t)
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
-		catchUp(t, d, w.store, nil, scans.NewProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		if owner, err := scans.HouseOwner(ctx, d.read, h.HouseID); err != nil || owner != user {
 			t.Errorf("HouseOwner = %q, %v; want %q", owner, err, user)
 		}
@@ -415,6 +417,37 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 			if owner, err := scans.HouseOwner(ctx, d.read, id); domain.ErrorCode(err) != domain.ENOTFOUND {
 				t.Errorf("HouseOwner(%s) = %q, %v; want not found", id, owner, err)
 			}
+		}
+	})
+}
+
+// A read model built after a user was forgotten (a rebuild, or a projector that was
+// behind) shows their sealed address as erased; another user's reads as stored.
+func TestScans_AForgottenUsersAddressProjectsAsErased(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		gone, kept := domain.NewID(), domain.NewID()
+		hg := w.create(gone, "", "1 Main St")
+		hg.upload("2 Side St", 1)
+		hg.start(1)
+		hk := w.create(kept, "", "3 High St")
+		if err := testCipher.Keys.Destroy(context.Background(), gone); err != nil {
+			t.Fatal(err)
+		}
+		catchUp(t, d, w.store, nil, newScansProjector())
+
+		g := getScan(t, d, hg.ScanID)
+		if g.House.Address == nil || *g.House.Address != personal.Erased {
+			t.Fatalf("forgotten user's house address: %v, want %s", g.House.Address, personal.Erased)
+		}
+		var snap struct{ Address string }
+		if err := json.Unmarshal(g.InputsSnapshot, &snap); err != nil || snap.Address != personal.Erased {
+			t.Fatalf("forgotten user's inputs snapshot: %s", g.InputsSnapshot)
+		}
+		k := getScan(t, d, hk.ScanID)
+		if k.House.Address == nil || *k.House.Address != "3 High St" {
+			t.Fatalf("kept user's house address: %v", k.House.Address)
 		}
 	})
 }

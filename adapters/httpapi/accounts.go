@@ -8,7 +8,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/erasure"
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
@@ -35,6 +37,35 @@ func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {
 	public.POST("/auth/refresh", s.refresh)
 	authed.GET("/users/me", s.getMe)
 	authed.PATCH("/users/me", s.patchMe)
+	if s.Eraser != nil {
+		authed.DELETE("/users/me", s.deleteMe)
+	}
+}
+
+// deleteMe forgets the caller (erasure.Eraser): their scans, photos, account and feed
+// go, and their personal key is destroyed, so the personal fields sealed in their
+// events are unreadable for good. Not in the PWA: the body must confirm the password,
+// and wrong ones count against the login limits.
+func (s *Server) deleteMe(c *gin.Context) {
+	var req struct {
+		Password *string `json:"password"`
+	}
+	if err := c.ShouldBindJSON(&req); err != nil || req.Password == nil || *req.Password == "" {
+		s.writeError(c, domain.Errorf(domain.EINVALID, "password is required to delete the account"))
+		return
+	}
+	cl := claims(c)
+	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
+		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ok(c, http.StatusOK, gin.H{"message": "Account deleted", "userId": cl.UserID})
 }
 
 // The JSON shapes below are the PWA's (contract sections 1.4 and 1.5 items 4, 5).

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/postgres"
@@ -21,6 +22,7 @@ import (
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
@@ -131,7 +133,10 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()))
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -132,7 +132,7 @@ func (s *Server) scanState(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	snap, err := scan.Replay(id, recs, keep)
+	snap, err := scan.Replay(c.Request.Context(), s.Scans.Cipher, id, recs, keep)
 	if err != nil {
 		s.writeError(c, err)
 		return

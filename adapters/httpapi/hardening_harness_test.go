@@ -17,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
@@ -76,7 +77,10 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()))
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -17,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/blob"
+	"github.com/scanledger/scanledger/domain/erasure"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	// AccessTrail lists the access trail for auditors (audit_scope.go); Trail above is
 	// where entries are recorded (in the service, the same store-backed trail).
 	AccessTrail *audit.Trail
+	// Eraser, when set, serves DELETE /users/me (crypto-shredding, see docs/audit.md).
+	Eraser *erasure.Eraser
 
 	// Mounts are extra handlers by path prefix (signed blob downloads, Socket.IO).
 	Mounts map[string]http.Handler

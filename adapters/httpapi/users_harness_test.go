@@ -22,6 +22,8 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
+	"github.com/scanledger/scanledger/domain/erasure"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
@@ -40,6 +42,7 @@ type accountsAPI struct {
 	db       *sqlite.DB
 	tokens   *token.Issuer
 	sealer   *audit.Sealer // seals with auditTestKey (audit_test.go)
+	blobs    *blobfs.Store
 }
 
 // acctCheapHash keeps the tests quick; adapters/accounts tests the default parameters.
@@ -76,7 +79,10 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 		t.Fatal(err)
 	}
 	handler := scan.NewHandler(store)
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector()))
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,7 +100,9 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
 		Trail:          accessTrail,
 		AccessTrail:    accessTrail,
-		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
+		Eraser: &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
+			Trail: accessTrail, Scrub: db.Scrub},
+		Mounts: map[string]http.Handler{"/blobs/": blobs.Handler()},
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -109,7 +117,7 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 		blobs.Close()
 		db.Close()
 	})
-	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer,
+	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer, blobs: blobs,
 		sealer: audit.NewSealer(store, auditTestKey)}
 }
 

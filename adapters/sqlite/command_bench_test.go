@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/sqlite"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -26,6 +28,7 @@ func benchmarkCommandByStreamLength(b *testing.B, cacheSize int) {
 	ctx := b.Context()
 	h := scan.NewHandler(sqlite.NewStore(openDB(b)))
 	h.CacheSize = cacheSize
+	h.Cipher = &personal.Cipher{Keys: personaltest.NewMemory()}
 	lengths := [2]int{5, 200}
 	var spent, cpu [2]time.Duration
 	n := 0

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -37,6 +38,9 @@ func Open(ctx context.Context, path string, parts ...string) (*DB, error) {
 			"busy_timeout(10000)",
 			"synchronous(" + synchronous + ")",
 			"foreign_keys(ON)",
+			// Deleted rows are overwritten, not left in free space: forgetting a user
+			// (Scrub) must leave no readable copy of their rows in the file.
+			"secure_delete(ON)",
 		} {
 			q.Add("_pragma", p)
 		}
@@ -67,6 +71,29 @@ func Open(ctx context.Context, path string, parts ...string) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// Scrub makes rows deleted so far unreadable in the files: deleted content is already
+// overwritten in the database pages (secure_delete), and the write-ahead log, which
+// still holds the pages as they were before, is checkpointed into the database and
+// truncated to nothing. Readers of another process can hold the log for a moment, so
+// it retries until ctx ends.
+func (db *DB) Scrub(ctx context.Context) error {
+	for {
+		var busy, logFrames, done int
+		err := db.Write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
+		if err != nil {
+			return fmt.Errorf("scrub %s: %w", db.Path, err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scrub %s: the write-ahead log is still in use: %w", db.Path, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes both handles.

@@ -125,6 +125,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 	a.store, a.write, a.read = a.metrics.Store(a.eng.store), a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
+	a.scans.Cipher = a.eng.cipher()
 	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup(readModelGroup, scans.NewProjector(), feed.NewProjector())
+		group := projections.NewGroup(readModelGroup, scansProjector(a.scans.Cipher), feed.NewProjector())
 		runner := func(p projections.Projection, wakes bool) *projections.Runner {
 			r := projections.NewRunner(a.store, a.write, p)
 			r.Logger, r.Lock = log, lock(p.Name())
@@ -342,6 +343,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),
 		AccessTrail:    a.accessTrail,
+		Eraser:         a.eraser(),
 		Mounts:         mounts,
 		Ready:          a.ready,
 		Metrics:        a.metrics.Handler(),

@@ -15,11 +15,12 @@ import (
 	"github.com/scanledger/scanledger/domain/trail"
 )
 
-// runAudit is `scanledger audit key|seal`: print the public key seals are checked with,
-// or seal the event store now.
+// runAudit is `scanledger audit key|seal|plaintext`: print the public key seals are
+// checked with, seal the event store now, or list the old events that hold personal
+// data in clear.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("audit: want a subcommand: key (print the seal public key) or seal (seal now)")
+		return fmt.Errorf("audit: want a subcommand: key (print the seal public key), seal (seal now) or plaintext (old events with personal data in clear)")
 	}
 	sub, args := args[0], args[1:]
 	var cfg Config
@@ -53,8 +54,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "seal %d: %d streams, %d events, root %s, at %s\n",
 			seal.Seq, seal.Streams, seal.Count, seal.Root, seal.Time.Format(time.RFC3339))
 		return nil
+	case "plaintext":
+		return runPlaintext(ctx, cfg, stdout, stderr)
 	}
-	return fmt.Errorf("audit: unknown subcommand %q (key or seal)", sub)
+	return fmt.Errorf("audit: unknown subcommand %q (key, seal or plaintext)", sub)
 }
 
 // publicKey is the key to check seals with: --public-key when given, else the public
@@ -112,10 +115,11 @@ func (a *App) verifier() *audit.Verifier {
 }
 
 // recordGrant keeps a role grant in the access trail: roles change only on the
-// command line, by an operator.
-func recordGrant(ctx context.Context, store event.Store, email, role string) error {
+// command line, by an operator. The user is named by id: an email in the trail would be
+// personal data kept forever.
+func recordGrant(ctx context.Context, store event.Store, userID, role string) error {
 	err := audit.NewTrail(store).Record(ctx, trail.Entry{ActorRole: "operator", Action: trail.GrantRole,
-		Subject: "user:" + email, Detail: fmt.Sprintf("%s granted role %s", email, role)})
+		Subject: "user:" + userID, OwnerID: userID, Detail: "granted role " + role})
 	if err != nil {
 		return fmt.Errorf("role granted but not recorded in the access trail: %w", err)
 	}

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/kurrentdb"
 	"github.com/scanledger/scanledger/adapters/postgres"
@@ -19,6 +21,8 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
@@ -203,3 +207,29 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string, lo
 type s3Closer struct{ *s3.Store }
 
 func (s3Closer) Close() error { return nil }
+
+// cipher seals and opens personal fields with the per-user keys kept in the
+// read-model database (personal_keys): the SQLite file in embedded mode, the
+// PostgreSQL read model otherwise, never the event tables.
+func (e *engines) cipher() *personal.Cipher {
+	return &personal.Cipher{Keys: &accounts.Keys{Write: e.write, Read: e.read}}
+}
+
+// scans is a command handler on the event store that seals and opens personal fields.
+func (e *engines) scans() *scan.Handler {
+	h := scan.NewHandler(e.store)
+	h.Cipher = e.cipher()
+	return h
+}
+
+// scrub makes deleted rows unreadable in the database files, where the engine keeps
+// copies of them (SQLite's write-ahead log); PostgreSQL leaves that to VACUUM (see
+// docs/audit.md).
+func (e *engines) scrub(ctx context.Context) error {
+	if e.sqlite == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return e.sqlite.Scrub(ctx)
+}

@@ -32,9 +32,20 @@ func TestAnExportVerifiesOfflineAndFailsOnAnyChange(t *testing.T) {
 		t.Fatalf("verify --file without a pinned key: %v\n%s", err, out)
 	}
 	orig, _ := os.ReadFile(file)
+	if strings.Contains(string(orig), "1 Main St") {
+		t.Fatal("the export holds an address in clear")
+	}
 	lines := strings.SplitAfter(string(orig), "\n")
 	changes := map[string]func() string{
-		"an address in an event": func() string { return strings.Replace(string(orig), "1 Main St", "2 Main St", 1) },
+		// The address is stored sealed; its ciphertext is data like any other.
+		"an address in an event": func() string {
+			i := strings.Index(string(orig), `"box":"`) + len(`"box":"`)
+			flip := "A"
+			if orig[i] == 'A' {
+				flip = "B"
+			}
+			return string(orig[:i]) + flip + string(orig[i+1:])
+		},
 		"a user id in metadata": func() string {
 			i := strings.Index(string(orig), `"userId":"u1"`)
 			return string(orig[:i]) + `"userId":"u2"` + string(orig[i+len(`"userId":"u1"`):])

@@ -40,7 +40,8 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer e.close()
-	recs, err := scan.NewHandler(e.store).History(ctx, *scanID)
+	h := e.scans()
+	recs, err := h.History(ctx, *scanID)
 	if err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return printTimeline(stdout, recs)
 	}
-	snap, err := scan.Replay(*scanID, recs, keep)
+	snap, err := scan.Replay(ctx, h.Cipher, *scanID, recs, keep)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,9 @@ commands:
   role      grant a role: scanledger role --email E --role admin|auditor|analyst|user
   revoke    end every session of a user now: scanledger revoke --email E
   migrate   apply the database schema and exit
-  audit     audit key: print the seal public key; audit seal: seal the event store now
+  audit     audit key: print the seal public key; audit seal: seal the event store now;
+            audit plaintext: list old events that hold personal data in clear
+  forget    erase a user (crypto-shredding): scanledger forget --email E
   verify    check every chain and seal: scanledger verify [--all | --scan ID | --file F]
   history   a scan's timeline, or its state: scanledger history --scan ID [--version N | --at T]
   export    write scans with their seal for offline checks: scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runExport(ctx, args, stdout, stderr)
 	case "history":
 		return runHistory(ctx, args, stdout, stderr)
+	case "forget":
+		return runForget(ctx, args, stdout, stderr)
 	case "query":
 		return runQuery(ctx, args, stdout, stderr)
 	case "backup":

@@ -49,15 +49,6 @@ func metric(t *testing.T, base, name, labels string) (v float64, ok bool) {
 	return 0, false
 }
 
-func envValue(env []string, key string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // An instance that serves but does not project reports the projections' lag from the
 // shared read model: with the projector paused (SIGSTOP) the lag in events and in
 // seconds grows with every write, and once it runs again the lag is gone and an event
@@ -111,7 +102,7 @@ func TestMetricsShowLagGrowingWhileTheProjectorIsPausedAndParkedEvents(t *testin
 	waitFor(t, 10*time.Second, "the lag in seconds to grow", func() bool { return lag("seconds") > first })
 
 	// A poison event: progress for a scan that was never created (a buggy tool wrote it).
-	store, err := postgres.Open(t.Context(), envValue(env, "SCANLEDGER_EVENTSTORE"))
+	store, err := postgres.Open(t.Context(), envValue(env, "SCANLEDGER_EVENTSTORE", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/analytics"
@@ -43,10 +44,11 @@ const projectionsUsage = `usage: scanledger projections <command> [flags]
 type projectionKind struct {
 	name string
 	// live is the projection as serve runs it: a retried parked event goes through it.
-	live func() projections.Projection
+	// c opens the personal fields of events (the read model's keys).
+	live func(c *personal.Cipher) projections.Projection
 	// rebuild is what a rebuild applies; nil when the projection is never rebuilt, for
 	// the reason in why.
-	rebuild func() projections.Projection
+	rebuild func(c *personal.Cipher) projections.Projection
 	why     string
 	// tables and views are what a rebuild replaces; kept are tables under the same
 	// checkpoint that it leaves alone.
@@ -58,27 +60,37 @@ func projectionKinds() []projectionKind {
 	return []projectionKind{
 		{
 			name: "readmodel",
-			live: func() projections.Projection {
-				return projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+			live: func(c *personal.Cipher) projections.Projection {
+				return projections.NewGroup("readmodel", scansProjector(c), feed.NewProjector())
 			},
 			// The feed is never projected again: its rows are messages already sent, and
-			// their ids are where clients resume.
-			rebuild: func() projections.Projection { return projections.NewGroup("readmodel", scans.NewProjector()) },
-			tables:  scans.Tables, views: scans.Views, kept: feed.Tables,
+			// their ids are where clients resume. A forgotten user's address comes out as
+			// personal.Erased.
+			rebuild: func(c *personal.Cipher) projections.Projection {
+				return projections.NewGroup("readmodel", scansProjector(c))
+			},
+			tables: scans.Tables, views: scans.Views, kept: feed.Tables,
 		},
 		{
 			name: jobs.Name,
-			live: func() projections.Projection { return jobs.NewProjector() },
+			live: func(*personal.Cipher) projections.Projection { return jobs.NewProjector() },
 			why:  "scan_jobs is the workers' queue: its leases and claims are recorded by no event, so a rebuild would lose them",
 			kept: jobs.Tables,
 		},
 		{
 			name:    analytics.Name,
-			live:    func() projections.Projection { return analytics.NewProjector() },
-			rebuild: func() projections.Projection { return analytics.NewProjector() },
+			live:    func(*personal.Cipher) projections.Projection { return analytics.NewProjector() },
+			rebuild: func(*personal.Cipher) projections.Projection { return analytics.NewProjector() },
 			tables:  analytics.Tables,
 		},
 	}
+}
+
+// scansProjector is the scans projector opening personal fields with c.
+func scansProjector(c *personal.Cipher) *scans.Projector {
+	p := scans.NewProjector()
+	p.Cipher = c
+	return p
 }
 
 func projectionKindNamed(name string) (projectionKind, error) {
@@ -501,7 +513,7 @@ func (c *projectionsCmd) holdStopped(ctx context.Context, k projectionKind) (fun
 // build applies the events up to target to the copy, showing progress.
 // rebuilder is a runner that rebuilds k in copyDB from the event store.
 func (c *projectionsCmd) rebuilder(copyDB projections.DB, k projectionKind) *projections.Runner {
-	r := projections.NewRunner(c.e.store, copyDB, k.rebuild())
+	r := projections.NewRunner(c.e.store, copyDB, k.rebuild(c.e.cipher()))
 	r.Logger = c.log
 	return r
 }
@@ -711,7 +723,7 @@ func (c *projectionsCmd) parkedDecide(ctx context.Context, retry bool, id, name,
 			if err != nil {
 				return err
 			}
-			if err := projections.Retry(ctx, c.e.write, k.live(), e, note, time.Now()); err != nil {
+			if err := projections.Retry(ctx, c.e.write, k.live(c.e.cipher()), e, note, time.Now()); err != nil {
 				return fmt.Errorf("%s: %w", p.Projection, err)
 			}
 			fmt.Fprintf(c.stdout, "%s applied by %s\n", p.EventID, p.Projection)

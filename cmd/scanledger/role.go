@@ -35,7 +35,11 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := acc.SetRole(ctx, *email, *role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
 	}
-	if err := recordGrant(ctx, acc.eng.store, *email, *role); err != nil {
+	id, err := acc.UserIDByEmail(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
+	}
+	if err := recordGrant(ctx, acc.eng.store, id, *role); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,4 +101,17 @@ func (t *Trail) Entries(ctx context.Context, keep func(trail.Entry) bool) ([]Rec
 		}
 	}
 	return out, nil
+}
+
+// TrailHoldsPlaintext reports whether r, an entry of the trail, names a user by email:
+// role grants did before users were named by id. Such entries keep the email forever.
+func TrailHoldsPlaintext(r event.Recorded) bool {
+	if r.Type != TypeAccessRecorded {
+		return false
+	}
+	var e trailEntry
+	if json.Unmarshal(r.Data, &e) != nil {
+		return false
+	}
+	return strings.Contains(e.Subject, "@") || strings.Contains(e.Detail, "@")
 }

@@ -1,18 +1,20 @@
 package scan
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 )
 
 // SchemaVersion is the current schema version of every scan event type. When a type's
 // shape changes, bump its version here and add an upcaster from the old one.
 var schemaVersions = map[string]int{
-	TypeCreated:           1,
-	TypeImagesUploaded:    1,
-	TypeProcessingStarted: 1,
+	TypeCreated:           2,
+	TypeImagesUploaded:    2,
+	TypeProcessingStarted: 2,
 	TypeProgressReported:  1,
 	TypeCompleted:         2,
 	TypeFailed:            1,
@@ -29,6 +31,10 @@ type upcaster func(data []byte) ([]byte, error)
 // upcasters is keyed by type, then by the version an upcaster reads. Register new ones
 // here, never remove old ones.
 var upcasters = map[string]map[int]upcaster{
+	// Version 2 seals the address (personal.go); version 1 events keep it in clear.
+	TypeCreated:           {1: upcastCreatedV1},
+	TypeImagesUploaded:    {1: upcastImagesUploadedV1},
+	TypeProcessingStarted: {1: upcastProcessingStartedV1},
 	// Version 2 leaves out what repeats the result (completed.go).
 	TypeCompleted: {1: upcastCompletedV1},
 }
@@ -56,6 +62,8 @@ func Upcast(typ string, version int, data []byte) ([]byte, error) {
 }
 
 // Decode turns a recorded scan event into its payload type, upcasting old shapes.
+// Sealed personal fields stay sealed (see Open); those of events written before sealing
+// are filled in from their plaintext.
 func Decode(r event.Recorded) (Event, error) {
 	data, err := Upcast(r.Type, r.SchemaVersion, r.Data)
 	if err != nil {
@@ -78,10 +86,32 @@ func Decode(r event.Recorded) (Event, error) {
 	case TypeDeleted:
 		e, err = decode[Deleted](data)
 	}
+	if err == nil && legacy(e) {
+		// Plain fields open without a key.
+		e, err = Open(context.Background(), nil, e)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s %s v%d: %w", r.Type, r.ID, r.Version, err)
 	}
 	return e, nil
+}
+
+// legacy reports whether e's personal fields were upcast from plaintext.
+func legacy(e Event) bool {
+	p := personalOf(e)
+	return p != nil && p.Box == nil
+}
+
+func personalOf(e Event) *personal.Sealed {
+	switch v := e.(type) {
+	case Created:
+		return v.Personal
+	case ImagesUploaded:
+		return v.Personal
+	case ProcessingStarted:
+		return v.Personal
+	}
+	return nil
 }
 
 func decode[T Event](data []byte) (Event, error) {
@@ -92,8 +122,12 @@ func decode[T Event](data []byte) (Event, error) {
 	return v, nil
 }
 
-// Encode returns the stored data of e.
+// Encode returns the stored data of e. Personal fields must have been sealed (Seal):
+// plaintext personal data is never written.
 func Encode(e Event) ([]byte, error) {
+	if unsealed(e) {
+		return nil, fmt.Errorf("encode %s: personal fields are not sealed", e.EventType())
+	}
 	if c, ok := e.(Completed); ok {
 		return encodeCompleted(c)
 	}

@@ -5,6 +5,8 @@ package scan
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/scanledger/scanledger/domain/personal"
 )
 
 // Stored event type names. These are written into the store verbatim: never derive
@@ -37,15 +39,20 @@ type Created struct {
 	UserID  string `json:"userId"`
 	HouseID string `json:"houseId"`
 	// NewHouse is true when this scan created its house (no houseId was given).
-	NewHouse bool   `json:"newHouse"`
-	Address  string `json:"address,omitempty"` // personal data
+	NewHouse bool `json:"newHouse"`
+	// Address is personal data: stored sealed in Personal (schema version 2).
+	Address string `json:"-"`
+	// Personal is the stored, sealed form of the personal fields (see personal.go).
+	Personal *personal.Sealed `json:"personal,omitempty"`
 }
 
 // ImagesUploaded: the photos are stored; they replace any earlier upload.
 type ImagesUploaded struct {
 	Rooms []Room `json:"rooms"`
-	// Address, when set, replaces the house's address (personal data).
-	Address string `json:"address,omitempty"`
+	// Address, when set, replaces the house's address. Personal data: stored sealed in
+	// Personal (schema version 2).
+	Address  string           `json:"-"`
+	Personal *personal.Sealed `json:"personal,omitempty"`
 }
 
 // Room is a group of photos of one room.
@@ -73,8 +80,10 @@ type ProcessingStarted struct {
 	Retry int `json:"retry"`
 	// Checklists is exactly what the analyzer receives for this attempt.
 	Checklists Checklists `json:"checklists"`
-	// InputsSnapshot is the PWA's scans.inputsSnapshot.
-	InputsSnapshot InputsSnapshot `json:"inputsSnapshot"`
+	// InputsSnapshot is the PWA's scans.inputsSnapshot. Its address is personal data:
+	// stored as null, sealed in Personal (schema version 2).
+	InputsSnapshot InputsSnapshot   `json:"inputsSnapshot"`
+	Personal       *personal.Sealed `json:"personal,omitempty"`
 }
 
 // Checklists are the merged checklists of one attempt, in the agents-service's keys.

@@ -2,6 +2,8 @@ package scan_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -40,6 +44,35 @@ func examples() []scan.Event {
 		scan.Failed{Attempt: 1, Code: "agents_http_422", Reason: "house_checklist: field required", Retryable: false, WillRetry: false},
 		scan.Deleted{},
 	}
+}
+
+// goldenOwner is the scan's user in examples(): the owner of their sealed fields.
+const goldenOwner = "0d5b7e3e-8a61-4f5e-b7a5-1a2b3c4d5e6f"
+
+// fixedKeys gives every user a key derived from their id and never forgets anyone, so
+// the sealed golden files are the same on every run.
+type fixedKeys struct{}
+
+func (fixedKeys) Key(_ context.Context, userID string, _ bool) ([]byte, error) {
+	k := sha256.Sum256([]byte("golden key of " + userID))
+	return k[:], nil
+}
+func (fixedKeys) Destroy(context.Context, string) error { return nil }
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// goldenCipher seals repeatably: fixed keys, all-zero nonces (never do that for real).
+func goldenCipher() *personal.Cipher { return &personal.Cipher{Keys: fixedKeys{}, Rand: zeros{}} }
+
+// decodeStored decodes data stored as (typ, version) and opens its personal fields.
+func decodeStored(typ string, version int, data []byte) (scan.Event, error) {
+	e, err := scan.Decode(event.Recorded{ID: "x", Type: typ, SchemaVersion: version, Data: data})
+	if err != nil {
+		return nil, err
+	}
+	return scan.Open(context.Background(), goldenCipher(), e)
 }
 
 // completedExample is a Completed as the worker writes it: the analyzer's result and
@@ -75,9 +108,13 @@ func completedExample() scan.Completed {
 }
 
 func TestGoldenEvents(t *testing.T) {
-	for i, e := range examples() {
+	for _, e := range examples() {
 		t.Run(e.EventType(), func(t *testing.T) {
-			got, err := scan.Encode(e)
+			sealed, err := scan.Seal(context.Background(), goldenCipher(), goldenOwner, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := scan.Encode(sealed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +123,8 @@ func TestGoldenEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			pretty.WriteByte('\n')
-			path := goldenPath(e.EventType(), scan.SchemaVersion(e.EventType()))
+			stored := scan.SchemaVersion(e.EventType())
+			path := goldenPath(e.EventType(), stored)
 			if *update {
 				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
@@ -99,8 +137,9 @@ func TestGoldenEvents(t *testing.T) {
 			if !bytes.Equal(pretty.Bytes(), want) {
 				t.Fatalf("stored shape of %s changed:\n got %s\nwant %s", e.EventType(), pretty.Bytes(), want)
 			}
-			// The stored bytes decode back into the same event.
-			back, err := scan.Decode(event.Recorded{ID: "x", Type: e.EventType(), SchemaVersion: scan.SchemaVersion(e.EventType()), Data: got, Version: int64(i)})
+			// The golden file, read as the version it was stored as, decodes back into
+			// the same event.
+			back, err := decodeStored(e.EventType(), stored, got)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +166,7 @@ func TestGoldenEventsOfEveryStoredVersionStillDecode(t *testing.T) {
 				t.Errorf("%s v%d: %v (keep the golden file of every stored version)", typ, v, err)
 				continue
 			}
-			got, err := scan.Decode(event.Recorded{ID: "x", Type: typ, SchemaVersion: v, Data: data})
+			got, err := decodeStored(typ, v, data)
 			if err != nil {
 				t.Errorf("%s stored as v%d no longer decodes: %v", typ, v, err)
 				continue
@@ -135,6 +174,109 @@ func TestGoldenEventsOfEveryStoredVersionStillDecode(t *testing.T) {
 			if got.EventType() != typ {
 				t.Errorf("%s v%d decoded as %s", typ, v, got.EventType())
 			}
+		}
+	}
+}
+
+// Events written before personal fields were sealed (version 1) keep their address in
+// clear; the upcasters carry it into the current shape, so they read as before.
+func TestVersion1EventsWithAnAddressInClearReadAsBefore(t *testing.T) {
+	want := map[string]scan.Event{}
+	for _, e := range examples() {
+		want[e.EventType()] = e
+	}
+	for _, typ := range []string{scan.TypeCreated, scan.TypeImagesUploaded, scan.TypeProcessingStarted} {
+		data, err := os.ReadFile(goldenPath(typ, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, []byte(`"address": "1 Main St"`)) {
+			t.Fatalf("%s v1 golden file has no address in clear", typ)
+		}
+		// No key store at all: plaintext needs none.
+		e, err := scan.Decode(event.Recorded{ID: "x", Type: typ, SchemaVersion: 1, Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(e, want[typ]) {
+			t.Errorf("%s v1 decoded as\n %#v\nwant %#v", typ, e, want[typ])
+		}
+		r := event.Recorded{Type: typ, SchemaVersion: 1, Data: data}
+		if !scan.HoldsPlaintext(r) {
+			t.Errorf("%s v1 with an address is not reported as plaintext", typ)
+		}
+	}
+}
+
+// Stored personal fields are ciphertext: the address is nowhere in the bytes, and the
+// bytes cannot be written without sealing.
+func TestPersonalFieldsAreStoredSealed(t *testing.T) {
+	for _, e := range examples() {
+		if _, err := scan.Encode(e); err == nil && e.EventType() != scan.TypeProgressReported &&
+			e.EventType() != scan.TypeCompleted && e.EventType() != scan.TypeFailed && e.EventType() != scan.TypeDeleted {
+			t.Errorf("%s with its address in clear was encoded", e.EventType())
+		}
+		sealed, err := scan.Seal(context.Background(), &personal.Cipher{Keys: personaltest.NewMemory()}, goldenOwner, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := scan.Encode(sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("Main St")) {
+			t.Errorf("%s stores the address in clear: %s", e.EventType(), b)
+		}
+		if scan.HoldsPlaintext(event.Recorded{Type: e.EventType(), SchemaVersion: scan.SchemaVersion(e.EventType()), Data: b}) {
+			t.Errorf("%s at the current version is reported as plaintext", e.EventType())
+		}
+	}
+}
+
+// Once the owner's key is destroyed, every sealed field reads as personal.Erased and
+// everything else as before.
+func TestAForgottenOwnersFieldsReadAsErased(t *testing.T) {
+	ctx := context.Background()
+	keys := personaltest.NewMemory()
+	c := &personal.Cipher{Keys: keys}
+	var stored []event.Recorded
+	for _, e := range examples() {
+		sealed, err := scan.Seal(ctx, c, goldenOwner, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := scan.Encode(sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, event.Recorded{ID: "x", Type: e.EventType(), SchemaVersion: scan.SchemaVersion(e.EventType()), Data: b})
+	}
+	if err := keys.Destroy(ctx, goldenOwner); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range stored {
+		e, err := scan.Decode(r)
+		if err == nil {
+			e, err = scan.Open(ctx, c, e)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := examples()[i]
+		switch v := want.(type) {
+		case scan.Created:
+			v.Address = personal.Erased
+			want = v
+		case scan.ImagesUploaded:
+			v.Address = personal.Erased
+			want = v
+		case scan.ProcessingStarted:
+			erased := personal.Erased
+			v.InputsSnapshot.Address = &erased
+			want = v
+		}
+		if !reflect.DeepEqual(e, want) {
+			t.Errorf("%s after erasure:\n got %#v\nwant %#v", r.Type, e, want)
 		}
 	}
 }

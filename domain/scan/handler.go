@@ -9,6 +9,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 )
 
 // Meta is who and what caused a command; it goes into every event's metadata.
@@ -29,6 +30,9 @@ type Meta struct {
 // guarantees that a decision was made on the stream's current state.
 type Handler struct {
 	Store event.Store
+	// Cipher seals the personal fields of new events under their owner's key and opens
+	// them on load. Without one, a command that stores personal data fails.
+	Cipher *personal.Cipher
 	// Now and NewID are the clock and id source; tests replace them.
 	Now   func() time.Time
 	NewID func() string
@@ -149,7 +153,7 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 		expected := base.scan.Version
 		data := make([]event.Data, len(changes))
 		for i, e := range changes {
-			d, chain, err := h.envelope(e, stream, expected+1+int64(i), idAt(i), prev, now, meta)
+			d, chain, err := h.envelope(ctx, e, s.UserID, stream, expected+1+int64(i), idAt(i), prev, now, meta)
 			if err != nil {
 				return Result{}, err
 			}
@@ -182,9 +186,13 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 	return Result{}, fmt.Errorf("scan %s: gave up after %d tries: %w", id, attempts, lastErr)
 }
 
-// envelope encodes e, to be appended at version of stream, with its metadata and
-// returns it with its chain link.
-func (h *Handler) envelope(e Event, stream string, version int64, id, prev string, now time.Time, meta Meta) (event.Data, string, error) {
+// envelope seals e's personal fields under owner's key and encodes it, to be appended
+// at version of stream, with its metadata, and returns it with its chain link.
+func (h *Handler) envelope(ctx context.Context, e Event, owner, stream string, version int64, id, prev string, now time.Time, meta Meta) (event.Data, string, error) {
+	e, err := Seal(ctx, h.Cipher, owner, e)
+	if err != nil {
+		return event.Data{}, "", err
+	}
 	body, err := Encode(e)
 	if err != nil {
 		return event.Data{}, "", err
@@ -216,13 +224,23 @@ func (h *Handler) LoadAt(ctx context.Context, id string, version int64) (*Scan, 
 		if r.Version > version {
 			break
 		}
-		e, err := Decode(r)
+		e, err := h.Decode(ctx, r)
 		if err != nil {
 			return nil, err
 		}
 		s.Apply(e)
 	}
 	return s, nil
+}
+
+// Decode decodes r and opens its personal fields (personal.Erased when the owner was
+// forgotten).
+func (h *Handler) Decode(ctx context.Context, r event.Recorded) (Event, error) {
+	e, err := Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, h.Cipher, e)
 }
 
 // History reads a scan's whole stream in order.
@@ -315,7 +333,7 @@ func (h *Handler) catchUp(ctx context.Context, l *loaded) ([]event.Recorded, err
 			if r.Version != l.scan.Version+1 {
 				return nil, fmt.Errorf("%s: version %d after %d: %w", stream, r.Version, l.scan.Version, errStale)
 			}
-			e, err := Decode(r)
+			e, err := h.Decode(ctx, r)
 			if err != nil {
 				return nil, err
 			}

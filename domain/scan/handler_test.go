@@ -11,6 +11,8 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
@@ -68,8 +70,13 @@ func (m *memStore) Subscribe(context.Context, event.Cursor, event.Handler) error
 	return errors.New("not used")
 }
 
+// keys is shared by every handler of a test file, as one key store serves every
+// instance of the service.
+var keys = personaltest.NewMemory()
+
 func newHandler(st event.Store) *scan.Handler {
 	h := scan.NewHandler(st)
+	h.Cipher = &personal.Cipher{Keys: keys}
 	h.Now = func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }
 	return h
 }
@@ -100,7 +107,7 @@ func TestHandlerAppendsWithAVerifiableChain(t *testing.T) {
 		t.Fatalf("chain: %v", err)
 	}
 	m, _ := event.ParseMetadata(recs[0].Metadata)
-	if m.UserID != "u1" || m.EventID != recs[0].ID || m.SchemaVersion != 1 || m.OccurredAt.IsZero() {
+	if m.UserID != "u1" || m.EventID != recs[0].ID || m.SchemaVersion != scan.SchemaVersion(scan.TypeCreated) || m.OccurredAt.IsZero() {
 		t.Fatalf("metadata not filled: %+v", m)
 	}
 

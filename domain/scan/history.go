@@ -1,10 +1,12 @@
 package scan
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 )
 
 // Snapshot is a scan as it stood right after one of its events: what an auditor
@@ -18,9 +20,10 @@ type Snapshot struct {
 	Failure *Failed // the latest failure, when the scan stands failed
 }
 
-// Replay applies recs in order while keep says so, and returns the state reached.
-// keep sees each event with its metadata and stops the replay at the first false.
-func Replay(id string, recs []event.Recorded, keep func(r event.Recorded, m event.Metadata) bool) (Snapshot, error) {
+// Replay applies recs in order while keep says so, and returns the state reached, its
+// personal fields opened with c (personal.Erased when the owner was forgotten). keep
+// sees each event with its metadata and stops the replay at the first false.
+func Replay(ctx context.Context, c *personal.Cipher, id string, recs []event.Recorded, keep func(r event.Recorded, m event.Metadata) bool) (Snapshot, error) {
 	snap := Snapshot{Scan: New(id), Version: -1}
 	for _, r := range recs {
 		m, err := event.ParseMetadata(r.Metadata)
@@ -31,6 +34,9 @@ func Replay(id string, recs []event.Recorded, keep func(r event.Recorded, m even
 			break
 		}
 		e, err := Decode(r)
+		if err == nil {
+			e, err = Open(ctx, c, e)
+		}
 		if err != nil {
 			return Snapshot{}, err
 		}

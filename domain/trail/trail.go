@@ -15,6 +15,7 @@ const (
 	ChangeProfile  = "profile.change"        // a user's profile was changed
 	ChangeBaseList = "checklist.base.change" // a base checklist was created, edited or toggled
 	SetModelPrice  = "model.price.set"       // a model's price from a date was set
+	EraseUser      = "user.erase"            // a user was forgotten (their personal key destroyed)
 )
 
 // Entry is one line of the trail.
@@ -22,7 +23,8 @@ type Entry struct {
 	ActorID   string // who acted (a user id); "" for the operator's command line
 	ActorRole string // the role they acted in: user, admin, auditor, analyst, operator
 	Action    string // one of the actions above
-	Subject   string // what was touched, as kind:id (scan:<id>, user:<id>, checklist:<id>, model:<name>)
+	Subject   string // what was touched, as kind:id (scan:<id>, user:<id>, checklist:<id>, model:<name>); never personal data, which
+	// entries keep forever
 	OwnerID   string // whose data it is, when it is a user's ("" otherwise)
 	RequestID string // the request it happened in, for joining with access logs
 	Detail    string // a short human-readable line (never a secret, token or password)

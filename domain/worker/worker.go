@@ -306,7 +306,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	if err != nil {
 		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
 	}
-	snap, err := scan.Replay(job.ScanID, recs, scan.UpToVersion(int64(len(recs))))
+	snap, err := scan.Replay(ctx, w.Scans.Cipher, job.ScanID, recs, scan.UpToVersion(int64(len(recs))))
 	if err != nil {
 		return fmt.Errorf("load scan %s: %w", job.ScanID, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/projections"
 )
@@ -28,10 +29,15 @@ const Name = "scans"
 // with a few set-based statements, which gives the same rows as applying events one at
 // a time (a test holds it to that) with far fewer round trips.
 type Projector struct {
+	// Cipher opens the personal fields (the address) of scan events; a forgotten
+	// user's show as personal.Erased. Without one, an event with sealed personal data
+	// fails to project.
+	Cipher *personal.Cipher
+
 	seg *segment
 }
 
-// NewProjector returns a scans projector.
+// NewProjector returns a scans projector; set Cipher before it runs.
 func NewProjector() *Projector { return &Projector{seg: newSegment()} }
 
 // Name is Name.
@@ -46,7 +52,12 @@ func (p *Projector) Handle(ctx context.Context, tx *projections.Tx, e event.Reco
 	if !ok || err != nil {
 		return err // !ok: another aggregate's stream
 	}
-	scanID, ev, at := se.ScanID, se.Event, se.At
+	scanID, at := se.ScanID, se.At
+	// Reading a key is no side effect: it only decides what this projection writes.
+	ev, err := scan.Open(ctx, p.Cipher, se.Event)
+	if err != nil {
+		return fmt.Errorf("scan %s version %d: %w", scanID, e.Version, err)
+	}
 	if p.seg.barrier(scanID, ev) {
 		if err := p.Flush(ctx, tx); err != nil {
 			return err

@@ -1,0 +1,11 @@
+-- scanledger: one AES-256 key per user for the personal fields sealed in events
+-- (domain/personal, adapters/accounts Keys). Kept here, outside the immutable event
+-- tables, so that a key can be destroyed for good: a destroyed key leaves its row with
+-- key NULL and destroyed_at set, so the user never gets a new one.
+CREATE TABLE personal_keys (
+    user_id      TEXT PRIMARY KEY,
+    key          BLOB,
+    created_at   TEXT NOT NULL,
+    destroyed_at TEXT,
+    CHECK ((key IS NULL) = (destroyed_at IS NOT NULL))
+);
