@@ -86,7 +86,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		defer close(done)
 		_ = runner.Run(ctx)
 	}()
-	hub := relay.NewHub(relay.TableFeed{DB: read}, relay.HubOptions{})
+	hub := &relay.Hub{Feed: relay.TableFeed{DB: read}}
 	hubDone := make(chan struct{})
 	go func() {
 		defer close(hubDone)
@@ -103,8 +103,8 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		ChecklistStore: acc,
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-		SSE:            relay.NewSSE(hub, time.Second),
-		WebSocket:      relay.NewWebSocket(hub, relay.WithHeartbeat(time.Second)),
+		SSE:            &relay.SSE{Hub: hub, Heartbeat: time.Second},
+		WebSocket:      &relay.WebSocket{Hub: hub, Heartbeat: time.Second},
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -15,7 +15,9 @@ type LiveTransport interface {
 	// Open reads where r resumes (a malformed resume point is EINVALID) and returns the
 	// stream that serves userID's updates, one scan's when scanID is set, from there. A
 	// transport that is shutting down makes the stream EUNAVAILABLE.
-	Open(r *http.Request) (func(w http.ResponseWriter, r *http.Request, userID, scanID string) error, error)
+	// The stream outlives the handler (it takes the connection over) and calls release
+	// once when it ends, or before it returns an error.
+	Open(r *http.Request) (func(w http.ResponseWriter, r *http.Request, userID, scanID string, release func()) error, error)
 }
 
 // WebSocketTransport is a LiveTransport whose requests carry their access token
@@ -53,8 +55,7 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	if err := stream(c.Writer, c.Request, claims(c).UserID, scanFilter); err != nil {
+	if err := stream(c.Writer, c.Request, claims(c).UserID, scanFilter, release); err != nil {
 		s.writeError(c, err)
 	}
 }
@@ -96,8 +97,7 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	if err := stream(c.Writer, c.Request, cl.UserID, scanFilter); err != nil {
+	if err := stream(c.Writer, c.Request, cl.UserID, scanFilter, release); err != nil {
 		s.writeError(c, err)
 	}
 }

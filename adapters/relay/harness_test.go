@@ -49,8 +49,11 @@ type envConfig struct {
 	// stops reading stalls the server's writes after little data.
 	sendBuffer int
 	// sessions, when set, lets reconnecting Socket.IO clients present expired tokens
-	// of live sessions (relay.WithSessions).
+	// of live sessions (relay.SocketIO.Sessions).
 	sessions relay.Sessions
+	// livePerIP, when set, raises the API's cap on live connections per address (and
+	// per user), for tests that open thousands from one machine.
+	livePerIP int
 }
 
 // env is one running pipeline and server.
@@ -91,7 +94,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.store = sqlite.NewStore(db)
 	e.scans = scan.NewHandler(e.store)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e.hub = relay.NewHub(relay.TableFeed{DB: e.read}, relay.HubOptions{Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log})
+	e.hub = &relay.Hub{Feed: relay.TableFeed{DB: e.read}, Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log}
 	runner := projections.NewRunner(e.store, e.write, feed.NewProjector())
 	runner.Logger = log
 	runner.OnCommit = func(string, event.Recorded) { e.hub.Wake() }
@@ -106,19 +109,19 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 
 	e.issuer = newEnvIssuer(randomBytes(32))
 	e.issuer.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
-	opts := []relay.Option{relay.WithWriteTimeout(cfg.writeTimeout), relay.WithLogger(log)}
-	if cfg.sessions != nil {
-		opts = append(opts, relay.WithSessions(cfg.sessions))
-	}
-	sse := relay.NewSSE(e.hub, cfg.heartbeat, opts...)
-	e.sio = relay.NewSocketIO(e.hub, e.issuer, randomBytes(32),
-		append(opts, relay.WithHeartbeat(cfg.heartbeat), relay.WithOrigins([]string{allowedOrigin}))...)
+	sse := &relay.SSE{Hub: e.hub, Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout}
+	e.sio = relay.NewSocketIO(relay.SocketIO{Hub: e.hub, Tokens: e.issuer, PIDKey: randomBytes(32),
+		Heartbeat: cfg.heartbeat, Origins: []string{allowedOrigin}, Sessions: cfg.sessions, Logger: log})
 	api := httpapi.New(httpapi.Config{
-		Tokens:      e.issuer,
-		SSE:         sse,
+		Tokens: e.issuer,
+		SSE:    sse,
+		WebSocket: &relay.WebSocket{Hub: e.hub, Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout,
+			Origins: []string{allowedOrigin}, Logger: log},
 		Logger:      log,
 		Mounts:      map[string]http.Handler{"/socket.io/": e.sio},
 		CORSOrigins: []string{allowedOrigin},
+		LivePerUser: cfg.livePerIP,
+		LivePerIP:   cfg.livePerIP,
 	})
 	e.srv = httptest.NewUnstartedServer(api.Handler())
 	if cfg.sendBuffer > 0 {

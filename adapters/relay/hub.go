@@ -14,18 +14,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scanledger/scanledger/projections/feed"
 )
 
-// Item is one user_feed row.
-type Item struct {
-	ID        int64 // global order of the feed table
-	UserID    string
-	Seq       int64 // the user's own sequence, from 1: the id clients see
-	ScanID    string
-	Event     string // "scan:progress", ...
-	Payload   json.RawMessage
-	CreatedAt time.Time
-}
+// Item is one user_feed row, as the feed projection reads it: the relay passes it on
+// as it is.
+type Item = feed.Entry
 
 // Feed reads the user_feed projection (projections/feed implements it).
 //
@@ -55,15 +50,29 @@ type Message struct {
 	Data  json.RawMessage
 }
 
-// Hub fans feed rows out to subscriptions. Create it with NewHub and run Run.
+// Hub fans feed rows out to subscriptions. Set Feed (the rest has defaults) and run
+// Run.
 type Hub struct {
-	feed   Feed
-	log    *slog.Logger
-	poll   time.Duration
-	queue  int
-	maxLag int
-	wake   chan struct{}
-	ready  chan struct{}
+	Feed Feed
+	// Poll is how often the feed is read without a wake-up (other instances' writes,
+	// missed notifications). Default 1 s.
+	Poll time.Duration
+	// Queue bounds each subscription's in-memory queue of live rows its writer has
+	// not taken yet. When it is full the subscription stops queueing and its writer
+	// continues from the feed table, so a burst costs reads, not memory. Default 256.
+	Queue int
+	// MaxLag is how many rows may arrive for a subscription while its writer passes
+	// nothing on: a writer stuck that long (a client that stopped reading) is ended
+	// with ErrSlow, and its client reconnects and resumes. Rows that arrive while no
+	// writer runs (a burst before its goroutine started) do not count; for a Next
+	// reader, it must exceed the rows one user can get in one burst (a projection
+	// batch). Default 4 × Queue.
+	MaxLag int
+	Logger *slog.Logger // default slog.Default()
+
+	once  sync.Once
+	wake  chan struct{}
+	ready chan struct{}
 
 	// lastID is only touched by Run's goroutine.
 	lastID int64
@@ -78,46 +87,31 @@ type Hub struct {
 	sent, slow atomic.Uint64
 }
 
-// HubOptions tune a Hub.
-type HubOptions struct {
-	// Poll is how often the feed is read without a wake-up (other instances' writes,
-	// missed notifications). Default 1 s.
-	Poll time.Duration
-	// Queue bounds each subscription's in-memory queue of live rows its transport has
-	// not taken yet. When it is full the subscription stops queueing and its reader
-	// continues from the feed table, so a burst costs reads, not memory. Default 256.
-	Queue int
-	// MaxLag is how many rows may arrive for a subscription while its reader passes
-	// nothing on: a reader stuck that long (a client that stopped reading) is ended
-	// with ErrSlow, and its client reconnects and resumes. Rows that arrive while a
-	// Deliver reader is not writing (a burst before its goroutine ran) do not count;
-	// for a Next reader, it must exceed the rows one user can get in one burst (a
-	// projection batch). Default 4 × Queue.
-	MaxLag int
-	Logger *slog.Logger
-}
-
-// NewHub returns a hub over feed.
-func NewHub(feed Feed, o HubOptions) *Hub {
-	if o.Poll <= 0 {
-		o.Poll = time.Second
-	}
-	if o.Queue <= 0 {
-		o.Queue = 256
-	}
-	if o.MaxLag <= 0 {
-		o.MaxLag = 4 * o.Queue
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Hub{feed: feed, log: o.Logger, poll: o.Poll, queue: o.Queue, maxLag: o.MaxLag,
-		wake: make(chan struct{}, 1), subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
+// init applies the defaults once, whichever method is called first.
+func (h *Hub) init() {
+	h.once.Do(func() {
+		if h.Poll <= 0 {
+			h.Poll = time.Second
+		}
+		if h.Queue <= 0 {
+			h.Queue = 256
+		}
+		if h.MaxLag <= 0 {
+			h.MaxLag = 4 * h.Queue
+		}
+		if h.Logger == nil {
+			h.Logger = slog.Default()
+		}
+		h.wake = make(chan struct{}, 1)
+		h.ready = make(chan struct{})
+		h.subs = map[string]map[*Subscription]struct{}{}
+	})
 }
 
 // Wake tells the hub the feed has new rows. It never blocks (the projection runner calls
 // it after each commit).
 func (h *Hub) Wake() {
+	h.init()
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -126,6 +120,7 @@ func (h *Hub) Wake() {
 
 // Subscribers returns how many subscriptions are open.
 func (h *Hub) Subscribers() int {
+	h.init()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.count
@@ -139,9 +134,10 @@ func (h *Hub) Counters() (sent, slow uint64) { return h.sent.Load(), h.slow.Load
 // starts from the feed's current end: history before that is served to each
 // subscription from the feed table itself.
 func (h *Hub) Run(ctx context.Context) error {
+	h.init()
 	defer h.closeAll()
 	for {
-		last, err := h.feed.LastID(ctx)
+		last, err := h.Feed.LastID(ctx)
 		if err == nil {
 			h.lastID = last
 			break
@@ -149,19 +145,19 @@ func (h *Hub) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		h.log.Warn("relay: read feed end", "err", err)
+		h.Logger.Warn("relay: read feed end", "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(h.poll):
+		case <-time.After(h.Poll):
 		}
 	}
 	close(h.ready)
-	t := time.NewTicker(h.poll)
+	t := time.NewTicker(h.Poll)
 	defer t.Stop()
 	for {
 		if err := h.dispatch(ctx); err != nil && ctx.Err() == nil {
-			h.log.Warn("relay: tail feed", "err", err)
+			h.Logger.Warn("relay: tail feed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -176,7 +172,7 @@ func (h *Hub) Run(ctx context.Context) error {
 // stalled connection cannot hold up anyone else's delivery.
 func (h *Hub) dispatch(ctx context.Context) error {
 	for {
-		items, err := h.feed.Tail(ctx, h.lastID, 512)
+		items, err := h.Feed.Tail(ctx, h.lastID, 512)
 		if err != nil {
 			return err
 		}
@@ -228,6 +224,7 @@ type Resume struct {
 // before the feed's bounds and backlog are read, and every row is passed on once, in
 // sequence order, whichever path brought it.
 func (h *Hub) Subscribe(ctx context.Context, userID string, resume Resume, scanID string) (*Subscription, error) {
+	h.init()
 	select {
 	case <-h.ready:
 	case <-ctx.Done():
@@ -262,12 +259,12 @@ func (h *Hub) Subscribe(ctx context.Context, userID string, resume Resume, scanI
 }
 
 func (h *Hub) startSeq(ctx context.Context, userID string, r Resume) (after int64, resync bool, err error) {
-	oldest, latest, err := h.feed.Bounds(ctx, userID)
+	oldest, latest, err := h.Feed.Bounds(ctx, userID)
 	if err == nil && oldest == 0 && latest > 0 && r.Set {
 		// Either everything was pruned, or the first rows were committed between the
 		// two reads of Bounds (oldest read before they existed, latest after). Asking
 		// again tells which: rows up to latest are visible now unless pruned.
-		oldest, latest, err = h.feed.Bounds(ctx, userID)
+		oldest, latest, err = h.Feed.Bounds(ctx, userID)
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("feed bounds: %w", err)

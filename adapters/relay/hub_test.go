@@ -145,7 +145,7 @@ func TestHub_AReplayLongerThanTheQueueIsDeliveredWhole(t *testing.T) {
 
 func TestHub_StoppingEndsEverySubscriptionWithErrClosed(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	hub := relay.NewHub(relay.TableFeed{DB: e.read}, relay.HubOptions{})
+	hub := &relay.Hub{Feed: relay.TableFeed{DB: e.read}}
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- hub.Run(ctx) }()

@@ -9,8 +9,10 @@ import (
 )
 
 // Stream serves userID's updates (one scan's when scanID is set) on one request. The
-// HTTP layer calls it once it has authenticated and admitted the client.
-type Stream = func(w http.ResponseWriter, r *http.Request, userID, scanID string) error
+// HTTP layer calls it once it has authenticated and admitted the client. The stream
+// outlives the call (the transport takes the connection over): release, when not nil,
+// is called once when it ends, or before an error is returned.
+type Stream = func(w http.ResponseWriter, r *http.Request, userID, scanID string, release func()) error
 
 // Open reads where an SSE request resumes (ParseLastEventID) and returns the stream that
 // serves from there: the HTTP layer checks the request before admitting the client,
@@ -20,8 +22,8 @@ func (x *SSE) Open(r *http.Request) (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(w http.ResponseWriter, r *http.Request, userID, scanID string) error {
-		return unavailableWhenClosed(x.Serve(w, r, userID, scanID, resume))
+	return func(w http.ResponseWriter, r *http.Request, userID, scanID string, release func()) error {
+		return unavailableWhenClosed(x.Serve(w, r, userID, scanID, resume, release))
 	}, nil
 }
 
@@ -32,8 +34,8 @@ func (x *WebSocket) Open(r *http.Request) (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(w http.ResponseWriter, r *http.Request, userID, scanID string) error {
-		return unavailableWhenClosed(x.Serve(w, r, userID, scanID, resume))
+	return func(w http.ResponseWriter, r *http.Request, userID, scanID string, release func()) error {
+		return unavailableWhenClosed(x.Serve(w, r, userID, scanID, resume, release))
 	}, nil
 }
 

@@ -116,7 +116,7 @@ func (f *stagedFeed) tailed() int {
 func stagedHub(t *testing.T, f *stagedFeed, queue int) (*relay.Hub, *relay.Subscription) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	hub := relay.NewHub(f, relay.HubOptions{Poll: time.Hour, Queue: queue})
+	hub := &relay.Hub{Feed: f, Poll: time.Hour, Queue: queue}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/domain"
@@ -31,37 +32,57 @@ const (
 	msgUnavailable  = "Service unavailable"
 )
 
+// SocketIO configures the Socket.IO endpoint that NewSocketIO builds.
+type SocketIO struct {
+	Hub    *Hub
+	Tokens Tokens
+	// PIDKey signs the private session ids (at least 16 bytes, kept secret).
+	PIDKey    []byte
+	Heartbeat time.Duration // Engine.IO's ping interval; default DefaultHeartbeat
+	// Origins are the cross-site browser origins allowed, as full origins or "*" (see
+	// WebSocket.Origins); default none.
+	Origins []string
+	// Sessions, when set, lets a reconnecting client present an expired access token
+	// while the login session it names is alive (see NewSocketIO). Default: every
+	// expired token is refused.
+	Sessions Sessions
+	// Admit, when set, is consulted for every connection whose token verified, so the
+	// same revocation check and connection caps apply as on the API's SSE and
+	// WebSocket routes (which consult theirs before they hand over).
+	Admit  Admit
+	Logger *slog.Logger // default: discarded
+}
+
 // NewSocketIO returns the Socket.IO endpoint to mount at /socket.io/: namespace
 // /scans, the PWA's default transports (long-polling, then upgrade to WebSocket), the
-// contract's events with their feed sequence as socket.io's recovery offset.
+// contract's events with their feed sequence as socket.io's recovery offset. Close the
+// returned server on shutdown.
 //
 // The CONNECT auth object must carry an access token ({token}); a missing, invalid or
 // refresh token is refused with connect_error "Unauthorized", an expired one with
 // "Token expired". socket.io-client adds {pid, offset} when it reconnects; the resume
 // is honoured (socket.recovered) only when pid was issued by this server to the same
-// user, which pidKey (at least 16 bytes, kept secret) makes verifiable without storing
-// anything. WithHeartbeat sets Engine.IO's ping interval and WithOrigins the allowed
-// cross-site origins. Close the returned server on shutdown.
+// user, which PIDKey makes verifiable without storing anything.
 //
-// With WithSessions, a reconnecting client (one presenting a pid this server issued to
+// With Sessions, a reconnecting client (one presenting a pid this server issued to
 // the same user) may present an expired access token, as long as the login session the
 // token names is still alive: socket.io-client never retries a refused CONNECT and the
 // PWA only hands it a new token at login or page load, so refusing would end live
 // updates for good after any restart more than an access lifetime after the user's
 // last API call. Revoking the session (a replayed refresh token, a password change)
 // ends this too.
-func NewSocketIO(hub *Hub, tokens Tokens, pidKey []byte, opts ...Option) *socketio.Server {
-	if len(pidKey) < 16 {
+func NewSocketIO(c SocketIO) *socketio.Server {
+	if len(c.PIDKey) < 16 {
 		panic("relay: socket.io pid key shorter than 16 bytes")
 	}
-	o := newOptions(opts)
-	g := &sioGlue{hub: hub, tokens: tokens, pids: pidSigner{key: pidKey}, sessions: o.sessions, admit: o.admit, log: o.log}
+	log := orDiscard(c.Logger)
+	g := &sioGlue{hub: c.Hub, tokens: c.Tokens, pids: pidSigner{key: c.PIDKey}, sessions: c.Sessions, admit: c.Admit, log: log}
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
-		PingInterval: o.heartbeat,
-		AllowOrigin:  originAllowed(o.origins),
+		PingInterval: orDefault(c.Heartbeat, DefaultHeartbeat),
+		AllowOrigin:  originAllowed(c.Origins),
 		Connect:      g.connect,
-		Logger:       o.log,
+		Logger:       log,
 	})
 }
 
@@ -149,9 +170,8 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, handshake json.R
 		}
 		return nil, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
-	out := make(chan socketio.Message, 4)
-	forward(ctx, sub, out)
-	s := &socketio.Session{Messages: out, Recovered: sub.Resumed()}
+	// Engine.IO pings the connection itself: the writer needs no heartbeat.
+	s := &socketio.Session{Start: func(out *socketio.Sender) { sub.Deliver(sioWriter{out}, 0) }, Recovered: sub.Resumed()}
 	if !s.Recovered {
 		s.PID = g.pids.issue(cl.UserID, sub.After())
 	}
@@ -161,7 +181,7 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, handshake json.R
 // lapsed judges an expired access token presented by a reconnecting client: it is
 // honoured when it is genuine, the pid was issued to its user (so this is a connection
 // that was once authenticated, coming back) and the token's login session is still
-// alive. Anything else is "Token expired", as without WithSessions.
+// alive. Anything else is "Token expired", as without Sessions.
 func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (auth.Claims, error) {
 	if g.sessions == nil || pid == "" {
 		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
@@ -210,22 +230,18 @@ func (g *sioGlue) resume(userID, pid string, offset json.RawMessage) Resume {
 	return Resume{After: n, Set: true}
 }
 
-// forward moves the subscription's messages to the socket, from a goroutine that runs
-// only while messages wait. When the subscription ends (slow client, hub stopped)
-// closing out makes the server close the transport, so socket.io-client reconnects and
-// recovers by itself.
-func forward(ctx context.Context, sub *Subscription, out chan<- socketio.Message) {
-	sub.Deliver(func(m Message) error {
-		select {
-		case out <- socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-sub.Done():
-			return sub.Err()
-		}
-	}, func(error) { close(out) })
+// sioWriter makes a socket the subscription's Writer: each message is queued on the
+// Engine.IO connection, whose own writer (the WebSocket's, or the pending poll)
+// sends it. When the subscription ends (slow client, hub stopped) the connection is
+// closed after what is queued, so socket.io-client reconnects and recovers by itself.
+type sioWriter struct{ out *socketio.Sender }
+
+func (w sioWriter) Write(m Message) error {
+	return w.out.Send(socketio.Message{ID: strconv.FormatInt(m.ID, 10), Event: m.Event, Data: m.Data})
 }
+func (w sioWriter) Flush() error     { return nil }
+func (w sioWriter) Heartbeat() error { return nil }
+func (w sioWriter) End(error)        { w.out.Close() }
 
 // originAllowed matches the Origin header against full origins ("https://app.example")
 // or "*".

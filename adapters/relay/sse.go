@@ -1,69 +1,54 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/r3labs/sse/v2"
 
 	"github.com/scanledger/scanledger/domain"
 )
 
-// SSE serves Server-Sent Events with r3labs/sse, configured so that it cannot leak or
-// lose events: AutoReplay off (replay comes from user_feed, not from a per-process
-// memory log), one r3labs stream per connection named by us (never by the query
-// string), ids are feed sequences, and Last-Event-ID is read by us.
+// SSE serves Server-Sent Events. The request's own goroutine is the connection's one
+// writer: it takes messages from the subscription's bounded queue (or the feed table,
+// when the subscription catches up), writes each frame, and flushes when no more are
+// ready. Nothing else holds the connection: no broker goroutine, no channel per stream.
+// Ids are feed sequences, Last-Event-ID is read by ParseLastEventID, and replay comes
+// from user_feed, not from a per-process memory log.
+//
+// The frames are the ones r3labs/sse writes ("id:", one "data:" line per line of the
+// payload, "event:", comments for the connected and heartbeat frames), so its client
+// and browsers' EventSource read them unchanged. Its server is not used: it spends two
+// goroutines of its own on every connection (docs/benchmarks.md).
 type SSE struct {
-	hub *Hub
-	srv *sse.Server
-	opt options
+	Hub          *Hub
+	Heartbeat    time.Duration // default DefaultHeartbeat
+	WriteTimeout time.Duration // default DefaultWriteTimeout
+
+	once sync.Once
 	// closed ends every stream when Close is called.
 	closed   context.Context
 	closeAll context.CancelFunc
-
-	mu sync.Mutex
-	// starts holds, per stream, what to run once r3labs has registered the
-	// connection's subscriber: it drops events published before that.
-	starts map[string]func()
 }
 
-// NewSSE returns the SSE transport. heartbeat is the interval of comment frames that
-// keep proxies from closing idle streams (default 15 s); it overrides WithHeartbeat.
-func NewSSE(hub *Hub, heartbeat time.Duration, opts ...Option) *SSE {
-	x := &SSE{hub: hub, opt: newOptions(append(opts, WithHeartbeat(heartbeat))), starts: map[string]func(){}}
-	x.closed, x.closeAll = context.WithCancel(context.Background())
-	x.srv = sse.NewWithCallback(x.onSubscribe, nil)
-	x.srv.AutoReplay = false
-	x.srv.AutoStream = false
-	x.srv.BufferSize = 16
-	// A payload with a line break would otherwise end the data field early.
-	x.srv.SplitData = true
-	x.srv.Headers = map[string]string{
-		"X-Accel-Buffering": "no", // nginx: do not buffer the stream
-		"Cache-Control":     "no-cache, no-transform",
-	}
-	return x
+func (x *SSE) init() {
+	x.once.Do(func() {
+		x.Heartbeat = orDefault(x.Heartbeat, DefaultHeartbeat)
+		x.WriteTimeout = orDefault(x.WriteTimeout, DefaultWriteTimeout)
+		x.closed, x.closeAll = context.WithCancel(context.Background())
+	})
 }
 
 // Close ends every stream, the way a hub shutdown does (clients reconnect and resume
-// elsewhere), and refuses new ones with ErrClosed. Closing r3labs' server instead
-// would strand a goroutine of every stream.
-func (x *SSE) Close() { x.closeAll() }
-
-func (x *SSE) onSubscribe(streamID string, _ *sse.Subscriber) {
-	x.mu.Lock()
-	start := x.starts[streamID]
-	delete(x.starts, streamID)
-	x.mu.Unlock()
-	if start != nil {
-		start()
-	}
+// elsewhere), and refuses new ones with ErrClosed.
+func (x *SSE) Close() {
+	x.init()
+	x.closeAll()
 }
 
 // ParseLastEventID reads a resume id from the Last-Event-ID header, or the lastEventId
@@ -91,192 +76,212 @@ func parseResume(v, name string) (Resume, error) {
 // Serve streams userID's feed (optionally one scan's) to the client until it goes
 // away or falls behind. The caller has authenticated the user; nothing in the request
 // can choose another user's stream. An error is returned only before the response
-// started.
-func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume) error {
+// started (the caller answers it). release, when not nil, is called once when the
+// stream ends, or before Serve returns an error.
+//
+// Serve returns once the stream is set up: it takes the connection over from the HTTP
+// server, so the request's goroutine, its buffers and its deep stack are released.
+// The stream then lives in a reader that notices the client leave and a writer that
+// runs only while messages wait, like a WebSocket. It needs an HTTP/1.x connection
+// (the server speaks nothing else).
+func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID string, resume Resume, release func()) error {
+	x.init()
+	if release == nil {
+		release = func() {}
+	}
 	if x.closed.Err() != nil {
+		release()
 		return ErrClosed
 	}
-	sub, err := x.hub.Subscribe(r.Context(), userID, resume, scanID)
+	// The request's context ends when Serve returns; the stream's must not.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	sub, err := x.Hub.Subscribe(ctx, userID, resume, scanID)
 	if err != nil {
+		cancel()
+		release()
 		return err
 	}
-	defer sub.Close()
-	defer context.AfterFunc(x.closed, func() { sub.fail(ErrClosed) })()
-
-	// r3labs serves the stream until its request's context ends: make that the
-	// subscription's, which ends with the client, the hub, or a kick. A shallow copy:
-	// a deep one costs a kilobyte per connection for headers nobody reads again.
-	id := domain.NewID()
-	r2 := r.WithContext(sub.ctx)
-	r2.Header.Del("Last-Event-ID") // handled above; r3labs would try to replay from it
-	r2.URL = &url.URL{Path: r.URL.Path, RawQuery: "stream=" + id}
-	rc := http.NewResponseController(w)
-
-	// kick ends the stream from any goroutine. Once Serve returns, the connection may
-	// serve another request, so kick must not touch its deadline any more.
-	cw := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: x.opt.writeTimeout}
-	var kickMu sync.Mutex
-	finished := false
-	kick := func() {
-		kickMu.Lock()
-		defer kickMu.Unlock()
-		if finished {
-			return
-		}
-		sub.fail(errKicked)
-		cw.dead.Store(true)
-		// Unblock a write stuck on a client that stopped reading.
-		_ = rc.SetWriteDeadline(time.Now())
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		sub.Close()
+		cancel()
+		release()
+		return fmt.Errorf("relay: take over the SSE connection: %w", err)
 	}
-	cw.fail = kick
-	defer func() {
-		kickMu.Lock()
-		finished = true
-		kickMu.Unlock()
-		_ = rc.SetWriteDeadline(time.Time{})
-	}()
+	// The server may have left a request deadline on the connection; the stream's own
+	// bounds are the write timeout and the heartbeat.
+	_ = conn.SetReadDeadline(time.Time{})
+	sw := &sseWriter{sub: sub, conn: conn, timeout: x.WriteTimeout, chunked: r.ProtoAtLeast(1, 1),
+		done: func() { cancel(); release() }}
+	// Whoever ends the stream (the hub, a slow-client verdict, Close) unblocks a write
+	// stuck on a client that stopped reading.
+	context.AfterFunc(sub.ctx, func() {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		if !sw.ending {
+			_ = conn.SetWriteDeadline(time.Now())
+		}
+	})
+	sw.unclose = context.AfterFunc(x.closed, func() { sub.fail(ErrClosed) })
 
-	x.mu.Lock()
-	x.starts[id] = func() { x.deliver(sub, id, kick) }
-	x.mu.Unlock()
-	x.srv.CreateStream(id)
-	defer func() {
-		x.srv.RemoveStream(id)
-		x.mu.Lock()
-		delete(x.starts, id)
-		x.mu.Unlock()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	if sw.chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	} else {
+		h.Set("Connection", "close") // the body ends when the connection does
+	}
+	head := bytes.NewBufferString(r.Proto + " 200 OK\r\n")
+	_ = h.Write(head)
+	head.WriteString("\r\n")
+	sw.head = head.Bytes()
+	// A first frame at once: clients and proxies see that the stream is open without
+	// waiting for an event or the first heartbeat.
+	sw.comment("connected")
+	if err := sw.Flush(); err != nil {
+		sub.fail(err)
+		sw.End(err)
+		return nil
+	}
+
+	// The client sends nothing more; reading is only to see it leave.
+	go func() {
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				cancel()
+				return
+			}
+		}
 	}()
-	x.srv.ServeHTTP(cw, r2)
+	sub.Deliver(sw, x.Heartbeat)
 	return nil
 }
 
-// deliver moves messages from the subscription into this connection's r3labs stream,
-// and beats the heartbeat. A full stream means the client is not reading: end the
-// connection (it will reconnect and resume) rather than block.
-func (x *SSE) deliver(sub *Subscription, id string, kick func()) {
-	// A first frame at once: clients (r3labs' own among them) and proxies see that the
-	// stream is open without waiting for an event or the first heartbeat.
-	if !x.publish(sub.ctx, id, &sse.Event{Comment: []byte("connected")}) {
-		kick()
-		return
-	}
-	stop := every(x.opt.heartbeat, func() bool {
-		if sub.Err() != nil {
-			return false
-		}
-		if !x.srv.TryPublish(id, &sse.Event{Comment: []byte("heartbeat")}) {
-			kick()
-			return false
-		}
-		return true
-	})
-	sub.Deliver(func(m Message) error {
-		data := []byte(m.Data)
-		if len(data) == 0 {
-			data = []byte("null") // r3labs ends the stream on an event without data
-		}
-		ev := &sse.Event{ID: []byte(strconv.FormatInt(m.ID, 10)), Event: []byte(m.Event), Data: data}
-		if !x.publish(sub.ctx, id, ev) {
-			return errStreamFull
-		}
-		return nil
-	}, func(error) {
-		stop()
-		kick()
-	})
-}
-
-// publish hands ev to the connection's r3labs stream, waiting up to the write timeout
-// for room. A resume replays its backlog far faster than the writer drains the
-// stream's small buffer, so a full buffer for a moment is normal (treating it as a slow
-// client kicked every resuming client with a backlog before its first event); only a
-// buffer that stays full for the write timeout means the client stopped reading.
-func (x *SSE) publish(ctx context.Context, id string, ev *sse.Event) bool {
-	if x.srv.TryPublish(id, ev) {
-		return true
-	}
-	deadline := time.NewTimer(x.opt.writeTimeout)
-	defer deadline.Stop()
-	retry := time.NewTicker(2 * time.Millisecond)
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		case <-retry.C:
-			if x.srv.TryPublish(id, ev) {
-				return true
-			}
-		}
-	}
-}
-
-// Errors that end an SSE stream.
-var (
-	errKicked     = errors.New("relay: stream ended")
-	errStreamFull = errors.New("relay: client is not reading its stream")
-)
-
-// deadlineWriter bounds every write r3labs makes and ends the stream when one fails:
-// r3labs ignores write errors and would otherwise keep a dead stream open, and would
-// write what it still has queued, each write waiting for the timeout again.
-type deadlineWriter struct {
-	http.ResponseWriter
-	rc      *http.ResponseController
+// sseWriter is an SSE stream's Writer. Frames collect in a pooled buffer until Flush
+// writes them in one chunk; between flushes the connection holds no buffer.
+type sseWriter struct {
+	sub     *Subscription
+	conn    net.Conn
 	timeout time.Duration
-	fail    func()
-	dead    atomic.Bool
+	chunked bool   // HTTP/1.1: the body is chunked, so its end is explicit
+	head    []byte // the response head, sent with the first flush
+	buf     *[]byte
+	unclose func() bool // stops ending the stream when the transport closes
+	done    func()
+
+	mu     sync.Mutex
+	ending bool // End runs: writes are bounded by the timeout again
 }
 
-func (w *deadlineWriter) Write(p []byte) (int, error) {
-	if w.dead.Load() {
-		return 0, errKicked
+// chunkRoom is the space left before the frames for a chunk's size line.
+const chunkRoom = 10
+
+// framePool holds frame buffers: a connection keeps none between flushes.
+var framePool = sync.Pool{New: func() any { b := make([]byte, chunkRoom, 2048); return &b }}
+
+// Write implements Writer: one event, framed as r3labs/sse frames it.
+func (s *sseWriter) Write(m Message) error {
+	if s.buf == nil {
+		s.buf = framePool.Get().(*[]byte)
 	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	n, err := w.ResponseWriter.Write(p)
+	b := append(*s.buf, "id: "...)
+	b = strconv.AppendInt(b, m.ID, 10)
+	b = append(b, '\n')
+	data := []byte(m.Data)
+	if len(data) == 0 {
+		data = []byte("null") // EventSource ignores an event without data
+	}
+	// A payload with a line break would otherwise end the data field early.
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'})
+		b = append(append(append(b, "data: "...), line...), '\n')
+		if !more {
+			break
+		}
+		data = rest
+	}
+	if m.Event != "" {
+		b = append(append(append(b, "event: "...), m.Event...), '\n')
+	}
+	*s.buf = append(b, '\n')
+	return nil
+}
+
+// Flush implements Writer: what was written goes out in one write, bounded by the
+// write timeout. A client that cannot take it in that time stopped reading: it is
+// disconnected, and resumes when it reconnects.
+func (s *sseWriter) Flush() error {
+	if s.buf == nil {
+		return nil
+	}
+	buf := *s.buf // chunkRoom bytes of room, then the frames
+	out := buf[chunkRoom:]
+	if s.chunked {
+		size := strconv.AppendInt(make([]byte, 0, chunkRoom), int64(len(out)), 16)
+		size = append(size, '\r', '\n')
+		start := chunkRoom - len(size)
+		copy(buf[start:], size)
+		buf = append(buf, '\r', '\n')
+		*s.buf = buf
+		out = buf[start:]
+	}
+	if s.head != nil {
+		out = append(s.head, out...)
+		s.head = nil
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, err := s.conn.Write(out)
+	s.release()
 	if err != nil {
-		w.fail()
+		return fmt.Errorf("%w: %w", errWrite, err)
 	}
-	return n, err
+	return nil
 }
 
-func (w *deadlineWriter) Flush() {
-	if w.dead.Load() {
+func (s *sseWriter) release() {
+	if s.buf == nil {
 		return
 	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	if err := w.rc.Flush(); err != nil {
-		w.fail()
+	b := (*s.buf)[:chunkRoom]
+	if cap(b) <= 64<<10 { // a burst's buffer is not kept for every connection
+		*s.buf = b
+		framePool.Put(s.buf)
 	}
+	s.buf = nil
 }
 
-// Unwrap lets http.ResponseController reach the connection.
-func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Heartbeat implements Writer.
+func (s *sseWriter) Heartbeat() error {
+	s.comment("heartbeat")
+	return s.Flush()
+}
 
-// every runs f every d until f returns false or stop is called. It holds no goroutine
-// between runs, which matters at ten thousand connections.
-func every(d time.Duration, f func() bool) (stop func()) {
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
-	mu.Lock()
-	t = time.AfterFunc(d, func() {
-		if !f() {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t.Reset(d)
-		}
-	})
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
+func (s *sseWriter) comment(text string) {
+	if s.buf == nil {
+		s.buf = framePool.Get().(*[]byte)
 	}
+	*s.buf = append(append(append(*s.buf, ": "...), text...), '\n', '\n')
+}
+
+// End implements Writer. A stream the server ends while the client reads (the hub
+// stopping) gets what was written and the body's proper end; then the connection
+// closes, and the client reconnects and resumes.
+func (s *sseWriter) End(err error) {
+	s.unclose()
+	s.mu.Lock()
+	s.ending = true
+	s.mu.Unlock()
+	if !errors.Is(err, ErrSlow) && !errors.Is(err, errWrite) && !errors.Is(err, context.Canceled) {
+		if s.Flush() == nil && s.chunked {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+			_, _ = s.conn.Write([]byte("0\r\n\r\n"))
+		}
+	}
+	s.release()
+	s.conn.Close()
+	s.done()
 }

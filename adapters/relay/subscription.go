@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Errors that end a subscription.
@@ -42,13 +43,12 @@ type Subscription struct {
 	// queued, because the table read that ends the catch-up sees them anyway.
 	catchingUp bool
 	queue      []Item
-	wake       chan struct{}       // Next waits on it
-	send       func(Message) error // set by Deliver
-	end        func(error)
+	wake       chan struct{} // Next waits on it
+	w          Writer        // set by Deliver
 
 	state atomic.Int32 // Deliver's worker: idle, draining, again
 	// busy is true while the reader is not ready for the next message: outside Next
-	// (from the start), or, once given to Deliver, inside send.
+	// (from the start), or, once given to Deliver, inside its Writer.
 	busy atomic.Bool
 	// stalled counts rows offered while the reader was busy since it last took one; a
 	// reader that lets it pass the hub's MaxLag is stuck, not merely slow, and is
@@ -61,6 +61,10 @@ type Subscription struct {
 	last      int64  // last sequence passed on (or skipped by the scan filter)
 	pending   []Item // rows taken from the table or the queue, not yet passed on
 	resyncDue bool
+	unflushed bool // Deliver's writer wrote since its last Flush
+
+	beatDue  atomic.Bool // a heartbeat waits for the writer
+	stopBeat func()      // stops the heartbeat timer; set by Deliver
 }
 
 func newSubscription(ctx context.Context, h *Hub, user, scan string, catchUp bool) *Subscription {
@@ -96,7 +100,7 @@ func (s *Subscription) fail(err error) { s.cancel(err) }
 
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
-	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.maxLag) {
+	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.MaxLag) {
 		s.hub.slow.Add(1)
 		s.fail(ErrSlow)
 		return
@@ -106,7 +110,7 @@ func (s *Subscription) offer(it Item) {
 	case s.ctx.Err() != nil, s.catchingUp:
 		s.mu.Unlock()
 		return
-	case len(s.queue) >= s.hub.queue:
+	case len(s.queue) >= s.hub.Queue:
 		// A burst (one commit with many rows for this user) or a busy reader: hold no
 		// more in memory and let the reader continue from the table.
 		s.queue = nil
@@ -114,7 +118,7 @@ func (s *Subscription) offer(it Item) {
 	default:
 		s.queue = append(s.queue, it)
 	}
-	push := s.send != nil
+	push := s.w != nil
 	s.mu.Unlock()
 	if push {
 		s.kick()
@@ -176,19 +180,44 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	}
 }
 
-// Deliver passes every message to send, in order, until the subscription ends, then
-// calls end once with why (ErrSlow, ErrClosed, a feed read error, send's error, or
-// context.Canceled). Both run on a goroutine that exists only while there is work,
-// started when rows arrive: an idle connection costs no goroutine here. send should
-// bound how long it blocks: while it blocks nothing is passed on, and if the hub's
-// MaxLag rows arrive meanwhile the subscription ends with ErrSlow. Use Deliver or
-// Next, not both.
-func (s *Subscription) Deliver(send func(Message) error, end func(error)) {
+// Writer is one connection's transport, written by the subscription's one writer: a
+// goroutine that exists only while messages or a heartbeat wait, so an idle connection
+// costs none. Every transport (SSE, WebSocket, a Socket.IO session) is a Writer on a
+// subscription's bounded queue; none keeps a goroutine, channel or retry loop of its
+// own between the queue and the client.
+type Writer interface {
+	// Write writes one message; it may buffer it until Flush. It should bound how
+	// long it blocks: while it blocks nothing is passed on, and if the hub's MaxLag
+	// rows arrive meanwhile the subscription ends with ErrSlow.
+	Write(Message) error
+	// Flush sends what Write buffered. It is called whenever no more messages are
+	// ready, so a burst costs one flush.
+	Flush() error
+	// Heartbeat writes and sends a keep-alive frame (only with a beat, see Deliver).
+	Heartbeat() error
+	// End is called once, from the writer, when the subscription has ended, with why
+	// (ErrSlow, ErrClosed, a feed read error, a Write or Flush error, or
+	// context.Canceled).
+	End(error)
+}
+
+// Deliver makes w the subscription's writer: every message is passed to w in order
+// until the subscription ends, then w.End is called. With beat > 0, w.Heartbeat runs
+// every beat, on the same writer, never between a Write and its Flush. Call Deliver
+// once, and not with Next.
+func (s *Subscription) Deliver(w Writer, beat time.Duration) {
 	s.mu.Lock()
-	s.send, s.end = send, end
+	s.w = w
 	s.mu.Unlock()
 	s.busy.Store(false)
-	// Ending must reach end even when no row ever arrives again.
+	if beat > 0 {
+		s.stopBeat = every(beat, func() bool {
+			s.beatDue.Store(true)
+			s.kick()
+			return s.Err() == nil
+		})
+	}
+	// Ending must reach End even when no row ever arrives again.
 	context.AfterFunc(s.ctx, s.kick)
 	s.kick()
 }
@@ -232,7 +261,7 @@ func (s *Subscription) work() {
 	}
 }
 
-// drain sends what is waiting and reports whether the subscription ended.
+// drain writes what is waiting and reports whether the subscription ended.
 func (s *Subscription) drain() bool {
 	for {
 		err := s.Err()
@@ -240,20 +269,31 @@ func (s *Subscription) drain() bool {
 			var m Message
 			var ok bool
 			if m, ok, err = s.poll(); err == nil {
-				if !ok {
+				s.busy.Store(true)
+				switch {
+				case ok:
+					s.unflushed = true
+					err = s.w.Write(m)
+				case s.unflushed:
+					s.unflushed = false
+					err = s.w.Flush()
+				case s.beatDue.Swap(false):
+					err = s.w.Heartbeat()
+				default:
+					s.busy.Store(false)
 					return false
 				}
-				s.busy.Store(true)
-				err = s.send(m)
 				s.busy.Store(false)
 				if err != nil {
-					s.fail(err)
-					err = s.Err()
+					err = s.failRead(err)
 				}
 			}
 		}
 		if err != nil {
-			s.end(err)
+			if s.stopBeat != nil {
+				s.stopBeat()
+			}
+			s.w.End(err)
 			return true
 		}
 	}
@@ -312,7 +352,7 @@ func (s *Subscription) catching() bool {
 // reads once more, so a row committed between the two reads reaches the client through
 // the table or the queue, never through neither.
 func (s *Subscription) catchUp() error {
-	items, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	items, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
 	if err != nil {
 		return fmt.Errorf("relay: read backlog: %w", err)
 	}
@@ -323,7 +363,7 @@ func (s *Subscription) catchUp() error {
 	s.mu.Lock()
 	s.catchingUp = false
 	s.mu.Unlock()
-	more, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
+	more, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, backlogPage)
 	if err != nil {
 		return fmt.Errorf("relay: read backlog: %w", err)
 	}
@@ -343,7 +383,7 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 	if it.Seq > s.last+1 {
 		// Rows between are missing: a live row overtook them (the hub saw a later
 		// commit first) or they were pruned meanwhile. Read them from the table.
-		gap, err := s.hub.feed.ReadUser(s.ctx, s.user, s.last, int(min(it.Seq-s.last-1, backlogPage)))
+		gap, err := s.hub.Feed.ReadUser(s.ctx, s.user, s.last, int(min(it.Seq-s.last-1, backlogPage)))
 		if err != nil {
 			return Message{}, false, fmt.Errorf("relay: read gap: %w", err)
 		}

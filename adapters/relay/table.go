@@ -11,20 +11,9 @@ import (
 // read-model database.
 type TableFeed struct{ DB projections.DB }
 
-func items(es []feed.Entry, err error) ([]Item, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Item, len(es))
-	for i, e := range es {
-		out[i] = Item{ID: e.ID, UserID: e.UserID, Seq: e.Seq, ScanID: e.ScanID, Event: e.Event, Payload: e.Payload, CreatedAt: e.CreatedAt}
-	}
-	return out, nil
-}
-
 // Tail implements Feed.
 func (f TableFeed) Tail(ctx context.Context, afterID int64, limit int) ([]Item, error) {
-	return items(feed.Tail(ctx, f.DB, afterID, limit))
+	return feed.Tail(ctx, f.DB, afterID, limit)
 }
 
 // LastID implements Feed.
@@ -32,7 +21,7 @@ func (f TableFeed) LastID(ctx context.Context) (int64, error) { return feed.Last
 
 // ReadUser implements Feed.
 func (f TableFeed) ReadUser(ctx context.Context, userID string, afterSeq int64, limit int) ([]Item, error) {
-	return items(feed.ReadUser(ctx, f.DB, userID, afterSeq, limit))
+	return feed.ReadUser(ctx, f.DB, userID, afterSeq, limit)
 }
 
 // Bounds implements Feed. It reads the latest sequence first: the other way round, a

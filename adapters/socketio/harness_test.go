@@ -78,7 +78,7 @@ func (rl *relay) Connect(ctx context.Context, r *http.Request, auth json.RawMess
 		return nil, errors.New("invalid token")
 	}
 	ch := make(chan socketio.Message, rl.chanSize)
-	sess := &socketio.Session{Messages: ch}
+	sess := &socketio.Session{Start: forward(ch)}
 	if a.PID != "" && rl.pids[a.PID] == user && a.Offset != "" {
 		feed := rl.feeds[user]
 		n, err := strconv.Atoi(a.Offset)
@@ -104,6 +104,29 @@ func (rl *relay) Connect(ctx context.Context, r *http.Request, auth json.RawMess
 		rl.mu.Unlock()
 	})
 	return sess, nil
+}
+
+// forward is a Session.Start that sends what arrives on ch, and closes the socket
+// when ch is closed, as a relay's producer does.
+func forward(ch <-chan socketio.Message) func(*socketio.Sender) {
+	return func(out *socketio.Sender) {
+		go func() {
+			for {
+				select {
+				case m, ok := <-ch:
+					if !ok {
+						out.Close()
+						return
+					}
+					if out.Send(m) != nil {
+						return
+					}
+				case <-out.Done():
+					return
+				}
+			}
+		}()
+	}
 }
 
 // publish appends an event to the user's feed and fans it out; a socket whose channel

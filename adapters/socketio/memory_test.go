@@ -76,7 +76,7 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 		PingInterval: time.Hour,
 		PingTimeout:  time.Hour,
 		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
-			return &socketio.Session{Messages: make(chan socketio.Message, 1)}, nil
+			return &socketio.Session{Start: func(*socketio.Sender) {}}, nil
 		},
 	})
 
@@ -165,7 +165,7 @@ func BenchmarkWebSocketEventDelivery(b *testing.B) {
 	messages := make(chan socketio.Message, 256)
 	_, ts := startServer(b, nil, socketio.Config{
 		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
-			return &socketio.Session{Messages: messages}, nil
+			return &socketio.Session{Start: forward(messages)}, nil
 		},
 	})
 	conn := mustConnectWS(b, ts, "good-bench")

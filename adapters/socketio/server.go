@@ -5,7 +5,8 @@
 // It carries HTTP long-polling, WebSocket, and the polling→WebSocket upgrade that the
 // client performs with its default transports. One namespace is served. Identity comes
 // from the namespace CONNECT packet's auth object, which Config.Connect verifies; the
-// server then relays the Session's Messages as EVENT packets whose last argument is the
+// server then sends the events its producer gives the socket's Sender as EVENT packets
+// whose last argument is the
 // message id, socket.io's connection-state-recovery offset. A reconnecting client sends
 // that offset back in auth, so Connect can resume the feed exactly where it stopped.
 //
@@ -45,12 +46,13 @@ type Session struct {
 	// random one. The client's previous pid is never reused here: it would tell the
 	// client that it missed nothing.
 	PID string
-	// Messages is read until it is closed or the socket disconnects. Closing it (a relay
-	// dropping a slow consumer) closes the Engine.IO connection, after flushing what is
-	// already queued, so socket.io-client reconnects and recovers by itself. The producer
-	// must stop sending once Connect's ctx is done: nobody reads after that.
-	Messages <-chan Message
-	// Recovered reports that Messages starts with exactly the messages after the offset
+	// Start, when set, is called once the socket is connected (the CONNECT acknowledged) with the
+	// socket's Sender, through which the producer sends its events, from its own
+	// goroutine, until the socket's ctx (Connect's) is done. Start must not block. The
+	// socket holds no goroutine of its own between the producer and the connection's
+	// writer.
+	Start func(*Sender)
+	// Recovered reports that the events start with exactly the messages after the offset
 	// the client sent. The CONNECT ack then carries the client's previous pid, which is
 	// how socket.io-client learns it (socket.recovered).
 	Recovered bool
@@ -70,8 +72,8 @@ type Config struct {
 	// the size of a polling response batch (default 1,000,000 bytes, as engine.io).
 	MaxPayload int
 	// WriteBuffer caps the bytes of events queued for one connection (default 64 KiB).
-	// When it is full the server stops reading Messages, so a stalled client fills its
-	// own channel and nothing else.
+	// When it is full Sender.Send waits, so a stalled client holds up its own producer
+	// and nothing else.
 	WriteBuffer int
 	// ConnectTimeout closes an Engine.IO connection that has no connected socket this long
 	// after it opened (default 45s, as socket.io).

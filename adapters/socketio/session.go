@@ -37,7 +37,7 @@ type session struct {
 
 	pollWake chan struct{} // the pending poll may have something to answer
 	sendWake chan struct{} // the WebSocket writer may have something to write
-	room     chan struct{} // the queue drained: the pump may read Messages again
+	room     chan struct{} // the queue drained: a waiting Send may go on
 
 	mu           sync.Mutex
 	state        sessionState
@@ -108,7 +108,7 @@ func (s *session) send(frame []byte) bool {
 }
 
 // waitRoom blocks while the queue is at WriteBuffer, so that a client that does not
-// drain leaves events in its own Messages channel rather than in memory here.
+// drain leaves events with its own producer rather than in memory here.
 func (s *session) waitRoom(ctx context.Context) bool {
 	for {
 		s.mu.Lock()
@@ -210,7 +210,7 @@ func (s *session) connect(p Packet) {
 		return
 	}
 	if s.sock != nil {
-		s.sock.cancel()
+		s.endSocketLocked()
 	}
 	sock.ctx, sock.cancel = context.WithCancel(s.ctx)
 	s.sock = sock
@@ -223,17 +223,17 @@ func (s *session) connect(p Packet) {
 func (s *session) disconnect(nsp string) {
 	s.mu.Lock()
 	if s.sock != nil && s.sock.nsp == nsp {
-		s.sock.cancel()
+		s.endSocketLocked()
 		s.sock = nil
 	}
 	s.mu.Unlock()
 }
 
-// runSocket authenticates the socket, answers the CONNECT, then relays its Messages.
+// runSocket authenticates the socket, answers the CONNECT, then hands the socket's
+// Sender to its producer.
 // Connect runs here rather than in the reader so that a slow verification does not
 // stall pongs.
 func (s *session) runSocket(sock *socket, auth json.RawMessage) {
-	defer sock.cancel()
 	grant, err := s.srv.cfg.Connect(sock.ctx, s.req, auth)
 	if err == nil && grant == nil {
 		err = errors.New("connection refused")
@@ -242,12 +242,14 @@ func (s *session) runSocket(sock *socket, auth json.RawMessage) {
 	if s.sock != sock || sock.ctx.Err() != nil {
 		// Disconnected, replaced or closed while Connect ran.
 		s.mu.Unlock()
+		sock.cancel()
 		return
 	}
 	if err != nil {
 		s.sock = nil
 		s.enqueueLocked(appendControlFrame(nil, PacketConnectError, sock.nsp, connectError{err.Error()}))
 		s.mu.Unlock()
+		sock.cancel()
 		s.wake()
 		s.srv.log.Debug("socket.io connect refused", "sid", s.id, "err", err)
 		return
@@ -257,10 +259,12 @@ func (s *session) runSocket(sock *socket, auth json.RawMessage) {
 	sock.connected = true
 	s.srv.sockets.Add(1)
 	s.mu.Unlock()
-	defer s.srv.sockets.Add(-1)
+
 	s.wake()
 	s.srv.log.Debug("socket.io socket connected", "sid", s.id, "socket", sock.id, "recovered", grant.Recovered)
-	s.pump(sock, grant.Messages)
+	if grant.Start != nil {
+		grant.Start(&Sender{s: s, sock: sock})
+	}
 }
 
 // choosePID picks the pid of the CONNECT ack. socket.io-client sets socket.recovered
@@ -280,27 +284,47 @@ func choosePID(grant *Session, auth json.RawMessage) string {
 	return rand.Text()
 }
 
-// pump moves Messages into the queue while it has room. It is the only reader of
-// Messages, so a full queue backs up into the relay's channel and nowhere else.
-func (s *session) pump(sock *socket, messages <-chan Message) {
-	for s.waitRoom(sock.ctx) {
-		select {
-		case <-sock.ctx.Done():
-			return
-		case m, ok := <-messages:
-			if !ok {
-				s.closeGracefully(sock, "relay dropped the socket")
-				return
-			}
-			frame, err := appendEventFrame(nil, sock.nsp, m)
-			if err != nil {
-				s.srv.log.Error("socket.io event not sent", "sid", s.id, "id", m.ID, "err", err)
-				continue
-			}
-			s.send(frame)
-		}
+// endSocketLocked ends the current socket, if any: its context (the producer stops)
+// and its place in Stats.
+func (s *session) endSocketLocked() {
+	if s.sock == nil {
+		return
 	}
+	if s.sock.connected {
+		s.sock.connected = false
+		s.srv.sockets.Add(-1)
+	}
+	s.sock.cancel()
 }
+
+// Sender is a connected socket's outgoing side.
+type Sender struct {
+	s    *session
+	sock *socket
+}
+
+// Send queues m for the client, waiting while the connection's write buffer is full.
+// It returns an error once the socket is gone. A message that cannot be sent
+// (reserved event name, invalid JSON) is logged and skipped.
+func (o *Sender) Send(m Message) error {
+	frame, err := appendEventFrame(nil, o.sock.nsp, m)
+	if err != nil {
+		o.s.srv.log.Error("socket.io event not sent", "sid", o.s.id, "id", m.ID, "err", err)
+		return nil
+	}
+	if !o.s.waitRoom(o.sock.ctx) {
+		return fmt.Errorf("socket.io: socket gone: %w", context.Cause(o.sock.ctx))
+	}
+	o.s.send(frame)
+	return nil
+}
+
+// Close closes the Engine.IO connection after what is queued: a transport close for
+// the client, so socket.io-client reconnects (a relay dropping a slow consumer).
+func (o *Sender) Close() { o.s.closeGracefully(o.sock, "relay dropped the socket") }
+
+// Done is closed when the socket disconnects.
+func (o *Sender) Done() <-chan struct{} { return o.sock.ctx.Done() }
 
 // closeGracefully closes the Engine.IO connection after the queued packets, which is a
 // transport close for the client. A namespace DISCONNECT would be wrong here:
@@ -312,7 +336,7 @@ func (s *session) closeGracefully(sock *socket, reason string) {
 		return
 	}
 	s.state, s.reason = stateClosing, reason
-	s.sock.cancel()
+	s.endSocketLocked()
 	s.sock = nil
 	s.heartbeat.Stop()
 	if s.ws == nil {
@@ -336,6 +360,7 @@ func (s *session) close(reason string) {
 		s.reason = reason
 	}
 	s.state = stateClosed
+	s.endSocketLocked()
 	s.queue, s.queued, s.sock = nil, 0, nil
 	for _, t := range []*time.Timer{s.heartbeat, s.connectTimer, s.closeTimer} {
 		if t != nil {

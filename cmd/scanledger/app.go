@@ -166,12 +166,11 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	a.analyzer = a.metrics.Analyzer(a.analyzer)
 
 	// Live updates.
-	a.hub = relay.NewHub(relay.TableFeed{DB: a.read}, relay.HubOptions{Logger: log, Queue: x.hubQueue})
-	a.sse = relay.NewSSE(a.hub, cfg.Heartbeat)
+	a.hub = &relay.Hub{Feed: relay.TableFeed{DB: a.read}, Logger: log, Queue: x.hubQueue}
+	a.sse = &relay.SSE{Hub: a.hub, Heartbeat: cfg.Heartbeat}
 	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
 	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
-	a.ws = relay.NewWebSocket(a.hub, relay.WithHeartbeat(cfg.Heartbeat), relay.WithOrigins(cfg.CORSOrigins),
-		relay.WithLogger(log))
+	a.ws = &relay.WebSocket{Hub: a.hub, Heartbeat: cfg.Heartbeat, Origins: cfg.CORSOrigins, Logger: a.log}
 
 	if cfg.Roles.Projector {
 		lock := func(name string) projections.LockFunc {
@@ -312,12 +311,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 	// Socket.IO is mounted beside the API and admitted by it (built below), so the
 	// revocation check and the live caps are the API's own.
 	var api *httpapi.Server
-	sio := relay.NewSocketIO(a.hub, a.issuer, derive(a.secret, "socketio-pid"),
-		relay.WithHeartbeat(c.Heartbeat), relay.WithOrigins(c.CORSOrigins), relay.WithLogger(a.log),
-		relay.WithSessions(a.accounts),
-		relay.WithAdmission(func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
+	sio := relay.NewSocketIO(relay.SocketIO{
+		Hub: a.hub, Tokens: a.issuer, PIDKey: derive(a.secret, "socketio-pid"),
+		Heartbeat: c.Heartbeat, Origins: c.CORSOrigins, Logger: a.log,
+		Sessions: a.accounts,
+		Admit: func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
-		}))
+		},
+	})
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	for path, h := range a.extras.mounts {

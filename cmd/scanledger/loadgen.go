@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/relay"
@@ -18,7 +19,7 @@ import (
 )
 
 // runLoadgen is `scanledger loadgen`: it measures the live relay under load, many
-// concurrent SSE and WebSocket connections and a steady rate of scan events appended
+// concurrent SSE, WebSocket and Socket.IO connections and a steady rate of scan events appended
 // through the real pipeline. It runs as two processes so that the server's memory is
 // measured without the clients': `loadgen` (or `loadgen run`) starts `loadgen serve`
 // as a child, opens the connections, asks the child to append events at the given
@@ -89,6 +90,8 @@ func (c *control) routes() http.Handler {
 	// Where the memory goes: go tool pprof -sample_index=inuse_space <url>/loadgen/heap
 	mux.Handle("GET /loadgen/heap", pprof.Handler("heap"))
 	mux.Handle("GET /loadgen/goroutine", pprof.Handler("goroutine"))
+	// Where the CPU goes, during a run: go tool pprof '<url>/loadgen/profile?seconds=20'
+	mux.HandleFunc("GET /loadgen/profile", pprof.Profile)
 	return mux
 }
 
@@ -102,12 +105,18 @@ type serverStats struct {
 	NumGC       uint32  `json:"numGC"`
 	PauseTotal  uint64  `json:"pauseTotalNs"`
 	GCCPU       float64 `json:"gcCPUFraction"`
+	// CPU is the process's user and system CPU time so far, read before the
+	// collections stats runs, so that they are not counted.
+	CPU time.Duration `json:"cpuNs"`
 }
 
 // stats collects garbage first, so that the figures are what connections hold, not
 // what the collector has not reached yet. Several cycles, because each one shrinks
 // oversized goroutine stacks by half at most, as a long-running server's would be.
 func (c *control) stats(w http.ResponseWriter, r *http.Request) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	for range 4 {
 		runtime.GC()
 	}
@@ -115,7 +124,7 @@ func (c *control) stats(w http.ResponseWriter, r *http.Request) {
 	runtime.ReadMemStats(&m)
 	writeJSON(w, serverStats{HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys,
 		Goroutines: runtime.NumGoroutine(), Subscribers: c.hub.Subscribers(),
-		NumGC: m.NumGC, PauseTotal: m.PauseTotalNs, GCCPU: m.GCCPUFraction})
+		NumGC: m.NumGC, PauseTotal: m.PauseTotalNs, GCCPU: m.GCCPUFraction, CPU: cpu})
 }
 
 func (c *control) append(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,7 @@ type loadConfig struct {
 	conns     int
 	users     int
 	wsShare   float64
+	sioShare  float64
 	rate      int
 	duration  time.Duration
 	drain     time.Duration
@@ -41,6 +42,7 @@ type loadConfig struct {
 	workers   int
 	queue     int
 	hold      time.Duration
+	profile   string
 }
 
 // runLoad is the load process: it starts the server process, opens the connections,
@@ -51,11 +53,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.conns, "conns", 10000, "concurrent live connections")
 	fs.IntVar(&c.users, "users", 0, "users the connections belong to (default conns/2: two tabs or devices each)")
-	fs.Float64Var(&c.wsShare, "ws", 0.5, "share of the connections that use WebSocket; the rest use SSE")
+	fs.Float64Var(&c.wsShare, "ws", 0.5, "share of the connections that use WebSocket; the rest use SSE unless -sio")
+	fs.Float64Var(&c.sioShare, "sio", 0, "share of the connections that use Socket.IO (over WebSocket, as the PWA after its upgrade)")
 	fs.IntVar(&c.rate, "rate", 1000, "live messages appended per second, spread over the users")
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long the load is appended")
 	fs.DurationVar(&c.drain, "drain", 30*time.Second, "how long to wait for the last messages after the load")
 	fs.DurationVar(&c.hold, "hold", 0, "keep the connections open this long after the report (to profile the server)")
+	fs.StringVar(&c.profile, "cpuprofile", "", "write the server's CPU profile during the load to this file")
 	fs.IntVar(&c.dialers, "dialers", 200, "connections opened at once while connecting")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "server heartbeat interval")
 	fs.IntVar(&c.progress, "progress", 20, "scan:progress messages per scan")
@@ -77,8 +81,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopServer()
-	out("server %s; %d connections (%.0f%% WebSocket) for %d users; %d msg/s for %v",
-		base, c.conns, c.wsShare*100, c.users, c.rate, c.duration)
+	out("server %s; %d connections (%.0f%% WebSocket, %.0f%% Socket.IO, the rest SSE) for %d users; %d msg/s for %v",
+		base, c.conns, c.wsShare*100, c.sioShare*100, c.users, c.rate, c.duration)
 
 	var tc Config
 	if _, err := tc.parse("loadgen", nil, io.Discard); err != nil {
@@ -114,9 +118,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var firstDialErr atomic.Value
 	var dials sync.WaitGroup
 	for i := range clients {
-		// The WebSocket share is spread evenly over the connections and so over users.
-		ws := int(float64(i+1)*c.wsShare) > int(float64(i)*c.wsShare)
-		cl := &liveClient{user: i % c.users, ws: ws, done: make(chan struct{})}
+		// The shares are spread evenly over the connections and so over users.
+		share := func(f float64) bool { return int(float64(i+1)*f) > int(float64(i)*f) }
+		kind := transportSSE
+		switch {
+		case share(c.wsShare):
+			kind = transportWS
+		case share(c.sioShare):
+			kind = transportSIO
+		}
+		cl := &liveClient{user: i % c.users, kind: kind, done: make(chan struct{})}
 		clients[i] = cl
 		sem <- struct{}{}
 		dials.Go(func() {
@@ -142,6 +153,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	// Load.
+	if c.profile != "" {
+		// The CPU profile covers the load: it starts with it and lasts as long.
+		go saveProfile(ctx, base, c.duration, c.profile, stderr)
+	}
 	res, err := postAppend(ctx, base, appendPlan{Users: users, Rate: c.rate, Duration: c.duration,
 		Workers: c.workers, Progress: c.progress})
 	if err != nil {
@@ -215,6 +230,9 @@ func report(out func(string, ...any), c loadConfig, clients []*liveClient, expec
 	perConn := func(s serverStats) float64 {
 		return float64(int64(s.HeapInuse+s.StackInuse)-int64(idle.HeapInuse+idle.StackInuse)) / float64(c.conns) / 1024
 	}
+	cpu := loaded.CPU - connected.CPU
+	out("server CPU during the load: %v, %.1f µs per delivered message (%.2f cores)",
+		cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(got, 1)), cpu.Seconds()/c.duration.Seconds())
 	out("server: %d garbage collections during the load (GC CPU fraction %.1f%%)", loaded.NumGC-connected.NumGC-4, 100*loaded.GCCPU)
 	out("server: %d subscribers; heap+stack in use %.1f MiB idle, %.1f MiB connected, %.1f MiB after load",
 		connected.Subscribers, mib(idle.HeapInuse+idle.StackInuse), mib(connected.HeapInuse+connected.StackInuse),
@@ -231,7 +249,7 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 // client is one live connection and what it saw.
 type liveClient struct {
 	user     int
-	ws       bool
+	kind     int // transportSSE, ...
 	expected int64
 	received atomic.Int64
 	done     chan struct{}
@@ -247,7 +265,10 @@ type liveClient struct {
 // answers its headers, WebSocket its handshake, only after subscribing), then reads
 // in the background until ctx is done.
 func (cl *liveClient) connect(ctx context.Context, hc *http.Client, base, tok string) error {
-	if cl.ws {
+	if cl.kind == transportSIO {
+		return cl.connectSIO(ctx, hc, base, tok)
+	}
+	if cl.kind == transportWS {
 		u := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
 		c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"bearer", tok}})
 		if err != nil {
@@ -294,6 +315,80 @@ func (cl *liveClient) readWS(ctx context.Context, c *websocket.Conn) {
 			return
 		}
 		cl.see(f.ID, f.Data)
+	}
+}
+
+// The transports a load client uses.
+const (
+	transportSSE = iota
+	transportWS
+	transportSIO
+)
+
+// connectSIO opens a Socket.IO connection over WebSocket, as socket.io-client does
+// after its upgrade, and returns once the namespace CONNECT is acknowledged (the
+// server has subscribed it by then).
+func (cl *liveClient) connectSIO(ctx context.Context, hc *http.Client, base, tok string) error {
+	u := "ws" + strings.TrimPrefix(base, "http") + "/socket.io/?EIO=4&transport=websocket"
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		return fmt.Errorf("socket.io: %w", err)
+	}
+	c.SetReadLimit(1 << 20)
+	fail := func(err error) error {
+		c.CloseNow()
+		return fmt.Errorf("socket.io: %w", err)
+	}
+	if _, b, err := c.Read(ctx); err != nil || !bytes.HasPrefix(b, []byte("0")) {
+		return fail(fmt.Errorf("open packet %q: %v", b, err))
+	}
+	auth, _ := json.Marshal(map[string]string{"token": tok})
+	if err := c.Write(ctx, websocket.MessageText, append([]byte("40/scans,"), auth...)); err != nil {
+		return fail(err)
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if bytes.HasPrefix(b, []byte("40/scans,")) {
+			break
+		}
+		if !bytes.Equal(b, []byte("2")) {
+			return fail(fmt.Errorf("connect: %s", b))
+		}
+		_ = c.Write(ctx, websocket.MessageText, []byte("3"))
+	}
+	go cl.readSIO(ctx, c)
+	return nil
+}
+
+// readSIO reads EVENT packets, 42/scans,["event",data,"<offset>"], and answers pings.
+func (cl *liveClient) readSIO(ctx context.Context, c *websocket.Conn) {
+	defer close(cl.done)
+	defer c.CloseNow()
+	for {
+		_, b, err := c.Read(ctx)
+		if err == nil && bytes.Equal(b, []byte("2")) {
+			err = c.Write(ctx, websocket.MessageText, []byte("3"))
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				cl.ended = err
+			}
+			return
+		}
+		var args []json.RawMessage
+		payload, ok := bytes.CutPrefix(b, []byte("42/scans,"))
+		if !ok || json.Unmarshal(payload, &args) != nil || len(args) < 3 {
+			cl.ended = fmt.Errorf("socket.io: unexpected packet %.80q", b)
+			return
+		}
+		var offset string
+		_ = json.Unmarshal(args[len(args)-1], &offset)
+		id, _ := strconv.ParseInt(offset, 10, 64)
+		cl.see(id, args[1])
 	}
 }
 
@@ -446,4 +541,32 @@ func postAppend(ctx context.Context, base string, p appendPlan) (*appendResult, 
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	return &res, nil
+}
+
+// saveProfile saves the server's CPU profile over the next d to path.
+func saveProfile(ctx context.Context, base string, d time.Duration, path string, stderr io.Writer) {
+	fail := func(err error) { fmt.Fprintln(stderr, "loadgen: cpu profile:", err) }
+	u := fmt.Sprintf("%s/loadgen/profile?seconds=%d", base, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		fail(err)
+	}
+	if err := f.Close(); err != nil {
+		fail(err)
+	}
 }

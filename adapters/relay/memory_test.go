@@ -1,0 +1,213 @@
+package relay_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The memory test's child process opens connections from outside the server's process,
+// so that the figures are the server's alone.
+const (
+	loadEnv   = "RELAY_TEST_LOAD" // transport|url|token
+	loadNEnv  = "RELAY_TEST_LOAD_N"
+	memoryEnv = "RELAY_TEST_MEMORY_N"
+)
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(loadEnv); spec != "" {
+		os.Exit(runLoad(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// runLoad connects n clients of one transport, prints "opened" once each has its first
+// frame (so the server has set the connection up), waits for a line on stdin, closes
+// them and prints "closed".
+func runLoad(spec string) int {
+	parts := strings.SplitN(spec, "|", 3)
+	n, err := strconv.Atoi(os.Getenv(loadNEnv))
+	if err != nil || len(parts) != 3 {
+		fmt.Fprintln(os.Stderr, "load client: bad spec", spec, err)
+		return 2
+	}
+	transport, base, tok := parts[0], parts[1], parts[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	closers := make([]func(), n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range closers {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var err error
+			switch transport {
+			case "sse":
+				closers[i], err = loadSSE(ctx, base, tok)
+			case "websocket":
+				closers[i], err = loadWS(ctx, base, tok)
+			default:
+				err = fmt.Errorf("unknown transport %q", transport)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		fmt.Fprintln(os.Stderr, "load client:", err)
+		return 1
+	}
+	fmt.Println("opened")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	for _, c := range closers {
+		c()
+	}
+	fmt.Println("closed")
+	return 0
+}
+
+// loadSSE opens the stream over a bare TCP connection and reads up to the first frame.
+func loadSSE(ctx context.Context, base, tok string) (func(), error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c, "GET /api/v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", u.Host, tok)
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		return nil, fmt.Errorf("sse: status %d", resp.StatusCode)
+	}
+	// The first frame is the ": connected" comment.
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("sse: first frame: %w", err)
+		}
+		if strings.TrimSpace(line) == "" {
+			break
+		}
+	}
+	return func() { c.Close() }, nil
+}
+
+func loadWS(ctx context.Context, base, tok string) (func(), error) {
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/ws",
+		&websocket.DialOptions{Subprotocols: []string{"bearer", tok}})
+	if err != nil {
+		return nil, err
+	}
+	return func() { c.CloseNow() }, nil
+}
+
+// TestMemoryPerConnection prints what one open, idle live connection costs the server
+// by transport: heap and stack in use, and goroutines. It is a figure, not an
+// assertion (docs/benchmarks.md); set RELAY_TEST_MEMORY_N to change the count.
+func TestMemoryPerConnection(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	if v, err := strconv.Atoi(os.Getenv(memoryEnv)); err == nil && v > 0 {
+		n = v
+	}
+	e := newEnv(t, envConfig{livePerIP: 1 << 20})
+	tok := e.token("memory-user")
+	for _, transport := range []string{"sse", "websocket"} {
+		t.Run(transport, func(t *testing.T) {
+			spec := transport + "|" + e.url + "|" + tok
+			baseG, _ := memSnapshot()
+			loadRound(t, e, spec, n, func() {}) // raises the runtime's free lists to their high-water mark
+			_, base := memSnapshot()
+			var open runtime.MemStats
+			var openG int
+			loadRound(t, e, spec, n, func() {
+				openG, open = memSnapshot()
+				if dir := os.Getenv("RELAY_TEST_HEAP_PROFILE"); dir != "" {
+					f, _ := os.Create(dir + "/" + transport + ".heap")
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			})
+			per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) / 1024 }
+			t.Logf("%s: %d connections: per connection %.1f KiB (HeapInuse %.1f KiB + StackInuse %.1f KiB), %.2f goroutines",
+				transport, n, per(open.HeapInuse+open.StackInuse, base.HeapInuse+base.StackInuse),
+				per(open.HeapInuse, base.HeapInuse), per(open.StackInuse, base.StackInuse),
+				float64(openG-baseG)/float64(n))
+		})
+	}
+}
+
+func loadRound(t *testing.T, e *env, spec string, n int, atPeak func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), loadEnv+"="+spec, loadNEnv+"="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	lines := bufio.NewScanner(stdout)
+	expect := func(want string) {
+		t.Helper()
+		if !lines.Scan() || strings.TrimSpace(lines.Text()) != want {
+			t.Fatalf("load client: got %q (%v), want %q", lines.Text(), lines.Err(), want)
+		}
+	}
+	expect("opened")
+	eventually(t, time.Minute, "every connection subscribed", func() bool { return e.hub.Subscribers() == n })
+	atPeak()
+	stdin.Write([]byte("close\n"))
+	expect("closed")
+	eventually(t, time.Minute, "every subscription ended", func() bool { return e.hub.Subscribers() == 0 })
+}
+
+func memSnapshot() (int, runtime.MemStats) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return runtime.NumGoroutine(), ms
+}
