@@ -19,16 +19,16 @@ import (
 // stream's last applied version and skips every event again. Swap then makes the copy
 // live in one transaction.
 
-// ErrReached ends a run bounded by Bounded: the projection applied its target event.
-var ErrReached = errors.New("projection reached its target position")
+// errReached ends a run bounded by boundedTo: the projection applied its target event.
+var errReached = errors.New("projection reached its target position")
 
-// Bounded returns store as a runner should see it to stop at target: Subscribe delivers
-// events up to and including the one at target and then returns ErrReached (at once
+// boundedTo returns store as a runner should see it to stop at target: Subscribe delivers
+// events up to and including the one at target and then returns errReached (at once
 // when target is Start). seen, when not nil, counts the events delivered. Cursors are
 // opaque, so the end is recognised by equality: target must be a position the
 // subscription will deliver (a checkpoint of a projection of the same store, not
 // behind the subscription's start).
-func Bounded(store event.Store, target event.Cursor, seen *atomic.Int64) event.Store {
+func boundedTo(store event.Store, target event.Cursor, seen *atomic.Int64) event.Store {
 	return bounded{Store: store, target: target, seen: seen}
 }
 
@@ -40,7 +40,7 @@ type bounded struct {
 
 func (b bounded) Subscribe(ctx context.Context, after event.Cursor, h event.Handler) error {
 	if b.target == event.Start {
-		return ErrReached
+		return errReached
 	}
 	return b.Store.Subscribe(ctx, after, func(ctx context.Context, batch []event.Recorded) error {
 		end := -1
@@ -60,7 +60,7 @@ func (b bounded) Subscribe(ctx context.Context, after event.Cursor, h event.Hand
 			b.seen.Add(int64(len(batch)))
 		}
 		if end >= 0 {
-			return ErrReached
+			return errReached
 		}
 		return nil
 	})
@@ -78,8 +78,8 @@ func RunUntil(ctx context.Context, r *Runner, target event.Cursor, seen *atomic.
 	if pos == target {
 		return nil
 	}
-	err = r.tuned(NewRunner(Bounded(store, target, seen), db, p)).Run(ctx)
-	if errors.Is(err, ErrReached) {
+	err = r.tuned(NewRunner(boundedTo(store, target, seen), db, p)).Run(ctx)
+	if errors.Is(err, errReached) {
 		return nil
 	}
 	return err

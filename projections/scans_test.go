@@ -421,6 +421,29 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 	})
 }
 
+// A run the worker priced from the registry names the price it used (its model id);
+// the run is projected with it, not refused as malformed.
+func TestScans_ARunPricedFromTheRegistryIsProjectedWithItsModelID(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		h := w.create(domain.NewID(), "", "1 Main St")
+		h.upload("", 1, 1)
+		h.start(1)
+		run, price := domain.NewID(), domain.NewID()
+		h.append(scan.Completed{Attempt: 1, PipelineVersion: "2.0.0", AgentRuns: []scan.AgentRun{{
+			ID: run, AgentName: "house type", Model: "gpt-4o-mini", ModelID: price, TokensIn: 80, TokensOut: 10,
+			CostUSD: "0.0008", StartedAt: h.w.now, FinishedAt: h.w.now}}})
+		catchUp(t, d, w.store, nil, newScansProjector())
+		if got := getScan(t, d, h.ScanID); got.Status != "succeeded" || len(got.AgentRuns) != 1 || got.AgentRuns[0].ID != run {
+			t.Fatalf("status %s, agent runs %+v; want the completion and its run projected", got.Status, got.AgentRuns)
+		}
+		if n := count(t, d, `SELECT count(*) FROM agents_runs WHERE id = $1 AND model_id = $2`, run, price); n != 1 {
+			t.Errorf("%d runs with the price's id, want 1", n)
+		}
+	})
+}
+
 // A read model built after a user was forgotten (a rebuild, or a projector that was
 // behind) shows their sealed address as erased; another user's reads as stored.
 func TestScans_AForgottenUsersAddressProjectsAsErased(t *testing.T) {

@@ -9,7 +9,8 @@
 #   2. prints our events/s as a ratio of pgbench's transactions/s, each round and the
 #      medians over the rounds;
 #   3. runs the other benchmarks: batches of 10 and 100, append-to-subscriber latency
-#      at 1,000 appends/s, catch-up over 200,000 events.
+#      at 1,000 appends/s, catch-up over 200,000 events, verify --all over 200,000
+#      (SCANLEDGER_VERIFY_EVENTS sets how many).
 # pgbench runs prepared statements (-M prepared), like pgx: the stricter baseline.
 #
 #   TEST_DATABASE_URL  the server (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable);
@@ -98,3 +99,7 @@ bench '^BenchmarkAppendToSubscriberLatency$' 1x
 echo
 echo "== catch-up over 200,000 events"
 bench '^BenchmarkCatchUp$' 3x
+echo
+echo "== verify --all over ${SCANLEDGER_VERIFY_EVENTS:-200000} events (CPU: this process only, not the server's)"
+SCANLEDGER_VERIFY_EVENTS=${SCANLEDGER_VERIFY_EVENTS:-200000} TEST_DATABASE_URL=$admin "$tmp/postgres.test" \
+  -test.run '^TestVerifyAllFigure$' -test.v -test.timeout 30m | grep -E 'first seal|verify --all|^(ok|FAIL)'

@@ -142,7 +142,9 @@ type meJSON struct {
 	CustomChecklists []checklistSummaryJSON `json:"customChecklists"`
 }
 
-type signupRequest struct {
+// userRequest is the body of a signup and of PATCH /users/me (the original's SignupDto
+// and UpdateUserDto, which have the same fields; on PATCH every one is optional).
+type userRequest struct {
 	Email     any `json:"email"`
 	Password  any `json:"password"`
 	FirstName any `json:"firstName"`
@@ -150,7 +152,7 @@ type signupRequest struct {
 }
 
 func (s *Server) signup(c *gin.Context) {
-	var req signupRequest
+	var req userRequest
 	if err := decodeStrict(c, &req); err != nil {
 		s.writeError(c, err)
 		return
@@ -168,15 +170,7 @@ func (s *Server) signup(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ok(c, http.StatusCreated, sessionJSON(sess))
+	s.writeSession(c, sess, err)
 }
 
 type loginRequest struct {
@@ -200,15 +194,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
 	sess, err := s.Accounts.Login(c.Request.Context(), email, password, c.ClientIP())
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ok(c, http.StatusCreated, sessionJSON(sess))
+	s.writeSession(c, sess, err)
 }
 
 type refreshRequest struct {
@@ -228,6 +214,16 @@ func (s *Server) refresh(c *gin.Context) {
 		return
 	}
 	sess, err := s.Accounts.Refresh(c.Request.Context(), raw)
+	s.writeSession(c, sess, err)
+}
+
+// writeSession answers signup, login and refresh: 201 with the session, or the error,
+// with Retry-After when the store refused for too many attempts.
+func (s *Server) writeSession(c *gin.Context, sess account.Session, err error) {
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -256,15 +252,8 @@ func (s *Server) getMe(c *gin.Context) {
 	ok(c, http.StatusOK, out)
 }
 
-type patchMeRequest struct {
-	Email     any `json:"email"`
-	Password  any `json:"password"`
-	FirstName any `json:"firstName"`
-	LastName  any `json:"lastName"`
-}
-
 func (s *Server) patchMe(c *gin.Context) {
-	var req patchMeRequest
+	var req userRequest
 	if err := decodeStrict(c, &req); err != nil {
 		s.writeError(c, err)
 		return

@@ -28,25 +28,6 @@ import (
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
-// analyticsSource serves httpapi.Analytics from projections/analytics, as cmd does.
-type analyticsSource struct{ db projections.DB }
-
-func (m analyticsSource) Outcomes(ctx context.Context, f analytics.Filter) ([]analytics.Outcome, error) {
-	return analytics.Outcomes(ctx, m.db, f)
-}
-func (m analyticsSource) Costs(ctx context.Context, f analytics.Filter, by string) ([]analytics.Cost, error) {
-	return analytics.Costs(ctx, m.db, f, by)
-}
-func (m analyticsSource) Durations(ctx context.Context, f analytics.Filter) ([]analytics.Duration, error) {
-	return analytics.Durations(ctx, m.db, f)
-}
-func (m analyticsSource) Failures(ctx context.Context, f analytics.Filter) ([]analytics.Failure, error) {
-	return analytics.Failures(ctx, m.db, f)
-}
-func (m analyticsSource) ChecklistItems(ctx context.Context, f analytics.Filter) ([]analytics.ItemRate, error) {
-	return analytics.ChecklistItems(ctx, m.db, f)
-}
-
 // analyticsEngine is an event store and its read model on one engine.
 type analyticsEngine struct {
 	store       event.Store
@@ -168,7 +149,7 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 					t.Fatalf("%s parked events: %+v", r.Name(), st)
 				}
 			}
-			ts := httptest.NewServer(httpapi.New(httpapi.Config{Tokens: issuer, Accounts: acc, Analytics: analyticsSource{e.read}}).Handler())
+			ts := httptest.NewServer(httpapi.New(httpapi.Config{Tokens: issuer, Accounts: acc, Analytics: analytics.Reader{DB: e.read}}).Handler())
 			defer ts.Close()
 
 			tokenOf := func(email, role string) string {

@@ -104,15 +104,20 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
 		SSE:            &relay.SSE{Hub: hub, Heartbeat: time.Second},
-		WebSocket:      &relay.WebSocket{Hub: hub, Heartbeat: time.Second},
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
+	// As cmd composes them: every live transport on the one hub, with the API's origins.
+	cfg.WebSocket = &relay.WebSocket{Hub: hub, Heartbeat: time.Second, Origins: cfg.CORSOrigins}
+	sio := relay.NewSocketIO(relay.SocketIO{Hub: hub, Tokens: issuer, PIDKey: []byte("socketio-pid-key-0123456789"),
+		Heartbeat: time.Second, Origins: cfg.CORSOrigins})
+	cfg.Mounts["/socket.io/"] = sio
 	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {
+		sio.Close()
 		ts.Close()
 		cancel()
 		<-done

@@ -40,31 +40,14 @@ func (s *Server) liveRoutes(public, authed *gin.RouterGroup) {
 // liveSSE streams the authenticated user's live updates as Server-Sent Events. The
 // stream is always the caller's own; ?scanId= narrows it to one scan.
 func (s *Server) liveSSE(c *gin.Context) {
-	stream, err := s.SSE.Open(c.Request)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	scanFilter, err := liveScanFilter(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	release, err := s.live.acquire(claims(c).UserID, c.ClientIP(), "sse")
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	if err := stream(c.Writer, c.Request, claims(c).UserID, scanFilter, release); err != nil {
-		s.writeError(c, err)
-	}
+	s.serveLive(c, s.SSE, claims(c).UserID, "sse")
 }
 
 // liveWebSocket streams the caller's live updates over WebSocket. The access token
 // comes from the "bearer, <token>" subprotocol or the token query parameter, and is
 // verified like a Bearer header: a missing, refresh or expired token, or one of a deleted
-// or revoked user, gets 401 before
-// any upgrade, so nothing is streamed to a caller who is not who they claim.
+// or revoked user, gets 401 before any upgrade, so nothing is streamed to a caller who
+// is not who they claim.
 // ?after=<id> resumes, ?scanId= narrows to one scan.
 func (s *Server) liveWebSocket(c *gin.Context) {
 	raw := s.WebSocket.Token(c.Request)
@@ -81,7 +64,15 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	stream, err := s.WebSocket.Open(c.Request)
+	c.Set(claimsKey, cl) // for the access log
+	s.serveLive(c, s.WebSocket, cl.UserID, "websocket")
+}
+
+// serveLive streams userID's updates on transport t (kind names it in the live
+// connection counts): where the request resumes and the ?scanId= filter are checked
+// first, then the connection must fit the live limits.
+func (s *Server) serveLive(c *gin.Context, t LiveTransport, userID, kind string) {
+	stream, err := t.Open(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -91,13 +82,12 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.Set(claimsKey, cl) // for the access log
-	release, err := s.live.acquire(cl.UserID, c.ClientIP(), "websocket")
+	release, err := s.live.acquire(userID, c.ClientIP(), kind)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if err := stream(c.Writer, c.Request, cl.UserID, scanFilter, release); err != nil {
+	if err := stream(c.Writer, c.Request, userID, scanFilter, release); err != nil {
 		s.writeError(c, err)
 	}
 }

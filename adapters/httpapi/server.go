@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -18,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/erasure"
+	"github.com/scanledger/scanledger/domain/origin"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 )
@@ -100,6 +100,7 @@ type Server struct {
 	log     *slog.Logger
 	revoked *revocationCache // nil without a Revocations source
 	live    *liveLimiter
+	origins origin.Policy // CORSOrigins, by the rule every transport uses
 }
 
 // New returns a Server.
@@ -131,15 +132,24 @@ func New(cfg Config) *Server {
 	if cfg.LivePerIP <= 0 {
 		cfg.LivePerIP = 100
 	}
-	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP)}
+	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP), origins: origin.New(cfg.CORSOrigins)}
 	if r, ok := cfg.Accounts.(Revocations); ok {
 		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
 	}
 	return s
 }
 
-// Handler builds the router.
+// Handler builds the router and puts the mounts beside it.
 func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for prefix, h := range s.Mounts {
+		mux.Handle(prefix, h)
+	}
+	mux.Handle("/", s.router())
+	return s.observe(s.minRate(mux))
+}
+
+func (s *Server) router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// The client IP (login rate limits) comes from the connection unless proxies are
@@ -157,6 +167,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
+	v1.GET("/openapi.json", s.openAPIDocument)
 	authed := v1.Group("", s.authenticate, s.auditorsReadOnly)
 	authed.POST("/scans", s.createScan)
 	authed.POST("/scans/:scanId/images", s.uploadImages)
@@ -173,13 +184,7 @@ func (s *Server) Handler() http.Handler {
 	s.consoleRoutes(authed)
 	s.analyticsRoutes(authed)
 	s.auditRoutes(authed)
-
-	mux := http.NewServeMux()
-	for prefix, h := range s.Mounts {
-		mux.Handle(prefix, h)
-	}
-	mux.Handle("/", r)
-	return s.observe(s.minRate(mux))
+	return r
 }
 
 func (s *Server) healthz(c *gin.Context) {
@@ -202,10 +207,10 @@ func (s *Server) readyz(c *gin.Context) {
 // cors answers browsers from the configured origins, with credentials, as the
 // original backend's CORS settings did.
 func (s *Server) cors(c *gin.Context) {
-	origin := c.GetHeader("Origin")
-	if origin != "" && s.originAllowed(origin) {
+	from := c.GetHeader("Origin")
+	if s.origins.Allows(from) {
 		h := c.Writer.Header()
-		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Origin", from)
 		h.Set("Access-Control-Allow-Credentials", "true")
 		h.Add("Vary", "Origin")
 		if c.Request.Method == http.MethodOptions {
@@ -217,15 +222,6 @@ func (s *Server) cors(c *gin.Context) {
 		}
 	}
 	c.Next()
-}
-
-func (s *Server) originAllowed(origin string) bool {
-	for _, o := range s.CORSOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
 }
 
 // ok writes the {"data": ...} envelope every success uses.

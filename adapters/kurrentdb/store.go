@@ -292,11 +292,8 @@ func utf16Len(s string) int {
 
 // ReadStream implements event.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	if from < 0 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "negative version %d", from))
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	if err := event.CheckRead(from, max); err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	got, _, err := s.readStream(ctx, stream, from, max)
 	if err != nil {
@@ -370,8 +367,8 @@ func readPage(open func() (*esdb.ReadStream, error)) ([]*esdb.ResolvedEvent, err
 // ReadAll implements event.Store. $all holds system events and other applications'
 // streams too, so it reads pages until it has max of ours or reaches the end.
 func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
-	if max < 1 {
-		return nil, fmt.Errorf("read all: %w", domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	if err := event.CheckRead(0, max); err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
 	}
 	pos, err := parseCursor(after)
 	if err != nil {

@@ -48,3 +48,14 @@ func TestTamperingIsCaught(t *testing.T) {
 		return s, tamperer{s}
 	})
 }
+
+// TestVerifyAllFigure measures `verify --all` over SCANLEDGER_VERIFY_EVENTS events in
+// a fresh database (scripts/bench-postgres.sh runs it with 200,000); skipped unless
+// set:
+//
+//	SCANLEDGER_VERIFY_EVENTS=200000 go test -count=1 -timeout 30m -run TestVerifyAllFigure -v ./adapters/postgres/
+func TestVerifyAllFigure(t *testing.T) {
+	audittest.VerifyAllFigure(t, func(t *testing.T) event.Store {
+		return openStore(t, newDatabase(t, 4))
+	})
+}

@@ -465,25 +465,7 @@ func validText(what, s string) error {
 
 // isUUID accepts the canonical lowercase form only: the uuid column hands ids back in
 // that form, and an id must read back exactly as it was appended.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func isUUID(s string) bool { return domain.ValidID(s) && strings.ToLower(s) == s }
 
 // bytesOrEmpty keeps a nil payload from becoming NULL in a NOT NULL column.
 func bytesOrEmpty(b []byte) []byte {
@@ -495,11 +477,8 @@ func bytesOrEmpty(b []byte) []byte {
 
 // ReadStream implements event.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	if from < 0 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "negative version %d", from))
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	if err := event.CheckRead(from, max); err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	rows, err := s.db.pool.Query(ctx, `SELECT `+columns+` FROM events
 		WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, max)
@@ -561,12 +540,12 @@ const (
 // ReadAll waits for that transaction (see settleMaxWait). Subscriptions do not wait
 // this way; the commit they wait for wakes them.
 func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
+	if err := event.CheckRead(0, max); err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
 	p, err := parseCursor(after)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read all: %w", domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
 	}
 	var (
 		target  uint64

@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
+	"github.com/scanledger/scanledger/domain/origin"
 )
 
 // SocketIONamespace is the namespace the PWA connects to (contracts section 2).
@@ -80,7 +80,7 @@ func NewSocketIO(c SocketIO) *socketio.Server {
 	return socketio.NewServer(socketio.Config{
 		Namespace:    SocketIONamespace,
 		PingInterval: orDefault(c.Heartbeat, DefaultHeartbeat),
-		AllowOrigin:  originAllowed(c.Origins),
+		AllowOrigin:  origin.New(c.Origins).Allows,
 		Connect:      g.connect,
 		Logger:       log,
 	})
@@ -242,22 +242,6 @@ func (w sioWriter) Write(m Message) error {
 func (w sioWriter) Flush() error     { return nil }
 func (w sioWriter) Heartbeat() error { return nil }
 func (w sioWriter) End(error)        { w.out.Close() }
-
-// originAllowed matches the Origin header against full origins ("https://app.example")
-// or "*".
-func originAllowed(origins []string) func(string) bool {
-	if len(origins) == 0 {
-		return nil
-	}
-	return func(origin string) bool {
-		for _, o := range origins {
-			if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-				return true
-			}
-		}
-		return false
-	}
-}
 
 // pidSigner makes Socket.IO private session ids that the server can check without
 // keeping them: a random nonce (so every connection's pid differs, which socket.io's

@@ -343,11 +343,8 @@ func bytesOrEmpty(b []byte) []byte {
 
 // ReadStream implements event.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	if from < 0 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "negative version %d", from))
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read %s: %w", stream, domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
+	if err := event.CheckRead(from, max); err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	st, err := s.statements(ctx)
 	if err != nil {
@@ -366,12 +363,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, max i
 
 // ReadAll implements event.Store. A malformed cursor is a domain.EINVALID error.
 func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
+	if err := event.CheckRead(0, max); err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
 	pos, err := parseCursor(after)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
-	}
-	if max < 1 {
-		return nil, fmt.Errorf("read all: %w", domain.Errorf(domain.EINVALID, "max %d, want >= 1", max))
 	}
 	st, err := s.statements(ctx)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
 	dataDir := t.TempDir()
 	srv := startServer(t, dataDir)
+	checkOpenAPI(t, srv)
 	tok := srv.token(domain.NewID(), "user")
 	var created struct{ ScanID string }
 	srv.json("POST", "/api/v1/scans", tok, `{"address":"12 Harbour Road"}`).data(t, &created)

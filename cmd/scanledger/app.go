@@ -339,7 +339,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		ChecklistStore: a.accounts,
 		Console:        a.accounts,
 		Trail:          a.trail,
-		Analytics:      analyticsModel{a.read},
+		Analytics:      analytics.Reader{DB: a.read},
 		Logger:         a.log,
 		Verifier:       a.verifier(),
 		Exporter:       a.exporter(),

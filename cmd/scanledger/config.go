@@ -134,7 +134,7 @@ func (c *Config) settings() []setting {
 		{"jwt-audience", "SCANLEDGER_JWT_AUDIENCE", "scanledger-users", "JWT aud claim", nonEmpty(&c.JWTAudience), forTokens, false},
 		{"access-ttl", "SCANLEDGER_ACCESS_TTL", "15m", "access token lifetime", positive(&c.AccessTTL), forTokens, false},
 		{"refresh-ttl", "SCANLEDGER_REFRESH_TTL", "168h", "refresh token lifetime", positive(&c.RefreshTTL), forTokens, false},
-		{"cors-origins", "SCANLEDGER_CORS_ORIGINS", "http://localhost:5173", "comma-separated browser origins allowed to call the API (the PWA's dev server by default)", commaList(&c.CORSOrigins), forServe, false},
+		{"cors-origins", "SCANLEDGER_CORS_ORIGINS", "http://localhost:5173", "comma-separated browser origins allowed to call the API and open live connections from another site, one rule for REST, SSE, WebSocket and Socket.IO (a trailing /, letter case and a default port do not matter; * allows any); the PWA's dev server by default", commaList(&c.CORSOrigins), forServe, false},
 		{"trusted-proxies", "SCANLEDGER_TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs allowed to set X-Forwarded-For (default: none, the connection's address is the client)", commaList(&c.Proxies), forServe, false},
 		{"upload-max-bytes", "SCANLEDGER_UPLOAD_MAX_BYTES", "20971520", "largest accepted photo, in bytes", byteCount(&c.MaxImageSize), forServe, false},
 		{"upload-max-files", "SCANLEDGER_UPLOAD_MAX_FILES", "50", "most photos in one upload", count(&c.MaxImages), forServe, false},

@@ -34,6 +34,7 @@ func TestTheWorkerPricesRunsFromTheRegistryAndTheConsoleShowsThem(t *testing.T) 
 	agents := agentstest.NewServer(t, agentstest.Raw(http.StatusOK, "application/json", noCostAnswer))
 	dir := t.TempDir()
 	srv := startServer(t, dir, "SCANLEDGER_ANALYZER="+agents.URL)
+	checkOpenAPI(t, srv)
 	stamp := time.Now().UnixNano()
 	signup := func(email string) string {
 		var out struct{ AccessToken string }

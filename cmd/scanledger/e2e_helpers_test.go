@@ -54,6 +54,9 @@ type server struct {
 	env     []string
 	logs    *syncBuffer
 	done    chan struct{}
+	// client sends do's requests; nil: http.DefaultClient (checkOpenAPI sets one that
+	// validates them).
+	client *http.Client
 }
 
 type syncBuffer struct {
@@ -194,7 +197,11 @@ func (s *server) do(method, path, tok, contentType string, body io.Reader) respo
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := s.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -25,6 +25,7 @@ func TestScanEndToEnd(t *testing.T) {
 
 func scanEndToEnd(t *testing.T, env []string) {
 	srv := startServer(t, t.TempDir(), env...)
+	checkOpenAPI(t, srv)
 	user := domain.NewID()
 	tok := srv.token(user, "user")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -256,6 +257,7 @@ func expectError(t *testing.T, r response, status int, what string) {
 func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	dataDir := t.TempDir()
 	srv := startServer(t, dataDir, "SCANLEDGER_UPLOAD_MAX_BYTES=200000")
+	checkOpenAPI(t, srv)
 	alice, bob := domain.NewID(), domain.NewID()
 	ta, tb := srv.token(alice, "user"), srv.token(bob, "user")
 

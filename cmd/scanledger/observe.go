@@ -9,17 +9,10 @@ import (
 	"github.com/scanledger/scanledger/adapters/metrics"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/analytics"
-	"github.com/scanledger/scanledger/projections/jobs"
 )
 
 // readModelGroup is the projection group of the scans read model and the user feed.
 const readModelGroup = "readmodel"
-
-// servedProjections are the projections the service keeps (see Open), whether or not
-// this process runs them: an instance without the projector role still reports their
-// lag, read from the shared read model.
-var servedProjections = []string{readModelGroup, jobs.Name, analytics.Name}
 
 // lagCountBound is the most unapplied events a scrape counts per projection: counting
 // means reading them, and beyond a thousand the figure only needs to say "far behind".
@@ -42,8 +35,13 @@ func (a *App) projectionStates(ctx context.Context, count int) ([]metrics.Projec
 		local[r.Name()] = r.Stats()
 	}
 	now := time.Now()
-	out := make([]metrics.Projection, 0, len(servedProjections))
-	for _, name := range servedProjections {
+	// Every projection the service keeps (projectionKinds), whether or not this process
+	// runs it: an instance without the projector role still reports their lag, read
+	// from the shared read model.
+	kinds := projectionKinds()
+	out := make([]metrics.Projection, 0, len(kinds))
+	for _, k := range kinds {
+		name := k.name
 		pos, _, err := projections.Checkpoint(ctx, a.read, name)
 		if err != nil {
 			return out, err

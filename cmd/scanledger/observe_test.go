@@ -233,3 +233,51 @@ func TestAccessLogHasOneLinePerRequestAndNoToken(t *testing.T) {
 		t.Errorf("the logs hold the token:\n%s", regexp.MustCompile(regexp.QuoteMeta(signature)).ReplaceAllString(logs, "<TOKEN>"))
 	}
 }
+
+// One scan through the pipeline moves the counters of each part it crosses: the
+// commands and appends, the worker's claim and completed attempt, the analyzer's call,
+// and the HTTP requests by route template.
+func TestMetricsCountAScanThroughThePipeline(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	tok := srv.token(domain.NewID(), "user")
+	var created struct{ ScanID string }
+	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
+	path := "/api/v1/scans/" + created.ScanID
+	if r := srv.upload(path+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
+		t.Fatalf("process: %d %s", r.Status, r.Body)
+	}
+	waitFor(t, 120*time.Second, "the scan to succeed", func() bool {
+		var s struct{ Status string }
+		srv.do("GET", path, tok, "", nil).data(t, &s)
+		return s.Status == "succeeded"
+	})
+	at := func(name, labels string) float64 {
+		v, ok := metric(t, srv.base, name, labels)
+		if !ok {
+			t.Errorf("/metrics has no %s{%s}", name, labels)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name, labels string
+		least        float64
+	}{
+		{"scanledger_worker_jobs_claimed_total", "", 1},
+		{"scanledger_worker_attempts_total", `outcome="completed"`, 1},
+		{"scanledger_analyzer_calls_total", "", 1},
+		{"scanledger_event_appends_total", `outcome="ok"`, 4},
+		{"scanledger_command_duration_seconds_count", `outcome="ok"`, 4},
+		{"scanledger_http_requests_total", `method="POST",route="/api/v1/scans/:scanId/images",status="201"`, 1},
+		{"scanledger_http_requests_total", `method="GET",route="/api/v1/scans/:scanId",status="200"`, 1},
+	} {
+		if got := at(c.name, c.labels); got < c.least {
+			t.Errorf("%s{%s} = %v, want at least %v", c.name, c.labels, got, c.least)
+		}
+	}
+	if got := at("scanledger_worker_jobs_running", ""); got != 0 {
+		t.Errorf("jobs running after the scan succeeded = %v, want 0", got)
+	}
+}

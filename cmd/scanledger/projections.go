@@ -55,19 +55,19 @@ type projectionKind struct {
 	tables, views, kept []string
 }
 
-// projectionKinds lists serve's projections (see App.Open).
+// projectionKinds lists serve's projections (as App.Open composes them).
 func projectionKinds() []projectionKind {
 	return []projectionKind{
 		{
-			name: "readmodel",
+			name: readModelGroup,
 			live: func(c *personal.Cipher) projections.Projection {
-				return projections.NewGroup("readmodel", scansProjector(c), feed.NewProjector())
+				return projections.NewGroup(readModelGroup, scansProjector(c), feed.NewProjector())
 			},
 			// The feed is never projected again: its rows are messages already sent, and
 			// their ids are where clients resume. A forgotten user's address comes out as
 			// personal.Erased.
 			rebuild: func(c *personal.Cipher) projections.Projection {
-				return projections.NewGroup("readmodel", scansProjector(c))
+				return projections.NewGroup(readModelGroup, scansProjector(c))
 			},
 			tables: scans.Tables, views: scans.Views, kept: feed.Tables,
 		},
@@ -618,8 +618,19 @@ func (c *projectionsCmd) swap(ctx context.Context, name string) error {
 	if err == nil {
 		err = catchUp(ctx, target)
 	}
+	live := c.e.write
+	if err == nil && c.sqliteReadModel() != "" {
+		// The swap keeps its connection (and the write lock) to the end while the
+		// catch-up reads events through the store, which may still have to prepare
+		// statements on its own single write connection: the swap gets another.
+		var own *sqlite.DB
+		if own, err = sqlite.Open(ctx, c.e.sqlite.Path); err == nil {
+			defer own.Close()
+			live = projections.DB{DB: own.Write, Dialect: projections.SQLite}
+		}
+	}
 	if err == nil {
-		err = projections.Swap(ctx, c.e.write, cp, catchUp)
+		err = projections.Swap(ctx, live, cp, catchUp)
 	}
 	closeCopy()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,12 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			got := until(t, live, "scan:completed", 120*time.Second)
 			lastID := got[len(got)-1].ID
 
+			owned := []string{"houses", "scans", "rooms", "house_room_images", "house_scan_summary", "agents_runs", "scan_attempts", "scan_checklist_items"}
+			waitFor(t, 30*time.Second, "every projection at the same position", func() bool {
+				var n int
+				return db.QueryRow(`SELECT count(DISTINCT position) FROM projection_checkpoints`).Scan(&n) == nil && n == 1
+			})
+			liveRows := scanRows(t, db, created.ScanID, owned...)
 			// A row gone wrong, as a since-fixed bug or a hand edit leaves it.
 			if _, err := db.Exec(`UPDATE scans SET status = 'failed', failure_code = 'corrupted' WHERE id = $1`, created.ScanID); err != nil {
 				t.Fatal(err)
@@ -89,7 +96,8 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			if out, err := projectionsCmd(dir, env, "rebuild", "readmodel", "--beside"); err != nil {
 				t.Fatalf("rebuild --beside: %v\n%s", err, out)
 			}
-			// The API answers throughout the swap.
+			// The API answers throughout the swap, and events keep coming (scans created:
+			// no live message), so the swap has events to catch up under its lock.
 			stop := make(chan struct{})
 			answered := make(chan error, 1)
 			go func() {
@@ -104,6 +112,10 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 						answered <- fmt.Errorf("GET the scan during the swap: %d %s", r.Status, r.Body)
 						return
 					}
+					if r := srv.json("POST", "/api/v1/scans", tok, `{"address":"14 Harbour Road"}`); r.Status != http.StatusCreated {
+						answered <- fmt.Errorf("POST a scan during the swap: %d %s", r.Status, r.Body)
+						return
+					}
 				}
 			}()
 			out, err := projectionsCmd(dir, env, "swap", "readmodel")
@@ -115,9 +127,17 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 				t.Error(err)
 			}
 
-			var status string
-			if err := db.QueryRow(`SELECT status FROM scans WHERE id = $1`, created.ScanID).Scan(&status); err != nil || status != "succeeded" {
-				t.Errorf("the corrupted scan after the swap: %q, %v", status, err)
+			if out, err := projectionsCmd(dir, env, "rebuild", "analytics", "--beside"); err != nil {
+				t.Fatalf("rebuild analytics --beside: %v\n%s", err, out)
+			}
+			if out, err := projectionsCmd(dir, env, "swap", "analytics"); err != nil {
+				t.Fatalf("swap analytics: %v\n%s", err, out)
+			}
+			// Row for row what the read model held of the scan before the corruption.
+			for table, rows := range scanRows(t, db, created.ScanID, owned...) {
+				if strings.Join(rows, "\n") != strings.Join(liveRows[table], "\n") {
+					t.Errorf("%s after the swaps:\n%s\nwant\n%s", table, strings.Join(rows, "\n"), strings.Join(liveRows[table], "\n"))
+				}
 			}
 			// Still logged in: the access token works and the refresh token rotates.
 			if r := srv.do("GET", scanPath, tok, "", nil); r.Status != http.StatusOK {
@@ -138,6 +158,18 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			}
 			if out, err := projectionsCmd(dir, env, "status"); err != nil || !strings.Contains(out, "readmodel") {
 				t.Errorf("status: %v\n%s", err, out)
+			}
+
+			// Stopped, a rebuild runs in place (holding the data dir or the projection's lock).
+			srv.stop()
+			liveRows = scanRows(t, db, created.ScanID, owned...)
+			if out, err := projectionsCmd(dir, env, "rebuild", "readmodel"); err != nil || !strings.Contains(out, "readmodel swapped") {
+				t.Fatalf("rebuild in place: %v\n%s", err, out)
+			}
+			for table, rows := range scanRows(t, db, created.ScanID, owned...) {
+				if strings.Join(rows, "\n") != strings.Join(liveRows[table], "\n") {
+					t.Errorf("%s changed in a rebuild in place:\n%s\nwant\n%s", table, strings.Join(rows, "\n"), strings.Join(liveRows[table], "\n"))
+				}
 			}
 		})
 	}
@@ -206,3 +238,48 @@ func TestProjections_ParkedEventsAreListedShownAndSkippedWithTheDecisionRecorded
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// scanRows reads, as sorted text rows, what each table holds of one scan (its house
+// too).
+func scanRows(t *testing.T, db *sql.DB, scanID string, tables ...string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, table := range tables {
+		where := "scan_id = $1"
+		switch table {
+		case "scans":
+			where = "id = $1"
+		case "houses":
+			where = "id IN (SELECT house_id FROM scans WHERE id = $1)"
+		}
+		rows, err := db.Query(`SELECT * FROM `+table+` WHERE `+where, scanID)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatalf("read %s: %v", table, err)
+			}
+			var b strings.Builder
+			for _, v := range vals {
+				if raw, ok := v.([]byte); ok {
+					v = string(raw)
+				}
+				fmt.Fprintf(&b, "%v|", v)
+			}
+			out[table] = append(out[table], b.String())
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		rows.Close()
+		sort.Strings(out[table])
+	}
+	return out
+}

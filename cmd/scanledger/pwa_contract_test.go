@@ -278,6 +278,7 @@ type pwaAnswers struct {
 
 func TestPWAContract(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "SCANLEDGER_ACCESS_TTL="+pwaAccessTTL)
+	checkOpenAPI(t, srv)
 	stamp := time.Now().UnixMilli()
 	email := fmt.Sprintf("ada.%d@example.com", stamp)
 	pwa := &pwaClient{t: t, srv: srv}

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"runtime"
 	"sort"
 	"sync"
@@ -145,17 +144,10 @@ func (v Verifier) All(ctx context.Context) (Report, error) {
 		shards[i] = &shard{live: map[string]*event.ChainState{}, broken: map[string]bool{}}
 	}
 	check := func(recs []event.Recorded) {
-		parts := make([][]event.Recorded, len(shards))
-		for _, r := range recs {
-			i := shardOf(r.StreamID, len(shards))
-			parts[i] = append(parts[i], r)
-		}
 		var wg sync.WaitGroup
 		for i, sh := range shards {
-			if len(parts[i]) > 0 {
-				wg.Add(1)
-				go func() { defer wg.Done(); sh.check(parts[i]) }()
-			}
+			wg.Add(1)
+			go func() { defer wg.Done(); sh.check(recs, i, len(shards)) }()
 		}
 		wg.Wait()
 	}
@@ -178,7 +170,7 @@ func (v Verifier) All(ctx context.Context) (Report, error) {
 		if p.err != nil {
 			return Report{}, fmt.Errorf("read all: %w", p.err)
 		}
-		recs := make([]event.Recorded, 0, len(p.recs))
+		recs := p.recs[:0] // the seal stream's events are dropped in place
 		for _, r := range p.recs {
 			if r.StreamID == SealStream {
 				continue
@@ -191,7 +183,7 @@ func (v Verifier) All(ctx context.Context) (Report, error) {
 				// then go on with the rest of the page.
 				check(recs)
 				compare()
-				recs = recs[:0:0]
+				recs = recs[len(recs):]
 			}
 		}
 		check(recs)
@@ -225,8 +217,12 @@ type shard struct {
 	problems []Problem
 }
 
-func (sh *shard) check(recs []event.Recorded) {
+// check checks the events of recs whose stream is shard i of n, in order.
+func (sh *shard) check(recs []event.Recorded, i, n int) {
 	for _, r := range recs {
+		if shardOf(r.StreamID, n) != i {
+			continue
+		}
 		c := sh.live[r.StreamID]
 		if c == nil {
 			c = &event.ChainState{Stream: r.StreamID}
@@ -242,10 +238,14 @@ func (sh *shard) check(recs []event.Recorded) {
 	}
 }
 
+// shardOf is FNV-1a of the stream name, modulo n.
 func shardOf(stream string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(stream))
-	return int(h.Sum32() % uint32(n))
+	h := uint32(2166136261)
+	for i := 0; i < len(stream); i++ {
+		h ^= uint32(stream[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
 }
 
 type page struct {

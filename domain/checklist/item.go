@@ -1,5 +1,7 @@
 package checklist
 
+import "slices"
+
 // Item types the agents-service evaluates. An item of any other type gets no answer.
 const (
 	TypeBoolean     = "boolean"     // answered true or false
@@ -23,13 +25,7 @@ func QualityOptions() []string {
 	return []string{QualityPoor, QualityAverage, QualityGood, QualityExcellent, QualityNotApplicable}
 }
 
-func isQuality(s string) bool {
-	switch s {
-	case QualityPoor, QualityAverage, QualityGood, QualityExcellent, QualityNotApplicable:
-		return true
-	}
-	return false
-}
+func isQuality(s string) bool { return slices.Contains(QualityOptions(), s) }
 
 func isItemType(s string) bool {
 	switch s {

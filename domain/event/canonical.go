@@ -2,9 +2,29 @@ package event
 
 import (
 	"bytes"
-	"strconv"
 	"time"
 )
+
+// canonical is metadata as parseCanonical found it: the fields are the raw bytes
+// between the quotes, sub-slices of the metadata (nothing is copied).
+type canonical struct {
+	eventID, occurredAt, userID, correlationID, causationID, chain []byte
+	at                                                             time.Time
+	schemaVersion, chainVersion                                    int
+}
+
+// metadata is the Metadata the fields decode to.
+func (c canonical) metadata() Metadata {
+	return Metadata{EventID: string(c.eventID), OccurredAt: c.at, UserID: string(c.userID),
+		CorrelationID: string(c.correlationID), CausationID: string(c.causationID),
+		SchemaVersion: c.schemaVersion, Chain: string(c.chain), ChainVersion: c.chainVersion}
+}
+
+// utc says whether occurredAt is written in UTC, as Chained writes it: then its bytes
+// are exactly the time the link covers.
+func (c canonical) utc() bool {
+	return len(c.occurredAt) > 0 && c.occurredAt[len(c.occurredAt)-1] == 'Z'
+}
 
 // parseCanonical decodes metadata that is byte for byte what encoding/json writes for
 // a Metadata whose strings need no escaping, which is every metadata scanledger
@@ -12,30 +32,30 @@ import (
 // encoding/json cost most of a check); ok is false for anything else, and the caller
 // takes the slow path, which decides. Because it accepts only the exact bytes the
 // encoder would produce, ok also proves the bytes are canonical.
-func parseCanonical(b []byte) (m Metadata, ok bool) {
+func parseCanonical(b []byte) (m canonical, ok bool) {
 	p := canonParser{b: b}
 	if !p.lit(`{"eventId":`) {
 		return m, false
 	}
-	if m.EventID, ok = p.str(); !ok || !p.lit(`,"occurredAt":`) {
+	if m.eventID, ok = p.str(); !ok || !p.lit(`,"occurredAt":`) {
 		return m, false
 	}
-	at, ok := p.str()
-	if !ok {
+	if m.occurredAt, ok = p.str(); !ok {
 		return m, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil || t.Format(time.RFC3339Nano) != at {
+	t, err := time.Parse(time.RFC3339Nano, string(m.occurredAt))
+	var buf [64]byte
+	if err != nil || !bytes.Equal(t.AppendFormat(buf[:0], time.RFC3339Nano), m.occurredAt) {
 		return m, false
 	}
-	m.OccurredAt = t
+	m.at = t
 	for _, f := range []struct {
 		key string
-		dst *string
-	}{{`,"userId":`, &m.UserID}, {`,"correlationId":`, &m.CorrelationID}, {`,"causationId":`, &m.CausationID}} {
+		dst *[]byte
+	}{{`,"userId":`, &m.userID}, {`,"correlationId":`, &m.correlationID}, {`,"causationId":`, &m.causationID}} {
 		if p.lit(f.key) {
 			// omitempty: a present field is never empty.
-			if *f.dst, ok = p.str(); !ok || *f.dst == "" {
+			if *f.dst, ok = p.str(); !ok || len(*f.dst) == 0 {
 				return m, false
 			}
 		}
@@ -43,14 +63,14 @@ func parseCanonical(b []byte) (m Metadata, ok bool) {
 	if !p.lit(`,"schemaVersion":`) {
 		return m, false
 	}
-	if m.SchemaVersion, ok = p.num(); !ok || !p.lit(`,"chain":`) {
+	if m.schemaVersion, ok = p.num(); !ok || !p.lit(`,"chain":`) {
 		return m, false
 	}
-	if m.Chain, ok = p.str(); !ok {
+	if m.chain, ok = p.str(); !ok {
 		return m, false
 	}
 	if p.lit(`,"chainVersion":`) {
-		if m.ChainVersion, ok = p.num(); !ok || m.ChainVersion == 0 {
+		if m.chainVersion, ok = p.num(); !ok || m.chainVersion == 0 {
 			return m, false
 		}
 	}
@@ -63,7 +83,7 @@ type canonParser struct {
 }
 
 func (p *canonParser) lit(s string) bool {
-	if bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
 		p.i += len(s)
 		return true
 	}
@@ -71,37 +91,44 @@ func (p *canonParser) lit(s string) bool {
 }
 
 // str reads a JSON string made only of printable ASCII that encoding/json writes as
-// it is (no quote, backslash or HTML-escaped character).
-func (p *canonParser) str() (string, bool) {
+// it is (no quote, backslash or HTML-escaped character), and returns its bytes.
+func (p *canonParser) str() ([]byte, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	for j := p.i + 1; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
-			s := string(p.b[p.i+1 : j])
+			s := p.b[p.i+1 : j]
 			p.i = j + 1
 			return s, true
 		case c < 0x20 || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&':
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
-// num reads a decimal integer as encoding/json writes it.
+// num reads a decimal integer as encoding/json writes it: no leading zero, no "-0".
+// Longer numbers than any version needs are refused (the slow path decides them).
 func (p *canonParser) num() (int, bool) {
-	j := p.i
+	j, neg := p.i, false
 	if j < len(p.b) && p.b[j] == '-' {
-		j++
+		j, neg = j+1, true
 	}
+	start, n := j, 0
 	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
+		n = n*10 + int(p.b[j]-'0')
 		j++
 	}
-	s := string(p.b[p.i:j])
-	n, err := strconv.Atoi(s)
-	if err != nil || strconv.Itoa(n) != s {
+	switch digits := j - start; {
+	case digits == 0 || digits > 9:
 		return 0, false
+	case p.b[start] == '0' && (digits > 1 || neg):
+		return 0, false
+	}
+	if neg {
+		n = -n
 	}
 	p.i = j
 	return n, true

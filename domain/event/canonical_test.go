@@ -26,7 +26,8 @@ func TestCanonicalParsingAgreesWithEncodingJSON(t *testing.T) {
 			ChainVersion:  pick2(r),
 		}
 		b, _ := json.Marshal(m)
-		fast, ok := parseCanonical(b)
+		c, ok := parseCanonical(b)
+		fast := c.metadata()
 		simple := !strings.ContainsAny(m.UserID+m.CausationID, "<ü\"\\")
 		if ok != simple {
 			t.Fatalf("%d: %s: accepted %t", i, b, ok)

@@ -34,3 +34,16 @@ func CheckAppend(stream string, expected int64, events []Data) error {
 	}
 	return nil
 }
+
+// CheckRead enforces what every store requires of a read, before it touches anything:
+// a version from 0 and a max of at least one. A violation is a domain.EINVALID error.
+// ReadAll has no version to check (from 0); its cursor is each engine's own to parse.
+func CheckRead(from int64, max int) error {
+	if from < 0 {
+		return domain.Errorf(domain.EINVALID, "negative version %d", from)
+	}
+	if max < 1 {
+		return domain.Errorf(domain.EINVALID, "max %d, want >= 1", max)
+	}
+	return nil
+}

@@ -71,26 +71,38 @@ func Chain(prev, eventID, typ string, schemaVersion int, data []byte) string {
 // stream's links after an edit. Signed seals over every stream's head (domain/audit)
 // are what catch that.
 func Link(prev, stream string, version int64, typ string, m Metadata, data []byte) string {
-	h := sha256.New()
-	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	field([]byte("scanledger-chain-v2"))
-	field([]byte(prev))
-	field([]byte(stream))
-	field([]byte(strconv.FormatInt(version, 10)))
-	field([]byte(m.EventID))
-	field([]byte(typ))
-	field([]byte(strconv.Itoa(m.SchemaVersion)))
-	field([]byte(m.OccurredAt.UTC().Format(time.RFC3339Nano)))
-	field([]byte(m.UserID))
-	field([]byte(m.CorrelationID))
-	field([]byte(m.CausationID))
-	field(data)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte
+	in := linkInput(buf[:0], prev, stream, version, m.EventID, typ, m.SchemaVersion,
+		m.OccurredAt.UTC().Format(time.RFC3339Nano), m.UserID, m.CorrelationID, m.CausationID, data)
+	sum := sha256.Sum256(in)
+	return hex.EncodeToString(sum[:])
+}
+
+// linkInput appends to b what a chain version 2 link hashes (see Link), occurredAt
+// already formatted. It takes strings or bytes so that verification can hash the
+// metadata's own bytes without copying them into strings.
+func linkInput[S1, S2, S3 ~string | ~[]byte](b []byte, prev, stream string, version int64, eventID S1, typ string, schemaVersion int,
+	occurredAt, userID, correlationID, causationID S2, data S3) []byte {
+	var num [20]byte
+	b = appendField(b, "scanledger-chain-v2")
+	b = appendField(b, prev)
+	b = appendField(b, stream)
+	b = appendField(b, strconv.AppendInt(num[:0], version, 10))
+	b = appendField(b, eventID)
+	b = appendField(b, typ)
+	b = appendField(b, strconv.AppendInt(num[:0], int64(schemaVersion), 10))
+	b = appendField(b, occurredAt)
+	b = appendField(b, userID)
+	b = appendField(b, correlationID)
+	b = appendField(b, causationID)
+	return appendField(b, data)
+}
+
+// appendField appends f with its length before it, so no two different events hash
+// the same input.
+func appendField[S ~string | ~[]byte](b []byte, f S) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+	return append(b, f...)
 }
 
 // Chained returns the event to append at version of stream after the link prev, with m
@@ -138,8 +150,14 @@ func (c *ChainState) Check(e Recorded) error {
 	if e.Version != c.Next {
 		return fail(fmt.Sprintf("expected version %d", c.Next))
 	}
-	m, canonical := parseCanonical(e.Metadata)
-	if !canonical {
+	f, canonical := parseCanonical(e.Metadata)
+	if canonical && f.chainVersion == ChainVersion2 && f.utc() {
+		return c.checkCanonical(e, f, fail)
+	}
+	var m Metadata
+	if canonical {
+		m = f.metadata()
+	} else {
 		var err error
 		if m, err = ParseMetadata(e.Metadata); err != nil {
 			return fail(err.Error())
@@ -182,6 +200,35 @@ func (c *ChainState) Check(e Recorded) error {
 		return fail(fmt.Sprintf("unknown chain version %d", m.ChainVersion))
 	}
 	c.Head, c.Next = m.Chain, c.Next+1
+	return nil
+}
+
+// checkCanonical is Check for a chain version 2 event whose metadata is canonical and
+// in UTC, which is every event scanledger writes: the same checks in the same order,
+// but hashing the metadata's own bytes, with nothing decoded into strings and the
+// link's input built on the stack.
+func (c *ChainState) checkCanonical(e Recorded, f canonical, fail func(string) error) error {
+	if string(f.eventID) != e.ID {
+		return fail("metadata eventId differs from the stored event id")
+	}
+	if f.schemaVersion != e.SchemaVersion {
+		return fail("metadata schemaVersion differs from the stored schema version")
+	}
+	prev := c.Head
+	if c.Next == 0 {
+		prev = c.Stream
+	}
+	var buf [512]byte
+	in := linkInput(buf[:0], prev, c.Stream, e.Version, f.eventID, e.Type, f.schemaVersion,
+		f.occurredAt, f.userID, f.correlationID, f.causationID, e.Data)
+	sum := sha256.Sum256(in)
+	var link [2 * sha256.Size]byte
+	hex.Encode(link[:], sum[:])
+	if !bytes.Equal(link[:], f.chain) {
+		return fail("chain value does not match the stored event")
+	}
+	c.linkedV = true
+	c.Head, c.Next = string(f.chain), c.Next+1
 	return nil
 }
 

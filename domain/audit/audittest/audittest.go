@@ -11,6 +11,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +241,65 @@ func Run(t *testing.T, open Open) {
 			t.Fatal(err)
 		}
 		f.expectCaught(t, f.streams[0], -1)
+	})
+	t.Run("several broken streams are each named once, as one by one", func(t *testing.T) {
+		// Verify all checks streams in parallel: what it finds must be exactly what
+		// verifying each stream on its own finds, whichever goroutine held the stream.
+		f := setup(t, open)
+		for i := range 9 {
+			name := fmt.Sprintf("%s-more%d", f.streams[0], i)
+			f.streams = append(f.streams, name)
+			AppendChained(t, f.store, name, 4)
+		}
+		if _, _, err := audit.NewSealer(f.store, f.key).Seal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		broken := map[string]bool{}
+		for i, stream := range f.streams {
+			switch i % 4 {
+			case 0:
+				r := f.read(t, stream)[2]
+				if err := f.tamper.Rewrite(t.Context(), stream, 2, []byte(`{"n":2,"address":"2 Other Rd"}`), r.Metadata); err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				if err := f.tamper.Delete(t.Context(), stream, 3); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				recs := f.read(t, stream)
+				recs[1].Data = []byte(`{"n":1,"address":"9 Forged Ave"}`)
+				Rechain(t, f.tamper, stream, recs, 1)
+			case 3:
+				continue // intact
+			}
+			broken[stream] = true
+		}
+		all, err := f.verifier().All(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []audit.Problem
+		for _, stream := range f.streams {
+			one, err := f.verifier().Stream(t.Context(), stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(one.Problems) != map[bool]int{true: 1}[broken[stream]] {
+				t.Fatalf("verify stream %s: %v", stream, one.Problems)
+			}
+			want = append(want, one.Problems...)
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i].Stream < want[j].Stream })
+		var got []audit.Problem
+		for _, p := range all.Problems {
+			if p.Stream != "*" { // deleted events also show store-wide (the seal's count)
+				got = append(got, p)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("verify all found\n%v\nverifying stream by stream found\n%v", got, want)
+		}
 	})
 	t.Run("forged seal", func(t *testing.T) {
 		f := setup(t, open)
