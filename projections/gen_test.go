@@ -180,8 +180,9 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 			if strings.HasSuffix(t.Name(), "postgres") {
 				d = newPostgres(t)
 			}
-			opts := projections.Options{BatchSize: size, CatchUpBatchSize: size} // every transaction that size
-			rs := catchUp(t, d, w.store, opts, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
+			// Every transaction that size, caught up or not.
+			rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize, r.CatchUpBatchSize = size, size },
+				newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {
 					t.Fatalf("batch size %d, %s: %+v", size, r.Name(), s)

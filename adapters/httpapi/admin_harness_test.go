@@ -127,7 +127,8 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 	}
 	rec := &recorder{}
 	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-	acc := accounts.New(write, read, issuer, accounts.WithHashParams(acctCheapHash), accounts.WithTrail(rec))
+	acc := newAccounts(write, read, issuer)
+	acc.Trail = rec
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
 	sp := scans.NewProjector()
 	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
