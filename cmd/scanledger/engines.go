@@ -63,7 +63,7 @@ func (e *engines) close() {
 // catchUpBatch is the most events a store subscription delivers at once. The projection
 // runners are its only subscribers: a delivery larger than their live batch tells them
 // they are behind, and they then commit up to this many events per transaction
-// (projections.Options.CatchUpBatchSize), several times faster than small batches.
+// (projections.Runner.CatchUpBatchSize), several times faster than small batches.
 const catchUpBatch = 5000
 
 // openEngines opens the event store and the read-model database the configuration
