@@ -125,6 +125,10 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 	a.store, a.write, a.read = a.metrics.Store(a.eng.store), a.eng.write, a.eng.read
 	a.scans = scan.NewHandler(a.store)
+	a.scans.CacheSize = a.cfg.ScanCache
+	if a.cfg.ScanCache == 0 {
+		a.scans.CacheSize = -1 // the handler reads 0 as its default
+	}
 	a.scans.Cipher = a.eng.cipher()
 	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {

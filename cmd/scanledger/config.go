@@ -101,6 +101,7 @@ type Config struct {
 	SealEvery    time.Duration
 	PhotoSweep   time.Duration
 	PhotoGrace   time.Duration
+	ScanCache    int
 
 	// in force is, per flag name, the text of the value in force and where it came
 	// from, for `config --effective`.
@@ -157,6 +158,7 @@ func (c *Config) settings() []setting {
 		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", text(&c.AuditKey), forAudit, false},
 		{"photo-sweep-interval", "SCANLEDGER_PHOTO_SWEEP_INTERVAL", "1h", "how often orphan photos (an upload whose event was never recorded, e.g. after a crash) are removed (0: never)", duration(&c.PhotoSweep), forServe, false},
 		{"photo-sweep-grace", "SCANLEDGER_PHOTO_SWEEP_GRACE", "1h", "how long an upload's photos must have been left untouched before a sweep may remove them (more than 0: a sweep must never take an upload in progress)", positive(&c.PhotoGrace), forServe, false},
+		{"scan-cache", "SCANLEDGER_SCAN_CACHE", "512", "scans kept loaded between commands, least recently used dropped first; a command then reads only the events after the one it holds (0: none, every command reads its scan's whole stream)", count(&c.ScanCache), forServe, false},
 		{"seal-interval", "SCANLEDGER_SEAL_INTERVAL", "1m", "how often the service seals the event store when something was appended (0: only on demand)", duration(&c.SealEvery), forServe, false},
 	}
 }

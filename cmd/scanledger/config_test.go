@@ -50,6 +50,7 @@ func TestServeRefusesABadSettingBeforeOpeningAnything(t *testing.T) {
 		{"signups-per-ip", "SCANLEDGER_SIGNUPS_PER_IP", "", "1.5", "not a whole number"},
 		{"live-per-user", "", "--live-per-user", "x", "not a whole number"},
 		{"live-per-ip", "SCANLEDGER_LIVE_PER_IP", "", "-3", "not a whole number"},
+		{"scan-cache", "SCANLEDGER_SCAN_CACHE", "", "all", "not a whole number"},
 		{"roles", "SCANLEDGER_ROLES", "", "http,cron", `unknown role "cron"`},
 		{"log-level", "", "--log-level", "loud", "not debug, info, warn or error"},
 		{"analyzer", "SCANLEDGER_ANALYZER", "", "ftp://agents", "neither builtin nor an http(s) URL"},
