@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,10 +55,6 @@ func (s *Server) deleteMe(c *gin.Context) {
 	cl := claims(c)
 	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
 		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -220,13 +214,9 @@ func (s *Server) decodeChecked(c *gin.Context, req any, check func(p *problems))
 	return true
 }
 
-// writeSession answers signup, login and refresh: 201 with the session, or the error,
-// with Retry-After when the store refused for too many attempts.
+// writeSession answers signup, login and refresh: 201 with the session, or the error
+// (with Retry-After when the store refused for too many attempts: see writeError).
 func (s *Server) writeSession(c *gin.Context, sess account.Session, err error) {
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
 	if err != nil {
 		s.writeError(c, err)
 		return
