@@ -17,11 +17,8 @@ import (
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
-	"github.com/scanledger/scanledger/domain/personal"
-	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -76,16 +73,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := scan.NewHandler(store)
-	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
-	sp := scans.NewProjector()
-	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
+	handler, done := startReadModel(ctx, store, write, read)
 	hub := &relay.Hub{Feed: relay.TableFeed{DB: read}}
 	hubDone := make(chan struct{})
 	go func() {

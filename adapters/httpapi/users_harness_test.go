@@ -23,11 +23,9 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/erasure"
-	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -78,16 +76,7 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accou
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := scan.NewHandler(store)
-	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
-	sp := scans.NewProjector()
-	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
+	handler, done := startReadModel(ctx, store, write, read)
 	cfg := httpapi.Config{
 		Scans:          handler,
 		Reader:         scans.Reader{DB: read},

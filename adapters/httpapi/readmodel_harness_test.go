@@ -1,0 +1,31 @@
+package httpapi_test
+
+import (
+	"context"
+
+	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/personal"
+	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/projections"
+	"github.com/scanledger/scanledger/projections/feed"
+	"github.com/scanledger/scanledger/projections/scans"
+)
+
+// startReadModel composes what every API harness runs behind the routes, as cmd does:
+// the scan handler over store, encrypting personal fields with the users' keys, and the
+// read-model projections (scans with the same cipher, feed) kept up by a runner until
+// ctx ends. done is closed once the runner has stopped.
+func startReadModel(ctx context.Context, store event.Store, write, read projections.DB) (*scan.Handler, <-chan struct{}) {
+	handler := scan.NewHandler(store)
+	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
+	sp := scans.NewProjector()
+	sp.Cipher = handler.Cipher
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = runner.Run(ctx)
+	}()
+	return handler, done
+}
