@@ -109,14 +109,13 @@ func runAll(b *testing.B, d *testDB, store *memStore, batch int, ps []projection
 	begin := time.Now()
 	for _, p := range ps {
 		var once sync.Once
-		r := projections.NewRunner(store, d.db, p, projections.Options{
-			BatchSize: batch,
-			OnCommit: func(_ string, last event.Recorded) {
-				if last.Position == head {
-					once.Do(func() { caughtUp <- struct{}{} })
-				}
-			},
-		})
+		r := projections.NewRunner(store, d.db, p)
+		r.BatchSize = batch
+		r.OnCommit = func(_ string, last event.Recorded) {
+			if last.Position == head {
+				once.Do(func() { caughtUp <- struct{}{} })
+			}
+		}
 		go func() { stopped <- r.Run(ctx) }()
 	}
 	for range ps {

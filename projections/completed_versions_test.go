@@ -160,12 +160,12 @@ func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
 		projectors := func() []projections.Projection {
 			return []projections.Projection{newScansProjector(), analytics.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
 		}
-		catchUp(t, d, w.store, projections.Options{}, projectors()...)
+		catchUp(t, d, w.store, nil, projectors()...)
 		other := newSQLite(t)
 		if d.name == "postgres" {
 			other = newPostgres(t)
 		}
-		catchUp(t, other, old, projections.Options{}, projectors()...)
+		catchUp(t, other, old, nil, projectors()...)
 
 		got, want := readModel(t, d), readModel(t, other)
 		if len(got["house_scan_summary"]) != 3 || len(got["agents_runs"]) != 6 || len(got["scan_checklist_items"]) == 0 {

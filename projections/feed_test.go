@@ -37,7 +37,7 @@ func TestFeed_PayloadsMatchTheOriginalSocketEventsExactly(t *testing.T) {
 		f.start(1)
 		f.fail(1, "agents_http_500", "Python agents service unavailable", false)
 		f.delete()
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 
 		s, x := h.ScanID, f.ScanID
 		want := []struct{ scan, event, payload string }{
@@ -84,11 +84,11 @@ func TestFeed_SeqCountsFromOnePerUserAndUsersAreIsolated(t *testing.T) {
 		a.start(1)
 		b.start(1)
 		a.progress(1, 10, "x")
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 		// The next batch continues each user's numbering.
 		b.progress(1, 10, "y")
 		a.progress(1, 20, "z")
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 
 		for _, c := range []struct {
 			user string
@@ -129,9 +129,9 @@ func TestFeed_TailReturnsEveryUsersMessagesInCommitOrder(t *testing.T) {
 		a.upload("", 1)
 		b.upload("", 1)
 		a.start(1)
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 		b.start(1)
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 
 		all, err := feed.Tail(ctx, d.read, 0, 100)
 		if err != nil {
@@ -168,7 +168,7 @@ func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
 		h.start(1)
 		cut := w.now.Add(time.Millisecond) // after the first two messages
 		h.progress(1, 10, "a")
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 		before, _ := feed.Tail(ctx, d.read, 0, 100)
 
 		n, err := feed.Prune(ctx, d.db, cut)
@@ -186,7 +186,7 @@ func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
 		}
 
 		h.progress(1, 20, "b")
-		catchUp(t, d, w.store, projections.Options{}, feed.NewProjector())
+		catchUp(t, d, w.store, nil, feed.NewProjector())
 		got := readUser(t, d, user, 0, 100)
 		if len(got) != 1 || got[0].Seq != 4 || got[0].ID <= before[len(before)-1].ID {
 			t.Errorf("after pruning everything, next message = %+v; want seq 4 and a new id", got)
@@ -208,7 +208,7 @@ func TestFeed_EventsOfAScanWithoutAnOwnerAreParked(t *testing.T) {
 		orphan := &history{w: w, ScanID: domain.NewID(), UserID: domain.NewID(), version: -1}
 		orphan.raw(scan.TypeProgressReported, []byte(`{"attempt":1,"progress":5,"stage":"x"}`))
 		h.start(1)
-		rs := catchUp(t, d, w.store, projections.Options{Backoff: time.Millisecond}, feed.NewProjector())
+		rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.Backoff = time.Millisecond }, feed.NewProjector())
 
 		if s := rs[0].Stats(); s.Parked != 1 || s.Applied != 3 {
 			t.Errorf("stats = %+v, want 1 parked and 3 applied", s)

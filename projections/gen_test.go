@@ -180,8 +180,8 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 			if strings.HasSuffix(t.Name(), "postgres") {
 				d = newPostgres(t)
 			}
-			opts := projections.Options{BatchSize: size}
-			rs := catchUp(t, d, w.store, opts, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
+			rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = size },
+				newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {
 					t.Fatalf("batch size %d, %s: %+v", size, r.Name(), s)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
-	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/jobs"
 )
 
@@ -30,7 +29,7 @@ func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing
 		up := h.upload("", 1)
 		h.start(1)
 		startedAt := ms(h.at)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 
 		j := getJob(t, d, h.ScanID, 1)
 		want := &jobs.Job{ScanID: h.ScanID, Attempt: 1, State: jobs.Pending, CreatedAt: startedAt, UpdatedAt: startedAt}
@@ -39,12 +38,12 @@ func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing
 		}
 
 		h.fail(1, "agents_unreachable", "timeout", true) // and attempt 2 starts
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		if s1, s2 := getJob(t, d, h.ScanID, 1).State, getJob(t, d, h.ScanID, 2).State; s1 != jobs.Done || s2 != jobs.Pending {
 			t.Errorf("after a retried failure: attempt 1 %s, attempt 2 %s; want done, pending", s1, s2)
 		}
 		h.complete(2, up)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		if s := getJob(t, d, h.ScanID, 2).State; s != jobs.Done {
 			t.Errorf("after Completed: %s, want done", s)
 		}
@@ -61,9 +60,9 @@ func TestJobs_DeletedCancelsThePendingJob(t *testing.T) {
 		h := w.create(domain.NewID(), "", "")
 		h.upload("", 1)
 		h.start(1)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		h.delete()
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		if s := getJob(t, d, h.ScanID, 1).State; s != jobs.Cancelled {
 			t.Errorf("state = %s, want cancelled", s)
 		}
@@ -81,7 +80,7 @@ func TestJobs_ClaimLeasesTheOldestPendingJobAndExpiredLeasesCanBeTakenOver(t *te
 		newer.upload("", 1)
 		older.start(1)
 		newer.start(1)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		now := w.now.Add(time.Minute)
 		lease := 30 * time.Second
 
@@ -139,13 +138,13 @@ func TestJobs_ExtendFailsOnceTheScanIsDeleted(t *testing.T) {
 		h := w.create(domain.NewID(), "", "")
 		h.upload("", 1)
 		h.start(1)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		j, err := jobs.Claim(ctx, d.db, "w", time.Minute, w.now)
 		if err != nil || j == nil {
 			t.Fatalf("Claim = %v, %v", j, err)
 		}
 		h.delete()
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		if err := jobs.Extend(ctx, d.db, j, "w", time.Minute, w.now); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Extend on a cancelled job = %v, want ErrLeaseLost", err)
 		}
@@ -163,7 +162,7 @@ func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
 			h.upload("", 1)
 			h.start(1)
 		}
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		now := w.now
 
 		// Each claimer has its own handle: separate pools on Postgres, separate
@@ -224,7 +223,7 @@ func TestJobs_HandBackAndExpireFreeLeasesAtOnce(t *testing.T) {
 		b.upload("", 1)
 		a.start(1)
 		b.start(1)
-		catchUp(t, d, w.store, projections.Options{}, jobs.NewProjector())
+		catchUp(t, d, w.store, nil, jobs.NewProjector())
 		now, lease := w.now.Add(time.Minute), time.Hour
 
 		ja, err := jobs.Claim(ctx, d.db, "crashed", lease, now)

@@ -303,13 +303,16 @@ func waitFor(t testing.TB, r *projections.Runner, what string, ok func(projectio
 }
 
 // catchUp applies everything in the store to each projection (a new runner each time,
-// resuming from its checkpoint) and stops.
-func catchUp(t testing.TB, d *testDB, store *memStore, opts projections.Options, ps ...projections.Projection) []*projections.Runner {
+// resuming from its checkpoint, with the fields tune sets if not nil) and stops.
+func catchUp(t testing.TB, d *testDB, store *memStore, tune func(*projections.Runner), ps ...projections.Projection) []*projections.Runner {
 	t.Helper()
 	head := store.head()
 	var runners []*projections.Runner
 	for _, p := range ps {
-		r := projections.NewRunner(store, d.db, p, opts)
+		r := projections.NewRunner(store, d.db, p)
+		if tune != nil {
+			tune(r)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()

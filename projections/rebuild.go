@@ -67,10 +67,11 @@ func (b bounded) Subscribe(ctx context.Context, after event.Cursor, h event.Hand
 	})
 }
 
-// RunUntil applies p's events in db from its checkpoint there up to target and returns
-// once the event at target is applied (or parked); nothing when it is there already.
-// seen, when not nil, counts the events delivered (a progress bar reads it).
-func RunUntil(ctx context.Context, store event.Store, db DB, p Projection, target event.Cursor, seen *atomic.Int64, opts Options) error {
+// RunUntil applies r's events from its checkpoint up to target, with r's settings, and
+// returns once the event at target is applied (or parked); nothing when it is there
+// already. seen, if not nil, counts the events read.
+func RunUntil(ctx context.Context, r *Runner, target event.Cursor, seen *atomic.Int64) error {
+	store, db, p := r.store, r.db, r.p
 	pos, _, err := Checkpoint(ctx, db, p.Name())
 	if err != nil {
 		return err
@@ -78,7 +79,7 @@ func RunUntil(ctx context.Context, store event.Store, db DB, p Projection, targe
 	if pos == target {
 		return nil
 	}
-	err = NewRunner(boundedTo(store, target, seen), db, p, opts).Run(ctx)
+	err = r.tuned(NewRunner(boundedTo(store, target, seen), db, p)).Run(ctx)
 	if errors.Is(err, errReached) {
 		return nil
 	}

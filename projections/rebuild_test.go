@@ -104,8 +104,8 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 		live := func() projections.Projection {
 			return projections.NewGroup("readmodel", newScansProjector(), feed.NewProjector())
 		}
-		group := projections.NewRunner(w.store, d.db, live(), projections.Options{})
-		stats := projections.NewRunner(w.store, d.db, analytics.NewProjector(), projections.Options{})
+		group := projections.NewRunner(w.store, d.db, live())
+		stats := projections.NewRunner(w.store, d.db, analytics.NewProjector())
 		start(t, group)
 		start(t, stats)
 		caughtUp := func() {
@@ -138,7 +138,7 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := projections.RunUntil(ctx, w.store, copyDB, rebuilt(), target, nil, projections.Options{}); err != nil {
+		if err := projections.RunUntil(ctx, projections.NewRunner(w.store, copyDB, rebuilt()), target, nil); err != nil {
 			t.Fatalf("build beside: %v", err)
 		}
 
@@ -156,7 +156,7 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 			generate(w, rng, 8, 550)
 		}()
 		err = projections.Swap(ctx, d.db, cp, func(ctx context.Context, target event.Cursor) error {
-			return projections.RunUntil(ctx, w.store, copyDB, rebuilt(), target, nil, projections.Options{})
+			return projections.RunUntil(ctx, projections.NewRunner(w.store, copyDB, rebuilt()), target, nil)
 		})
 		<-appended
 		if err != nil {
@@ -187,7 +187,7 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 		if d.name == "postgres" {
 			fresh = newPostgres(t)
 		}
-		catchUp(t, fresh, w.store, projections.Options{}, live(), analytics.NewProjector())
+		catchUp(t, fresh, w.store, nil, live(), analytics.NewProjector())
 		all := ordered(scans.Tables, analytics.Tables, feed.Tables)
 		sameRows(t, "the live read model against one built from scratch", dumpTables(t, d.read, all), dumpTables(t, fresh.read, all))
 		if p, err := projections.ListParked(ctx, d.read, ""); err != nil || len(p) != 0 {
@@ -227,8 +227,8 @@ func TestParked_RetryAfterTheFixAppliesThePoisonEventAndSkipRecordsTheDecision(t
 		healthy.upload("", 1)
 
 		p := &flaky{poison: scan.StreamPrefix + poisoned.ScanID}
-		opts := projections.Options{Retries: 2, Backoff: time.Millisecond}
-		catchUp(t, d, w.store, opts, p)
+		quick := func(r *projections.Runner) { r.Retries, r.Backoff = 2, time.Millisecond }
+		catchUp(t, d, w.store, quick, p)
 		parked, err := projections.ListParked(ctx, d.read, "flaky")
 		if err != nil || len(parked) != 2 {
 			t.Fatalf("parked: %+v, %v; want the poisoned scan's two events", parked, err)
@@ -272,7 +272,7 @@ func TestParked_RetryAfterTheFixAppliesThePoisonEventAndSkipRecordsTheDecision(t
 			t.Errorf("a second retry: %v, want ErrNotParked", err)
 		}
 		// The live runner applies nothing twice after the retry.
-		catchUp(t, d, w.store, opts, p)
+		catchUp(t, d, w.store, quick, p)
 		if n := applied(); n != 3 {
 			t.Errorf("applied %d events after running again, want 3", n)
 		}
@@ -298,10 +298,10 @@ func TestRunner_ANewProjectionCatchesUpFromTheFirstEventWhileResettingACheckpoin
 		ctx := context.Background()
 		w := newWorld(t)
 		generate(w, rand.New(rand.NewPCG(5, 6)), 4, 100)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		// A projection added in code has a name of its own: it starts from the first event.
-		rs := catchUp(t, d, w.store, projections.Options{}, analytics.NewProjector())
+		rs := catchUp(t, d, w.store, nil, analytics.NewProjector())
 		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Skipped != 0 {
 			t.Errorf("new projection: %+v, want all %d events applied", s, w.store.len())
 		}
@@ -311,7 +311,7 @@ func TestRunner_ANewProjectionCatchesUpFromTheFirstEventWhileResettingACheckpoin
 		if _, err := d.db.ExecContext(ctx, `UPDATE projection_checkpoints SET position = '' WHERE name = $1`, scans.Name); err != nil {
 			t.Fatal(err)
 		}
-		again := projections.NewRunner(w.store, d.db, newScansProjector(), projections.Options{})
+		again := projections.NewRunner(w.store, d.db, newScansProjector())
 		start(t, again)
 		waitFor(t, again, "every event delivered again", func(s projections.Stats) bool { return s.Skipped == uint64(w.store.len()) })
 		if s := again.Stats(); s.Applied != 0 {

@@ -54,32 +54,6 @@ type Batcher interface {
 // with ErrLockLost. release frees the lock.
 type LockFunc func(ctx context.Context) (held context.Context, release func(), err error)
 
-// Options tune a Runner. The zero value works.
-type Options struct {
-	// BatchSize is the most events applied in one transaction (at most 5000; default
-	// 500 on SQLite, 2000 on Postgres, see Dialect). Larger batches amortise the
-	// commit and the checkpoint write.
-	BatchSize int
-	// Retries is how many times an event that failed in a batch is tried alone before
-	// it is parked (default 3).
-	Retries int
-	// Backoff is the wait before the second try of a failing event (default 100ms); it
-	// doubles on each further try, up to MaxBackoff (default 2s).
-	Backoff    time.Duration
-	MaxBackoff time.Duration
-	// Lock, when set, is taken before running; see LockFunc.
-	Lock LockFunc
-	// OnCommit, when set, is called after each commit with the last event the
-	// transaction covered. It runs on the runner's goroutine: it must not block (the
-	// live relay uses it to wake its poller).
-	OnCommit func(name string, last event.Recorded)
-	// Logger receives retries, parks and stops (default: discard).
-	Logger *slog.Logger
-	// Now is the wall clock for operational timestamps (checkpoint updated_at,
-	// parked_at) and lag; projected data never uses it (default time.Now).
-	Now func() time.Time
-}
-
 // Stats are a runner's counters since it was created.
 type Stats struct {
 	Name string
@@ -105,13 +79,35 @@ var (
 	ErrCheckpointMoved = errors.New("projection checkpoint moved by another writer")
 )
 
-// Runner feeds one projection from an event store.
+// Runner feeds one projection from an event store. Set its exported fields before
+// Run; their zero values are the defaults.
 type Runner struct {
+	// BatchSize is the most events applied in one transaction (at most 5000; default
+	// 500 on SQLite, 2000 on Postgres, see Dialect). Larger batches amortise the
+	// commit and the checkpoint write.
+	BatchSize int
+	// Retries is how many times an event that failed in a batch is tried alone before
+	// it is parked (default 3).
+	Retries int
+	// Backoff is the wait before the second try of a failing event (default 100ms); it
+	// doubles on each further try, up to MaxBackoff (default 2s).
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// Lock, when set, is taken before running; see LockFunc.
+	Lock LockFunc
+	// OnCommit, when set, is called after each commit with the last event the
+	// transaction covered. It runs on the runner's goroutine: it must not block (the
+	// live relay uses it to wake its poller).
+	OnCommit func(name string, last event.Recorded)
+	// Logger receives retries, parks and stops (default: discard).
+	Logger *slog.Logger
+	// Now is the wall clock for operational timestamps (checkpoint updated_at,
+	// parked_at) and lag; projected data never uses it (default time.Now).
+	Now func() time.Time
+
 	store event.Store
 	db    DB
 	p     Projection
-	opts  Options
-	log   *slog.Logger
 
 	stmts *stmtCache // nil where the driver caches statements itself (pgx)
 
@@ -121,33 +117,64 @@ type Runner struct {
 }
 
 // NewRunner returns a runner that applies store's events to p in db.
-func NewRunner(store event.Store, db DB, p Projection, opts Options) *Runner {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = db.Dialect.batchSize()
-	}
-	opts.BatchSize = min(opts.BatchSize, 5000)
-	if opts.Retries <= 0 {
-		opts.Retries = 3
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = 100 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 2 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	r := &Runner{store: store, db: db, p: p, opts: opts}
+func NewRunner(store event.Store, db DB, p Projection) *Runner {
+	r := &Runner{store: store, db: db, p: p}
 	if db.Dialect.preparesInTx() {
 		r.stmts = &stmtCache{}
 	}
-	r.log = opts.Logger.With("projection", p.Name())
 	r.stats.Name = p.Name()
 	return r
+}
+
+// tuned copies r's settings onto other, a runner of the same projection.
+func (r *Runner) tuned(other *Runner) *Runner {
+	other.BatchSize, other.Retries, other.Backoff, other.MaxBackoff = r.BatchSize, r.Retries, r.Backoff, r.MaxBackoff
+	other.Lock, other.OnCommit, other.Logger, other.Now = r.Lock, r.OnCommit, r.Logger, r.Now
+	return other
+}
+
+func (r *Runner) batchSize() int {
+	n := r.BatchSize
+	if n <= 0 {
+		n = r.db.Dialect.batchSize()
+	}
+	return min(n, 5000)
+}
+
+func (r *Runner) retries() int {
+	if r.Retries <= 0 {
+		return 3
+	}
+	return r.Retries
+}
+
+func (r *Runner) backoff() time.Duration {
+	if r.Backoff <= 0 {
+		return 100 * time.Millisecond
+	}
+	return r.Backoff
+}
+
+func (r *Runner) maxBackoff() time.Duration {
+	if r.MaxBackoff <= 0 {
+		return 2 * time.Second
+	}
+	return r.MaxBackoff
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	l := r.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("projection", r.p.Name())
 }
 
 // Name is the projection's name.
@@ -177,8 +204,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer r.setRunning(false)
 
 	runCtx := ctx
-	if r.opts.Lock != nil {
-		held, release, err := r.opts.Lock(ctx)
+	if r.Lock != nil {
+		held, release, err := r.Lock(ctx)
 		if err != nil {
 			return fmt.Errorf("projection %s: lock: %w", r.Name(), err)
 		}
@@ -186,18 +213,18 @@ func (r *Runner) Run(ctx context.Context) error {
 		runCtx = held
 	}
 
-	pos, err := loadCheckpoint(runCtx, r.db, r.Name(), r.opts.Now())
+	pos, err := loadCheckpoint(runCtx, r.db, r.Name(), r.now())
 	if err != nil {
 		return r.stopped(ctx, runCtx, err)
 	}
 	r.mu.Lock()
 	r.stats.Position = pos
 	r.mu.Unlock()
-	r.log.Info("projection started", "position", string(pos))
+	r.log().Info("projection started", "position", string(pos))
 
 	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
 		for len(batch) > 0 {
-			n := min(len(batch), r.opts.BatchSize)
+			n := min(len(batch), r.batchSize())
 			if err := r.apply(ctx, batch[:n]); err != nil {
 				return err
 			}
@@ -219,7 +246,7 @@ func (r *Runner) stopped(ctx, runCtx context.Context, err error) error {
 	default:
 		err = fmt.Errorf("projection %s: %w", r.Name(), err)
 	}
-	r.log.Info("projection stopped", "err", err)
+	r.log().Info("projection stopped", "err", err)
 	return err
 }
 
@@ -251,7 +278,7 @@ func (r *Runner) apply(ctx context.Context, batch []event.Recorded) error {
 	}
 	r.count(func(s *Stats) { s.Failures++ })
 	if len(batch) > 1 {
-		r.log.Warn("batch failed, applying its events one by one", "events", len(batch), "err", err)
+		r.log().Warn("batch failed, applying its events one by one", "events", len(batch), "err", err)
 	}
 	for _, e := range batch {
 		if err := r.applyOne(ctx, e, len(batch) == 1); err != nil {
@@ -264,7 +291,7 @@ func (r *Runner) apply(ctx context.Context, batch []event.Recorded) error {
 // applyOne tries e alone with capped exponential backoff, then parks it. failedOnce is
 // true when e already failed alone (a batch of one), so that try counts.
 func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool) error {
-	delay := r.opts.Backoff
+	delay := r.backoff()
 	tries := 0
 	if failedOnce {
 		tries = 1
@@ -274,7 +301,7 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 			if err := backoff.Sleep(ctx, delay); err != nil {
 				return err
 			}
-			delay = min(2*delay, r.opts.MaxBackoff)
+			delay = min(2*delay, r.maxBackoff())
 		}
 		err := r.commit(ctx, []event.Recorded{e}, nil)
 		if err == nil || !r.retryable(ctx, err) {
@@ -282,14 +309,14 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 		}
 		tries++
 		r.count(func(s *Stats) { s.Failures++ })
-		if tries >= r.opts.Retries {
+		if tries >= r.retries() {
 			var he *handleError
 			errors.As(err, &he)
-			r.log.Error("parking event", "event_id", e.ID, "stream", e.StreamID, "version", e.Version,
+			r.log().Error("parking event", "event_id", e.ID, "stream", e.StreamID, "version", e.Version,
 				"type", e.Type, "tries", tries, "err", err)
 			return r.commit(ctx, []event.Recorded{e}, he)
 		}
-		r.log.Warn("event failed, retrying", "event_id", e.ID, "try", tries, "err", err)
+		r.log().Warn("event failed, retrying", "event_id", e.ID, "try", tries, "err", err)
 	}
 }
 
@@ -359,7 +386,7 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		return nil
 	}
 	last := fresh[len(fresh)-1]
-	now := r.opts.Now()
+	now := r.now()
 
 	// Claim the checkpoint first: a second writer blocks here, then finds the position
 	// moved and gives up before doing any work.
@@ -410,8 +437,8 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		s.LastRecordedAt = last.RecordedAt
 		s.Lag = now.Sub(last.RecordedAt)
 	})
-	if r.opts.OnCommit != nil {
-		r.opts.OnCommit(r.Name(), last)
+	if r.OnCommit != nil {
+		r.OnCommit(r.Name(), last)
 	}
 	return nil
 }
@@ -453,7 +480,7 @@ func (r *Runner) Keep(ctx context.Context) error {
 		}
 		pause = restart.Next(pause)
 		jittered := backoff.Jitter(pause)
-		r.log.Warn("projection will restart", "in", jittered.Round(time.Millisecond), "err", err)
+		r.log().Warn("projection will restart", "in", jittered.Round(time.Millisecond), "err", err)
 		if err := backoff.Sleep(ctx, jittered); err != nil {
 			return err
 		}

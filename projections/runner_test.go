@@ -51,7 +51,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		r := projections.NewRunner(w.store, d.db, crashAfterWrite{newScansProjector(), cancel}, projections.Options{})
+		r := projections.NewRunner(w.store, d.db, crashAfterWrite{newScansProjector(), cancel})
 		if err := r.Run(runCtx); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run = %v, want context.Canceled", err)
 		}
@@ -66,7 +66,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 		}
 
 		// The restarted process applies everything once.
-		rs := catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector())
 		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Parked != 0 {
 			t.Errorf("stats after restart = %+v", s)
 		}
@@ -89,7 +89,7 @@ func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
 		w.store.batch = 3
 		w.store.redeliver = true
 
-		rs := catchUp(t, d, w.store, projections.Options{}, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 		total := uint64(w.store.len())
 		for _, r := range rs {
 			// The last batch's second delivery may still be in flight when catch-up
@@ -122,7 +122,7 @@ func TestRunner_ParksAPoisonEventAfterRetriesAndCarriesOn(t *testing.T) {
 		b.upload("", 2)
 		poison := w.store.events[2]
 
-		rs := catchUp(t, d, w.store, projections.Options{Retries: 3, Backoff: time.Millisecond}, newScansProjector())
+		rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.Retries, r.Backoff = 3, time.Millisecond }, newScansProjector())
 		s := rs[0].Stats()
 		// The batch failed, then the poison event failed alone three times.
 		if s.Parked != 1 || s.Applied != 4 || s.Failures != 4 || s.Position != w.store.head() {
@@ -170,7 +170,8 @@ func TestRunner_CallsOnCommitAfterTheRowsAreVisible(t *testing.T) {
 			defer mu.Unlock()
 			return len(lasts) > 0 && lasts[len(lasts)-1].Position == w.store.head()
 		}
-		r := projections.NewRunner(w.store, d.db, feed.NewProjector(), projections.Options{OnCommit: onCommit})
+		r := projections.NewRunner(w.store, d.db, feed.NewProjector())
+		r.OnCommit = onCommit
 		start(t, r)
 		waitFor(t, r, "OnCommit for the first batch", calls)
 		h.start(1)
@@ -202,7 +203,8 @@ func TestRunner_StopsWhenItsLockIsLost(t *testing.T) {
 			lose = cancel
 			return held, func() { close(released) }, nil
 		}
-		r := projections.NewRunner(w.store, d.db, newScansProjector(), projections.Options{Lock: lock})
+		r := projections.NewRunner(w.store, d.db, newScansProjector())
+		r.Lock = lock
 		done := make(chan error, 1)
 		go func() { done <- r.Run(context.Background()) }()
 		waitFor(t, r, "catch-up", func(s projections.Stats) bool { return s.Position == w.store.head() })
@@ -227,7 +229,7 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		// B reads the checkpoint, then stalls before its first delivery.
 		gate := make(chan struct{})
 		w.store.gate = gate
-		b := projections.NewRunner(w.store, d.db, newScansProjector(), projections.Options{})
+		b := projections.NewRunner(w.store, d.db, newScansProjector())
 		done := make(chan error, 1)
 		go func() { done <- b.Run(context.Background()) }()
 		waitFor(t, b, "B started", func(s projections.Stats) bool { return s.Running })
@@ -238,9 +240,9 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		w.store.gate = nil
 		w.store.mu.Unlock()
 		h.upload("", 1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		h.start(1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		h.progress(1, 10, "x")
 		close(gate)
@@ -272,7 +274,7 @@ func TestRunner_AnEventDeliveredTwiceInOneBatchIsAppliedOnce(t *testing.T) {
 		lifecycle(w, domain.NewID())
 		w.store.repeat = true
 		c := &counter{n: map[string]int{}}
-		rs := catchUp(t, d, w.store, projections.Options{}, c)
+		rs := catchUp(t, d, w.store, nil, c)
 		for _, e := range w.store.events {
 			if c.n[e.ID] != 1 {
 				t.Errorf("%s@%d was handled %d times, want once", e.Type, e.Version, c.n[e.ID])
@@ -295,7 +297,7 @@ func TestCheckpoint_TellsWhereAProjectionIsAndWhenItLastMoved(t *testing.T) {
 		w := newWorld(t)
 		lifecycle(w, domain.NewID())
 		clock := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
-		catchUp(t, d, w.store, projections.Options{Now: func() time.Time { return clock }}, newScansProjector())
+		catchUp(t, d, w.store, func(r *projections.Runner) { r.Now = func() time.Time { return clock } }, newScansProjector())
 		pos, at, err := projections.Checkpoint(ctx, d.read, scans.Name)
 		if err != nil || pos != w.store.head() || !at.Equal(clock) {
 			t.Errorf("after catch-up: Checkpoint = %q, %v, %v; want %q at %v", pos, at, err, w.store.head(), clock)
@@ -335,7 +337,7 @@ func stoppedBefore(t *testing.T, d *testDB, w *world, e event.Recorded) {
 	if pos, _, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != w.store.events[0].Position {
 		t.Errorf("checkpoint = %q, %v; want %q, the event before", pos, err, w.store.events[0].Position)
 	}
-	catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+	catchUp(t, d, w.store, nil, newScansProjector())
 	if got := getScan(t, d, e.StreamID[len(scan.StreamPrefix):]); len(got.Images) != 1 {
 		t.Errorf("after a healthy run the scan has %d images, want 1", len(got.Images))
 	}
@@ -353,7 +355,8 @@ func TestRunner_ADatabaseFailureWhileAnEventIsRetriedStopsTheRunInsteadOfParking
 		_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
 		return err
 	}}
-	r := projections.NewRunner(w.store, d.db, p, projections.Options{Retries: 3, Backoff: time.Millisecond})
+	r := projections.NewRunner(w.store, d.db, p)
+	r.Retries, r.Backoff = 3, time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := r.Run(ctx)
@@ -379,7 +382,8 @@ func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
 			cancel()
 			return ctx.Err()
 		}}
-		r := projections.NewRunner(w.store, d.db, p, projections.Options{Retries: 3, Backoff: time.Millisecond})
+		r := projections.NewRunner(w.store, d.db, p)
+		r.Retries, r.Backoff = 3, time.Millisecond
 		if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run = %v, want context.Canceled", err)
 		}
@@ -413,7 +417,8 @@ func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
 			lose = cancel
 			return held, cancel, nil
 		}
-		r := projections.NewRunner(w.store, d.db, newScansProjector(), projections.Options{Lock: lock})
+		r := projections.NewRunner(w.store, d.db, newScansProjector())
+		r.Lock = lock
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Keep(ctx) }()

@@ -10,7 +10,6 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
-	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -77,7 +76,7 @@ func TestScans_FullLifecycleGivesTheRowsGetScanShows(t *testing.T) {
 		h.progress(1, 100, "Complete")
 		c := h.complete(1, up)
 		finishedAt := ms(h.at)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up, uploadedAt)
@@ -138,11 +137,11 @@ func TestScans_ReuploadReplacesRoomsAndImagesAndClearsSummaryAndRuns(t *testing.
 		up := h.upload("", 2, 2)
 		h.start(1)
 		h.complete(1, up)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		up2 := h.upload("2 Side St", 1)
 		uploadedAt := h.at
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up2, uploadedAt)
@@ -173,7 +172,7 @@ func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *te
 		h.start(1)
 		h.progress(1, 20, "Analyzing images")
 		h.fail(1, "agents_unreachable", "connection refused", true)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "running" || got.Attempt != 2 || got.FailureCode != nil || got.FinishedAt != nil {
@@ -195,7 +194,7 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 		h.start(1)
 		h.fail(1, "agents_http_422", "Python agents service unavailable", false)
 		failedAt := ms(h.at)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "failed" || got.FailureCode == nil || *got.FailureCode != "agents_http_422" ||
@@ -205,7 +204,7 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 		}
 
 		h.upload("", 1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		got = getScan(t, d, h.ScanID)
 		if got.Status != "queued" || got.FailureCode != nil || got.FailureReason != nil || got.FinishedAt != nil {
 			t.Errorf("scan after re-upload = %+v; want queued without failure", got)
@@ -225,13 +224,13 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		a.complete(1, upA)
 		b := w.create(user, a.HouseID, "")
 		b.upload("", 1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if n, err := scans.CountOtherScans(ctx, d.read, a.HouseID, a.ScanID); err != nil || n != 1 {
 			t.Fatalf("CountOtherScans = %d, %v; want 1", n, err)
 		}
 		a.delete()
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if _, err := scans.Get(ctx, d.read, a.ScanID); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Errorf("Get deleted scan: %v, want not found", err)
@@ -249,7 +248,7 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		}
 
 		b.delete()
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		if n := count(t, d, "SELECT count(*) FROM houses"); n != 0 {
 			t.Errorf("%d houses left after their last scan was deleted", n)
 		}
@@ -268,10 +267,10 @@ func TestScans_CompletedSetsRoomTypesOnlyOnRoomsOfItsOwnScan(t *testing.T) {
 		b := w.create(domain.NewID(), "", "")
 		upB := b.upload("", 1)
 		b.start(1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		// The analyzer names a room of another user's scan.
 		b.complete(1, upB, upA.Rooms[0].RoomID)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		if got := getScan(t, d, a.ScanID).Rooms[0].DetectedRoomTypes; len(got) != 0 {
 			t.Errorf("room of scan A got types %v from scan B's result", got)
@@ -299,7 +298,7 @@ func TestScans_ListByUserReturnsOnlyThatUsersScansNewestFirst(t *testing.T) {
 			ids = append([]string{h.ScanID}, ids...)
 		}
 		w.create(u2, "", "").upload("", 1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		list, err := scans.ListByUser(ctx, d.read, u1)
 		if err != nil {
@@ -333,7 +332,7 @@ func TestScans_OwnerTellsWhoOwnsAScanAndItsStatus(t *testing.T) {
 		h := w.create(user, "", "")
 		h.upload("", 1)
 		h.start(1)
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		got, err := scans.Owner(ctx, d.read, h.ScanID)
 		want := scans.Ownership{ScanID: h.ScanID, UserID: user, HouseID: h.HouseID, Status: "running", Attempt: 1, Version: 2}
@@ -357,11 +356,11 @@ func TestScans_AScanCreatedForAHouseWhoseLastScanWasJustDeletedStartsItAfresh(t 
 		up := a.upload("", 1)
 		a.start(1)
 		a.complete(1, up) // the house gets a type
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		// In one batch: the house's only scan goes, then a new scan names the house.
 		a.delete()
 		b := w.create(user, a.HouseID, "")
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		h := getScan(t, d, b.ScanID).House
 		if h.Address != nil || h.HouseType != nil || !h.CreatedAt.Equal(ms(b.at)) || h.Status != "active" {
@@ -387,7 +386,7 @@ func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.raw(scan.TypeCreated, again)
-		rs := catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		rs := catchUp(t, d, w.store, nil, newScansProjector())
 		if s := rs[0].Stats(); s.Failures != 0 || s.Batches != 1 {
 			t.Errorf("stats = %+v; want the batch applied whole, without falling back to one event at a time", s)
 		}
@@ -410,7 +409,7 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 		w := newWorld(t)
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 		if owner, err := scans.HouseOwner(ctx, d.read, h.HouseID); err != nil || owner != user {
 			t.Errorf("HouseOwner = %q, %v; want %q", owner, err, user)
 		}
@@ -418,6 +417,29 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 			if owner, err := scans.HouseOwner(ctx, d.read, id); domain.ErrorCode(err) != domain.ENOTFOUND {
 				t.Errorf("HouseOwner(%s) = %q, %v; want not found", id, owner, err)
 			}
+		}
+	})
+}
+
+// A run the worker priced from the registry names the price it used (its model id);
+// the run is projected with it, not refused as malformed.
+func TestScans_ARunPricedFromTheRegistryIsProjectedWithItsModelID(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		w := newWorld(t)
+		h := w.create(domain.NewID(), "", "1 Main St")
+		h.upload("", 1, 1)
+		h.start(1)
+		run, price := domain.NewID(), domain.NewID()
+		h.append(scan.Completed{Attempt: 1, PipelineVersion: "2.0.0", AgentRuns: []scan.AgentRun{{
+			ID: run, AgentName: "house type", Model: "gpt-4o-mini", ModelID: price, TokensIn: 80, TokensOut: 10,
+			CostUSD: "0.0008", StartedAt: h.w.now, FinishedAt: h.w.now}}})
+		catchUp(t, d, w.store, nil, newScansProjector())
+		if got := getScan(t, d, h.ScanID); got.Status != "succeeded" || len(got.AgentRuns) != 1 || got.AgentRuns[0].ID != run {
+			t.Fatalf("status %s, agent runs %+v; want the completion and its run projected", got.Status, got.AgentRuns)
+		}
+		if n := count(t, d, `SELECT count(*) FROM agents_runs WHERE id = $1 AND model_id = $2`, run, price); n != 1 {
+			t.Errorf("%d runs with the price's id, want 1", n)
 		}
 	})
 }
@@ -436,7 +458,7 @@ func TestScans_AForgottenUsersAddressProjectsAsErased(t *testing.T) {
 		if err := testCipher.Keys.Destroy(context.Background(), gone); err != nil {
 			t.Fatal(err)
 		}
-		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
+		catchUp(t, d, w.store, nil, newScansProjector())
 
 		g := getScan(t, d, hg.ScanID)
 		if g.House.Address == nil || *g.House.Address != personal.Erased {

@@ -25,6 +25,7 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/domain/auth"
@@ -33,15 +34,23 @@ import (
 )
 
 // Store is the accounts and checklist storage.
+//
+// Set its exported fields before the first call; their zero values are the defaults.
 type Store struct {
-	write  projections.DB // SQLite: the single writer connection; Postgres: the pool
-	read   projections.DB
-	tokens Tokens
-	hasher *hasher
-	now    func() time.Time
-	grace  time.Duration
-	limits LoginLimits
-	trail  trail.Recorder // nil: admin changes are not recorded
+	// Now replaces time.Now (tests of windows and expiry). nil means time.Now.
+	Now func() time.Time
+	// HashParams are the password hash's costs. Zero means DefaultHashParams().
+	HashParams HashParams
+	// LoginLimits bound failed logins and signups. Zero means DefaultLoginLimits().
+	LoginLimits LoginLimits
+	// Trail records admin changes. nil: they are not recorded.
+	Trail trail.Recorder
+
+	write      projections.DB // SQLite: the single writer connection; Postgres: the pool
+	read       projections.DB
+	tokens     Tokens
+	hasherOnce sync.Once
+	hasherSet  *hasher
 	// signupLane admits fewer signup hashes at once than the hasher has slots, so a
 	// flood of signups always leaves slots to logins.
 	signupLane chan struct{}
@@ -77,43 +86,46 @@ func DefaultLoginLimits() LoginLimits {
 // refresh per concurrent 401, all with the same token, within a second or two.
 const DefaultRefreshGrace = 30 * time.Second
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithClock replaces time.Now (tests of windows and expiry).
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
-
-// WithHashParams replaces DefaultHashParams.
-func WithHashParams(p HashParams) Option {
-	return func(s *Store) { s.hasher = newHasher(p, cap(s.hasher.slots)) }
-}
-
-// WithLoginLimits replaces DefaultLoginLimits.
-func WithLoginLimits(l LoginLimits) Option { return func(s *Store) { s.limits = l } }
-
 // New returns a Store on a migrated read-model database (migrations.ReadModel). With
 // SQLite, write is the single-connection write handle and read the reader pool; with
 // Postgres both are the same pool. tokens signs the sessions it hands out.
-func New(write, read projections.DB, tokens Tokens, opts ...Option) *Store {
+func New(write, read projections.DB, tokens Tokens) *Store {
 	s := &Store{
-		write:  write,
-		read:   read,
-		tokens: tokens,
-		// As many hashes at once as there are cores: more would only queue on the CPU
-		// while holding their memory.
-		hasher:     newHasher(DefaultHashParams(), runtime.GOMAXPROCS(0)),
+		write:      write,
+		read:       read,
+		tokens:     tokens,
 		signupLane: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
-		now:        time.Now,
-		grace:      DefaultRefreshGrace,
-		limits:     DefaultLoginLimits(),
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s
 }
 
-func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+func (s *Store) clock() time.Time {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	return now().UTC().Truncate(time.Millisecond)
+}
+
+// hasher hashes and checks passwords with HashParams, as many at once as there are
+// cores: more would only queue on the CPU while holding their memory.
+func (s *Store) hasher() *hasher {
+	s.hasherOnce.Do(func() {
+		p := s.HashParams
+		if p == (HashParams{}) {
+			p = DefaultHashParams()
+		}
+		s.hasherSet = newHasher(p, runtime.GOMAXPROCS(0))
+	})
+	return s.hasherSet
+}
+
+func (s *Store) limits() LoginLimits {
+	if s.LoginLimits == (LoginLimits{}) {
+		return DefaultLoginLimits()
+	}
+	return s.LoginLimits
+}
 
 // inTx runs f in a write transaction and commits when f returns nil. With SQLite the
 // write handle has one connection: f must use tx only, never s.write.

@@ -12,7 +12,7 @@ import (
 // one core). A timed assertion would fail on a busy machine; a benchmark prints it.
 func BenchmarkLoginWithDefaultHash(b *testing.B) {
 	w, r := newSQLite(b)
-	e := newEnv(w, r, []accounts.Option{accounts.WithHashParams(accounts.DefaultHashParams())})
+	e := newEnv(w, r, func(s *accounts.Store) { s.HashParams = accounts.DefaultHashParams() })
 	e.signup(b, "ada@example.com", "secret1")
 	b.ResetTimer()
 	for b.Loop() {

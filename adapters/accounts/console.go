@@ -24,16 +24,12 @@ import (
 // (/models-info) and agent runs (/agents-runs). Lists read the read model (the
 // projections and this package's tables), never the event store, a page at a time.
 
-// WithTrail records admin changes (base checklists, model prices) in the access trail.
-// Without one nothing is recorded; cmd/scanledger always sets one.
-func WithTrail(r trail.Recorder) Option { return func(s *Store) { s.trail = r } }
-
 // record appends a trail entry; its failure fails the change, which is not made.
 func (s *Store) record(ctx context.Context, a account.Actor, action, subject, detail string) error {
-	if s.trail == nil {
+	if s.Trail == nil {
 		return nil
 	}
-	if err := s.trail.Record(ctx, trail.Entry{ActorID: a.ID, ActorRole: a.Role, Action: action, Subject: subject,
+	if err := s.Trail.Record(ctx, trail.Entry{ActorID: a.ID, ActorRole: a.Role, Action: action, Subject: subject,
 		RequestID: a.RequestID, Detail: detail}); err != nil {
 		return fmt.Errorf("record %s in the access trail: %w", action, err)
 	}

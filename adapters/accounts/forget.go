@@ -26,7 +26,7 @@ func (s *Store) CheckPassword(ctx context.Context, userID, password, clientIP st
 	if err != nil {
 		return fmt.Errorf("check password: %w", err)
 	}
-	match, _, err := s.hasher.verify(ctx, hash, password)
+	match, _, err := s.hasher().verify(ctx, hash, password)
 	if err != nil {
 		return fmt.Errorf("check password: %w", err)
 	}

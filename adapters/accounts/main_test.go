@@ -62,26 +62,36 @@ type env struct {
 var cheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // forEachDB runs f against a fresh SQLite file and a fresh Postgres schema.
-func forEachDB(t *testing.T, f func(t *testing.T, e *env), opts ...accounts.Option) {
+// forEachDB runs f on a store on each engine, after tune (if any) changed its fields.
+func forEachDB(t *testing.T, f func(t *testing.T, e *env), tune ...func(*accounts.Store)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		w, r := newSQLite(t)
-		f(t, newEnv(w, r, opts))
+		f(t, newEnv(w, r, tune...))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		db := newPostgres(t)
-		f(t, newEnv(db, db, opts))
+		f(t, newEnv(db, db, tune...))
 	})
 }
 
-func newEnv(w, r projections.DB, opts []accounts.Option) *env {
+func newEnv(w, r projections.DB, tune ...func(*accounts.Store)) *env {
 	c := &clock{t: time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC)}
 	is := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users",
 		Now: c.now}
-	all := append([]accounts.Option{accounts.WithClock(c.now), accounts.WithHashParams(cheapHash)}, opts...)
-	return &env{store: accounts.New(w, r, is, all...), db: w, clock: c, tokens: is}
+	st := accounts.New(w, r, is)
+	st.Now, st.HashParams = c.now, cheapHash
+	for _, f := range tune {
+		f(st)
+	}
+	return &env{store: st, db: w, clock: c, tokens: is}
+}
+
+// withLimits sets a store's login limits.
+func withLimits(l accounts.LoginLimits) func(*accounts.Store) {
+	return func(s *accounts.Store) { s.LoginLimits = l }
 }
 
 func newSQLite(t testing.TB) (projections.DB, projections.DB) {

@@ -32,12 +32,12 @@ func (s *Store) beginAttempt(ctx context.Context, key, ip string) (attempt, erro
 		a.id, key, ip, s.t(now)); err != nil {
 		return attempt{}, fmt.Errorf("record login attempt: %w", err)
 	}
-	since := s.t(now.Add(-s.limits.Window))
+	since := s.t(now.Add(-s.limits().Window))
 	wait, err := s.overLimit(ctx, `SELECT count(*), min(attempted_at) FROM login_attempts WHERE email_key = $1 AND attempted_at > $2`,
-		key, since, s.limits.PerEmail, now)
+		key, since, s.limits().PerEmail, now)
 	if err == nil && wait == 0 {
 		wait, err = s.overLimit(ctx, `SELECT count(*), min(attempted_at) FROM login_attempts WHERE ip = $1 AND attempted_at > $2`,
-			ip, since, s.limits.PerIP, now)
+			ip, since, s.limits().PerIP, now)
 	}
 	if err == nil && wait == 0 {
 		return a, nil
@@ -72,7 +72,7 @@ func (s *Store) overLimit(ctx context.Context, query, key string, since any, lim
 	if n <= limit || oldest == nil {
 		return 0, nil
 	}
-	return max(time.Second, oldest.Add(s.limits.Window).Sub(now)), nil
+	return max(time.Second, oldest.Add(s.limits().Window).Sub(now)), nil
 }
 
 // succeeded forgets the failures of this email from this address, so a user who finally
@@ -89,7 +89,7 @@ func (s *Store) succeeded(ctx context.Context, tx *sql.Tx, a attempt) error {
 // limit of signups in the window. Like login attempts, the row is written before
 // counting, so parallel signups all count; a refused one is removed again.
 func (s *Store) countSignup(ctx context.Context, ip string) error {
-	if s.limits.SignupsPerIP <= 0 {
+	if s.limits().SignupsPerIP <= 0 {
 		return nil
 	}
 	if ip == "" {
@@ -101,7 +101,7 @@ func (s *Store) countSignup(ctx context.Context, ip string) error {
 		return fmt.Errorf("record signup: %w", err)
 	}
 	wait, err := s.overLimit(ctx, `SELECT count(*), min(attempted_at) FROM signup_attempts WHERE ip = $1 AND attempted_at > $2`,
-		ip, s.t(now.Add(-s.limits.Window)), s.limits.SignupsPerIP, now)
+		ip, s.t(now.Add(-s.limits().Window)), s.limits().SignupsPerIP, now)
 	if err == nil && wait == 0 {
 		return nil
 	}

@@ -40,7 +40,7 @@ func TestLoginIsRefusedAfterTooManyFailuresForOneEmail(t *testing.T) {
 		if err := login(e, "ada@example.com", "secret1", "198.51.100.7"); err != nil {
 			t.Fatalf("after the window: %v", err)
 		}
-	}, accounts.WithLoginLimits(limits))
+	}, withLimits(limits))
 }
 
 func TestLoginIsRefusedAfterTooManyFailuresFromOneAddress(t *testing.T) {
@@ -57,7 +57,7 @@ func TestLoginIsRefusedAfterTooManyFailuresFromOneAddress(t *testing.T) {
 		if err := login(e, "ada@example.com", "secret1", "192.0.2.1"); err != nil {
 			t.Fatalf("from another address: %v", err)
 		}
-	}, accounts.WithLoginLimits(limits))
+	}, withLimits(limits))
 }
 
 func TestASuccessfulLoginClearsThatAddressesFailuresForTheEmail(t *testing.T) {
@@ -74,7 +74,7 @@ func TestASuccessfulLoginClearsThatAddressesFailuresForTheEmail(t *testing.T) {
 				t.Fatalf("failure %d after a success: %v", i, err)
 			}
 		}
-	}, accounts.WithLoginLimits(limits))
+	}, withLimits(limits))
 }
 
 func TestParallelGuessesNeverGetMoreThanTheLimitChecked(t *testing.T) {
@@ -98,5 +98,5 @@ func TestParallelGuessesNeverGetMoreThanTheLimitChecked(t *testing.T) {
 		if checked > limits.PerEmail {
 			t.Fatalf("%d guesses were checked, limit %d", checked, limits.PerEmail)
 		}
-	}, accounts.WithLoginLimits(limits))
+	}, withLimits(limits))
 }

@@ -70,7 +70,7 @@ func (s *Store) Refresh(ctx context.Context, raw string) (account.Session, error
 		if revokedAt != nil || userID != cl.UserID {
 			return errRefresh()
 		}
-		if rotatedAt != nil && now.Sub(*rotatedAt) > s.grace {
+		if rotatedAt != nil && now.Sub(*rotatedAt) > DefaultRefreshGrace {
 			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
 				family, s.t(now)); err != nil {
 				return fmt.Errorf("revoke token family: %w", err)
@@ -135,10 +135,10 @@ func (s *Store) Prune(ctx context.Context) error {
 	if _, err := s.write.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, s.t(now)); err != nil {
 		return fmt.Errorf("prune refresh tokens: %w", err)
 	}
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM login_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM login_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits().Window))); err != nil {
 		return fmt.Errorf("prune login attempts: %w", err)
 	}
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM signup_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits.Window))); err != nil {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM signup_attempts WHERE attempted_at <= $1`, s.t(now.Add(-s.limits().Window))); err != nil {
 		return fmt.Errorf("prune signup attempts: %w", err)
 	}
 	return nil

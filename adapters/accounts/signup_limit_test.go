@@ -21,7 +21,8 @@ func TestSignupsAreLimitedPerAddressAcrossInstances(t *testing.T) {
 	limits.SignupsPerIP = 3
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
-		other := accounts.New(e.db, e.db, e.tokens, accounts.WithClock(e.clock.now), accounts.WithHashParams(cheapHash), accounts.WithLoginLimits(limits))
+		other := accounts.New(e.db, e.db, e.tokens)
+		other.Now, other.HashParams, other.LoginLimits = e.clock.now, cheapHash, limits
 		for i, s := range []*accounts.Store{e.store, other, e.store} {
 			if _, err := s.Signup(ctx, account.NewUser{Email: fmt.Sprintf("u%d@example.com", i), Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 				t.Fatalf("signup %d: %v", i, err)
@@ -38,7 +39,7 @@ func TestSignupsAreLimitedPerAddressAcrossInstances(t *testing.T) {
 		if _, err := e.store.Signup(ctx, account.NewUser{Email: "u10@example.com", Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 			t.Fatalf("signup after the window: %v", err)
 		}
-	}, accounts.WithLoginLimits(limits))
+	}, withLimits(limits))
 }
 
 // A flood of signups (from many addresses, so the per-address limit does not stop it)
@@ -49,7 +50,8 @@ func TestLoginsAreServedDuringASignupFlood(t *testing.T) {
 	limits := accounts.DefaultLoginLimits()
 	limits.SignupsPerIP = 0
 	issuer := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users"}
-	s := accounts.New(w, r, issuer, accounts.WithLoginLimits(limits))
+	s := accounts.New(w, r, issuer)
+	s.LoginLimits = limits
 	ctx := context.Background()
 	if _, err := s.Signup(ctx, account.NewUser{Email: "real@example.com", Password: "secret12", ClientIP: "198.51.100.1"}); err != nil {
 		t.Fatal(err)

@@ -84,7 +84,7 @@ func (s *Store) Signup(ctx context.Context, in account.NewUser) (account.Session
 	case <-ctx.Done():
 		return account.Session{}, fmt.Errorf("signup: %w", ctx.Err())
 	}
-	hash, err := s.hasher.hash(ctx, in.Password)
+	hash, err := s.hasher().hash(ctx, in.Password)
 	<-s.signupLane
 	if err != nil {
 		return account.Session{}, err
@@ -131,7 +131,7 @@ func (s *Store) Login(ctx context.Context, email, password, clientIP string) (ac
 	}
 	u, hash, err := s.userWithHash(ctx, key)
 	if notFound(err) {
-		if err := s.hasher.burn(ctx, password); err != nil {
+		if err := s.hasher().burn(ctx, password); err != nil {
 			return account.Session{}, fmt.Errorf("login: %w", err)
 		}
 		return account.Session{}, errCredentials()
@@ -139,7 +139,7 @@ func (s *Store) Login(ctx context.Context, email, password, clientIP string) (ac
 	if err != nil {
 		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
-	match, rehash, err := s.hasher.verify(ctx, hash, password)
+	match, rehash, err := s.hasher().verify(ctx, hash, password)
 	if err != nil {
 		return account.Session{}, fmt.Errorf("login: %w", err)
 	}
@@ -148,7 +148,7 @@ func (s *Store) Login(ctx context.Context, email, password, clientIP string) (ac
 	}
 	var newHash string
 	if rehash {
-		if newHash, err = s.hasher.hash(ctx, password); err != nil {
+		if newHash, err = s.hasher().hash(ctx, password); err != nil {
 			return account.Session{}, fmt.Errorf("login: %w", err)
 		}
 	}
@@ -244,7 +244,7 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes)
 		if err := checkPassword(*ch.Password); err != nil {
 			return account.User{}, err
 		}
-		h, err := s.hasher.hash(ctx, *ch.Password)
+		h, err := s.hasher().hash(ctx, *ch.Password)
 		if err != nil {
 			return account.User{}, fmt.Errorf("update user: %w", err)
 		}

@@ -66,112 +66,61 @@ func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Client calls one agents-service. It is safe for concurrent use.
+//
+// Set its exported fields before the first call; zero (or out of range) means the
+// default.
 type Client struct {
+	// CallTimeout bounds each try (default 300 s). A try that runs out is retried;
+	// note that the service keeps working on an abandoned request and bills its LLM
+	// calls.
+	CallTimeout time.Duration
+	// MaxTries is how many times one Analyze may call the service (default 3).
+	MaxTries int
+	// BackoffBase is the wait before the second try (default 1 s), doubled for each
+	// later try with jitter; BackoffMax is the most any wait may be (default 30 s),
+	// Retry-After included.
+	BackoffBase, BackoffMax time.Duration
+	// ProgressInterval is how often progress is reported while waiting (default 5 s).
+	ProgressInterval time.Duration
+	// TimePerLLMCall is how long one of the service's LLM calls is expected to take
+	// (default 6 s); the ETA is that times the expected call count.
+	TimePerLLMCall time.Duration
+	// Clock replaces the real clock, for tests.
+	Clock Clock
+
 	runURL, healthURL string
 	baseErr           error // why the base URL is unusable; every call reports it
+	http              *http.Client
+}
 
-	http        *http.Client
-	callTimeout time.Duration
-	maxTries    int
-	backoffBase time.Duration
-	backoffMax  time.Duration
-	tick        time.Duration
-	perLLMCall  time.Duration
-	clock       Clock
+func orDefault[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (c *Client) callTimeout() time.Duration { return orDefault(c.CallTimeout, defaultCallTimeout) }
+func (c *Client) maxTries() int              { return orDefault(c.MaxTries, defaultMaxTries) }
+func (c *Client) backoffBase() time.Duration { return orDefault(c.BackoffBase, defaultBackoffBase) }
+func (c *Client) backoffMax() time.Duration  { return orDefault(c.BackoffMax, defaultBackoffMax) }
+func (c *Client) tick() time.Duration        { return orDefault(c.ProgressInterval, defaultTick) }
+func (c *Client) perLLMCall() time.Duration  { return orDefault(c.TimePerLLMCall, defaultPerLLMCall) }
+
+func (c *Client) clock() Clock {
+	if c.Clock == nil {
+		return realClock{}
+	}
+	return c.Clock
 }
 
 var _ analysis.Analyzer = (*Client)(nil)
 
-// Option configures a Client. Out-of-range values are ignored, keeping the default.
-type Option func(*Client)
-
-// WithHTTPClient sets the HTTP client (default: a plain &http.Client{}). Its Timeout, if
-// any, applies per try on top of WithCallTimeout.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) {
-		if hc != nil {
-			c.http = hc
-		}
-	}
-}
-
-// WithCallTimeout bounds each try (default 300 s). A try that runs out is retried; note
-// that the service keeps working on an abandoned request and bills its LLM calls.
-func WithCallTimeout(d time.Duration) Option {
-	return func(c *Client) {
-		if d > 0 {
-			c.callTimeout = d
-		}
-	}
-}
-
-// WithMaxTries sets how many times one Analyze may call the service (default 3).
-func WithMaxTries(n int) Option {
-	return func(c *Client) {
-		if n > 0 {
-			c.maxTries = n
-		}
-	}
-}
-
-// WithBackoff sets the wait before the second try (default 1 s), doubled for each later
-// try with jitter, and the most any wait may be (default 30 s), Retry-After included.
-func WithBackoff(base, maxWait time.Duration) Option {
-	return func(c *Client) {
-		if base > 0 {
-			c.backoffBase = base
-		}
-		if maxWait > 0 {
-			c.backoffMax = maxWait
-		}
-	}
-}
-
-// WithProgressInterval sets how often progress is reported while waiting (default 5 s).
-func WithProgressInterval(d time.Duration) Option {
-	return func(c *Client) {
-		if d > 0 {
-			c.tick = d
-		}
-	}
-}
-
-// WithTimePerLLMCall sets how long one of the service's LLM calls is expected to take
-// (default 6 s); the ETA is that times the expected call count.
-func WithTimePerLLMCall(d time.Duration) Option {
-	return func(c *Client) {
-		if d > 0 {
-			c.perLLMCall = d
-		}
-	}
-}
-
-// WithClock replaces the real clock, for tests.
-func WithClock(clock Clock) Option {
-	return func(c *Client) {
-		if clock != nil {
-			c.clock = clock
-		}
-	}
-}
-
 // New returns a Client for the agents-service at baseURL (e.g. http://agents:8000; a path
 // prefix is kept). An unusable baseURL is reported by every call as a non-retryable
 // "agents_misconfigured" error.
-func New(baseURL string, opts ...Option) *Client {
-	c := &Client{
-		http:        &http.Client{},
-		callTimeout: defaultCallTimeout,
-		maxTries:    defaultMaxTries,
-		backoffBase: defaultBackoffBase,
-		backoffMax:  defaultBackoffMax,
-		tick:        defaultTick,
-		perLLMCall:  defaultPerLLMCall,
-		clock:       realClock{},
-	}
-	for _, o := range opts {
-		o(c)
-	}
+func New(baseURL string) *Client {
+	c := &Client{http: &http.Client{}}
 	base := strings.TrimRight(baseURL, "/")
 	u, err := url.Parse(base)
 	switch {
@@ -208,7 +157,7 @@ func (c *Client) Analyze(ctx context.Context, req analysis.Request, report func(
 	if report == nil {
 		report = func(analysis.Progress) {}
 	}
-	prog := startProgress(c.clock, c.tick, time.Duration(expectedLLMCalls(req))*c.perLLMCall, report)
+	prog := startProgress(c.clock(), c.tick(), time.Duration(expectedLLMCalls(req))*c.perLLMCall(), report)
 	defer prog.stop()
 
 	var last *tryError
@@ -228,7 +177,7 @@ func (c *Client) Analyze(ctx context.Context, req analysis.Request, report func(
 			return nil, terr.final()
 		}
 		last = terr
-		if try >= c.maxTries {
+		if try >= c.maxTries() {
 			return nil, withCause(&analysis.Error{
 				Code:      CodeUnavailable,
 				Detail:    clip(fmt.Sprintf("gave up after %d tries; last: %s", try, last.detail)),
@@ -236,11 +185,11 @@ func (c *Client) Analyze(ctx context.Context, req analysis.Request, report func(
 			}, last.cause)
 		}
 		wait := c.backoff(try, last.retryAfter)
-		prog.retrying(fmt.Sprintf("Retrying analysis (try %d of %d)", try+1, c.maxTries), wait)
+		prog.retrying(fmt.Sprintf("Retrying analysis (try %d of %d)", try+1, c.maxTries()), wait)
 		select {
 		case <-ctx.Done():
 			return nil, stopped(ctx, fmt.Sprintf("while waiting to retry after try %d", try), last)
-		case <-c.clock.After(wait):
+		case <-c.clock().After(wait):
 		}
 	}
 }
@@ -289,7 +238,7 @@ func (t *tryError) final() error {
 
 // try makes one call. It returns the body of a 2xx answer.
 func (c *Client) try(ctx context.Context, body []byte) ([]byte, *tryError) {
-	tctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	tctx, cancel := context.WithTimeout(ctx, c.callTimeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(tctx, http.MethodPost, c.runURL, bytes.NewReader(body))
 	if err != nil {
@@ -318,7 +267,7 @@ func (c *Client) try(ctx context.Context, body []byte) ([]byte, *tryError) {
 	t := &tryError{status: resp.StatusCode, detail: describe(resp.StatusCode, data)}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		t.retryable = true
-		t.retryAfter = retryAfter(resp.Header.Get("Retry-After"), c.clock.Now())
+		t.retryAfter = retryAfter(resp.Header.Get("Retry-After"), c.clock().Now())
 	}
 	return nil, t
 }
@@ -326,7 +275,7 @@ func (c *Client) try(ctx context.Context, body []byte) ([]byte, *tryError) {
 // transportError classifies an error that left no HTTP status.
 func (c *Client) transportError(tctx context.Context, err error) *tryError {
 	if errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		return &tryError{detail: fmt.Sprintf("no answer within %s", c.callTimeout), retryable: true, cause: err}
+		return &tryError{detail: fmt.Sprintf("no answer within %s", c.callTimeout()), retryable: true, cause: err}
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
@@ -340,13 +289,13 @@ func (c *Client) transportError(tctx context.Context, err error) *tryError {
 // fixed, half random) so many workers failing together do not come back together. A
 // Retry-After from the service is honoured when longer, within the same cap.
 func (c *Client) backoff(n int, retryAfter time.Duration) time.Duration {
-	d := c.backoffBase
-	for i := 1; i < n && d < c.backoffMax; i++ {
+	d := c.backoffBase()
+	for i := 1; i < n && d < c.backoffMax(); i++ {
 		d *= 2
 	}
-	d = min(d, c.backoffMax)
+	d = min(d, c.backoffMax())
 	d = d/2 + rand.N(d/2+1)
-	return min(max(d, retryAfter), c.backoffMax)
+	return min(max(d, retryAfter), c.backoffMax())
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

@@ -210,7 +210,7 @@ func TestAnalyze_400FailsAtOnceWithTheDetail(t *testing.T) {
 }
 
 func TestAnalyze_OtherClientErrorsFailAtOnce(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Detail(404, "Not Found")))
+	srv := agentstest.NewServer(t, agentstest.Detail(404, "Not Found"))
 	_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if ae := asAnalysisError(t, err); ae.Code != "agents_http_404" || ae.Retryable {
 		t.Errorf("error = %+v, want non-retryable agents_http_404", ae)
@@ -222,9 +222,9 @@ func TestAnalyze_OtherClientErrorsFailAtOnce(t *testing.T) {
 
 func TestAnalyze_500IsRetriedUpToMaxTriesThenRetryable(t *testing.T) {
 	for _, tries := range []int{1, 3, 4} {
-		srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.InternalError("Pipeline failed: boom")))
+		srv := agentstest.NewServer(t, agentstest.InternalError("Pipeline failed: boom"))
 		var log progressLog
-		_, err := newClient(srv, agents.WithMaxTries(tries)).Analyze(context.Background(), scanRequest(t, srv, 1), log.report)
+		_, err := withClient(newClient(srv), func(c *agents.Client) { c.MaxTries = tries }).Analyze(context.Background(), scanRequest(t, srv, 1), log.report)
 
 		ae := asAnalysisError(t, err)
 		if ae.Code != "agents_unavailable" || !ae.Retryable {
@@ -250,7 +250,7 @@ func TestAnalyze_500IsRetriedUpToMaxTriesThenRetryable(t *testing.T) {
 }
 
 func TestAnalyze_500ThenSuccessSucceedsOnTheSecondCall(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.InternalError("Pipeline failed: flaky"), agentstest.Succeed()))
+	srv := agentstest.NewServer(t, agentstest.InternalError("Pipeline failed: flaky"), agentstest.Succeed())
 	resp, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
@@ -264,9 +264,9 @@ func TestAnalyze_500ThenSuccessSucceedsOnTheSecondCall(t *testing.T) {
 }
 
 func TestAnalyze_429HonoursRetryAfter(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.RateLimited("1"), agentstest.Succeed()))
+	srv := agentstest.NewServer(t, agentstest.RateLimited("1"), agentstest.Succeed())
 	// The backoff alone would wait about a millisecond; only Retry-After explains a second.
-	client := newClient(srv, agents.WithBackoff(time.Millisecond, time.Minute))
+	client := withClient(newClient(srv), func(c *agents.Client) { c.BackoffBase, c.BackoffMax = time.Millisecond, time.Minute })
 	if _, err := client.Analyze(context.Background(), scanRequest(t, srv, 1), nil); err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}
@@ -280,7 +280,7 @@ func TestAnalyze_429HonoursRetryAfter(t *testing.T) {
 }
 
 func TestAnalyze_RetryAfterIsCapped(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.RateLimited("3600"), agentstest.Succeed()))
+	srv := agentstest.NewServer(t, agentstest.RateLimited("3600"), agentstest.Succeed())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := newClient(srv).Analyze(ctx, scanRequest(t, srv, 1), nil); err != nil {
@@ -292,7 +292,7 @@ func TestAnalyze_RetryAfterIsCapped(t *testing.T) {
 }
 
 func TestAnalyze_429WithoutRetryAfterIsRetried(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.RateLimited("")))
+	srv := agentstest.NewServer(t, agentstest.RateLimited(""))
 	_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if ae := asAnalysisError(t, err); ae.Code != "agents_unavailable" || !ae.Retryable || !strings.Contains(ae.Detail, "HTTP 429") {
 		t.Errorf("error = %+v, want retryable agents_unavailable naming the 429", ae)
@@ -308,7 +308,7 @@ func TestAnalyze_DroppedConnectionIsRetried(t *testing.T) {
 		"EOF mid-response":        agentstest.Truncate(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv := agentstest.NewServer(t, agentstest.WithBehaviours(b, agentstest.Succeed()))
+			srv := agentstest.NewServer(t, b, agentstest.Succeed())
 			if _, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil); err != nil {
 				t.Fatalf("Analyze: %v", err)
 			}
@@ -320,7 +320,7 @@ func TestAnalyze_DroppedConnectionIsRetried(t *testing.T) {
 }
 
 func TestAnalyze_DroppedEveryTimeKeepsTheNetworkCause(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Drop()))
+	srv := agentstest.NewServer(t, agentstest.Drop())
 	_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	ae := asAnalysisError(t, err)
 	if ae.Code != "agents_unavailable" || !ae.Retryable || !strings.Contains(ae.Detail, "network error") {
@@ -339,7 +339,7 @@ func TestAnalyze_UnreachableServiceIsRetriedThenRetryable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now: connection refused
 
-	client := agents.New("http://"+addr, agents.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	client := withClient(agents.New("http://"+addr), func(c *agents.Client) { c.BackoffBase, c.BackoffMax = time.Millisecond, 5*time.Millisecond })
 	req := analysis.Request{Rooms: []analysis.Room{{ID: "r", Images: []analysis.Image{{URL: "http://example.invalid/a.jpg"}}}}}
 	_, err = client.Analyze(context.Background(), req, nil)
 	ae := asAnalysisError(t, err)
@@ -353,12 +353,14 @@ func TestAnalyze_UnreachableServiceIsRetriedThenRetryable(t *testing.T) {
 }
 
 func TestAnalyze_SlowerThanTheCallTimeoutIsRetriedThenFails(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Delay(time.Minute, agentstest.Succeed())))
-	client := newClient(srv, agents.WithCallTimeout(50*time.Millisecond), agents.WithMaxTries(3))
+	srv := agentstest.NewServer(t, agentstest.Delay(time.Minute, agentstest.Succeed()))
+	// The try timeout leaves each request time to reach the service on a loaded machine:
+	// with 50ms a try was sometimes cut before the service saw it, and it counted 2 calls.
+	client := withClient(newClient(srv), func(c *agents.Client) { c.CallTimeout, c.MaxTries = 500*time.Millisecond, 3 })
 
 	_, err := client.Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	ae := asAnalysisError(t, err)
-	if ae.Code != "agents_unavailable" || !ae.Retryable || !strings.Contains(ae.Detail, "no answer within 50ms") {
+	if ae.Code != "agents_unavailable" || !ae.Retryable || !strings.Contains(ae.Detail, "gave up after 3 tries; last: no answer within 500ms") {
 		t.Errorf("error = %+v, want retryable agents_unavailable after try timeouts", ae)
 	}
 	if got := srv.Calls(); got != 3 {
@@ -370,7 +372,7 @@ func TestAnalyze_ContextEndStopsAtOnce(t *testing.T) {
 	never := make(chan struct{})
 
 	t.Run("cancel while the service works", func(t *testing.T) {
-		srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(never, agentstest.Succeed())))
+		srv := agentstest.NewServer(t, agentstest.Hold(never, agentstest.Succeed()))
 		ctx, cancel := context.WithCancel(context.Background())
 		go cancelWhen(cancel, func() bool { return srv.Calls() == 1 })
 		_, err := newClient(srv).Analyze(ctx, scanRequest(t, srv, 1), nil)
@@ -386,7 +388,7 @@ func TestAnalyze_ContextEndStopsAtOnce(t *testing.T) {
 	})
 
 	t.Run("cancel while waiting to retry", func(t *testing.T) {
-		srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.InternalError("boom")))
+		srv := agentstest.NewServer(t, agentstest.InternalError("boom"))
 		ctx, cancel := context.WithCancel(context.Background())
 		// The retry stage is reported just before the wait, so cancelling then hits the wait.
 		cancelOnRetry := func(p analysis.Progress) {
@@ -394,7 +396,7 @@ func TestAnalyze_ContextEndStopsAtOnce(t *testing.T) {
 				cancel()
 			}
 		}
-		_, err := newClient(srv, agents.WithBackoff(time.Hour, time.Hour)).Analyze(ctx, scanRequest(t, srv, 1), cancelOnRetry)
+		_, err := withClient(newClient(srv), func(c *agents.Client) { c.BackoffBase, c.BackoffMax = time.Hour, time.Hour }).Analyze(ctx, scanRequest(t, srv, 1), cancelOnRetry)
 		ae := asAnalysisError(t, err)
 		if ae.Code != "agents_canceled" || !strings.Contains(ae.Detail, "Internal server error: boom") {
 			t.Errorf("error = %+v, want agents_canceled naming the previous try's failure", ae)
@@ -405,11 +407,11 @@ func TestAnalyze_ContextEndStopsAtOnce(t *testing.T) {
 	})
 
 	t.Run("overall deadline beats the per-call deadline", func(t *testing.T) {
-		srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(never, agentstest.Succeed())))
+		srv := agentstest.NewServer(t, agentstest.Hold(never, agentstest.Succeed()))
 		req := scanRequest(t, srv, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		_, err := newClient(srv, agents.WithCallTimeout(time.Hour)).Analyze(ctx, req, nil)
+		_, err := withClient(newClient(srv), func(c *agents.Client) { c.CallTimeout = time.Hour }).Analyze(ctx, req, nil)
 		if ae := asAnalysisError(t, err); ae.Code != "agents_timeout" || !ae.Retryable {
 			t.Errorf("error = %+v, want retryable agents_timeout", ae)
 		}
@@ -425,9 +427,11 @@ func TestAnalyze_ContextEndStopsAtOnce(t *testing.T) {
 
 func TestAnalyze_ProgressRisesTowardButNeverReaches85(t *testing.T) {
 	release := make(chan struct{})
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	srv := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	clock := newManualClock()
-	client := newClient(srv, agents.WithClock(clock), agents.WithProgressInterval(5*time.Second), agents.WithTimePerLLMCall(5*time.Second))
+	client := withClient(newClient(srv), func(c *agents.Client) {
+		c.Clock, c.ProgressInterval, c.TimePerLLMCall = clock, 5*time.Second, 5*time.Second
+	})
 	var log progressLog
 
 	type result struct {
@@ -476,9 +480,11 @@ func TestAnalyze_ProgressRisesTowardButNeverReaches85(t *testing.T) {
 }
 
 func TestAnalyze_ProgressWithTheRealClock(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Delay(300*time.Millisecond, agentstest.Succeed())))
+	srv := agentstest.NewServer(t, agentstest.Delay(300*time.Millisecond, agentstest.Succeed()))
 	var log progressLog
-	client := newClient(srv, agents.WithProgressInterval(10*time.Millisecond), agents.WithTimePerLLMCall(20*time.Millisecond))
+	client := withClient(newClient(srv), func(c *agents.Client) {
+		c.ProgressInterval, c.TimePerLLMCall = 10*time.Millisecond, 20*time.Millisecond
+	})
 	if _, err := client.Analyze(context.Background(), scanRequest(t, srv, 1), log.report); err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}
@@ -522,7 +528,7 @@ func TestAnalyze_ETAFollowsTheSection55CallCount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Detail(400, "stop here")))
+			srv := agentstest.NewServer(t, agentstest.Detail(400, "stop here"))
 			req := analysis.Request{
 				HouseChecklist:    json.RawMessage(tt.house),
 				RoomsChecklist:    json.RawMessage(tt.rooms),
@@ -536,7 +542,7 @@ func TestAnalyze_ETAFollowsTheSection55CallCount(t *testing.T) {
 				req.Rooms = append(req.Rooms, room)
 			}
 			var log progressLog
-			client := newClient(srv, agents.WithClock(newManualClock()), agents.WithTimePerLLMCall(time.Second))
+			client := withClient(newClient(srv), func(c *agents.Client) { c.Clock, c.TimePerLLMCall = newManualClock(), time.Second })
 			_, _ = client.Analyze(context.Background(), req, log.report)
 			reports := log.all()
 			if len(reports) == 0 {
@@ -562,7 +568,7 @@ func TestAnalyze_BadResponseIsNotRetried(t *testing.T) {
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := agentstest.NewServer(t, agentstest.WithBehaviours(b))
+			srv := agentstest.NewServer(t, b)
 			_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 			if ae := asAnalysisError(t, err); ae.Code != "agents_bad_response" || ae.Retryable {
 				t.Errorf("error = %+v, want non-retryable agents_bad_response", ae)
@@ -581,7 +587,7 @@ func TestAnalyze_NullsBecomeEmptyArraysAndObjects(t *testing.T) {
 	  "client_summary":{"house":{},"rooms":{"room-1":{"booleans_true":null}},"products":null,
 		"checklist_metadata":{"house":{"x":{"title":"X","options":null}}}},
 	  "cost_info":null,"agent_executions":null,"metadata":null}`
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Raw(200, "application/json", body)))
+	srv := agentstest.NewServer(t, agentstest.Raw(200, "application/json", body))
 	resp, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
@@ -599,7 +605,7 @@ func TestAnalyze_ToleratesUnknownFields(t *testing.T) {
 	body := `{"result":{"house_types":["villa"],"future":1,"rooms":[{"room_id":"room-1","extra":{"a":[1]}}]},
 	  "client_summary":{"house":{"booleans_true":["pool"],"new":true}},"new_top_level":"x",
 	  "metadata":{"pipeline_version":"2.1.0","gpu":"none"}}`
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Raw(200, "application/json", body)))
+	srv := agentstest.NewServer(t, agentstest.Raw(200, "application/json", body))
 	resp, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
@@ -668,19 +674,20 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.InternalError("boom")))
+func TestFromEnv(t *testing.T) {
+	srv := agentstest.NewServer(t, agentstest.InternalError("boom"))
 	env := map[string]string{
 		"PYTHON_AGENTS_BASE_URL":    srv.URL,
 		"PYTHON_AGENTS_TIMEOUT":     "300000",
 		"PYTHON_AGENTS_RETRY_COUNT": "1",
 		"PYTHON_AGENTS_RETRY_DELAY": "1",
 	}
-	base, opts, err := agents.OptionsFromEnv(func(k string) string { return env[k] })
-	if err != nil || base != srv.URL {
-		t.Fatalf("OptionsFromEnv = %q, %v", base, err)
+	client, err := agents.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
 	}
-	_, err = agents.New(base, opts...).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
+	// Its calls reach srv (counted below) only if PYTHON_AGENTS_BASE_URL was taken.
+	_, err = client.Analyze(context.Background(), scanRequest(t, srv, 1), nil)
 	if err == nil {
 		t.Fatal("Analyze succeeded against a failing service")
 	}
@@ -694,8 +701,8 @@ func TestOptionsFromEnv(t *testing.T) {
 		{"PYTHON_AGENTS_BASE_URL": "http://a", "PYTHON_AGENTS_RETRY_COUNT": "-1"},
 		{"PYTHON_AGENTS_BASE_URL": "http://a", "PYTHON_AGENTS_RETRY_DELAY": "0"},
 	} {
-		if _, _, err := agents.OptionsFromEnv(func(k string) string { return bad[k] }); err == nil {
-			t.Errorf("OptionsFromEnv(%v) succeeded", bad)
+		if _, err := agents.FromEnv(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("FromEnv(%v) succeeded", bad)
 		}
 	}
 }

@@ -7,17 +7,18 @@ import (
 	"time"
 )
 
-// OptionsFromEnv reads the original backend's agents settings (contract Appendix A), so
-// an operator's existing .env keeps working: PYTHON_AGENTS_BASE_URL (required),
+// FromEnv returns a Client configured by the original backend's agents settings
+// (contract Appendix A), so an operator's existing .env keeps working: PYTHON_AGENTS_BASE_URL (required),
 // PYTHON_AGENTS_TIMEOUT (ms per try), PYTHON_AGENTS_RETRY_COUNT (tries after the first)
 // and PYTHON_AGENTS_RETRY_DELAY (ms, the backoff base). Unset ones keep this package's
 // defaults, which differ from the original's on purpose (3 tries instead of 2, and only
 // for failures a new try can cure). getenv is os.Getenv in production.
-func OptionsFromEnv(getenv func(string) string) (baseURL string, opts []Option, err error) {
-	baseURL = getenv("PYTHON_AGENTS_BASE_URL")
+func FromEnv(getenv func(string) string) (*Client, error) {
+	baseURL := getenv("PYTHON_AGENTS_BASE_URL")
 	if baseURL == "" {
-		return "", nil, errors.New("PYTHON_AGENTS_BASE_URL is not set")
+		return nil, errors.New("PYTHON_AGENTS_BASE_URL is not set")
 	}
+	c := New(baseURL)
 	num := func(name string, least int) (int, bool, error) {
 		v := getenv(name)
 		if v == "" {
@@ -30,19 +31,19 @@ func OptionsFromEnv(getenv func(string) string) (baseURL string, opts []Option, 
 		return n, true, nil
 	}
 	if ms, ok, err := num("PYTHON_AGENTS_TIMEOUT", 1); err != nil {
-		return "", nil, err
+		return nil, err
 	} else if ok {
-		opts = append(opts, WithCallTimeout(time.Duration(ms)*time.Millisecond))
+		c.CallTimeout = time.Duration(ms) * time.Millisecond
 	}
 	if n, ok, err := num("PYTHON_AGENTS_RETRY_COUNT", 0); err != nil {
-		return "", nil, err
+		return nil, err
 	} else if ok {
-		opts = append(opts, WithMaxTries(n+1))
+		c.MaxTries = n + 1
 	}
 	if ms, ok, err := num("PYTHON_AGENTS_RETRY_DELAY", 1); err != nil {
-		return "", nil, err
+		return nil, err
 	} else if ok {
-		opts = append(opts, WithBackoff(time.Duration(ms)*time.Millisecond, 0))
+		c.BackoffBase = time.Duration(ms) * time.Millisecond
 	}
-	return baseURL, opts, nil
+	return c, nil
 }

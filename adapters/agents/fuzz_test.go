@@ -45,7 +45,8 @@ func FuzzAnalyze_ResponseDecoder(f *testing.F) {
 		_, _ = w.Write(*body.Load())
 	}))
 	defer srv.Close()
-	client := agents.New(srv.URL, agents.WithMaxTries(1))
+	client := agents.New(srv.URL)
+	client.MaxTries = 1
 	req := analysis.Request{Rooms: []analysis.Room{{ID: "room-1", Images: []analysis.Image{{URL: "http://example.invalid/a.jpg"}}}}}
 
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -73,13 +73,12 @@ func scanRequest(t testing.TB, srv *agentstest.Server, photos ...int) analysis.R
 }
 
 // newClient returns a client for srv with waits short enough for tests and progress
-// ticks out of the way; opts override both.
-func newClient(srv *agentstest.Server, opts ...agents.Option) *agents.Client {
-	base := []agents.Option{
-		agents.WithBackoff(time.Millisecond, 5*time.Millisecond),
-		agents.WithProgressInterval(time.Hour),
-	}
-	return agents.New(srv.URL, append(base, opts...)...)
+// ticks out of the way; tests change its fields to override them.
+func newClient(srv *agentstest.Server) *agents.Client {
+	c := agents.New(srv.URL)
+	c.BackoffBase, c.BackoffMax = time.Millisecond, 5*time.Millisecond
+	c.ProgressInterval = time.Hour
+	return c
 }
 
 // asAnalysisError returns the *analysis.Error in err's chain.
@@ -208,4 +207,10 @@ func cancelWhen(cancel func(), cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
+}
+
+// withClient returns c after set has changed its fields.
+func withClient(c *agents.Client, set func(*agents.Client)) *agents.Client {
+	set(c)
+	return c
 }

@@ -57,32 +57,42 @@ const copyBufSize = 64 << 10
 
 // Store is a blob.Store on a local directory. It is safe for concurrent use, including
 // by several processes sharing the directory.
+//
+// Set its exported fields before use; their zero values are the defaults.
 type Store struct {
+	// Now is the clock signed URLs expire by; tests set it to expire URLs without
+	// sleeping. nil means time.Now.
+	Now func() time.Time
+	// Logger is where Handler reports I/O failures it answers with a 500. nil means
+	// slog.Default().
+	Logger *slog.Logger
+
 	root       *os.Root
 	secret     []byte
 	urlPrefix  string // baseURL + "/blobs/": SignedURL appends key and query
 	pathPrefix string // the path part of urlPrefix: what Handler strips
-	now        func() time.Time
-	log        *slog.Logger
 }
 
-// Option configures a Store.
-type Option func(*Store)
+func (s *Store) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
 
-// WithClock makes the Store read the time from now, for signed URL expiry; tests use it
-// to expire URLs without sleeping.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
-
-// WithLogger sets where Handler reports I/O failures it answers with a 500. The default
-// is slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+func (s *Store) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
 
 // New opens (creating if needed) a Store under the directory root. secret signs URLs; it
 // must be at least MinSecretLen bytes and stay the same across restarts and across the
 // processes sharing root, or URLs already handed out stop working. baseURL is where the
 // binary serves Handler, as clients reach it (e.g. "http://127.0.0.1:8080"); signed URLs
 // are baseURL + "/blobs/<key>?expires=...&sig=...".
-func New(root string, secret []byte, baseURL string, opts ...Option) (*Store, error) {
+func New(root string, secret []byte, baseURL string) (*Store, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("blobfs: secret is %d bytes, need at least %d", len(secret), MinSecretLen)
 	}
@@ -109,11 +119,6 @@ func New(root string, secret []byte, baseURL string, opts ...Option) (*Store, er
 		secret:     append([]byte(nil), secret...), // the caller may reuse its slice
 		urlPrefix:  u.Scheme + "://" + u.Host + p,
 		pathPrefix: p,
-		now:        time.Now,
-		log:        slog.Default(),
-	}
-	for _, opt := range opts {
-		opt(s)
 	}
 	return s, nil
 }
@@ -441,7 +446,7 @@ func (s *Store) serveBlob(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusNotFound)
 			return
 		}
-		s.log.ErrorContext(r.Context(), "serve blob", "key", key, "err", err)
+		s.log().ErrorContext(r.Context(), "serve blob", "key", key, "err", err)
 		fail(w, http.StatusInternalServerError)
 		return
 	}

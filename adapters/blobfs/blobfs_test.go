@@ -33,12 +33,12 @@ func TestConformance(t *testing.T) {
 
 // newServed opens a Store under root whose signed URLs point at a live test server
 // running its Handler, as the binary serves them.
-func newServed(t *testing.T, root string, opts ...blobfs.Option) (*blobfs.Store, *httptest.Server) {
+func newServed(t *testing.T, root string) (*blobfs.Store, *httptest.Server) {
 	t.Helper()
 	// The listener exists before the server starts, so the store can be told its own
 	// URL and the handler installed before any request can arrive.
 	srv := httptest.NewUnstartedServer(nil)
-	s, err := blobfs.New(root, secret, "http://"+srv.Listener.Addr().String(), opts...)
+	s, err := blobfs.New(root, secret, "http://"+srv.Listener.Addr().String())
 	if err != nil {
 		srv.Close()
 		t.Fatalf("New: %v", err)
@@ -50,9 +50,9 @@ func newServed(t *testing.T, root string, opts ...blobfs.Option) (*blobfs.Store,
 	return s, srv
 }
 
-func newStore(t *testing.T, root string, opts ...blobfs.Option) *blobfs.Store {
+func newStore(t *testing.T, root string) *blobfs.Store {
 	t.Helper()
-	s, err := blobfs.New(root, secret, "http://blobs.test", opts...)
+	s, err := blobfs.New(root, secret, "http://blobs.test")
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

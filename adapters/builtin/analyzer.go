@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
@@ -18,35 +19,40 @@ type Opener interface {
 }
 
 // Analyzer is the built-in analysis.Analyzer: image-quality checks run in process.
+// Set its exported fields before the first call; zero means the default.
 type Analyzer struct {
-	open      Opener
-	maxPixels int64
-	maxBytes  int64
-	decodes   *budget
+	// MaxPixels is the largest width×height decoded (default 50 megapixels). Larger
+	// photos are reported, not decoded, because decoding costs memory in proportion.
+	MaxPixels int64
+	// DecodeBudget is how many bytes of decoded pixels all decodes running at once may
+	// hold together (default 256 MiB); a photo whose decode alone needs more is
+	// reported as too large, not decoded.
+	DecodeBudget int64
+	// MaxBytes is the largest blob read (default 50 MB, the agents-service's limit).
+	MaxBytes int64
+
+	open        Opener
+	budgetOnce  sync.Once
+	decodeSlots *budget
 }
 
-// Option changes an Analyzer's limits.
-type Option func(*Analyzer)
-
-// WithMaxPixels sets the largest width×height decoded (default 50 megapixels). Larger
-// photos are reported, not decoded, because decoding costs memory in proportion.
-func WithMaxPixels(n int64) Option { return func(a *Analyzer) { a.maxPixels = n } }
-
-// WithDecodeBudget sets how many bytes of decoded pixels all decodes running at once
-// may hold together (default 256 MiB); a photo whose decode alone needs more is
-// reported as too large, not decoded.
-func WithDecodeBudget(n int64) Option { return func(a *Analyzer) { a.decodes = newBudget(n) } }
-
-// WithMaxBytes sets the largest blob read (default 50 MB, the agents-service's limit).
-func WithMaxBytes(n int64) Option { return func(a *Analyzer) { a.maxBytes = n } }
-
 // New returns an Analyzer that reads photos through open.
-func New(open Opener, opts ...Option) *Analyzer {
-	a := &Analyzer{open: open, maxPixels: defaultMaxPixels, maxBytes: defaultMaxBytes, decodes: newBudget(defaultDecodeBudget)}
-	for _, o := range opts {
-		o(a)
+func New(open Opener) *Analyzer { return &Analyzer{open: open} }
+
+func (a *Analyzer) maxPixels() int64 { return orDefault(a.MaxPixels, defaultMaxPixels) }
+func (a *Analyzer) maxBytes() int64  { return orDefault(a.MaxBytes, defaultMaxBytes) }
+
+// decodes is the budget shared by every decode of this Analyzer, sized on first use.
+func (a *Analyzer) decodes() *budget {
+	a.budgetOnce.Do(func() { a.decodeSlots = newBudget(orDefault(a.DecodeBudget, defaultDecodeBudget)) })
+	return a.decodeSlots
+}
+
+func orDefault(v, def int64) int64 {
+	if v > 0 {
+		return v
 	}
-	return a
+	return def
 }
 
 // Analyze checks every photo of req one at a time, so memory holds one decoded photo
@@ -106,10 +112,10 @@ func (a *Analyzer) check(ctx context.Context, img analysis.Image) (photo, error)
 		return photo{}, unavailable(fmt.Errorf("open %s: %w", img.BlobKey, err))
 	}
 	defer rc.Close()
-	if info.Size > a.maxBytes { // known from the store: do not read 50 MB to refuse it
-		return photo{fault: faultTooLarge, faultDetail: sizeText(info.Size) + " is over the " + sizeText(a.maxBytes) + " limit"}, nil
+	if info.Size > a.maxBytes() { // known from the store: do not read 50 MB to refuse it
+		return photo{fault: faultTooLarge, faultDetail: sizeText(info.Size) + " is over the " + sizeText(a.maxBytes()) + " limit"}, nil
 	}
-	data, err := readAll(rc, info.Size, a.maxBytes)
+	data, err := readAll(rc, info.Size, a.maxBytes())
 	if domain.ErrorCode(err) == domain.ETOOLARGE {
 		return photo{fault: faultTooLarge, faultDetail: domain.ErrorMessage(err)}, nil
 	}

@@ -17,7 +17,8 @@ func FuzzInspect(f *testing.F) {
 	f.Add(encodePNG(f, texture(64, 48)))
 	f.Add(progressiveBomb(f)[:4096])
 	f.Add(bombPNG(f, 300, 200))
-	a := builtin.New(nil, builtin.WithMaxPixels(1<<20), builtin.WithDecodeBudget(16<<20))
+	a := builtin.New(nil)
+	a.MaxPixels, a.DecodeBudget = 1<<20, 16<<20
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := a.Inspect(bytes.NewReader(data))
 		switch domain.ErrorCode(err) {

@@ -42,7 +42,7 @@ func (a *Analyzer) Inspect(r io.Reader) (Quality, error) {
 	if s, ok := r.(interface{ Size() int64 }); ok { // bytes.Reader, strings.Reader, io.SectionReader
 		size = s.Size()
 	}
-	data, err := readAll(r, size, a.maxBytes)
+	data, err := readAll(r, size, a.maxBytes())
 	if err != nil {
 		return Quality{}, err
 	}
@@ -101,19 +101,19 @@ func (a *Analyzer) decode(data []byte) (img image.Image, format string, release 
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, c.name, nil, domain.Errorf(domain.EINVALID, "%s header gives no size", c.name)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > a.maxPixels {
+	if px := int64(cfg.Width) * int64(cfg.Height); px > a.maxPixels() {
 		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels is over the %g megapixel limit",
-			cfg.Width, cfg.Height, float64(a.maxPixels)/1e6)
+			cfg.Width, cfg.Height, float64(a.maxPixels())/1e6)
 	}
 	// Pixels are not all the same size: a 16-bit RGBA PNG takes 8 bytes each, and a
 	// progressive JPEG's decoder holds 5 bytes a pixel a component.
 	cost := decodeBytes(c.name, cfg, data)
-	if cost > a.decodes.total {
+	if cost > a.decodes().total {
 		return nil, c.name, nil, domain.Errorf(domain.ETOOLARGE, "%d×%d pixels take %d MB decoded, over the %d MB decode budget",
-			cfg.Width, cfg.Height, cost>>20, a.decodes.total>>20)
+			cfg.Width, cfg.Height, cost>>20, a.decodes().total>>20)
 	}
-	a.decodes.acquire(cost)
-	release = func() { a.decodes.release(cost) }
+	a.decodes().acquire(cost)
+	release = func() { a.decodes().release(cost) }
 	img, err = guard(func() (image.Image, error) { return c.decode(bytes.NewReader(data)) })
 	if err != nil {
 		release()

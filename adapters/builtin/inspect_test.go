@@ -174,14 +174,17 @@ func TestAbsurdDimensionsAreRefusedBeforeDecoding(t *testing.T) {
 	if allocs > 60 {
 		t.Errorf("refusing a huge image took %.0f allocations; it should not decode", allocs)
 	}
-	if _, err := builtin.New(newStore(), builtin.WithMaxPixels(1000)).Inspect(
+	small := builtin.New(newStore())
+	small.MaxPixels = 1000
+	if _, err := small.Inspect(
 		bytes.NewReader(encodePNG(t, uniform(40, 30, color.Black)))); domain.ErrorCode(err) != domain.ETOOLARGE {
-		t.Errorf("WithMaxPixels(1000) on 1200 pixels: got %v, want too_large", err)
+		t.Errorf("MaxPixels 1000 on 1200 pixels: got %v, want too_large", err)
 	}
 }
 
 func TestOversizedBlobIsRefused(t *testing.T) {
-	a := builtin.New(newStore(), builtin.WithMaxBytes(1000))
+	a := builtin.New(newStore())
+	a.MaxBytes = 1000
 	_, err := a.Inspect(bytes.NewReader(readPhoto(t, "room2-1.jpg")))
 	if domain.ErrorCode(err) != domain.ETOOLARGE {
 		t.Errorf("got %v, want too_large", err)

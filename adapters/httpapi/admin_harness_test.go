@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/postgres"
@@ -125,7 +124,8 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 	}
 	rec := &recorder{}
 	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-	acc := accounts.New(write, read, issuer, accounts.WithHashParams(acctCheapHash), accounts.WithTrail(rec))
+	acc := newAccounts(write, read, issuer)
+	acc.Trail = rec
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}

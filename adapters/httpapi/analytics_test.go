@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
@@ -131,11 +130,11 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 			defer cancel()
 			e := engine(t)
 			issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-			acc := accounts.New(e.write, e.read, issuer, accounts.WithHashParams(acctCheapHash))
+			acc := newAccounts(e.write, e.read, issuer)
 			day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 			writeAnalyticsScans(t, e.store, day)
 			for _, p := range []projections.Projection{scans.NewProjector(), analytics.NewProjector()} {
-				r := projections.NewRunner(e.store, e.write, p, projections.Options{})
+				r := projections.NewRunner(e.store, e.write, p)
 				done := make(chan struct{})
 				go func() { defer close(done); _ = r.Run(ctx) }()
 				t.Cleanup(func() { cancel(); <-done })

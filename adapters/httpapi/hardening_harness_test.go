@@ -49,7 +49,7 @@ type hardened struct {
 	api    *httpapi.Server
 }
 
-func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), opts ...accounts.Option) *hardened {
+func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tuneAccounts ...func(*accounts.Store)) *hardened {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -69,7 +69,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), op
 		t.Fatal(err)
 	}
 	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-	acc := accounts.New(write, read, issuer, append([]accounts.Option{accounts.WithHashParams(acctCheapHash)}, opts...)...)
+	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}

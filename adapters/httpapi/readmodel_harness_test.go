@@ -21,7 +21,7 @@ func startReadModel(ctx context.Context, store event.Store, write, read projecti
 	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
 	sp := scans.NewProjector()
 	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()), projections.Options{})
+	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

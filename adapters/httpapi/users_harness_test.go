@@ -46,14 +46,14 @@ type accountsAPI struct {
 // acctCheapHash keeps the tests quick; adapters/accounts tests the default parameters.
 var acctCheapHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-func newAccountsAPI(t *testing.T, opts ...accounts.Option) *accountsAPI {
+func newAccountsAPI(t *testing.T, tuneAccounts ...func(*accounts.Store)) *accountsAPI {
 	t.Helper()
-	return newAccountsAPIWith(t, nil, opts...)
+	return newAccountsAPIWith(t, nil, tuneAccounts...)
 }
 
 // newAccountsAPIWith is newAccountsAPI with tweak applied to the server's
 // configuration, for the variants cmd/scanledger may wire.
-func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accounts.Option) *accountsAPI {
+func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts ...func(*accounts.Store)) *accountsAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -72,7 +72,7 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), opts ...accou
 		t.Fatal(err)
 	}
 	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
-	acc := accounts.New(write, read, issuer, append([]accounts.Option{accounts.WithHashParams(acctCheapHash)}, opts...)...)
+	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +296,15 @@ func acctEventually(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newAccounts returns an accounts store with cheap password hashes, after tune (if any)
+// changed its fields.
+func newAccounts(write, read projections.DB, tokens accounts.Tokens, tune ...func(*accounts.Store)) *accounts.Store {
+	acc := accounts.New(write, read, tokens)
+	acc.HashParams = acctCheapHash
+	for _, f := range tune {
+		f(acc)
+	}
+	return acc
 }

@@ -103,7 +103,9 @@ func TestLoginAnswers201OrInvalidCredentials(t *testing.T) {
 
 func TestLoginAfterTooManyFailuresIs429WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t, accounts.WithLoginLimits(accounts.LoginLimits{PerEmail: 2, PerIP: 100, Window: time.Minute}))
+	api := newAccountsAPI(t, func(s *accounts.Store) {
+		s.LoginLimits = accounts.LoginLimits{PerEmail: 2, PerIP: 100, Window: time.Minute}
+	})
 	api.signup("ada@example.com")
 	for range 2 {
 		api.json("POST", "/auth/login", "", `{"email":"ada@example.com","password":"wrong-one"}`).want(t, http.StatusUnauthorized)

@@ -38,7 +38,7 @@ type conn struct {
 	backoff   time.Duration
 	closed    bool // Store.Close was called
 	rebuilds  int
-	log       *slog.Logger
+	log       func() *slog.Logger
 	// fault is the last error that will not heal by itself (wrong credentials, missing
 	// rights, an unsupported server), by operation; readiness reports it until the same
 	// operation succeeds again.
@@ -89,7 +89,7 @@ func (c *conn) current() (*clientRef, error) {
 	}
 	c.rebuilds++
 	c.rebuildAt = time.Now().Add(c.backoff)
-	c.log.Info("kurrentdb: client rebuilt after it closed itself", "rebuilds", c.rebuilds, "next_rebuild_not_before", c.backoff)
+	c.log().Info("kurrentdb: client rebuilt after it closed itself", "rebuilds", c.rebuilds, "next_rebuild_not_before", c.backoff)
 	c.backoff = min(2*c.backoff, maxRebuildDelay)
 	return c.cur, nil
 }
@@ -105,7 +105,7 @@ func (c *conn) markDead(client *clientRef, err error) {
 	client.cause = err
 	close(client.dead)
 	if client == c.cur && !c.closed {
-		c.log.Warn("kurrentdb: client closed itself after failed reconnection; it will be rebuilt", "err", err)
+		c.log().Warn("kurrentdb: client closed itself after failed reconnection; it will be rebuilt", "err", err)
 	}
 }
 
@@ -117,7 +117,7 @@ func (c *conn) succeeded(client *clientRef, op string) {
 		c.backoff = firstRebuildDelay
 	}
 	if c.fault[op] != nil {
-		c.log.Info("kurrentdb: recovered", "op", op)
+		c.log().Info("kurrentdb: recovered", "op", op)
 		delete(c.fault, op)
 	}
 }
@@ -127,7 +127,7 @@ func (c *conn) setFault(op string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev := c.fault[op]; prev == nil || prev.Error() != err.Error() {
-		c.log.Error("kurrentdb: request refused; this will not heal without a configuration change", "op", op, "err", err)
+		c.log().Error("kurrentdb: request refused; this will not heal without a configuration change", "op", op, "err", err)
 	}
 	c.fault[op] = err
 }

@@ -34,15 +34,15 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func openLogged(t *testing.T, conn string, opts ...kurrentdb.Option) (*kurrentdb.Store, *logBuffer) {
+func openLogged(t *testing.T, conn string) (*kurrentdb.Store, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	opts = append([]kurrentdb.Option{kurrentdb.WithStreamPrefixes("test-"),
-		kurrentdb.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))}, opts...)
-	s, err := kurrentdb.Open(t.Context(), conn, opts...)
+	s, err := kurrentdb.Open(t.Context(), conn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	s.StreamPrefixes = []string{"test-"}
+	s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	t.Cleanup(func() { _ = s.Close() })
 	return s, logs
 }

@@ -18,7 +18,8 @@ import (
 // another writer's event without our envelope) are skipped with a log line: ReadAll
 // and Subscribe go on past them instead of failing at that cursor forever.
 func TestForeignEventsAreSkipped(t *testing.T) {
-	fs, conn := kurrentdbtest.Start(t, kurrentdbtest.WithSystemProjections())
+	fs := &kurrentdbtest.Server{SystemProjections: true}
+	conn := fs.Start(t)
 	s, logs := openLogged(t, conn)
 	c, _ := subscribe(t, s)
 
@@ -187,7 +188,8 @@ func TestStreamLimitsKeepVersions(t *testing.T) {
 // The secure set-up KurrentDB runs by default: TLS with our CA and Basic credentials.
 // The conformance suite passes over it as the admin user.
 func TestSecureConnection(t *testing.T) {
-	fs, conn := kurrentdbtest.Start(t, kurrentdbtest.Secure())
+	fs := &kurrentdbtest.Server{Secure: true}
+	conn := fs.Start(t)
 	if !strings.Contains(conn, "admin:changeit@") || !strings.Contains(conn, "tlsCAFile=") {
 		t.Fatalf("secure connection string %q lacks credentials or CA", conn)
 	}
@@ -206,7 +208,8 @@ func TestSecureConnection(t *testing.T) {
 // Refusals that never heal by retrying (missing rights, wrong password) are logged and
 // reported by Ready, while Subscribe keeps trying in case an operator fixes them.
 func TestRefusalsAreLoggedAndShownByReady(t *testing.T) {
-	fs, _ := kurrentdbtest.Start(t, kurrentdbtest.Secure())
+	fs := &kurrentdbtest.Server{Secure: true}
+	fs.Start(t)
 
 	// An ordinary user may use its streams but not $all.
 	s, logs := openLogged(t, fs.URL(kurrentdbtest.ReaderUser, kurrentdbtest.TestPassword))
@@ -279,7 +282,10 @@ func TestAppendSizeLimit(t *testing.T) {
 		t.Fatalf("Append of 900 KiB: %v", err)
 	}
 
-	strict, err := kurrentdb.Open(t.Context(), conn, kurrentdb.WithStreamPrefixes("test-"), kurrentdb.WithMaxAppendSize(64<<10))
+	strict, err := kurrentdb.Open(t.Context(), conn)
+	if err == nil {
+		strict.StreamPrefixes, strict.MaxAppendSize = []string{"test-"}, 64<<10
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +373,7 @@ func TestNotLeaderMovesToTheLeader(t *testing.T) {
 // The v4 client cannot parse a pre-release server version and gives up connecting:
 // the Store says so, in errors, readiness and the log.
 func TestPreReleaseServerVersion(t *testing.T) {
-	_, conn := kurrentdbtest.Start(t, kurrentdbtest.WithServerVersion("26.2.0-alpha"))
+	conn := (&kurrentdbtest.Server{Version: "26.2.0-alpha"}).Start(t)
 	s, logs := openLogged(t, conn+"&maxDiscoverAttempts=1")
 	_, err := s.Append(t.Context(), "test-v", event.Any, []event.Data{testEvent()})
 	if domain.ErrorCode(err) != domain.EUNAVAILABLE || !strings.Contains(err.Error(), "version") {
@@ -405,11 +411,11 @@ func TestCursorWithCommitBeforePrepareIsInvalid(t *testing.T) {
 // with every event delivered once.
 func TestSlowConsumer(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		opts []kurrentdbtest.Option
-	}{{"falls back to catch-up", nil}, {"dropped as too slow", []kurrentdbtest.Option{kurrentdbtest.DropSlowConsumers()}}} {
+		name     string
+		dropSlow bool
+	}{{"falls back to catch-up", false}, {"dropped as too slow", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, conn := kurrentdbtest.Start(t, tc.opts...)
+			conn := (&kurrentdbtest.Server{DropSlowConsumers: tc.dropSlow}).Start(t)
 			s := open(t, conn)
 			c, _ := subscribe(t, s)
 			first := testEvent()

@@ -27,44 +27,48 @@ import (
 const DefaultStreamPrefix = "scan-"
 
 // Store is an event.Store on a KurrentDB node or cluster.
+//
+// Set its exported fields before the first call; their zero values are the defaults.
 type Store struct {
-	conn     *conn
-	prefixes []string
+	// StreamPrefixes are the streams that make up the all-stream (ReadAll,
+	// Subscribe). nil means DefaultStreamPrefix; an empty, non-nil list means every
+	// non-system stream (not starting with "$").
+	StreamPrefixes []string
+	// Logger is where the Store logs what the caller cannot see: skipped foreign
+	// events, refusals that will not heal, client rebuilds. nil means slog.Default().
+	// The KurrentDB client's own lines go to it at debug level: the client logs every
+	// cancelled subscription at error level, and the Store logs what matters itself.
+	Logger *slog.Logger
+	// MaxAppendSize makes the Store refuse appends above this many bytes itself, with
+	// ETOOLARGE, to match the server's MaxAppendSize. Zero: the Store checks only the
+	// per-event limit and maps the server's own refusal to ETOOLARGE (the server's
+	// setting differs by version and configuration, and the client cannot read it).
+	MaxAppendSize int
+
+	conn *conn
 	// retryDelay is the first pause before a dropped subscription resubscribes; it
 	// doubles on each failure in a row, up to maxRetryDelay.
 	retryDelay time.Duration
-	clientLog  esdb.LoggingFunc
-	log        *slog.Logger
-	// maxAppend (0: not checked here) and maxEvent are the server's size limits,
-	// checked before sending so that an oversized append fails clearly (ETOOLARGE)
-	// without a round trip.
-	maxAppend, maxEvent int
+	// maxEvent is the server's largest event, checked before sending so that an
+	// oversized append fails clearly (ETOOLARGE) without a round trip.
+	maxEvent int
+}
+
+func (s *Store) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+func (s *Store) prefixes() []string {
+	if s.StreamPrefixes == nil {
+		return []string{DefaultStreamPrefix}
+	}
+	return s.StreamPrefixes
 }
 
 var _ event.Store = (*Store)(nil)
-
-// Option configures Open.
-type Option func(*Store)
-
-// WithStreamPrefixes sets which streams make up the all-stream (ReadAll, Subscribe).
-// With no prefixes at all, every non-system stream (not starting with "$") does.
-// The default is DefaultStreamPrefix.
-func WithStreamPrefixes(prefixes ...string) Option {
-	return func(s *Store) { s.prefixes = append([]string(nil), prefixes...) }
-}
-
-// WithLogger sets where the Store logs what the caller cannot see: skipped foreign
-// events, refusals that will not heal, client rebuilds. The default is slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Store) { s.log = l }
-}
-
-// WithClientLogger routes the KurrentDB client's own log lines to l. By default they
-// go to the Store's logger at debug level: the client logs every cancelled subscription
-// at error level, and the Store logs what matters itself.
-func WithClientLogger(l esdb.LoggingFunc) Option {
-	return func(s *Store) { s.clientLog = l }
-}
 
 // DefaultMaxAppendSize is KurrentDB's default limit on the size of one append up to
 // 25.0 (MaxAppendSize, 1 MiB; 25.1 raised it to 256 MiB). A size counts each event's
@@ -75,18 +79,10 @@ const DefaultMaxAppendSize = 1 << 20
 // maxEventSize is KurrentDB's largest event (16 MiB less the log record overhead).
 const maxEventSize = 16<<20 - 10000
 
-// WithMaxAppendSize makes the Store refuse appends above n bytes itself, with
-// ETOOLARGE, to match the server's MaxAppendSize. Without it the Store checks only the
-// per-event limit and maps the server's own refusal to ETOOLARGE: the server's
-// setting differs by version and configuration, and the client cannot read it.
-func WithMaxAppendSize(n int) Option {
-	return func(s *Store) { s.maxAppend = n }
-}
-
 // Open connects to KurrentDB. connectionString is an esdb:// or kurrentdb:// URL
 // (e.g. "esdb://admin:changeit@db:2113?tlsCAFile=/etc/kurrentdb/ca.crt"); the client
 // connects lazily, so an unreachable server shows up on the first call, not here.
-func Open(ctx context.Context, connectionString string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, connectionString string) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open kurrentdb: %w", err)
 	}
@@ -102,19 +98,10 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 	if err != nil {
 		return nil, fmt.Errorf("open kurrentdb: %w", domain.Errorf(domain.EINVALID, "bad connection string (want esdb:// or kurrentdb://): %s", redact(err.Error(), connStr)))
 	}
-	s := &Store{prefixes: []string{DefaultStreamPrefix}, retryDelay: 200 * time.Millisecond, maxEvent: maxEventSize}
-	for _, o := range opts {
-		o(s)
+	s := &Store{retryDelay: 200 * time.Millisecond, maxEvent: maxEventSize}
+	conf.Logger = func(level esdb.LogLevel, format string, args ...any) {
+		s.log().Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "level", string(level))
 	}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	if s.clientLog == nil {
-		s.clientLog = func(level esdb.LogLevel, format string, args ...any) {
-			s.log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "level", string(level))
-		}
-	}
-	conf.Logger = s.clientLog
 	s.conn = &conn{conf: *conf, backoff: firstRebuildDelay, log: s.log, fault: map[string]error{}}
 	if err := s.conn.newClient(); err != nil {
 		return nil, err
@@ -141,8 +128,8 @@ func (s *Store) Close() error { return s.conn.close() }
 // error otherwise.
 func (s *Store) Ready(ctx context.Context) error {
 	probe := "scanledger-readiness"
-	if len(s.prefixes) > 0 {
-		probe = s.prefixes[0] + "readiness"
+	if len(s.prefixes()) > 0 {
+		probe = s.prefixes()[0] + "readiness"
 	}
 	if _, _, err := s.readStream(ctx, probe, 0, 1); err != nil {
 		return fmt.Errorf("kurrentdb: %w", err)
@@ -286,8 +273,8 @@ func (s *Store) validateAppend(stream string, expected int64, events []event.Dat
 		}
 		total += size
 	}
-	if s.maxAppend > 0 && total > s.maxAppend {
-		return domain.Errorf(domain.ETOOLARGE, "append of %d bytes; the event store takes at most %d per append", total, s.maxAppend)
+	if s.MaxAppendSize > 0 && total > s.MaxAppendSize {
+		return domain.Errorf(domain.ETOOLARGE, "append of %d bytes; the event store takes at most %d per append", total, s.MaxAppendSize)
 	}
 	return nil
 }
@@ -445,10 +432,10 @@ func (s *Store) ourStream(stream string) bool {
 	if strings.HasPrefix(stream, "$") {
 		return false
 	}
-	if len(s.prefixes) == 0 {
+	if len(s.prefixes()) == 0 {
 		return true
 	}
-	for _, p := range s.prefixes {
+	for _, p := range s.prefixes() {
 		if strings.HasPrefix(stream, p) {
 			return true
 		}
@@ -470,7 +457,7 @@ func (s *Store) ours(e *esdb.RecordedEvent) (event.Recorded, bool) {
 		reason = err.Error()
 	}
 	if reason != "" {
-		s.log.Warn("kurrentdb: skipped an event that is not scanledger's", "stream", e.StreamID, "type", e.EventType,
+		s.log().Warn("kurrentdb: skipped an event that is not scanledger's", "stream", e.StreamID, "type", e.EventType,
 			"id", e.EventID.String(), "revision", e.EventNumber, "position", string(formatCursor(e.Position)), "reason", reason)
 		return event.Recorded{}, false
 	}
@@ -486,8 +473,8 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	filter := &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: s.prefixes}
-	if len(s.prefixes) == 0 {
+	filter := &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: s.prefixes()}
+	if len(s.prefixes()) == 0 {
 		// The client demands prefixes or a regex: this one excludes system streams.
 		filter = &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Regex: `^[^$]`}
 	}
@@ -537,7 +524,7 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 			s.conn.setFault("subscribe", err)
 			delay = maxRetryDelay
 		} else {
-			s.log.Info("kurrentdb: subscription dropped; resubscribing", "after", string(formatPos(pos)), "in", delay, "err", err)
+			s.log().Info("kurrentdb: subscription dropped; resubscribing", "after", string(formatPos(pos)), "in", delay, "err", err)
 		}
 		// Back off so that a dead server is not hammered, then resume after the last
 		// position.

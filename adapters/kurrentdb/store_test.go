@@ -20,7 +20,10 @@ import (
 // that prefix here, where production uses kurrentdb.DefaultStreamPrefix.
 func open(t *testing.T, conn string) *kurrentdb.Store {
 	t.Helper()
-	s, err := kurrentdb.Open(t.Context(), conn, kurrentdb.WithStreamPrefixes("test-"))
+	s, err := kurrentdb.Open(t.Context(), conn)
+	if err == nil {
+		s.StreamPrefixes = []string{"test-"}
+	}
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

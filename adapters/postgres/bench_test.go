@@ -279,7 +279,8 @@ func BenchmarkCatchUp(b *testing.B) {
 		})
 	}
 	b.Run("Subscribe/batch=1000", func(b *testing.B) {
-		reader := postgres.NewStore(s.DB(), postgres.WithSubscribeBatch(1000))
+		reader := postgres.NewStore(s.DB())
+		reader.SubscribeBatch = 1000
 		defer reader.Close()
 		errDone := errors.New("caught up")
 		for b.Loop() {

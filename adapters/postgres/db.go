@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -25,52 +24,16 @@ import (
 // concurrent appends only share flushes if they have connections to wait on.
 const defaultMaxConns = 16
 
-// Option configures OpenDB, NewStore and Open. Each ignores the options that do not
-// concern it, so Open can pass the same list to both.
-type Option func(*config)
-
-type config struct {
-	poll    time.Duration
-	batch   int
-	onError func(error)
-}
-
-// WithPollInterval sets how long a caught-up subscription waits for a wake-up before
-// reading anyway: the safety net for commits nobody signalled (a NOTIFY lost with its
-// sender, a listener reconnecting). Default event.DefaultPoll.
-func WithPollInterval(d time.Duration) Option {
-	return func(c *config) { c.poll = d }
-}
-
-// WithSubscribeBatch sets how many events a subscription reads at a time, and so the
-// largest batch its handler gets. Default event.DefaultBatch.
-func WithSubscribeBatch(n int) Option {
-	return func(c *config) { c.batch = n }
-}
-
-// WithBackgroundErrors sets a function told about every error that is retried in the
-// background instead of returned: subscription reads, the LISTEN connection, the
-// NOTIFY sender. Without it an outage would be silent until the poll catches up.
-func WithBackgroundErrors(f func(error)) Option {
-	return func(c *config) { c.onError = f }
-}
-
-func newConfig(opts []Option) config {
-	var c config
-	for _, o := range opts {
-		o(&c)
-	}
-	if c.onError == nil {
-		c.onError = func(error) {}
-	}
-	return c
-}
-
 // DB is a connection pool to one PostgreSQL database, with what every scanledger
 // package on Postgres needs from it: Pool for pgx callers, SQL for database/sql callers
 // (migrations, read models), Listen and Notify for wake-ups across instances, and
 // ProjectionLock. Its methods are safe for concurrent use.
 type DB struct {
+	// OnBackgroundError, if set, is told about every error of the LISTEN connection,
+	// which is retried in the background instead of returned: without it an outage
+	// would be silent until the poll catches up. Set it before the first Listen.
+	OnBackgroundError func(error)
+
 	pool     *pgxpool.Pool
 	sql      *sql.DB
 	listener *listener
@@ -81,8 +44,7 @@ type DB struct {
 // OpenDB connects to the database at url (a postgres:// URL or a keyword/value DSN,
 // with pgxpool's pool_* settings) and checks that it answers. It applies no
 // migrations: see Migrate, or Open for the event store.
-func OpenDB(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	cfg := newConfig(opts)
+func OpenDB(ctx context.Context, url string) (*DB, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -104,8 +66,14 @@ func OpenDB(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		// borrow from the same pool rather than starving it.
 		sql: stdlib.OpenDBFromPool(pool),
 	}
-	db.listener = newListener(pc.ConnConfig, cfg.onError)
+	db.listener = newListener(pc.ConnConfig, db.backgroundError)
 	return db, nil
+}
+
+func (db *DB) backgroundError(err error) {
+	if db.OnBackgroundError != nil {
+		db.OnBackgroundError(err)
+	}
 }
 
 // Pool is the pgx pool, for callers that speak pgx.

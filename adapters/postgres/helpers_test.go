@@ -33,9 +33,9 @@ func newDatabase(t testing.TB, maxConns int) string {
 }
 
 // openStore opens a Store on the database at dbURL, closed when the test ends.
-func openStore(t testing.TB, dbURL string, opts ...postgres.Option) *postgres.Store {
+func openStore(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), dbURL, opts...)
+	s, err := postgres.Open(context.Background(), dbURL)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -44,9 +44,9 @@ func openStore(t testing.TB, dbURL string, opts ...postgres.Option) *postgres.St
 }
 
 // openDB opens a DB on the database at dbURL, closed when the test ends.
-func openDB(t testing.TB, dbURL string, opts ...postgres.Option) *postgres.DB {
+func openDB(t testing.TB, dbURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.OpenDB(context.Background(), dbURL, opts...)
+	db, err := postgres.OpenDB(context.Background(), dbURL)
 	if err != nil {
 		t.Fatalf("open db: %v", err)
 	}

@@ -99,11 +99,12 @@ func TestListenRecoversWhenItsConnectionIsKilled(t *testing.T) {
 	dbURL := newDatabase(t, 4)
 	var mu sync.Mutex
 	var reported []error
-	db := openDB(t, dbURL, postgres.WithBackgroundErrors(func(err error) {
+	db := openDB(t, dbURL)
+	db.OnBackgroundError = func(err error) {
 		mu.Lock()
 		reported = append(reported, err)
 		mu.Unlock()
-	}))
+	}
 	ctx := t.Context()
 	ch, err := db.Listen(ctx, "feed")
 	if err != nil {
@@ -165,7 +166,8 @@ func TestListenAfterCloseFails(t *testing.T) {
 // another instance's appends.
 func TestSubscribersHearOtherInstancesAppendsThroughNotify(t *testing.T) {
 	dbURL := newDatabase(t, 4)
-	reader := openStore(t, dbURL, postgres.WithPollInterval(time.Hour))
+	reader := openStore(t, dbURL)
+	reader.PollInterval = time.Hour
 	writer := openStore(t, dbURL)
 	ctx := t.Context()
 	from, err := writer.Append(ctx, "fence", event.NoStream, newEvents(1))

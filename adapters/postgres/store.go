@@ -44,11 +44,21 @@ const eventsChannel = "scanledger_events"
 // Subscribers in this process are woken as soon as an append commits here; those of
 // other instances by a NOTIFY that follows the commit, and all of them by polling.
 type Store struct {
-	db      *DB
-	ownsDB  bool
-	follow  event.Follower
-	local   event.Notifier // wakes this process's subscribers
-	onError func(error)
+	// PollInterval is how long a caught-up subscription waits for a wake-up before
+	// reading anyway: the safety net for commits nobody signalled (a NOTIFY lost with
+	// its sender, a listener reconnecting). Zero means event.DefaultPoll.
+	PollInterval time.Duration
+	// SubscribeBatch is how many events a subscription reads at a time, and so the
+	// largest batch its handler gets. Zero means event.DefaultBatch.
+	SubscribeBatch int
+	// OnBackgroundError, if set, is told about every error retried in the background
+	// instead of returned: subscription reads and the NOTIFY sender.
+	OnBackgroundError func(error)
+
+	db     *DB
+	ownsDB bool
+	follow event.Follower
+	local  event.Notifier // wakes this process's subscribers
 
 	// pending holds a token when an append committed since the last NOTIFY was sent.
 	pending    chan struct{}
@@ -66,8 +76,8 @@ type Store struct {
 // Open connects to the database at url, applies the event store migrations and
 // returns a Store that owns the connection: Close closes it. Use OpenDB and NewStore
 // to share one DB between the store and the read models.
-func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	db, err := OpenDB(ctx, url, opts...)
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, err := OpenDB(ctx, url)
 	if err != nil {
 		return nil, err
 	}
@@ -75,32 +85,31 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := NewStore(db, opts...)
+	s := NewStore(db)
 	s.ownsDB = true
 	return s, nil
 }
 
 // NewStore returns the event store kept in db, whose eventstore migrations must have
-// been applied. Close the Store before db.
-func NewStore(db *DB, opts ...Option) *Store {
-	cfg := newConfig(opts)
+// been applied. Set its exported fields before the first Append or Subscribe. Close
+// the Store before db.
+func NewStore(db *DB) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
-		onError: cfg.onError,
 		pending: make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	s.follow = event.Follower{
-		Read:    s.read,
-		Wake:    s.local.Wait,
-		Poll:    cfg.poll,
-		Batch:   cfg.batch,
-		OnError: cfg.onError,
-	}
+	s.follow = event.Follower{Read: s.read, Wake: s.local.Wait}
 	s.wg.Go(s.announce)
 	return s
+}
+
+func (s *Store) backgroundError(err error) {
+	if s.OnBackgroundError != nil {
+		s.OnBackgroundError(err)
+	}
 }
 
 // DB is the database the Store is kept in.
@@ -138,7 +147,7 @@ func (s *Store) announce() {
 		case <-s.pending:
 		}
 		if err := s.db.Notify(s.ctx, eventsChannel); err != nil && s.ctx.Err() == nil {
-			s.onError(fmt.Errorf("announce appends: %w", err))
+			s.backgroundError(fmt.Errorf("announce appends: %w", err))
 		}
 		t.Reset(announceEvery)
 		select {
@@ -613,7 +622,9 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	s.listenOnce.Do(s.relayNotifications)
-	return s.follow.Follow(ctx, after, h)
+	f := s.follow
+	f.Poll, f.Batch, f.OnError = s.PollInterval, s.SubscribeBatch, s.OnBackgroundError
+	return f.Follow(ctx, after, h)
 }
 
 // relayNotifications wakes this process's subscribers on every NOTIFY of an append,
@@ -621,7 +632,7 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 func (s *Store) relayNotifications() {
 	ch, err := s.db.Listen(s.ctx, eventsChannel)
 	if err != nil {
-		s.onError(fmt.Errorf("listen for appends: %w", err)) // polling still delivers
+		s.backgroundError(fmt.Errorf("listen for appends: %w", err)) // polling still delivers
 		return
 	}
 	s.wg.Go(func() {

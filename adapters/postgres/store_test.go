@@ -100,7 +100,8 @@ func subscribe(t *testing.T, s *postgres.Store, after event.Cursor) *collector {
 func TestAnAppendThatCommitsLateIsNeitherSkippedNorOvertaken(t *testing.T) {
 	ctx := t.Context()
 	dbURL := newDatabase(t, 8)
-	s := openStore(t, dbURL, postgres.WithPollInterval(10*time.Millisecond))
+	s := openStore(t, dbURL)
+	s.PollInterval = 10 * time.Millisecond
 	holding, release := make(chan struct{}), make(chan struct{})
 	postgres.SetBeforeCommit(s, func(ctx context.Context, stream string) error {
 		if stream == "held" {
@@ -448,7 +449,8 @@ func TestAnOpenTransactionInAnotherDatabaseDoesNotHoldReadersBack(t *testing.T) 
 func TestAnOpenTransactionInTheSameDatabaseHoldsLaterEventsBack(t *testing.T) {
 	ctx := t.Context()
 	dbURL := newDatabase(t, 4)
-	s := openStore(t, dbURL, postgres.WithPollInterval(10*time.Millisecond))
+	s := openStore(t, dbURL)
+	s.PollInterval = 10 * time.Millisecond
 	from, err := s.Append(ctx, "fence", event.NoStream, newEvents(1))
 	if err != nil {
 		t.Fatal(err)

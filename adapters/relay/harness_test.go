@@ -95,10 +95,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.scans = scan.NewHandler(e.store)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e.hub = &relay.Hub{Feed: relay.TableFeed{DB: e.read}, Queue: cfg.queue, MaxLag: cfg.maxLag, Logger: log}
-	runner := projections.NewRunner(e.store, e.write, feed.NewProjector(), projections.Options{
-		Logger:   log,
-		OnCommit: func(string, event.Recorded) { e.hub.Wake() },
-	})
+	runner := projections.NewRunner(e.store, e.write, feed.NewProjector())
+	runner.Logger = log
+	runner.OnCommit = func(string, event.Recorded) { e.hub.Wake() }
 	var wg sync.WaitGroup
 	for _, run := range []func(context.Context) error{runner.Run, e.hub.Run} {
 		wg.Add(1)

@@ -34,12 +34,12 @@ type fakeS3 struct {
 	bucket   string
 }
 
-func newFakeS3(t *testing.T, drop func(part, attempt int) bool) (*fakeS3, s3.Config) {
+func newFakeS3(t *testing.T, drop func(part, attempt int) bool) (*fakeS3, s3.Store) {
 	t.Helper()
 	f := &fakeS3{drop: drop, attempts: map[int]int{}, bucket: "photos"}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
-	return f, s3.Config{
+	return f, s3.Store{
 		Endpoint:  strings.TrimPrefix(f.srv.URL, "http://"),
 		Bucket:    f.bucket,
 		Region:    "us-east-1",

@@ -109,9 +109,10 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// serverConfig is the server under test, with no bucket chosen.
-func serverConfig() s3.Config {
-	return s3.Config{
+// serverConfig is the server under test, with no bucket chosen: a Store's settings,
+// not yet connected.
+func serverConfig() s3.Store {
+	return s3.Store{
 		Endpoint:  os.Getenv("TEST_S3_ENDPOINT"),
 		AccessKey: os.Getenv("TEST_S3_ACCESS_KEY"),
 		SecretKey: os.Getenv("TEST_S3_SECRET_KEY"),
@@ -122,7 +123,7 @@ func serverConfig() s3.Config {
 // newBucket returns the config of a bucket of t's own, created by New on first use and
 // removed with everything in it when t ends. A fresh bucket per test means no run sees
 // another's objects, and the leftover checks see only what their own test did.
-func newBucket(t testing.TB) s3.Config {
+func newBucket(t testing.TB) s3.Store {
 	t.Helper()
 	cfg := serverConfig()
 	cfg.Bucket = "scanledger-test-" + strings.ToLower(rand.Text()[:12])
@@ -131,17 +132,18 @@ func newBucket(t testing.TB) s3.Config {
 	return cfg
 }
 
-func newStore(t testing.TB, cfg s3.Config) *s3.Store {
+// newStore connects a Store with cfg's settings.
+func newStore(t testing.TB, cfg s3.Store) *s3.Store {
 	t.Helper()
-	s, err := s3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	s := cfg
+	if err := s.Connect(t.Context()); err != nil {
+		t.Fatalf("Connect: %v", err)
 	}
-	return s
+	return &s
 }
 
 // rawClient reaches the bucket around the Store, to see what it really stored.
-func rawClient(t testing.TB, cfg s3.Config) *minio.Client {
+func rawClient(t testing.TB, cfg s3.Store) *minio.Client {
 	t.Helper()
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
@@ -154,7 +156,7 @@ func rawClient(t testing.TB, cfg s3.Config) *minio.Client {
 	return c
 }
 
-func removeBucket(t testing.TB, cfg s3.Config) {
+func removeBucket(t testing.TB, cfg s3.Store) {
 	// t.Context is already done in cleanups.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -178,7 +180,7 @@ func removeBucket(t testing.TB, cfg s3.Config) {
 
 // requireNoLeftovers checks that failed and finished uploads left no temporary objects
 // and no multipart uploads behind: the bucket holds exactly the keys in want.
-func requireNoLeftovers(t *testing.T, cfg s3.Config, want ...string) {
+func requireNoLeftovers(t *testing.T, cfg s3.Store, want ...string) {
 	t.Helper()
 	c := rawClient(t, cfg)
 	var got []string

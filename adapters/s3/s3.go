@@ -93,9 +93,11 @@ const (
 	cleanupTimeout = time.Minute
 )
 
-// Config says where the bucket is and how to reach it. Endpoint, Bucket, AccessKey and
-// SecretKey are required.
-type Config struct {
+// Store is a blob.Store on an S3 bucket. Set the exported fields that say where the
+// bucket is and how to reach it (Endpoint, Bucket, AccessKey and SecretKey are
+// required; the others' zero values are the defaults), then Connect it. It is safe for
+// concurrent use once connected.
+type Store struct {
 	// Endpoint is the S3 API as this process reaches it: "host[:port]" (minio-go's form,
 	// TLS per UseSSL), or a URL "http(s)://host[:port]" (the original's STORAGE_ENDPOINT
 	// form) whose scheme must then agree with UseSSL.
@@ -113,46 +115,41 @@ type Config struct {
 	// signature covers the path and a proxy rewriting it would break every URL. ""
 	// means URLs point at Endpoint.
 	PublicEndpoint string
-	// CreateBucket makes New create the bucket when it is missing (development, tests).
-	// Otherwise a missing bucket fails New, at startup rather than at the first upload.
+	// CreateBucket makes Connect create the bucket when it is missing (development, tests).
+	// Otherwise a missing bucket fails Connect, at startup rather than at the first upload.
 	CreateBucket bool
 	// Logger receives failures that cannot be returned, such as a temporary object that
 	// could not be removed after a successful Put. nil means slog.Default().
 	Logger *slog.Logger
-}
 
-// Store is a blob.Store on an S3 bucket. It is safe for concurrent use.
-type Store struct {
 	client *minio.Client
 	core   minio.Core
 	// signer presigns URLs: a client for PublicEndpoint when one is configured, since a
 	// SigV4 signature covers the Host header the fetcher will send.
 	signer *minio.Client
-	bucket string
-	log    *slog.Logger
 }
 
-// New connects to the server, checks that the bucket exists (creating it when
-// cfg.CreateBucket is set) and returns a Store on it. Credentials and reachability are
-// checked here, so a misconfigured deployment fails at startup.
-func New(ctx context.Context, cfg Config) (*Store, error) {
-	host, secure, err := parseEndpoint(cfg.Endpoint, cfg.UseSSL)
+// Connect connects to the server and checks that the bucket exists (creating it when
+// CreateBucket is set). Credentials and reachability are checked here, so a
+// misconfigured deployment fails at startup.
+func (s *Store) Connect(ctx context.Context) error {
+	host, secure, err := parseEndpoint(s.Endpoint, s.UseSSL)
 	if err != nil {
-		return nil, fmt.Errorf("s3: endpoint: %w", err)
+		return fmt.Errorf("s3: endpoint: %w", err)
 	}
-	if err := s3utils.CheckValidBucketNameStrict(cfg.Bucket); err != nil {
-		return nil, fmt.Errorf("s3: bucket %q: %w", cfg.Bucket, err)
+	if err := s3utils.CheckValidBucketNameStrict(s.Bucket); err != nil {
+		return fmt.Errorf("s3: bucket %q: %w", s.Bucket, err)
 	}
-	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return nil, errors.New("s3: access key and secret key are required")
+	if s.AccessKey == "" || s.SecretKey == "" {
+		return errors.New("s3: access key and secret key are required")
 	}
-	region := cfg.Region
+	region := s.Region
 	if region == "" {
 		region = defaultRegion
 	}
 	newClient := func(host string, secure bool) (*minio.Client, error) {
 		return minio.New(host, &minio.Options{
-			Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+			Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
 			Secure:       secure,
 			Region:       region,
 			BucketLookup: minio.BucketLookupPath,
@@ -160,32 +157,30 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	client, err := newClient(host, secure)
 	if err != nil {
-		return nil, fmt.Errorf("s3: client: %w", err)
+		return fmt.Errorf("s3: client: %w", err)
 	}
 	signer := client
-	if cfg.PublicEndpoint != "" {
-		pubHost, pubSecure, err := parsePublicEndpoint(cfg.PublicEndpoint, cfg.Bucket)
+	if s.PublicEndpoint != "" {
+		pubHost, pubSecure, err := parsePublicEndpoint(s.PublicEndpoint, s.Bucket)
 		if err != nil {
-			return nil, fmt.Errorf("s3: public endpoint: %w", err)
+			return fmt.Errorf("s3: public endpoint: %w", err)
 		}
 		if signer, err = newClient(pubHost, pubSecure); err != nil {
-			return nil, fmt.Errorf("s3: public client: %w", err)
+			return fmt.Errorf("s3: public client: %w", err)
 		}
 	}
-	if err := ensureBucket(ctx, client, cfg.Bucket, region, cfg.CreateBucket); err != nil {
-		return nil, err
+	if err := ensureBucket(ctx, client, s.Bucket, region, s.CreateBucket); err != nil {
+		return err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+	s.client, s.core, s.signer = client, minio.Core{Client: client}, signer
+	return nil
+}
+
+func (s *Store) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
 	}
-	return &Store{
-		client: client,
-		core:   minio.Core{Client: client},
-		signer: signer,
-		bucket: cfg.Bucket,
-		log:    log,
-	}, nil
+	return s.Logger
 }
 
 func parseEndpoint(endpoint string, useSSL bool) (host string, secure bool, err error) {
@@ -303,7 +298,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 
 // putWhole writes a blob that fits in memory with one PUT, metadata included.
 func (s *Store) putWhole(ctx context.Context, key string, data []byte, contentType, sum string) (blob.Info, error) {
-	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+	_, err := s.client.PutObject(ctx, s.Bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
 		ContentType:      contentType,
 		UserMetadata:     map[string]string{metaSHA256: sum},
 		DisableMultipart: true,
@@ -321,7 +316,7 @@ func (s *Store) putStream(ctx context.Context, key string, r io.Reader, body *ha
 	// Removed on every path, failures included: an upload whose completion reached the
 	// server but whose answer was lost exists although PutObject failed.
 	defer s.removeTemp(ctx, tmp)
-	up, err := s.client.PutObject(ctx, s.bucket, tmp, r, -1, minio.PutObjectOptions{
+	up, err := s.client.PutObject(ctx, s.Bucket, tmp, r, -1, minio.PutObjectOptions{
 		ContentType: contentType,
 		PartSize:    partSize,
 	})
@@ -336,13 +331,13 @@ func (s *Store) putStream(ctx context.Context, key string, r io.Reader, body *ha
 	}
 	sum := body.sum()
 	_, err = s.client.CopyObject(ctx, minio.CopyDestOptions{
-		Bucket:          s.bucket,
+		Bucket:          s.Bucket,
 		Object:          key,
 		ContentType:     contentType,
 		UserMetadata:    map[string]string{metaSHA256: sum},
 		ReplaceMetadata: true,
 	}, minio.CopySrcOptions{
-		Bucket: s.bucket,
+		Bucket: s.Bucket,
 		Object: tmp,
 		// Publish exactly the object this Put uploaded.
 		MatchETag: up.ETag,
@@ -358,8 +353,8 @@ func (s *Store) putStream(ctx context.Context, key string, r io.Reader, body *ha
 func (s *Store) removeTemp(ctx context.Context, tmp string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := s.client.RemoveObject(ctx, s.bucket, tmp, minio.RemoveObjectOptions{}); err != nil {
-		s.log.ErrorContext(ctx, "s3: remove temporary upload", "bucket", s.bucket, "key", tmp, "err", err)
+	if err := s.client.RemoveObject(ctx, s.Bucket, tmp, minio.RemoveObjectOptions{}); err != nil {
+		s.log().ErrorContext(ctx, "s3: remove temporary upload", "bucket", s.Bucket, "key", tmp, "err", err)
 	}
 }
 
@@ -373,7 +368,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, blob.Info,
 	if err := blob.ValidKey(key); err != nil {
 		return nil, blob.Info{}, fmt.Errorf("s3: open: %w", err)
 	}
-	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	rc, oi, _, err := s.core.GetObject(ctx, s.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, blob.Info{}, fmt.Errorf("s3: open %s: %w", key, classify(err))
 	}
@@ -417,7 +412,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	defer cancel()
 	var listErr error
 	objects := func(yield func(minio.ObjectInfo) bool) {
-		for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		for obj := range s.client.ListObjectsIter(ctx, s.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 			if obj.Err != nil {
 				listErr = obj.Err
 				return
@@ -427,7 +422,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 			}
 		}
 	}
-	results, err := s.client.RemoveObjectsWithIter(ctx, s.bucket, objects, minio.RemoveObjectsOptions{})
+	results, err := s.client.RemoveObjectsWithIter(ctx, s.Bucket, objects, minio.RemoveObjectsOptions{})
 	if err != nil {
 		return fmt.Errorf("s3: delete %s: %w", prefix, classify(err))
 	}
@@ -455,7 +450,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Entry) err
 	// Cancelling stops the listing's goroutine when fn ends the walk early.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+	for obj := range s.client.ListObjectsIter(ctx, s.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
 			return fmt.Errorf("s3: list %s: %w", prefix, classify(obj.Err))
 		}
@@ -480,7 +475,7 @@ func (s *Store) SignedURL(ctx context.Context, key string, ttl time.Duration) (s
 		return "", fmt.Errorf("s3: sign: %w", err)
 	}
 	ttl = (ttl + time.Second - 1).Truncate(time.Second)
-	u, err := s.signer.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
+	u, err := s.signer.PresignedGetObject(ctx, s.Bucket, key, ttl, nil)
 	if err != nil {
 		return "", fmt.Errorf("s3: sign %s: %w", key, err)
 	}

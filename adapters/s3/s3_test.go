@@ -341,8 +341,8 @@ func TestOpenRefusesObjectsScanledgerDidNotWrite(t *testing.T) {
 func TestNewCreatesAMissingBucketOnlyWhenAsked(t *testing.T) {
 	cfg := newBucket(t)
 	cfg.CreateBucket = false
-	if _, err := s3.New(t.Context(), cfg); err == nil {
-		t.Fatal("New succeeded on a missing bucket without CreateBucket")
+	if err := cfg.Connect(t.Context()); err == nil {
+		t.Fatal("Connect succeeded on a missing bucket without CreateBucket")
 	}
 	cfg.CreateBucket = true
 	newStore(t, cfg)
@@ -358,8 +358,8 @@ func TestNewRefusesWrongCredentials(t *testing.T) {
 	newStore(t, cfg)
 	cfg.SecretKey += "x"
 	cfg.CreateBucket = false
-	if _, err := s3.New(t.Context(), cfg); err == nil {
-		t.Fatal("New succeeded with a wrong secret key")
+	if err := cfg.Connect(t.Context()); err == nil {
+		t.Fatal("Connect succeeded with a wrong secret key")
 	}
 }
 
@@ -373,31 +373,31 @@ func TestNewAcceptsTheOriginalsEndpointURLForm(t *testing.T) {
 }
 
 func TestNewRefusesUnusableConfigs(t *testing.T) {
-	valid := s3.Config{Endpoint: "127.0.0.1:1", Bucket: "photos", AccessKey: "a", SecretKey: "s"}
-	for name, change := range map[string]func(*s3.Config){
-		"no endpoint":                     func(c *s3.Config) { c.Endpoint = "" },
-		"endpoint with a path":            func(c *s3.Config) { c.Endpoint = "http://127.0.0.1:1/photos" },
-		"endpoint scheme contradicts ssl": func(c *s3.Config) { c.Endpoint = "https://127.0.0.1:1" },
-		"endpoint with an odd scheme":     func(c *s3.Config) { c.Endpoint = "ftp://127.0.0.1:1" },
-		"endpoint with a path, no scheme": func(c *s3.Config) { c.Endpoint = "127.0.0.1:1/photos" },
-		"no bucket":                       func(c *s3.Config) { c.Bucket = "" },
-		"invalid bucket name":             func(c *s3.Config) { c.Bucket = "Photos_Bucket" },
-		"no access key":                   func(c *s3.Config) { c.AccessKey = "" },
-		"no secret key":                   func(c *s3.Config) { c.SecretKey = "" },
-		"public endpoint without scheme":  func(c *s3.Config) { c.PublicEndpoint = "photos.example.com" },
-		"public endpoint, another path":   func(c *s3.Config) { c.PublicEndpoint = "https://photos.example.com/other" },
-		"public endpoint with a query":    func(c *s3.Config) { c.PublicEndpoint = "https://photos.example.com?x=1" },
-		"public endpoint with userinfo":   func(c *s3.Config) { c.PublicEndpoint = "https://u:p@photos.example.com" },
+	valid := s3.Store{Endpoint: "127.0.0.1:1", Bucket: "photos", AccessKey: "a", SecretKey: "s"}
+	for name, change := range map[string]func(*s3.Store){
+		"no endpoint":                     func(c *s3.Store) { c.Endpoint = "" },
+		"endpoint with a path":            func(c *s3.Store) { c.Endpoint = "http://127.0.0.1:1/photos" },
+		"endpoint scheme contradicts ssl": func(c *s3.Store) { c.Endpoint = "https://127.0.0.1:1" },
+		"endpoint with an odd scheme":     func(c *s3.Store) { c.Endpoint = "ftp://127.0.0.1:1" },
+		"endpoint with a path, no scheme": func(c *s3.Store) { c.Endpoint = "127.0.0.1:1/photos" },
+		"no bucket":                       func(c *s3.Store) { c.Bucket = "" },
+		"invalid bucket name":             func(c *s3.Store) { c.Bucket = "Photos_Bucket" },
+		"no access key":                   func(c *s3.Store) { c.AccessKey = "" },
+		"no secret key":                   func(c *s3.Store) { c.SecretKey = "" },
+		"public endpoint without scheme":  func(c *s3.Store) { c.PublicEndpoint = "photos.example.com" },
+		"public endpoint, another path":   func(c *s3.Store) { c.PublicEndpoint = "https://photos.example.com/other" },
+		"public endpoint with a query":    func(c *s3.Store) { c.PublicEndpoint = "https://photos.example.com?x=1" },
+		"public endpoint with userinfo":   func(c *s3.Store) { c.PublicEndpoint = "https://u:p@photos.example.com" },
 	} {
 		cfg := valid
 		change(&cfg)
 		// Port 1 refuses connections: a config that got as far as dialling would fail
 		// too, but with the wrong error; every one of these must fail before that.
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-		_, err := s3.New(ctx, cfg)
+		err := cfg.Connect(ctx)
 		cancel()
 		if err == nil || strings.Contains(err.Error(), "connect") || errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s: New error %v, want a configuration error", name, err)
+			t.Errorf("%s: Connect error %v, want a configuration error", name, err)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 //	SCANLEDGER_VERIFY_EVENTS=1000000 go test -count=1 -timeout 30m -run TestVerifyAllFigure -v ./adapters/sqlite/
 func TestVerifyAllFigure(t *testing.T) {
 	audittest.VerifyAllFigure(t, func(t *testing.T) event.Store {
-		return sqlite.NewStore(openDB(t), sqlite.WithPollInterval(time.Hour))
+		return pollEvery(sqlite.NewStore(openDB(t)), time.Hour)
 	})
 }
 

@@ -49,6 +49,6 @@ func (tm tamperer) Swap(ctx context.Context, stream string, v1, v2 int64) error 
 func TestTamperingIsCaught(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) (event.Store, audittest.Tamperer) {
 		db := openDB(t)
-		return sqlite.NewStore(db, sqlite.WithPollInterval(time.Hour)), tamperer{db}
+		return pollEvery(sqlite.NewStore(db), time.Hour), tamperer{db}
 	})
 }

@@ -32,6 +32,11 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // Use one Store per DB: subscribers are woken by appends through the same Store, and
 // see anyone else's appends (another Store, another process) only when they poll.
 type Store struct {
+	// PollInterval is how often a caught-up subscription reads anyway. In-process
+	// appends wake subscribers at once; polling is only for appends made by other
+	// processes sharing the file. Zero means event.DefaultPoll.
+	PollInterval time.Duration
+
 	db     *DB
 	notify event.Notifier
 	follow event.Follower
@@ -117,35 +122,11 @@ func (s *Store) statements(ctx context.Context) (*statements, error) {
 	return s.stmts, nil
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithPollInterval sets how often a caught-up subscription reads anyway. In-process
-// appends wake subscribers at once; polling is only for appends made by other
-// processes sharing the file. Default event.DefaultPoll.
-func WithPollInterval(d time.Duration) Option {
-	return func(s *Store) { s.follow.Poll = d }
-}
-
-// WithSubscribeBatch sets how many events a subscription reads at a time, and so the
-// largest batch its handler gets. Default event.DefaultBatch.
-func WithSubscribeBatch(n int) Option {
-	return func(s *Store) { s.follow.Batch = n }
-}
-
-// WithSubscribeErrors sets a function told about every read error a subscription
-// retries, so a failing disk shows up in logs or metrics instead of as silence.
-func WithSubscribeErrors(f func(error)) Option {
-	return func(s *Store) { s.follow.OnError = f }
-}
-
 // NewStore returns the event store kept in db, whose eventstore migrations must have
-// been applied (Open(ctx, path, migrations.EventStore)).
-func NewStore(db *DB, opts ...Option) *Store {
+// been applied (Open(ctx, path, migrations.EventStore)). Set its exported fields
+// before the first Subscribe.
+func NewStore(db *DB) *Store {
 	s := &Store{db: db, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
 	s.follow.Read = s.ReadAll
 	s.follow.Wake = s.notify.Wait
 	return s
@@ -406,7 +387,9 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 	if _, err := parseCursor(after); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	return s.follow.Follow(ctx, after, h)
+	f := s.follow
+	f.Poll = s.PollInterval
+	return f.Follow(ctx, after, h)
 }
 
 const columns = `position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at`

@@ -34,7 +34,7 @@ func openDB(t testing.TB) *sqlite.DB {
 // slower.
 func TestStoreConformance(t *testing.T) {
 	eventstoretest.Run(t, func(t *testing.T) event.Store {
-		return sqlite.NewStore(openDB(t), sqlite.WithPollInterval(time.Hour))
+		return pollEvery(sqlite.NewStore(openDB(t)), time.Hour)
 	})
 }
 
@@ -120,7 +120,7 @@ func TestSubscribeSeesAppendsFromAnotherProcessByPolling(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	reader := sqlite.NewStore(open(), sqlite.WithPollInterval(20*time.Millisecond))
+	reader := pollEvery(sqlite.NewStore(open()), 20*time.Millisecond)
 	writer := sqlite.NewStore(open())
 
 	events := newEvents(3)
@@ -207,4 +207,10 @@ func TestTwoProcessesAppendingToOneFileStayConsistent(t *testing.T) {
 			t.Fatalf("event %d has version %d", i, e.Version)
 		}
 	}
+}
+
+// pollEvery sets how often st's caught-up subscriptions read anyway.
+func pollEvery(st *sqlite.Store, d time.Duration) *sqlite.Store {
+	st.PollInterval = d
+	return st
 }

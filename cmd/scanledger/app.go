@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,19 +76,12 @@ type App struct {
 	accessTrail *audit.Trail
 }
 
-func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("config log-level: %w", err)
+func newLogger(level slog.Level, format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("config log-format: %q is neither text nor json", format)
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Open builds every part from the configuration and opens the databases, but starts
@@ -106,10 +98,7 @@ type extras struct {
 }
 
 func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Writer) (_ *App, err error) {
-	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	if err != nil {
-		return nil, err
-	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1),
 		metrics: metrics.New()}
 	defer func() {
@@ -141,16 +130,13 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
-	signups, err := cfg.integer("signups-per-ip", cfg.SignupsPerIP)
-	if err != nil {
-		return nil, err
-	}
 	limits := accounts.DefaultLoginLimits()
-	limits.SignupsPerIP = int(signups)
+	limits.SignupsPerIP = cfg.SignupsPerIP
 	// The access trail is events in the event store, chained and sealed like the rest.
 	a.accessTrail = audit.NewTrail(a.store)
 	a.trail = a.accessTrail
-	a.accounts = accounts.New(a.write, a.read, a.issuer, accounts.WithTrail(a.trail), accounts.WithLoginLimits(limits))
+	a.accounts = accounts.New(a.write, a.read, a.issuer)
+	a.accounts.Trail, a.accounts.LoginLimits = a.trail, limits
 	if err := a.accounts.EnsureDefaults(ctx); err != nil {
 		return nil, err
 	}
@@ -159,48 +145,34 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	public := strings.TrimRight(cfg.PublicURL, "/")
+	public := cfg.PublicURL
 	if public == "" {
 		public = "http://" + reachable(a.listener.Addr().String())
 	}
 
 	// Photos.
-	if a.blobs, a.blobfs, err = openBlobs(ctx, cfg, secret, public); err != nil {
+	if a.blobs, a.blobfs, err = openBlobs(ctx, cfg, secret, public, log); err != nil {
 		return nil, err
 	}
 
 	// Analyzer.
-	if cfg.Analyzer == "" || cfg.Analyzer == "builtin" {
+	if cfg.Analyzer == "builtin" {
 		a.analyzer = builtin.New(a.blobs)
 	} else {
-		if !strings.HasPrefix(cfg.Analyzer, "http://") && !strings.HasPrefix(cfg.Analyzer, "https://") {
-			return nil, fmt.Errorf("config analyzer: %q is neither builtin nor an http(s) URL", cfg.Analyzer)
-		}
-		deadline, err := cfg.duration("analyzer-deadline", cfg.Deadline)
-		if err != nil {
-			return nil, err
-		}
-		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(deadline))
+		client := agents.New(cfg.Analyzer)
+		client.CallTimeout = cfg.Deadline
+		a.analyzer = client
 	}
 	a.analyzer = a.metrics.Analyzer(a.analyzer)
 
 	// Live updates.
-	heartbeat, err := cfg.duration("heartbeat", cfg.Heartbeat)
-	if err != nil {
-		return nil, err
-	}
 	a.hub = &relay.Hub{Feed: relay.TableFeed{DB: a.read}, Logger: log, Queue: x.hubQueue}
-	a.sse = &relay.SSE{Hub: a.hub, Heartbeat: heartbeat}
+	a.sse = &relay.SSE{Hub: a.hub, Heartbeat: cfg.Heartbeat}
 	// The WebSocket transport shares the SSE transport's hub and timings, and the API's
 	// CORS origins, as the original backend shared one origin list for HTTP and sockets.
-	a.ws = &relay.WebSocket{Hub: a.hub, Heartbeat: heartbeat, Origins: list(cfg.CORSOrigins), Logger: a.log}
+	a.ws = &relay.WebSocket{Hub: a.hub, Heartbeat: cfg.Heartbeat, Origins: cfg.CORSOrigins, Logger: a.log}
 
-	roles, err := cfg.roles()
-	if err != nil {
-		return nil, err
-	}
-	if roles["projector"] {
-		opts := projections.Options{Logger: log, OnCommit: func(string, event.Recorded) { a.committed() }}
+	if cfg.Roles.Projector {
 		lock := func(name string) projections.LockFunc {
 			// With a shared Postgres read model, one instance at a time writes each
 			// projection; the others wait on its advisory lock and take over when the
@@ -212,17 +184,20 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
 		group := projections.NewGroup(readModelGroup, scansProjector(a.scans.Cipher), feed.NewProjector())
-		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
-		quiet := opts
-		quiet.OnCommit = nil
-		a.runners = append(a.runners,
-			projections.NewRunner(a.store, a.write, group, withLock(opts, group.Name())),
-			projections.NewRunner(a.store, a.write, jobs.NewProjector(), withLock(opts, "jobs")),
+		runner := func(p projections.Projection, wakes bool) *projections.Runner {
+			r := projections.NewRunner(a.store, a.write, p)
+			r.Logger, r.Lock = log, lock(p.Name())
+			if wakes {
+				r.OnCommit = func(string, event.Recorded) { a.committed() }
+			}
+			return r
+		}
+		a.runners = append(a.runners, runner(group, true), runner(jobs.NewProjector(), true),
 			// Its own checkpoint: a read model that predates it catches up from the first
 			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
-			projections.NewRunner(a.store, a.write, analytics.NewProjector(), withLock(quiet, analytics.Name)))
+			runner(analytics.NewProjector(), false))
 	}
-	if roles["worker"] {
+	if cfg.Roles.Worker {
 		if a.worker, err = a.newWorker(); err != nil {
 			return nil, err
 		}
@@ -234,23 +209,12 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		return a.projectionStates(ctx, lagCountBound)
 	}
 	a.metrics.Relay = a.hub.Counters
-	if roles["http"] {
+	if cfg.Roles.HTTP {
 		if a.http, err = a.newHTTP(); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
-}
-
-// list splits a comma-separated setting.
-func list(v string) []string {
-	var out []string
-	for _, o := range strings.Split(v, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 // feedChannel is the Postgres notification channel on which instances tell each other
@@ -315,28 +279,8 @@ func reachable(addr string) string {
 
 func (a *App) newWorker() (*worker.Worker, error) {
 	c := a.cfg
-	n, err := c.integer("workers", c.Workers)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
+	if c.Workers == 0 {
 		return nil, nil
-	}
-	lease, err := c.duration("worker-lease", c.WorkerLease)
-	if err != nil {
-		return nil, err
-	}
-	deadline, err := c.duration("analyzer-deadline", c.Deadline)
-	if err != nil {
-		return nil, err
-	}
-	retries, err := c.integer("max-retries", c.MaxRetries)
-	if err != nil {
-		return nil, err
-	}
-	drain, err := c.duration("shutdown-drain", c.Drain)
-	if err != nil {
-		return nil, err
 	}
 	instance, err := instanceID(c.Instance, c.DataDir)
 	if err != nil {
@@ -350,45 +294,17 @@ func (a *App) newWorker() (*worker.Worker, error) {
 		Logger:      a.log,
 		Prices:      a.accounts,
 		Owner:       "worker-" + instance,
-		Drain:       drain,
-		Concurrency: int(n),
-		Lease:       lease,
-		Deadline:    deadline,
-		MaxRetries:  int(retries),
+		Drain:       c.Drain,
+		Concurrency: c.Workers,
+		Lease:       c.WorkerLease,
+		Deadline:    c.Deadline,
+		MaxRetries:  c.MaxRetries,
 		Wake:        a.wakeJobs,
 	}, nil
 }
 
 func (a *App) newHTTP() (*http.Server, error) {
 	c := a.cfg
-	maxBytes, err := c.integer("upload-max-bytes", c.MaxImageSize)
-	if err != nil {
-		return nil, err
-	}
-	maxFiles, err := c.integer("upload-max-files", c.MaxImages)
-	if err != nil {
-		return nil, err
-	}
-	heartbeat, err := c.duration("heartbeat", c.Heartbeat)
-	if err != nil {
-		return nil, err
-	}
-	bodyGrace, err := c.duration("body-timeout", c.BodyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	bodyRate, err := c.integer("body-min-rate", c.BodyMinRate)
-	if err != nil {
-		return nil, err
-	}
-	livePerUser, err := c.integer("live-per-user", c.LivePerUser)
-	if err != nil {
-		return nil, err
-	}
-	livePerIP, err := c.integer("live-per-ip", c.LivePerIP)
-	if err != nil {
-		return nil, err
-	}
 	// The PWA's Socket.IO client: /socket.io/, namespace /scans, identity from the JWT in
 	// the CONNECT auth, recovery from user_feed. Its pids are HMACs of the user id. A
 	// reconnect may present an expired token of a login session that is still alive.
@@ -397,7 +313,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 	var api *httpapi.Server
 	sio := relay.NewSocketIO(relay.SocketIO{
 		Hub: a.hub, Tokens: a.issuer, PIDKey: derive(a.secret, "socketio-pid"),
-		Heartbeat: heartbeat, Origins: list(c.CORSOrigins), Logger: a.log,
+		Heartbeat: c.Heartbeat, Origins: c.CORSOrigins, Logger: a.log,
 		Sessions: a.accounts,
 		Admit: func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
@@ -433,14 +349,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 		Ready:          a.ready,
 		Metrics:        a.metrics.Handler(),
 		OnRequest:      a.metrics.ObserveRequest,
-		MaxImageBytes:  int64(maxBytes),
-		MaxImages:      int(maxFiles),
-		CORSOrigins:    list(c.CORSOrigins),
-		TrustedProxies: list(c.Proxies),
-		BodyGrace:      bodyGrace,
-		BodyMinRate:    bodyRate,
-		LivePerUser:    int(livePerUser),
-		LivePerIP:      int(livePerIP),
+		MaxImageBytes:  c.MaxImageSize,
+		MaxImages:      c.MaxImages,
+		CORSOrigins:    c.CORSOrigins,
+		TrustedProxies: c.Proxies,
+		BodyGrace:      c.BodyTimeout,
+		BodyMinRate:    c.BodyMinRate,
+		LivePerUser:    c.LivePerUser,
+		LivePerIP:      c.LivePerIP,
 	})
 	a.sweepPhotos = api.SweepOrphanPhotos
 	a.metrics.Live = api.LiveConnections
@@ -558,15 +474,8 @@ func (a *App) pruneFeed(ctx context.Context) error {
 // after start (a restart after a crash sweeps its leftovers on schedule, not in the
 // middle of recovering). A failed sweep is logged and retried at the next tick.
 func (a *App) runPhotoSweep(ctx context.Context) error {
-	every, err := a.cfg.duration("photo-sweep-interval", a.cfg.PhotoSweep)
-	if err != nil {
-		return err
-	}
-	grace, err := a.cfg.duration("photo-sweep-grace", a.cfg.PhotoGrace)
-	if err != nil {
-		return err
-	}
-	if every <= 0 {
+	every, grace := a.cfg.PhotoSweep, a.cfg.PhotoGrace
+	if every == 0 {
 		<-ctx.Done()
 		return ctx.Err()
 	}

@@ -97,11 +97,7 @@ func (a *App) exporter() *audit.Exporter {
 // nothing changed), and once more on the way out so a clean shutdown leaves everything
 // sealed.
 func (a *App) runSeals(ctx context.Context) error {
-	every, err := a.cfg.duration("seal-interval", a.cfg.SealEvery)
-	if err != nil {
-		return err
-	}
-	if every > 0 {
+	if every := a.cfg.SealEvery; every > 0 {
 		a.sealer.Run(ctx, every, func(format string, args ...any) { a.log.Error(fmt.Sprintf(format, args...)) })
 	}
 	<-ctx.Done()

@@ -113,7 +113,7 @@ func TestClientCommandsNeverCreateASecret(t *testing.T) {
 // waiting: it resumes the stream or reads the scan, and prints the result.
 func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	defer close(release)
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}

@@ -31,7 +31,7 @@ const noCostAnswer = `{"result":{"house_types":[],"house_checklist":{"booleans":
 // a user's scan is processed by the real worker, and the runs, the summary and the
 // console all show the cost at that price.
 func TestTheWorkerPricesRunsFromTheRegistryAndTheConsoleShowsThem(t *testing.T) {
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Raw(http.StatusOK, "application/json", noCostAnswer)))
+	agents := agentstest.NewServer(t, agentstest.Raw(http.StatusOK, "application/json", noCostAnswer))
 	dir := t.TempDir()
 	srv := startServer(t, dir, "SCANLEDGER_ANALYZER="+agents.URL)
 	checkOpenAPI(t, srv)

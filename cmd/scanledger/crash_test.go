@@ -23,7 +23,7 @@ func TestCrashWhileRunningRecoversOnRestart(t *testing.T) {
 
 func crashWhileRunning(t *testing.T, modeEnv []string) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	defer close(release)
 	dataDir := t.TempDir()
 	env := append([]string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}, modeEnv...)

@@ -86,16 +86,17 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 	switch {
 	case isKurrent(es):
 		// KurrentDB keeps the events; the read model must be PostgreSQL.
-		st, err := kurrentdb.Open(ctx, es, kurrentdb.WithLogger(log),
-			kurrentdb.WithStreamPrefixes(kurrentdb.DefaultStreamPrefix, audit.StreamPrefix))
+		if !isPostgres(rm) {
+			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
+		}
+		st, err := kurrentdb.Open(ctx, es)
 		if err != nil {
 			return nil, err
 		}
+		st.Logger = log
+		st.StreamPrefixes = []string{kurrentdb.DefaultStreamPrefix, audit.StreamPrefix}
 		e.closer = append(e.closer, func() { st.Close() })
 		e.store, e.ready = st, st.Ready
-		if rm == "" {
-			return nil, errors.New("config readmodel: a KurrentDB event store needs SCANLEDGER_READMODEL set to a postgres:// URL")
-		}
 	case isPostgres(es):
 		if e.pgES, err = pg(es); err != nil {
 			return nil, err
@@ -156,7 +157,7 @@ type blobStore interface {
 // openBlobs opens the photo store: file:///dir (default <data-dir>/blobs) or
 // s3://bucket, with the endpoint and credentials from the S3 settings (or the URL's
 // query: ?endpoint=host:port&region=r&ssl=true).
-func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (blobStore, *blobfs.Store, error) {
+func openBlobs(ctx context.Context, cfg Config, secret []byte, public string, log *slog.Logger) (blobStore, *blobfs.Store, error) {
 	v := cfg.Blobs
 	if v == "" || strings.HasPrefix(v, "file://") || !strings.Contains(v, "://") {
 		dir := strings.TrimPrefix(v, "file://")
@@ -167,6 +168,7 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (b
 		if err != nil {
 			return nil, nil, err
 		}
+		fs.Logger = log
 		return fs, fs, nil
 	}
 	u, err := url.Parse(v)
@@ -180,8 +182,12 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (b
 		}
 		return q.Get(query)
 	}
-	ssl, _ := strconv.ParseBool(pick(cfg.S3UseSSL, "ssl"))
-	st, err := s3.New(ctx, s3.Config{
+	// The URL's ?ssl= was checked when the settings were read.
+	ssl, _ := strconv.ParseBool(q.Get("ssl"))
+	if cfg.S3UseSSL != nil {
+		ssl = *cfg.S3UseSSL
+	}
+	st := &s3.Store{
 		Endpoint:       pick(cfg.S3Endpoint, "endpoint"),
 		Bucket:         u.Host,
 		Region:         pick(cfg.S3Region, "region"),
@@ -190,8 +196,9 @@ func openBlobs(ctx context.Context, cfg Config, secret []byte, public string) (b
 		UseSSL:         ssl,
 		PublicEndpoint: pick(cfg.S3PublicURL, "public"),
 		CreateBucket:   true,
-	})
-	if err != nil {
+		Logger:         log,
+	}
+	if err := st.Connect(ctx); err != nil {
 		return nil, nil, fmt.Errorf("open s3 blobs: %w", err)
 	}
 	return s3Closer{st}, nil, nil

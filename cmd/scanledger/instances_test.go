@@ -48,7 +48,7 @@ func TestLiveClientOnOneInstanceHearsWorkOfAnother(t *testing.T) {
 // failed, and no projection applies an event twice (the feed has exactly one row per
 // feed-worthy event).
 func TestKillingOneOfTwoInstancesLosesNothing(t *testing.T) {
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Delay(1500*time.Millisecond, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Delay(1500*time.Millisecond, agentstest.Succeed()))
 	env := append(postgresS3Env(t), "SCANLEDGER_ANALYZER="+agents.URL, "SCANLEDGER_WORKER_LEASE=2s",
 		"SCANLEDGER_JWT_SECRET=shared-secret-for-both-instances", "SCANLEDGER_WORKERS=2")
 	a := startServer(t, t.TempDir(), env...)

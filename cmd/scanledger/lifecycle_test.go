@@ -60,7 +60,7 @@ func finished(t *testing.T, live <-chan liveEvent, within time.Duration, logs fu
 // SCANLEDGER_SHUTDOWN_DRAIN) and its result is stored, with no failed attempt.
 func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=60s"}
 	srv := startServer(t, dataDir, env...)
@@ -97,7 +97,7 @@ func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 // recorded, and the next start runs the same attempt to the end.
 func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	defer close(release)
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=1s", "SCANLEDGER_WORKER_LEASE=5m"}
@@ -119,7 +119,7 @@ func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
 // life held at once, instead of waiting for their leases (5 minutes here) to run out.
 func TestARestartedInstanceTakesBackItsJobsAtOnce(t *testing.T) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	defer close(release)
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=5m"}

@@ -26,7 +26,7 @@ import (
 // same reconnect is refused.
 func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.Hold(release, agentstest.Succeed())))
+	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
 	defer close(release)
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s", "SCANLEDGER_ACCESS_TTL=1s"}

@@ -27,7 +27,7 @@ func main() {
 	}
 }
 
-const usage = `usage: scanledger <command> [flags]
+const usage = `usage: scanledger <command> [flags]    (scanledger <command> --help: its flags)
 
 commands:
   serve     run the service (the default; embedded mode needs no configuration)
@@ -47,12 +47,16 @@ commands:
   backup    copy the embedded data dir while serving: scanledger backup --to DIR
   restore   make a data dir from a backup: scanledger restore --from DIR --data-dir DIR
   projections  status, rebuild and swap projections, retry or skip parked events (projections help)
-  config    print every setting with its flag, environment variable and default
+  config    print every setting with its flag, environment variable and default;
+            config --effective [serve's flags]: the values serve would use, and where each comes from
   loadgen   benchmark the live relay under load on this binary's server: scanledger loadgen -conns N -rate R
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "serve"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		cmd, args = "help", args[1:]
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -92,16 +96,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "projections":
 		return runProjections(ctx, args, stdout, stderr)
 	case "config":
-		if len(args) > 0 {
-			return fmt.Errorf("config takes no arguments (got %q): it prints every setting", args[0])
-		}
-		var c Config
-		c.writeDocs(stdout)
-		return nil
-	case "help", "-h", "--help":
+		return runConfig(args, stdout, stderr)
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// runConfig is `scanledger config`: the settings table, or with --effective the value of
+// every setting serve would use here (defaults, then the environment, then the flags
+// given after --effective) and where each came from. Secrets are never printed.
+func runConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--effective" || args[0] == "-effective") {
+		var c Config
+		if _, err := c.parse("serve", args[1:], stderr); err != nil {
+			return err
+		}
+		c.writeEffective(stdout)
+		return nil
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("config takes no arguments (got %q): it prints every setting; "+
+			"config --effective [serve's flags] prints the values in force", args[0])
+	}
+	var c Config
+	c.writeDocs(stdout)
+	return nil
 }

@@ -87,10 +87,7 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.blobs.List(ctx, "readyz/", func(blob.Entry) error { return nil }); err != nil {
 		return fmt.Errorf("photo store: %w", err)
 	}
-	maxLag, err := a.cfg.duration("ready-max-lag", a.cfg.ReadyMaxLag)
-	if err != nil {
-		return err
-	}
+	maxLag := a.cfg.ReadyMaxLag
 	states, err := a.projectionStates(ctx, 1)
 	if err != nil {
 		return fmt.Errorf("projections: %w", err)

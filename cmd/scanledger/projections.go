@@ -511,6 +511,13 @@ func (c *projectionsCmd) holdStopped(ctx context.Context, k projectionKind) (fun
 }
 
 // build applies the events up to target to the copy, showing progress.
+// rebuilder is a runner that rebuilds k in copyDB from the event store.
+func (c *projectionsCmd) rebuilder(copyDB projections.DB, k projectionKind) *projections.Runner {
+	r := projections.NewRunner(c.e.store, copyDB, k.rebuild(c.e.cipher()))
+	r.Logger = c.log
+	return r
+}
+
 func (c *projectionsCmd) build(ctx context.Context, k projectionKind, copyDB projections.DB, target event.Cursor) error {
 	total := c.countEvents(ctx)
 	var seen atomic.Int64
@@ -521,7 +528,7 @@ func (c *projectionsCmd) build(ctx context.Context, k projectionKind, copyDB pro
 		defer close(finished)
 		c.progress(k.name, &seen, total, began, done)
 	}()
-	err := projections.RunUntil(ctx, c.e.store, copyDB, k.rebuild(c.e.cipher()), target, &seen, projections.Options{Logger: c.log})
+	err := projections.RunUntil(ctx, c.rebuilder(copyDB, k), target, &seen)
 	close(done)
 	<-finished
 	if err != nil {
@@ -605,7 +612,7 @@ func (c *projectionsCmd) swap(ctx context.Context, name string) error {
 		return err
 	}
 	catchUp := func(ctx context.Context, target event.Cursor) error {
-		return projections.RunUntil(ctx, c.e.store, copyDB, k.rebuild(c.e.cipher()), target, nil, projections.Options{Logger: c.log})
+		return projections.RunUntil(ctx, c.rebuilder(copyDB, k), target, nil)
 	}
 	target, _, err := projections.Checkpoint(ctx, c.e.read, k.name)
 	if err == nil {

@@ -79,16 +79,14 @@ type accountsOnly struct {
 }
 
 func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsOnly, error) {
-	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	if err != nil {
-		return nil, err
-	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	eng, err := openEngines(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	// Grants are recorded in the access trail like every other account change.
-	st := accounts.New(eng.write, eng.read, nil, accounts.WithTrail(audit.NewTrail(eng.store)))
+	st := accounts.New(eng.write, eng.read, nil)
+	st.Trail = audit.NewTrail(eng.store)
 	return &accountsOnly{Store: st, eng: eng}, nil
 }
 
@@ -96,6 +94,6 @@ func (a *accountsOnly) close() { a.eng.close() }
 
 // withoutListening is cfg for a one-shot command: no port, no background roles.
 func withoutListening(cfg Config) Config {
-	cfg.Addr, cfg.Roles = "127.0.0.1:0", ""
+	cfg.Addr, cfg.Roles = "127.0.0.1:0", Roles{}
 	return cfg
 }

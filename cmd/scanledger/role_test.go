@@ -28,8 +28,11 @@ func TestRoleRevokeAndMigrateOpenOnlyTheDatabase(t *testing.T) {
 	}
 	a.Close()
 
-	// Nothing listens on port 1: opening the photo store would fail.
-	unreachable := []string{"--data-dir", dir, "--blobs", "s3://photos", "--s3-endpoint", "127.0.0.1:1"}
+	// Nothing listens on port 1: opening the photo store would fail. The settings come
+	// from the environment, as in a deployment where every command shares it.
+	t.Setenv("SCANLEDGER_BLOBS", "s3://photos")
+	t.Setenv("SCANLEDGER_S3_ENDPOINT", "127.0.0.1:1")
+	unreachable := []string{"--data-dir", dir}
 	if _, err := runCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, unreachable...)...); err == nil {
 		t.Fatal("serve started with an unreachable photo store; this test needs one it cannot open")
 	}

@@ -92,11 +92,11 @@ func TestControlCharactersInTextFieldsAreRefusedOnEveryEngine(t *testing.T) {
 func TestControlCharactersFromTheAnalyzerNeverParkAProjection(t *testing.T) {
 	for _, m := range modes()[:2] { // embedded (SQLite) and postgres+s3
 		t.Run(m.name, func(t *testing.T) {
-			agents := agentstest.NewServer(t, agentstest.WithBehaviours(
+			agents := agentstest.NewServer(t,
 				agentstest.Raw(http.StatusOK, "application/json",
 					`{"result":{"house_types":["villa\u0000"],"pros_cons":{"pros":["bright\u0000"],"cons":[]}},"client_summary":{}}`),
 				agentstest.Detail(http.StatusBadRequest, "bad\u0000input"),
-			))
+			)
 			srv := startServer(t, t.TempDir(), append(m.env(t), "SCANLEDGER_ANALYZER="+agents.URL)...)
 			tok := srv.token(domain.NewID(), "user")
 			for _, want := range []string{"control characters", "bad\uFFFDinput"} {

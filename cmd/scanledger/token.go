@@ -69,16 +69,8 @@ func (c *Config) issuer() (*token.Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	access, err := c.duration("access-ttl", c.AccessTTL)
-	if err != nil {
-		return nil, err
-	}
-	refresh, err := c.duration("refresh-ttl", c.RefreshTTL)
-	if err != nil {
-		return nil, err
-	}
 	return &token.Issuer{Secret: derive(secret, "jwt"), Issuer: c.JWTIssuer, Audience: c.JWTAudience,
-		AccessTTL: access, RefreshTTL: refresh}, nil
+		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL}, nil
 }
 
 // localToken mints a token for the local command-line user of an embedded install, so

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
 )
@@ -26,6 +28,7 @@ type jobQueue struct {
 	pending     []worker.Job
 	claimErrs   []error // returned by the next Claims, one each, before any job
 	expireErrs  []error // returned by the next Expires, one each
+	expired     int     // what a successful Expire reports it ended
 	extend      func(n int) error
 	claims      int
 	claimLease  time.Duration
@@ -34,6 +37,8 @@ type jobQueue struct {
 	expires     []string // owners, in call order
 	claimedAt   []int    // len(expires) at each successful Claim
 	extends     int
+	releaseErr  error
+	handBackErr error
 	released    int
 	handedBack  int
 }
@@ -77,16 +82,16 @@ func (q *jobQueue) Extend(context.Context, worker.Job, string, time.Duration, ti
 
 func (q *jobQueue) Release(context.Context, worker.Job, string) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.released++
-	q.mu.Unlock()
-	return nil
+	return q.releaseErr
 }
 
 func (q *jobQueue) HandBack(context.Context, worker.Job, string) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.handedBack++
-	q.mu.Unlock()
-	return nil
+	return q.handBackErr
 }
 
 func (q *jobQueue) Expire(_ context.Context, owner string, _ time.Time) (int, error) {
@@ -98,7 +103,7 @@ func (q *jobQueue) Expire(_ context.Context, owner string, _ time.Time) (int, er
 		q.expireErrs = q.expireErrs[1:]
 		return 0, err
 	}
-	return 0, nil
+	return q.expired, nil
 }
 
 func (q *jobQueue) get(f func()) {
@@ -189,10 +194,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func job(id string) worker.Job { return worker.Job{ScanID: id, Attempt: 1, Claims: 1} }
 
+// logs is a Logger's output, safe to read while the worker writes.
+type logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (f *runFixture) captureLogs() *logs {
+	l := &logs{}
+	f.w.Logger = slog.New(slog.NewTextHandler(l, nil))
+	return l
+}
+
 func TestRun_FirstTakesBackTheLeasesOfItsOwnersPreviousLifeRetryingWhileTheQueueIsAway(t *testing.T) {
 	f := newRunFixture(t, analyzeFunc(succeed), "s1")
 	f.w.Owner = "instance-7"
+	log := f.captureLogs()
 	f.jobs.expireErrs = []error{domain.Errorf(domain.EUNAVAILABLE, "database starting")}
+	f.jobs.expired = 2
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
 	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
@@ -215,6 +246,106 @@ func TestRun_FirstTakesBackTheLeasesOfItsOwnersPreviousLifeRetryingWhileTheQueue
 			t.Errorf("released %d times, want once", f.jobs.released)
 		}
 	})
+	for _, want := range []string{"database starting", "took back the jobs of this worker's previous life"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("logs %q, want %q", log, want)
+		}
+	}
+}
+
+func TestRun_ARestartWithNoLeasesLeftSaysNothingAboutThem(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	log := f.captureLogs()
+	f.jobs.add(job("s1"))
+	stop := f.run(t)
+	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	stop()
+	if strings.Contains(log.String(), "took back") {
+		t.Errorf("logs %q: no job was taken back", log)
+	}
+}
+
+// An idle worker looks for jobs at the poll interval or on a wake-up, and not in
+// between: it must not hammer the job queue's database.
+func TestRun_AnIdleWorkerClaimsOnlyAtThePollOrOnAWakeUp(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed))
+	f.w.Poll = time.Hour
+	f.w.Concurrency = 1
+	stop := f.run(t)
+	defer stop()
+	claims := func() (n int) {
+		f.jobs.get(func() { n = f.jobs.claims })
+		return n
+	}
+	waitUntil(t, "the first look at the queue", func() bool { return claims() >= 1 })
+	time.Sleep(300 * time.Millisecond) // only to show that nothing more comes
+	if n := claims(); n != 1 {
+		t.Errorf("%d claims in 300ms of an hour's poll without a wake-up, want 1", n)
+	}
+}
+
+func TestRun_OneJobAtATimeByDefault(t *testing.T) {
+	var mu sync.Mutex
+	running, most := 0, 0
+	a := analyzeFunc(func(ctx context.Context, req analysis.Request) (*analysis.Response, error) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // room for a second job to start alongside, were there a second loop
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return &analysis.Response{}, nil
+	})
+	f := newRunFixture(t, a, "s1", "s2")
+	f.jobs.add(job("s1"), job("s2"))
+	stop := f.run(t)
+	defer stop()
+	waitUntil(t, "both jobs to be done", func() bool {
+		return f.status(t, "s1") == scan.StatusSucceeded && f.status(t, "s2") == scan.StatusSucceeded
+	})
+	if most != 1 {
+		t.Errorf("%d jobs ran at once, want 1 (Concurrency unset)", most)
+	}
+}
+
+// A finished analysis is worth a short outage: storing its result is tried again
+// while the event store does not answer, and the wait is logged.
+func TestRun_TheResultIsStoredOnceTheDatabaseAnswersAgain(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	log := f.captureLogs()
+	away := &awayStore{memStore: f.store, failures: 2}
+	f.w.Scans = scan.NewHandler(away)
+	f.jobs.add(job("s1"))
+	worked, err := f.w.RunOnce(context.Background())
+	if !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v; want the job done", worked, err)
+	}
+	if got := f.status(t, "s1"); got != scan.StatusSucceeded {
+		t.Errorf("status %s, want succeeded once the store answered", got)
+	}
+	if !strings.Contains(log.String(), "the database is unavailable, retrying") {
+		t.Errorf("logs %q, want the retries", log)
+	}
+}
+
+// awayStore fails its first appends as unavailable, as a database that went away.
+type awayStore struct {
+	*memStore
+	mu       sync.Mutex
+	failures int
+}
+
+func (s *awayStore) Append(ctx context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
+	s.mu.Lock()
+	fail := s.failures > 0
+	s.failures--
+	s.mu.Unlock()
+	if fail {
+		return event.AppendResult{}, domain.Errorf(domain.EUNAVAILABLE, "database away")
+	}
+	return s.memStore.Append(ctx, stream, expected, evs)
 }
 
 func TestRun_ClaimsTheNextJobAtOnceAfterOneAndOnWakeUpsWithoutWaitingForThePoll(t *testing.T) {
@@ -256,11 +387,15 @@ func TestRun_PollsForJobsThatCameWithoutAWakeUp(t *testing.T) {
 func TestRun_AFailedClaimIsRetriedAfterAPauseNotGivenUp(t *testing.T) {
 	f := newRunFixture(t, analyzeFunc(succeed), "s1")
 	f.w.Poll = time.Hour // only the retry after the failure can find the job
+	log := f.captureLogs()
 	f.jobs.claimErrs = []error{errors.New("connection refused"), errors.New("connection refused")}
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
 	defer stop()
 	waitUntil(t, "the job to be claimed after two failed claims", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	if !strings.Contains(log.String(), "connection refused") {
+		t.Errorf("logs %q, want the failed claims", log)
+	}
 }
 
 func TestRun_RunsConcurrencyJobsAtOnce(t *testing.T) {
@@ -417,10 +552,16 @@ func TestRun_TheLeaseIsRenewedWhileTheAnalysisRunsAndItsLossStopsTheJob(t *testi
 				if got := f.status(t, "s1"); got != scan.StatusRunning {
 					t.Errorf("status %s, want running: a job that lost its lease stores nothing", got)
 				}
+				if st := f.w.Stats(); st.LeasesLost != 1 || st.Running != 0 {
+					t.Errorf("stats %+v: want one lease lost counted, nothing running", st)
+				}
 				return
 			}
 			if err != nil || f.status(t, "s1") != scan.StatusSucceeded {
 				t.Errorf("RunOnce = %v, status %s; want the analysis stored", err, f.status(t, "s1"))
+			}
+			if st := f.w.Stats(); tc.name == "renewed" && (st.LeaseRenewals < 3 || st.LeasesLost != 0) {
+				t.Errorf("stats %+v: want at least 3 renewals counted and no lease lost", st)
 			}
 		})
 	}
@@ -449,6 +590,7 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 				}
 			})
 			f := newRunFixture(t, a, "s1")
+			log := f.captureLogs()
 			f.w.Drain = tc.drain
 			f.jobs.add(job("s1"))
 			ctx, cancel := context.WithCancel(context.Background())
@@ -481,6 +623,224 @@ func TestRun_AShutdownDrainsJobsUnderWayThenHandsBackTheRest(t *testing.T) {
 			if types := fmt.Sprint(f.store.types()); strings.Contains(types, scan.TypeFailed) {
 				t.Errorf("events %s: a shutdown is not a failure", types)
 			}
+			if handed := strings.Contains(log.String(), "job handed back"); handed == tc.finishes || strings.Contains(log.String(), "level=WARN") {
+				t.Errorf("logs %q: want the hand-back said (as information) exactly when the job outlasted the drain", log)
+			}
+			st := f.w.Stats()
+			if st.Claimed != 1 || st.Running != 0 || (st.Completed == 1) != tc.finishes || (st.HandedBack == 1) == tc.finishes {
+				t.Errorf("stats %+v: want one claim, none running, and the job counted as %s", st,
+					map[bool]string{true: "completed", false: "handed back"}[tc.finishes])
+			}
 		})
+	}
+}
+
+// While the database is away every retry loop pauses between tries, doubling from
+// 100 ms with jitter, instead of hammering it: in 300 ms a loop tries a handful of
+// times, not thousands.
+func TestRun_RetriesWhileTheDatabaseIsAwayArePaced(t *testing.T) {
+	const window, most = 300 * time.Millisecond, 10
+	away := domain.Errorf(domain.EUNAVAILABLE, "database away")
+	forever := func() []error {
+		errs := make([]error, 100000)
+		for i := range errs {
+			errs[i] = away
+		}
+		return errs
+	}
+	t.Run("claims", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed))
+		f.jobs.claimErrs = forever()
+		stop := f.run(t)
+		time.Sleep(window) // only to count the tries
+		stop()
+		f.jobs.get(func() {
+			if f.jobs.claims > most {
+				t.Errorf("%d claims in %v, want at most %d", f.jobs.claims, window, most)
+			}
+		})
+	})
+	t.Run("taking back the previous life's leases", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed))
+		f.jobs.expireErrs = forever()
+		stop := f.run(t)
+		time.Sleep(window)
+		stop()
+		f.jobs.get(func() {
+			if len(f.jobs.expires) > most {
+				t.Errorf("%d Expire calls in %v, want at most %d", len(f.jobs.expires), window, most)
+			}
+		})
+	})
+	t.Run("storing a result", func(t *testing.T) {
+		f := newRunFixture(t, analyzeFunc(succeed), "s1")
+		store := &awayStore{memStore: f.store, failures: 100000}
+		f.w.Scans = scan.NewHandler(store)
+		f.jobs.add(job("s1"))
+		ctx, cancel := context.WithTimeout(context.Background(), window)
+		defer cancel()
+		_, _ = f.w.RunOnce(ctx)
+		store.mu.Lock()
+		tries := 100000 - store.failures
+		store.mu.Unlock()
+		if tries > most {
+			t.Errorf("%d appends in %v, want at most %d", tries, window, most)
+		}
+	})
+}
+
+// A lease that cannot be given up runs out by itself; the job is done all the same,
+// and the failure is logged for the operator.
+func TestRun_ALeaseThatCannotBeGivenUpIsLoggedNotAFailure(t *testing.T) {
+	for _, releaseErr := range []error{nil, errors.New("connection reset")} {
+		f := newRunFixture(t, analyzeFunc(succeed), "s1")
+		log := f.captureLogs()
+		f.jobs.releaseErr = releaseErr
+		f.jobs.add(job("s1"))
+		if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+			t.Fatalf("RunOnce = %v, %v; want the job done", worked, err)
+		}
+		if warned := strings.Contains(log.String(), "release job"); warned != (releaseErr != nil) {
+			t.Errorf("release error %v, logs %q: want a warning exactly when releasing failed", releaseErr, log)
+		}
+	}
+}
+
+// A job handed back at shutdown whose hand-back fails is still not a failure; its
+// lease runs out by itself, and the operator is told.
+func TestRun_AHandBackThatFailsIsLogged(t *testing.T) {
+	started := make(chan struct{})
+	a := analyzeFunc(func(ctx context.Context, req analysis.Request) (*analysis.Response, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	f := newRunFixture(t, a, "s1")
+	log := f.captureLogs()
+	f.jobs.handBackErr = errors.New("connection reset")
+	f.jobs.add(job("s1"))
+	stop := f.run(t)
+	select {
+	case <-started:
+	case <-time.After(guard):
+		t.Fatal("the analysis did not start")
+	}
+	stop()
+	if !strings.Contains(log.String(), "hand job back") || !strings.Contains(log.String(), "connection reset") {
+		t.Errorf("logs %q, want the failed hand-back", log)
+	}
+	if types := fmt.Sprint(f.store.types()); strings.Contains(types, scan.TypeFailed) {
+		t.Errorf("events %s: a shutdown is not a failure", types)
+	}
+}
+
+// Every event the worker appends for an attempt is caused by the attempt's
+// ProcessingStarted and belongs to its processing flow, so a scan's history reads as
+// one story from the request that started it.
+func TestRun_TheWorkersEventsAreCausedByTheAttemptsStart(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(succeed), "s1")
+	f.jobs.add(job("s1"))
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	var start string
+	for _, r := range f.store.all {
+		if r.Type == scan.TypeProcessingStarted {
+			start = r.ID
+			continue
+		}
+		if start == "" {
+			continue
+		}
+		m, err := event.ParseMetadata(r.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.CausationID != start || m.CorrelationID != start {
+			t.Errorf("%s: causation %q, correlation %q; want both the ProcessingStarted %s (it had no correlation id)",
+				r.Type, m.CausationID, m.CorrelationID, start)
+		}
+	}
+	if start == "" {
+		t.Fatal("no ProcessingStarted in the history")
+	}
+}
+
+// The analyzer is asked about the scan's own rooms and photos, each photo with a URL
+// signed for this attempt.
+func TestRun_TheAnalyzerIsGivenTheScansRoomsAndSignedPhotoURLs(t *testing.T) {
+	var got analysis.Request
+	f := newRunFixture(t, analyzeFunc(func(_ context.Context, req analysis.Request) (*analysis.Response, error) {
+		got = req
+		return &analysis.Response{}, nil
+	}), "s1")
+	f.jobs.add(job("s1"))
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	want := []analysis.Room{{ID: "r1", Images: []analysis.Image{{ID: "i1", BlobKey: "k1", ContentType: "image/jpeg", URL: "https://photos.test/k1"}}}}
+	if got.ScanID != "s1" || got.Attempt != 1 || fmt.Sprint(got.Rooms) != fmt.Sprint(want) {
+		t.Errorf("request %+v, want scan s1 attempt 1 with rooms %+v", got, want)
+	}
+}
+
+// An analysis that outlasts Deadline is a retryable analysis_timeout, counted as
+// such: the attempt is retried while retries remain, then failed.
+func TestRun_AnAnalysisPastItsDeadlineIsATimeoutFailure(t *testing.T) {
+	f := newRunFixture(t, analyzeFunc(func(ctx context.Context, _ analysis.Request) (*analysis.Response, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), "s1")
+	f.w.Deadline = 20 * time.Millisecond
+	f.w.MaxRetries = 1
+	for attempt := 1; attempt <= 2; attempt++ {
+		f.jobs.add(worker.Job{ScanID: "s1", Attempt: attempt, Claims: 1})
+		if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+			t.Fatalf("attempt %d: RunOnce = %v, %v", attempt, worked, err)
+		}
+	}
+	var codes []string
+	for _, r := range f.store.all {
+		if r.Type == scan.TypeFailed {
+			e, err := scan.Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes = append(codes, e.(scan.Failed).Code)
+		}
+	}
+	if fmt.Sprint(codes) != "[analysis_timeout analysis_timeout]" || f.status(t, "s1") != scan.StatusFailed {
+		t.Errorf("failures %v, status %s; want two analysis_timeout failures, the second final", codes, f.status(t, "s1"))
+	}
+	if st := f.w.Stats(); st.Retried != 1 || st.Failed != 1 || st.Claimed != 2 {
+		t.Errorf("stats %+v: want 2 claims, 1 retried, 1 failed", st)
+	}
+}
+
+// A job claimed a second time belonged to a worker that died mid-analysis: the
+// attempt fails as worker_lost (and is retried), without analysing, and is counted
+// and logged as taken over.
+func TestRun_AnAbandonedAttemptIsTakenOverNotAnalysed(t *testing.T) {
+	calls := 0
+	f := newRunFixture(t, analyzeFunc(func(context.Context, analysis.Request) (*analysis.Response, error) {
+		calls++
+		return &analysis.Response{}, nil
+	}), "s1")
+	log := f.captureLogs()
+	f.w.MaxRetries = 1
+	f.jobs.add(worker.Job{ScanID: "s1", Attempt: 1, Claims: 2})
+	if worked, err := f.w.RunOnce(context.Background()); !worked || err != nil {
+		t.Fatalf("RunOnce = %v, %v", worked, err)
+	}
+	if s, _ := f.scans.Load(context.Background(), "s1"); calls != 0 || s.Attempt != 2 || s.Status != scan.StatusRunning {
+		t.Errorf("%d analyses, attempt %d %s; want none, and attempt 2 running", calls, s.Attempt, s.Status)
+	}
+	if st := f.w.Stats(); st.TakenOver != 1 || st.Retried != 1 {
+		t.Errorf("stats %+v: want one taken over, retried", st)
+	}
+	for _, want := range []string{"taking over an abandoned attempt", "scan attempt failed", "worker_lost"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("logs %q, want %q", log, want)
+		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Behaviour is what the fake does with one valid call. Build them with the functions
-// below; combine them with Delay and Hold, and sequence them with WithBehaviours or
+// below; combine them with Delay and Hold, and sequence them with NewServer's script or
 // SetBehaviours.
 type Behaviour struct {
 	serve func(x *exchange)

@@ -83,21 +83,10 @@ type servedImage struct {
 	data        []byte
 }
 
-// Option configures a Server.
-type Option func(*Server)
-
-// WithBehaviours scripts the answers from the first call on: call n gets b[n-1], and the
-// last Behaviour answers every call after it.
-func WithBehaviours(b ...Behaviour) Option {
-	return func(s *Server) {
-		if len(b) > 0 {
-			s.script = b
-		}
-	}
-}
-
-// NewServer starts a fake agents-service that is closed when the test ends.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+// NewServer starts a fake agents-service that is closed when the test ends. script
+// scripts the answers from the first call on: call n gets script[n-1], and the last
+// Behaviour answers every call after it; with none, every call succeeds.
+func NewServer(tb testing.TB, script ...Behaviour) *Server {
 	tb.Helper()
 	s := &Server{
 		closing: make(chan struct{}),
@@ -110,8 +99,8 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 			Transport:     &http.Transport{MaxConnsPerHost: 10},
 		},
 	}
-	for _, o := range opts {
-		o(s)
+	if len(script) > 0 {
+		s.script = script
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/scan/run", s.handleRun)
@@ -136,7 +125,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// SetBehaviours scripts the answers from the next call on, as WithBehaviours does from
+// SetBehaviours scripts the answers from the next call on, as NewServer's script does from
 // the first.
 func (s *Server) SetBehaviours(b ...Behaviour) {
 	if len(b) == 0 {

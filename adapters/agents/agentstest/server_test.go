@@ -292,7 +292,7 @@ func TestServer_SuccessHasEverySection54Key(t *testing.T) {
 }
 
 func TestServer_ScriptsBehavioursAndCountsCalls(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.WithBehaviours(agentstest.InternalError("first"), agentstest.Detail(503, "second")))
+	srv := agentstest.NewServer(t, agentstest.InternalError("first"), agentstest.Detail(503, "second"))
 	req := body(t, srv, `{}`, `{}`, `{}`)
 	for _, want := range []int{500, 503, 503} {
 		if a := post(t, srv, "application/json", req); a.status != want {

@@ -69,41 +69,30 @@ const LiveBuffer = 32
 // chunk when a record does not fit in the current one.
 const chunkSize = 256 << 20
 
-// Option configures Start.
-type Option func(*Server)
-
-// Secure makes the server demand TLS (with a CA of its own, passed by path in the
-// connection string's tlsCAFile) and Basic credentials: AdminUser and ReaderUser with
-// TestPassword; only the admin may read or subscribe to $all.
-func Secure() Option { return func(fs *Server) { fs.secure = true } }
-
-// WithServerVersion sets the version the server reports through ServerFeatures (the
-// default is "24.10.0").
-func WithServerVersion(v string) Option { return func(fs *Server) { fs.version = v } }
-
-// WithMaxAppendSize sets the server's MaxAppendSize (DefaultMaxAppendSize by default).
-func WithMaxAppendSize(n int) Option { return func(fs *Server) { fs.maxAppend = n } }
-
-// WithSystemProjections links every event into $ce-<category> and $et-<type>, as
-// KurrentDB's system projections do, so $all holds many link events.
-func WithSystemProjections() Option { return func(fs *Server) { fs.projections = true } }
-
-// DropSlowConsumers makes a live subscription whose buffer overflows end with Aborted
-// "Consumer too slow" instead of falling back to catch-up (the default).
-func DropSlowConsumers() Option { return func(fs *Server) { fs.dropSlow = true } }
-
 // Server is an in-memory stand-in for a single KurrentDB node.
+//
+// Set its exported fields, then Start it; their zero values are the defaults.
 type Server struct {
 	streams.UnimplementedStreamsServer
 
-	// Settings, fixed at Start.
-	secure      bool
-	version     string
-	maxAppend   int
-	projections bool
-	dropSlow    bool
-	caFile      string
-	tlsConf     *tls.Config
+	// Secure makes the server demand TLS (with a CA of its own, passed by path in the
+	// connection string's tlsCAFile) and Basic credentials: AdminUser and ReaderUser
+	// with TestPassword; only the admin may read or subscribe to $all.
+	Secure bool
+	// Version is the version the server reports through ServerFeatures ("" means
+	// "24.10.0").
+	Version string
+	// MaxAppendSize is the server's MaxAppendSize (0 means DefaultMaxAppendSize).
+	MaxAppendSize int
+	// SystemProjections links every event into $ce-<category> and $et-<type>, as
+	// KurrentDB's system projections do, so $all holds many link events.
+	SystemProjections bool
+	// DropSlowConsumers makes a live subscription whose buffer overflows end with
+	// Aborted "Consumer too slow" instead of falling back to catch-up.
+	DropSlowConsumers bool
+
+	caFile  string
+	tlsConf *tls.Config
 
 	mu       sync.Mutex
 	log      []*record
@@ -150,21 +139,30 @@ type streamState struct {
 
 // Start serves a fresh Server on a loopback port and returns it and a connection
 // string for it (the admin's, on a Secure server). It stops with the test.
-func Start(t testing.TB, opts ...Option) (*Server, string) {
+// Start starts a server with the default settings and returns it with an admin
+// connection string; it stops when the test ends.
+func Start(t testing.TB) (*Server, string) {
 	t.Helper()
-	fs := &Server{
-		version:   "24.10.0",
-		maxAppend: DefaultMaxAppendSize,
-		byStream:  map[string]*streamState{},
-		next:      1000,
-		changed:   make(chan struct{}),
-		drop:      make(chan struct{}),
-		recentPos: map[uuid.UUID]*record{},
+	fs := &Server{}
+	return fs, fs.Start(t)
+}
+
+// Start starts fs as its fields say and returns an admin connection string; it stops
+// when the test ends.
+func (fs *Server) Start(t testing.TB) string {
+	t.Helper()
+	if fs.Version == "" {
+		fs.Version = "24.10.0"
 	}
-	for _, o := range opts {
-		o(fs)
+	if fs.MaxAppendSize == 0 {
+		fs.MaxAppendSize = DefaultMaxAppendSize
 	}
-	if fs.secure {
+	fs.byStream = map[string]*streamState{}
+	fs.next = 1000
+	fs.changed = make(chan struct{})
+	fs.drop = make(chan struct{})
+	fs.recentPos = map[uuid.UUID]*record{}
+	if fs.Secure {
 		if err := fs.makeCerts(t.TempDir()); err != nil {
 			t.Fatalf("kurrentdbtest: certificates: %v", err)
 		}
@@ -180,12 +178,12 @@ func Start(t testing.TB, opts ...Option) (*Server, string) {
 	fs.addr = lis.Addr().String()
 	fs.serve(lis)
 	t.Cleanup(fs.Stop)
-	return fs, fs.URL(AdminUser, TestPassword)
+	return fs.URL(AdminUser, TestPassword)
 }
 
 // URL is a connection string for the server as user (ignored unless Secure).
 func (fs *Server) URL(user, password string) string {
-	if !fs.secure {
+	if !fs.Secure {
 		return fmt.Sprintf("esdb://%s?tls=false", fs.addr)
 	}
 	return fmt.Sprintf("esdb://%s:%s@%s?tlsCAFile=%s", user, password, fs.addr, fs.caFile)
@@ -199,12 +197,12 @@ func (fs *Server) serve(lis net.Listener) {
 		// The client pings every 10 s even without calls; KurrentDB accepts that.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	}
-	if fs.secure {
+	if fs.Secure {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(fs.tlsConf)))
 	}
 	srv := grpc.NewServer(opts...)
 	streams.RegisterStreamsServer(srv, fs)
-	serverfeatures.RegisterServerFeaturesServer(srv, features{version: fs.version})
+	serverfeatures.RegisterServerFeaturesServer(srv, features{version: fs.Version})
 	fs.mu.Lock()
 	fs.srv = srv
 	fs.epoch++
@@ -324,7 +322,7 @@ func (fs *Server) authorize(ctx context.Context, all bool) error {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
 		return status.Error(codes.NotFound, "Leader info available")
 	}
-	if !fs.secure {
+	if !fs.Secure {
 		return nil
 	}
 	auth := md.Get("authorization")

@@ -47,7 +47,7 @@ func (fs *Server) appendLocked(stream string, events []*record) {
 		fs.log = append(fs.log, e)
 		fs.remember(e)
 	}
-	if fs.projections && !strings.HasPrefix(stream, "$") {
+	if fs.SystemProjections && !strings.HasPrefix(stream, "$") {
 		for _, e := range events {
 			category, _, _ := strings.Cut(stream, "-")
 			link := fmt.Sprintf("%d@%s", e.revision, stream)
@@ -173,8 +173,8 @@ func (fs *Server) Append(srv streams.Streams_AppendServer) error {
 		if maxEvent := 16<<20 - 10000; evSize > maxEvent {
 			return status.Errorf(codes.InvalidArgument, "Event with Id: %s, Size: %d, exceeds Maximum Append Event Size of %d.", id, evSize, maxEvent)
 		}
-		if size += evSize; size > fs.maxAppend {
-			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", fs.maxAppend)
+		if size += evSize; size > fs.MaxAppendSize {
+			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", fs.MaxAppendSize)
 		}
 		meta := map[string]string{}
 		for k, v := range msg.GetMetadata() {
@@ -482,7 +482,7 @@ func (fs *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, match func
 		changed := fs.changed
 		fs.mu.Unlock()
 		if live && len(batch) > LiveBuffer {
-			if fs.dropSlow {
+			if fs.DropSlowConsumers {
 				return status.Error(codes.Aborted, "Consumer too slow to handle event while live. Client resubscription required.")
 			}
 			if err := srv.Send(&streams.ReadResp{Content: &streams.ReadResp_FellBehind_{FellBehind: &streams.ReadResp_FellBehind{}}}); err != nil {

@@ -14,7 +14,10 @@ import (
 func TestTamperingIsCaught(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) (event.Store, audittest.Tamperer) {
 		fs, conn := kurrentdbtest.Start(t)
-		s, err := kurrentdb.Open(t.Context(), conn, kurrentdb.WithStreamPrefixes("scan-", "audit-"))
+		s, err := kurrentdb.Open(t.Context(), conn)
+		if err == nil {
+			s.StreamPrefixes = []string{"scan-", "audit-"}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
