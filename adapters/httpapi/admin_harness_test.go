@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
 	"github.com/scanledger/scanledger/adapters/sqlite"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
@@ -117,13 +115,9 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		closeDB = func() { pg.Close(); db.Close() }
 	}
 	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	blobs, err := blobfs.New(filepath.Join(dir, "blobs"), []byte("blob-secret-0123456789abcdef0123"), base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
 	rec := &recorder{}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer)
 	acc.Trail = rec
 	if err := acc.EnsureDefaults(ctx); err != nil {

@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/scans"
@@ -64,11 +62,8 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
-	blobs, err := blobfs.New(blobDir, []byte("blob-secret-0123456789abcdef0123"), "http://"+ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	blobs := openBlobs(t, blobDir, ts)
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"net/http/httptest"
+	"testing"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
+	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -28,4 +32,20 @@ func startReadModel(ctx context.Context, store event.Store, write, read projecti
 		_ = runner.Run(ctx)
 	}()
 	return handler, done
+}
+
+// testIssuer is the token issuer every harness signs with.
+func testIssuer() *token.Issuer {
+	return &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+}
+
+// openBlobs opens the embedded blob store in dir, signing URLs for ts (not started yet),
+// where the harness mounts its handler at /blobs/.
+func openBlobs(t testing.TB, dir string, ts *httptest.Server) *blobfs.Store {
+	t.Helper()
+	blobs, err := blobfs.New(dir, []byte("blob-secret-0123456789abcdef0123"), "http://"+ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blobs
 }

@@ -66,12 +66,8 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	blobs, err := blobfs.New(filepath.Join(dir, "blobs"), []byte("blob-secret-0123456789abcdef0123"), base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
