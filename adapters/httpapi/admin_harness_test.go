@@ -24,7 +24,6 @@ import (
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // recorder is a trail.Recorder that keeps entries in memory, or refuses them.
@@ -124,18 +123,9 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		t.Fatal(err)
 	}
 	handler, done := startReadModel(ctx, store, write, read)
-	api := httpapi.New(httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Console:        acc,
-		Trail:          rec,
-		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-	})
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Console, cfg.Trail = acc, rec
+	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {

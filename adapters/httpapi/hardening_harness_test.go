@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // lockedBuffer collects the server's log lines.
@@ -76,18 +74,9 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		_ = hub.Run(ctx)
 	}()
 	logs := &lockedBuffer{}
-	cfg := httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
-		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-		SSE:            &relay.SSE{Hub: hub, Heartbeat: time.Second},
-	}
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.SSE = &relay.SSE{Hub: hub, Heartbeat: time.Second}
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -2,11 +2,13 @@ package httpapi_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/blobfs"
+	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/personal"
@@ -48,4 +50,20 @@ func openBlobs(t testing.TB, dir string, ts *httptest.Server) *blobfs.Store {
 		t.Fatal(err)
 	}
 	return blobs
+}
+
+// apiConfig is the configuration every harness starts from: the scan routes over handler
+// and the read model, the blob store mounted at /blobs/, tokens, and the accounts store
+// for users and checklists.
+func apiConfig(handler *scan.Handler, read projections.DB, blobs *blobfs.Store, issuer *token.Issuer, acc *accounts.Store) httpapi.Config {
+	return httpapi.Config{
+		Scans:          handler,
+		Reader:         scans.Reader{DB: read},
+		Blobs:          blobs,
+		Tokens:         issuer,
+		Checklists:     acc,
+		Accounts:       acc,
+		ChecklistStore: acc,
+		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
+	}
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // accountsAPI is the HTTP API wired as cmd/scanledger wires it, on a real SQLite file:
@@ -73,22 +72,12 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 		t.Fatal(err)
 	}
 	handler, done := startReadModel(ctx, store, write, read)
-	cfg := httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Verifier:       &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)},
-		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
-		Trail:          accessTrail,
-		AccessTrail:    accessTrail,
-		Eraser: &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
-			Trail: accessTrail, Scrub: db.Scrub},
-		Mounts: map[string]http.Handler{"/blobs/": blobs.Handler()},
-	}
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Verifier = &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)}
+	cfg.Exporter = &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey}
+	cfg.Trail, cfg.AccessTrail = accessTrail, accessTrail
+	cfg.Eraser = &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
+		Trail: accessTrail, Scrub: db.Scrub}
 	if tweak != nil {
 		tweak(&cfg)
 	}
