@@ -86,6 +86,21 @@ func (d Dialect) txSetup() string {
 	return ""
 }
 
+// syncLevels are the statements run on a projection transaction's connection before it
+// begins and after it ends. In embedded mode the event store and the read model share
+// one SQLite file and one write connection, opened at synchronous=FULL so that every
+// acknowledged append is fsynced. A projection's commit needs no fsync: its rows and its
+// checkpoint commit together, so a commit lost to a power cut loses both, and the runner
+// applies those events again from the checkpoint. SQLite only changes the level outside a
+// transaction, hence before and after; the event store's next commit syncs the WAL with
+// these frames in it.
+func (d Dialect) syncLevels() (before, after string) {
+	if d == SQLite {
+		return "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"
+	}
+	return "", ""
+}
+
 // JSON returns the value to bind for a JSON column (jsonb in Postgres, TEXT in SQLite).
 // It is always text: SQLite would store bytes as a BLOB, and pgx sends text as JSON.
 // nil is the JSON value null, not SQL NULL; use nil directly for SQL NULL.

@@ -180,7 +180,8 @@ func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
 			if strings.HasSuffix(t.Name(), "postgres") {
 				d = newPostgres(t)
 			}
-			rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = size },
+			// Every transaction that size, caught up or not.
+			rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize, r.CatchUpBatchSize = size, size },
 				newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 			for _, r := range rs {
 				if s := r.Stats(); s.Parked != 0 || s.Applied != uint64(w.store.len()) {

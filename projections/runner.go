@@ -86,6 +86,12 @@ type Runner struct {
 	// 500 on SQLite, 2000 on Postgres, see Dialect). Larger batches amortise the
 	// commit and the checkpoint write.
 	BatchSize int
+	// CatchUpBatchSize is the most events in one transaction while the runner is behind,
+	// which it knows when the store delivers more than BatchSize events at once (default
+	// and at most 5000; never below BatchSize). Live deliveries are what is new, so they
+	// stay small and are seen soon; catching up commits far less often, holding the
+	// write lock longer per commit.
+	CatchUpBatchSize int
 	// Retries is how many times an event that failed in a batch is tried alone before
 	// it is parked (default 3).
 	Retries int
@@ -128,7 +134,7 @@ func NewRunner(store event.Store, db DB, p Projection) *Runner {
 
 // tuned copies r's settings onto other, a runner of the same projection.
 func (r *Runner) tuned(other *Runner) *Runner {
-	other.BatchSize, other.Retries, other.Backoff, other.MaxBackoff = r.BatchSize, r.Retries, r.Backoff, r.MaxBackoff
+	other.BatchSize, other.CatchUpBatchSize, other.Retries, other.Backoff, other.MaxBackoff = r.BatchSize, r.CatchUpBatchSize, r.Retries, r.Backoff, r.MaxBackoff
 	other.Lock, other.OnCommit, other.Logger, other.Now = r.Lock, r.OnCommit, r.Logger, r.Now
 	return other
 }
@@ -139,6 +145,14 @@ func (r *Runner) batchSize() int {
 		n = r.db.Dialect.batchSize()
 	}
 	return min(n, 5000)
+}
+
+func (r *Runner) catchUpBatchSize() int {
+	n := r.CatchUpBatchSize
+	if n <= 0 {
+		n = 5000
+	}
+	return min(max(n, r.batchSize()), 5000)
 }
 
 func (r *Runner) retries() int {
@@ -223,8 +237,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log().Info("projection started", "position", string(pos))
 
 	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
+		size := r.batchSize()
+		if len(batch) > size {
+			size = r.catchUpBatchSize() // the store had more than a batch waiting
+		}
 		for len(batch) > 0 {
-			n := min(len(batch), r.batchSize())
+			n := min(len(batch), size)
 			if err := r.apply(ctx, batch[:n]); err != nil {
 				return err
 			}
@@ -355,11 +373,14 @@ func databaseFault(err error) bool {
 // commit applies events (or, when park is set, parks the single event) and moves the
 // checkpoint past them, all in one transaction.
 func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
-	sqlTx, err := r.db.BeginTx(ctx, nil)
+	sqlTx, release, err := r.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqlTx.Rollback()
+	defer func() {
+		sqlTx.Rollback()
+		release()
+	}()
 	tx := newTx(sqlTx, r.db.Dialect, r.stmts)
 	if setup := r.db.Dialect.txSetup(); setup != "" {
 		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
@@ -423,6 +444,7 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	release() // before fill: SQLite's pool has this one connection
 	r.stmts.fill(ctx, r.db.DB, tx.missed)
 
 	r.count(func(s *Stats) {
@@ -441,6 +463,46 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		r.OnCommit(r.Name(), last)
 	}
 	return nil
+}
+
+// begin starts a projection transaction. Where the dialect relaxes the connection's sync
+// level for it (see Dialect.syncLevels), the transaction runs on a connection held until
+// release, which ends the transaction's hold and restores the level: a connection left
+// relaxed would make the event store's appends on it undurable, so one that cannot be
+// restored is closed instead of going back to the pool. release may be called more than
+// once, and only after the transaction has ended.
+func (r *Runner) begin(ctx context.Context) (*sql.Tx, func(), error) {
+	before, after := r.db.Dialect.syncLevels()
+	if before == "" {
+		tx, err := r.db.BeginTx(ctx, nil)
+		return tx, func() {}, err
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), after); err != nil {
+			r.log().Warn("closing a connection whose sync level could not be restored", "err", err)
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	if _, err := conn.ExecContext(ctx, before); err != nil {
+		release()
+		return nil, nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return tx, release, nil
 }
 
 func (r *Runner) count(f func(*Stats)) {

@@ -443,3 +443,82 @@ func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
 		}
 	})
 }
+
+// syncLevel records SQLite's synchronous setting as each of its transactions sees it.
+type syncLevel struct{ seen []int }
+
+func (s *syncLevel) Name() string { return "sync-level" }
+
+func (s *syncLevel) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
+	// SQLite compiles the level into the statement, so the text is new each time:
+	// Tx's statement cache would otherwise answer with the level of its first prepare.
+	var v int
+	if err := tx.QueryRow(ctx, "PRAGMA synchronous -- "+e.ID).Scan(&v); err != nil {
+		return err
+	}
+	s.seen = append(s.seen, v)
+	return nil
+}
+
+// In embedded mode the event store and the read model share one write connection, kept
+// at synchronous=FULL for the appends. A projection's commit needs no fsync (its rows
+// and checkpoint commit together, and a lost commit is applied again from the
+// checkpoint: see TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects), so
+// it runs at NORMAL, and the connection goes back to FULL for the next append.
+func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testing.T) {
+	t.Parallel()
+	const normal, full = 1, 2
+	d := newSQLite(t)
+	w := newWorld(t)
+	lifecycle(w, domain.NewID())
+	p := &syncLevel{}
+	catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 2 }, p)
+	if len(p.seen) != w.store.len() {
+		t.Fatalf("handled %d events, want %d", len(p.seen), w.store.len())
+	}
+	for i, v := range p.seen {
+		if v != normal {
+			t.Errorf("event %d was projected at synchronous=%d, want NORMAL (%d)", i, v, normal)
+		}
+	}
+	var v int
+	if err := d.db.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v != full {
+		t.Errorf("the write connection is left at synchronous=%d, want FULL (%d) for the event store", v, full)
+	}
+}
+
+// A store that delivers more than BatchSize events at once has more waiting: the runner
+// is behind and commits CatchUpBatchSize events at a time; a delivery of at most
+// BatchSize (what is new when live) is committed as it comes.
+func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
+	t.Parallel()
+	d := newSQLite(t)
+	w := newWorld(t)
+	for range 4 {
+		lifecycle(w, domain.NewID())
+	}
+	n := w.store.len()
+	w.store.batch = n // behind by every event
+	for _, c := range []struct {
+		batch, catchUp int
+		batches        uint64
+	}{
+		{2, 0, 1},
+		{2, 10, uint64((n + 9) / 10)},
+	} {
+		p := &counter{n: map[string]int{}}
+		rs := catchUp(t, newSQLite(t), w.store, func(r *projections.Runner) { r.BatchSize, r.CatchUpBatchSize = c.batch, c.catchUp }, p)
+		if s := rs[0].Stats(); s.Applied != uint64(n) || s.Batches != c.batches {
+			t.Errorf("batch %d, catch-up batch %d: %d events applied in %d transactions, want %d in %d", c.batch, c.catchUp, s.Applied, s.Batches, n, c.batches)
+		}
+	}
+	w.store.batch = 2 // live: a delivery is at most a batch
+	p := &counter{n: map[string]int{}}
+	rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 3 }, p)
+	if s := rs[0].Stats(); s.Applied != uint64(n) || s.Batches != uint64((n+1)/2) {
+		t.Errorf("live: %d events applied in %d transactions, want %d in %d", s.Applied, s.Batches, n, (n+1)/2)
+	}
+}

@@ -25,6 +25,8 @@ if [ "$what" = all ] || [ "$what" = embedded ]; then
   bench ./adapters/accounts/ 'BenchmarkLoginWithDefaultHash' 10x
   bench ./cmd/scanledger/ 'BenchmarkLargestCompleted' 5x
   verify_figure ./adapters/sqlite/
+  echo "== ./cmd/scanledger/ a 50 MB upload's peak memory"
+  go test -count 1 -run '^TestA50MBUploadAddsLessThan16MiBToTheServersPeakMemory$' -v ./cmd/scanledger/ | grep -E 'MB upload|^ok|FAIL'
 fi
 if [ "$what" = all ] || [ "$what" = postgres ]; then
   [ -x scripts/bench-postgres.sh ] && scripts/bench-postgres.sh

@@ -184,14 +184,14 @@ func (g *sioGlue) connect(ctx context.Context, r *http.Request, handshake json.R
 // alive. Anything else is "Token expired", as without Sessions.
 func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (auth.Claims, error) {
 	if g.sessions == nil || pid == "" {
-		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired)
 	}
 	cl, err := g.tokens.VerifyLapsed(raw, auth.Access)
 	if err != nil {
-		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired)
 	}
 	if _, ok := g.pids.verify(pid, cl.UserID); !ok {
-		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired)
 	}
 	alive, err := g.sessions.SessionActive(ctx, cl.UserID, cl.Session)
 	if err != nil {
@@ -201,7 +201,7 @@ func (g *sioGlue) lapsed(ctx context.Context, raw, pid string) (auth.Claims, err
 		return auth.Claims{}, errors.New(msgUnavailable) //lint:ignore ST1005 the text is the wire message clients show
 	}
 	if !alive {
-		return auth.Claims{}, errors.New(msgExpired) //lint:ignore ST1005 the text is the wire message clients show
+		return auth.Claims{}, errors.New(msgExpired)
 	}
 	return cl, nil
 }

@@ -36,6 +36,9 @@ type Store struct {
 	// appends wake subscribers at once; polling is only for appends made by other
 	// processes sharing the file. Zero means event.DefaultPoll.
 	PollInterval time.Duration
+	// SubscribeBatch is how many events a subscription reads at a time, and so the
+	// largest batch its handler gets. Zero means event.DefaultBatch.
+	SubscribeBatch int
 
 	db     *DB
 	notify event.Notifier
@@ -388,7 +391,7 @@ func (s *Store) Subscribe(ctx context.Context, after event.Cursor, h event.Handl
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	f := s.follow
-	f.Poll = s.PollInterval
+	f.Poll, f.Batch = s.PollInterval, s.SubscribeBatch
 	return f.Follow(ctx, after, h)
 }
 

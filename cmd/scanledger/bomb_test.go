@@ -28,15 +28,8 @@ const decodeBudget = 256 << 20
 // decode budget plus room for the requests. Before the decode budget counted bytes,
 // the same four took the server from 69 MiB to 2.2 GB.
 func TestDecompressionBombsKeepTheServersPeakMemoryWithinTheDecodeBudget(t *testing.T) {
-	bin := binary
-	if raceEnabled { // the race detector's shadow memory would be measured too
-		bin = filepath.Join(t.TempDir(), "scanledger")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("build without -race: %v\n%s", err, out)
-		}
-	}
 	bomb := bombPNG(t, 7071, 7071)
-	srv := startBinary(t, bin, "127.0.0.1:0", t.TempDir(), "SCANLEDGER_WORKERS=4")
+	srv := startBinary(t, binaryToMeasure(t), "127.0.0.1:0", t.TempDir(), "SCANLEDGER_WORKERS=4")
 	tok := srv.token(domain.NewID(), "user")
 	before := vmHWM(t, srv.cmd.Process.Pid)
 
@@ -73,6 +66,20 @@ func TestDecompressionBombsKeepTheServersPeakMemoryWithinTheDecodeBudget(t *test
 		t.Fatalf("peak RSS %d MiB is over %d MiB (before the uploads + the %d MiB decode budget + 128 MiB)",
 			after>>20, bound>>20, decodeBudget>>20)
 	}
+}
+
+// binaryToMeasure is the binary whose memory a test measures: the one built for the
+// tests, or without -race when they run with it (its shadow memory would be measured too).
+func binaryToMeasure(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return binary
+	}
+	bin := filepath.Join(t.TempDir(), "scanledger")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build without -race: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // vmHWM is a process's peak resident set, in bytes, from /proc/PID/status.

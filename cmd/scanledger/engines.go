@@ -60,6 +60,12 @@ func (e *engines) close() {
 	}
 }
 
+// catchUpBatch is the most events a store subscription delivers at once. The projection
+// runners are its only subscribers: a delivery larger than their live batch tells them
+// they are behind, and they then commit up to this many events per transaction
+// (projections.Runner.CatchUpBatchSize), several times faster than small batches.
+const catchUpBatch = 5000
+
 // openEngines opens the event store and the read-model database the configuration
 // names, and applies their migrations: embedded mode keeps both in one SQLite file;
 // production keeps them in PostgreSQL (one database or two).
@@ -105,6 +111,7 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 			return nil, err
 		}
 		st := postgres.NewStore(e.pgES)
+		st.SubscribeBatch = catchUpBatch
 		e.closer = append(e.closer, st.Close)
 		e.store = st
 		if rm == "" {
@@ -126,7 +133,9 @@ func openEngines(ctx context.Context, cfg Config, log *slog.Logger) (_ *engines,
 			return nil, err
 		}
 		e.closer = append(e.closer, func() { e.sqlite.Close() })
-		e.store = sqlite.NewStore(e.sqlite)
+		st := sqlite.NewStore(e.sqlite)
+		st.SubscribeBatch = catchUpBatch
+		e.store = st
 		if rm == "" {
 			e.write = projections.DB{DB: e.sqlite.Write, Dialect: projections.SQLite}
 			e.read = projections.DB{DB: e.sqlite.Read, Dialect: projections.SQLite}

@@ -86,7 +86,7 @@ func forgetEndToEnd(t *testing.T, env []string) {
 	if resp, err := http.Get(alicePhoto); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("photo before: %v %v", resp, err)
 	}
-	auditorTok, _ := signup("auditor@example.com", "Auditor")
+	signup("auditor@example.com", "Auditor") // the role is read at login: the auditor logs in again below
 	if _, e, err := cli(t, dir, env, "role", "--data-dir", dir, "--email", "auditor@example.com", "--role", "auditor"); err != nil {
 		t.Fatalf("role: %v\n%s", err, e)
 	}
@@ -119,7 +119,7 @@ func forgetEndToEnd(t *testing.T, env []string) {
 	var login struct{ AccessToken string }
 	r := srv.json("POST", "/api/v1/auth/login", "", `{"email":"auditor@example.com","password":"secret1"}`)
 	r.data(t, &login)
-	auditorTok = login.AccessToken
+	auditorTok := login.AccessToken
 	r = srv.json("GET", "/api/v1/scans/"+aliceScan+"/state", auditorTok, "")
 	r.data(t, &st)
 	if r.Status != http.StatusOK || st.Address != "[erased]" || !st.Deleted {

@@ -370,7 +370,12 @@ func (cl *liveClient) readSIO(ctx context.Context, c *websocket.Conn) {
 	for {
 		_, b, err := c.Read(ctx)
 		if err == nil && bytes.Equal(b, []byte("2")) {
-			err = c.Write(ctx, websocket.MessageText, []byte("3"))
+			if err := c.Write(ctx, websocket.MessageText, []byte("3")); err != nil {
+				if ctx.Err() == nil {
+					cl.ended = err
+				}
+				return
+			}
 			continue
 		}
 		if err != nil {
