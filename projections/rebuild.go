@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scanledger/scanledger/domain/backoff"
 	"github.com/scanledger/scanledger/domain/event"
 )
 
@@ -209,7 +210,7 @@ func lockLive(ctx context.Context, tx *sql.Tx, schema string, c Copy) error {
 		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT swap_lock`); err != nil {
 			return err
 		}
-		if err := sleep(ctx, time.Duration(try)*20*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, time.Duration(try)*20*time.Millisecond); err != nil {
 			return err
 		}
 	}

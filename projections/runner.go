@@ -14,12 +14,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/scanledger/scanledger/domain/backoff"
 	"github.com/scanledger/scanledger/domain/event"
 )
 
@@ -316,7 +316,7 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 	}
 	for {
 		if tries > 0 {
-			if err := sleep(ctx, delay); err != nil {
+			if err := backoff.Sleep(ctx, delay); err != nil {
 				return err
 			}
 			delay = min(2*delay, r.maxBackoff())
@@ -368,17 +368,6 @@ func databaseFault(err error) bool {
 		}
 	}
 	return false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // commit applies events (or, when park is set, parks the single event) and moves the
@@ -540,7 +529,8 @@ const (
 // as applying events, or lasted 10s, starts the pauses over. Run again takes the lock and reads the
 // checkpoint, so nothing is applied twice or skipped. It returns ctx.Err().
 func (r *Runner) Keep(ctx context.Context) error {
-	backoff := time.Duration(0)
+	restart := backoff.Policy{First: restartFirstBackoff, Max: restartMaxBackoff}
+	pause := time.Duration(0)
 	for {
 		applied, began := r.Stats().Batches, time.Now()
 		err := r.Run(ctx)
@@ -548,12 +538,12 @@ func (r *Runner) Keep(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if r.Stats().Batches > applied || time.Since(began) > keepHealthy {
-			backoff = 0
+			pause = 0
 		}
-		backoff = min(max(2*backoff, restartFirstBackoff), restartMaxBackoff)
-		pause := backoff/2 + rand.N(backoff/2+1)
-		r.log().Warn("projection will restart", "in", pause.Round(time.Millisecond), "err", err)
-		if err := sleep(ctx, pause); err != nil {
+		pause = restart.Next(pause)
+		jittered := backoff.Jitter(pause)
+		r.log().Warn("projection will restart", "in", jittered.Round(time.Millisecond), "err", err)
+		if err := backoff.Sleep(ctx, jittered); err != nil {
 			return err
 		}
 	}

@@ -46,10 +46,6 @@ import (
 // strong as its key, and 32 random bytes match the hash's own strength.
 const MinSecretLen = 32
 
-// maxTTL matches the longest expiry S3 presigning allows, so a caller that works in
-// embedded mode does not start failing when production switches to S3.
-const maxTTL = 7 * 24 * time.Hour
-
 // trailerMagic ends every blob file; Open refuses files without it rather than serve a
 // file that blobfs did not write (a stray copy, a half-restored backup).
 const trailerMagic = "slblob01"
@@ -405,11 +401,8 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Entry) err
 // S3 presigning): a URL for a missing blob answers 404. ttl is rounded up to a whole
 // second and may not exceed 7 days.
 func (s *Store) SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	if err := blob.ValidKey(key); err != nil {
+	if err := blob.CheckSign(key, ttl); err != nil {
 		return "", fmt.Errorf("blobfs: sign: %w", err)
-	}
-	if ttl <= 0 || ttl > maxTTL {
-		return "", fmt.Errorf("blobfs: sign %s: %w", key, domain.Errorf(domain.EINVALID, "ttl %v is outside (0, %v]", ttl, maxTTL))
 	}
 	expires := strconv.FormatInt(s.now().Add(ttl+time.Second-time.Nanosecond).Unix(), 10)
 	return s.urlPrefix + key + "?expires=" + expires + "&sig=" + s.sign(key, expires), nil

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,10 +55,6 @@ func (s *Server) deleteMe(c *gin.Context) {
 	cl := claims(c)
 	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
 		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
-	}
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -153,20 +147,16 @@ type userRequest struct {
 
 func (s *Server) signup(c *gin.Context) {
 	var req userRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	var p problems
-	in := account.NewUser{
-		Email:     p.email("email", req.Email, false),
-		Password:  p.password("password", req.Password, false, account.MaxPasswordLength),
-		FirstName: p.text("firstName", req.FirstName, account.MaxNameLength, true),
-		LastName:  p.text("lastName", req.LastName, account.MaxNameLength, true),
-		ClientIP:  c.ClientIP(),
-	}
-	if err := p.err(); err != nil {
-		s.writeError(c, err)
+	var in account.NewUser
+	if !s.decodeChecked(c, &req, func(p *problems) {
+		in = account.NewUser{
+			Email:     p.email("email", req.Email, false),
+			Password:  p.password("password", req.Password, false, account.MaxPasswordLength),
+			FirstName: p.text("firstName", req.FirstName, account.MaxNameLength, true),
+			LastName:  p.text("lastName", req.LastName, account.MaxNameLength, true),
+			ClientIP:  c.ClientIP(),
+		}
+	}) {
 		return
 	}
 	sess, err := s.Accounts.Signup(c.Request.Context(), in)
@@ -180,16 +170,12 @@ type loginRequest struct {
 
 func (s *Server) login(c *gin.Context) {
 	var req loginRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	var p problems
-	email := p.email("email", req.Email, false)
-	// No upper bound here: a long wrong password is a 401 like any other.
-	password := p.password("password", req.Password, false, 0)
-	if err := p.err(); err != nil {
-		s.writeError(c, err)
+	var email, password string
+	if !s.decodeChecked(c, &req, func(p *problems) {
+		email = p.email("email", req.Email, false)
+		// No upper bound here: a long wrong password is a 401 like any other.
+		password = p.password("password", req.Password, false, 0)
+	}) {
 		return
 	}
 	// ClientIP honours X-Forwarded-For only from the proxies the engine trusts.
@@ -203,27 +189,34 @@ type refreshRequest struct {
 
 func (s *Server) refresh(c *gin.Context) {
 	var req refreshRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	var p problems
-	raw := p.jwt("refreshToken", req.RefreshToken)
-	if err := p.err(); err != nil {
-		s.writeError(c, err)
+	var raw string
+	if !s.decodeChecked(c, &req, func(p *problems) { raw = p.jwt("refreshToken", req.RefreshToken) }) {
 		return
 	}
 	sess, err := s.Accounts.Refresh(c.Request.Context(), raw)
 	s.writeSession(c, sess, err)
 }
 
-// writeSession answers signup, login and refresh: 201 with the session, or the error,
-// with Retry-After when the store refused for too many attempts.
-func (s *Server) writeSession(c *gin.Context, sess account.Session, err error) {
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+// decodeChecked decodes the body into req and lets check read it, collecting every
+// problem at once as the original's class-validator did. When either fails it has
+// answered with the error, and reports false.
+func (s *Server) decodeChecked(c *gin.Context, req any, check func(p *problems)) bool {
+	if err := decodeStrict(c, req); err != nil {
+		s.writeError(c, err)
+		return false
 	}
+	var p problems
+	check(&p)
+	if err := p.err(); err != nil {
+		s.writeError(c, err)
+		return false
+	}
+	return true
+}
+
+// writeSession answers signup, login and refresh: 201 with the session, or the error
+// (with Retry-After when the store refused for too many attempts: see writeError).
+func (s *Server) writeSession(c *gin.Context, sess account.Session, err error) {
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -254,24 +247,19 @@ func (s *Server) getMe(c *gin.Context) {
 
 func (s *Server) patchMe(c *gin.Context) {
 	var req userRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	var p problems
 	var ch account.Changes
-	if req.Email != nil {
-		e := p.email("email", req.Email, true)
-		ch.Email = &e
-	}
-	if req.Password != nil {
-		pw := p.password("password", req.Password, true, account.MaxPasswordLength)
-		ch.Password = &pw
-	}
-	ch.FirstName = p.text("firstName", req.FirstName, account.MaxNameLength, false)
-	ch.LastName = p.text("lastName", req.LastName, account.MaxNameLength, false)
-	if err := p.err(); err != nil {
-		s.writeError(c, err)
+	if !s.decodeChecked(c, &req, func(p *problems) {
+		if req.Email != nil {
+			e := p.email("email", req.Email, true)
+			ch.Email = &e
+		}
+		if req.Password != nil {
+			pw := p.password("password", req.Password, true, account.MaxPasswordLength)
+			ch.Password = &pw
+		}
+		ch.FirstName = p.text("firstName", req.FirstName, account.MaxNameLength, false)
+		ch.LastName = p.text("lastName", req.LastName, account.MaxNameLength, false)
+	}) {
 		return
 	}
 	u, err := s.Accounts.UpdateMe(c.Request.Context(), claims(c).UserID, ch)

@@ -12,24 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
 	"github.com/scanledger/scanledger/adapters/sqlite"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
-	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // recorder is a trail.Recorder that keeps entries in memory, or refuses them.
@@ -120,40 +114,18 @@ func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
 		closeDB = func() { pg.Close(); db.Close() }
 	}
 	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	blobs, err := blobfs.New(filepath.Join(dir, "blobs"), []byte("blob-secret-0123456789abcdef0123"), base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
 	rec := &recorder{}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer)
 	acc.Trail = rec
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := scan.NewHandler(store)
-	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
-	sp := scans.NewProjector()
-	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
-	api := httpapi.New(httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Console:        acc,
-		Trail:          rec,
-		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-	})
+	handler, done := startReadModel(ctx, store, write, read)
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Console, cfg.Trail = acc, rec
+	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()
 	ts.Start()
 	t.Cleanup(func() {

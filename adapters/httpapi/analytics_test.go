@@ -16,7 +16,6 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
 	"github.com/scanledger/scanledger/adapters/sqlite"
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/auth"
@@ -129,7 +128,7 @@ func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			e := engine(t)
-			issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+			issuer := testIssuer()
 			acc := newAccounts(e.write, e.read, issuer)
 			day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 			writeAnalyticsScans(t, e.store, day)

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/account"
 )
 
 // statusOf is the one table from domain error codes to HTTP statuses.
@@ -73,6 +74,11 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	}
 	if status == http.StatusRequestTimeout {
 		c.Header("Connection", "close") // the rest of a stalled body is never read
+	}
+	// Too many attempts (login, signup, account deletion): say when to come back.
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
 	}
 	switch {
 	case status == http.StatusServiceUnavailable:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -12,17 +11,11 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
-	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/sqlite"
-	"github.com/scanledger/scanledger/adapters/token"
-	"github.com/scanledger/scanledger/domain/personal"
-	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // lockedBuffer collects the server's log lines.
@@ -67,25 +60,13 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
-	blobs, err := blobfs.New(blobDir, []byte("blob-secret-0123456789abcdef0123"), "http://"+ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	blobs := openBlobs(t, blobDir, ts)
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := scan.NewHandler(store)
-	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
-	sp := scans.NewProjector()
-	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
+	handler, done := startReadModel(ctx, store, write, read)
 	hub := &relay.Hub{Feed: relay.TableFeed{DB: read}}
 	hubDone := make(chan struct{})
 	go func() {
@@ -93,18 +74,9 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		_ = hub.Run(ctx)
 	}()
 	logs := &lockedBuffer{}
-	cfg := httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
-		Mounts:         map[string]http.Handler{"/blobs/": blobs.Handler()},
-		SSE:            &relay.SSE{Hub: hub, Heartbeat: time.Second},
-	}
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.SSE = &relay.SSE{Hub: hub, Heartbeat: time.Second}
 	if tune != nil {
 		tune(&cfg)
 	}

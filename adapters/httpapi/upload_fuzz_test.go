@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
 )
@@ -42,7 +41,7 @@ func FuzzUploadBody(f *testing.F) {
 	f.Add([]byte(""))
 
 	api := newHardenedAPI(f, "", nil)
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	issuer := testIssuer()
 	bearer, _, err := issuer.Issue(auth.Access, domain.NewID(), auth.RoleUser)
 	if err != nil {
 		f.Fatal(err)

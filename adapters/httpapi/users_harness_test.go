@@ -23,12 +23,9 @@ import (
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/erasure"
-	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
-	"github.com/scanledger/scanledger/projections/feed"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // accountsAPI is the HTTP API wired as cmd/scanledger wires it, on a real SQLite file:
@@ -68,42 +65,19 @@ func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts 
 	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
 	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
 	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	blobs, err := blobfs.New(filepath.Join(dir, "blobs"), []byte("blob-secret-0123456789abcdef0123"), base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &token.Issuer{Secret: []byte("jwt-secret-0123456789abcdef"), Issuer: "scanledger", Audience: "scanledger-users"}
+	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
+	issuer := testIssuer()
 	acc := newAccounts(write, read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := scan.NewHandler(store)
-	handler.Cipher = &personal.Cipher{Keys: &accounts.Keys{Write: write, Read: read}}
-	sp := scans.NewProjector()
-	sp.Cipher = handler.Cipher
-	runner := projections.NewRunner(store, write, projections.NewGroup("readmodel", sp, feed.NewProjector()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
-	cfg := httpapi.Config{
-		Scans:          handler,
-		Reader:         scans.Reader{DB: read},
-		Blobs:          blobs,
-		Tokens:         issuer,
-		Checklists:     acc,
-		Accounts:       acc,
-		ChecklistStore: acc,
-		Verifier:       &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)},
-		Exporter:       &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey},
-		Trail:          accessTrail,
-		AccessTrail:    accessTrail,
-		Eraser: &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
-			Trail: accessTrail, Scrub: db.Scrub},
-		Mounts: map[string]http.Handler{"/blobs/": blobs.Handler()},
-	}
+	handler, done := startReadModel(ctx, store, write, read)
+	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	cfg.Verifier = &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)}
+	cfg.Exporter = &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey}
+	cfg.Trail, cfg.AccessTrail = accessTrail, accessTrail
+	cfg.Eraser = &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
+		Trail: accessTrail, Scrub: db.Scrub}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/scanledger/scanledger/domain/backoff"
 )
 
 // Reconnect pauses of the listening connection: short enough that a restarted server
@@ -130,7 +130,8 @@ func wake(ch chan struct{}) {
 // backoff.
 func (l *listener) run() {
 	defer close(l.done)
-	backoff := time.Duration(0)
+	reconnect := backoff.Policy{First: listenFirstBackoff, Max: listenMaxBackoff}
+	pause := time.Duration(0)
 	for {
 		connected, err := l.session()
 		l.mu.Lock()
@@ -141,15 +142,11 @@ func (l *listener) run() {
 		}
 		l.onError(fmt.Errorf("listen: %w", err))
 		if connected {
-			backoff = 0 // the server was up a moment ago: try again soon
+			pause = 0 // the server was up a moment ago: try again soon
 		}
-		backoff = min(max(2*backoff, listenFirstBackoff), listenMaxBackoff)
-		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
-		select {
-		case <-l.ctx.Done():
-			t.Stop()
+		pause = reconnect.Next(pause)
+		if backoff.Sleep(l.ctx, backoff.Jitter(pause)) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/backoff"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/migrations"
 )
@@ -568,7 +569,7 @@ func (s *Store) ReadAll(ctx context.Context, after event.Cursor, max int) ([]eve
 		if pause == 0 {
 			pause = settleFirstPause
 		}
-		if err := sleep(ctx, pause); err != nil {
+		if err := backoff.Sleep(ctx, pause); err != nil {
 			return nil, fmt.Errorf("read all after %q: %w", after, err)
 		}
 		waited += pause
@@ -611,17 +612,6 @@ func (s *Store) read(ctx context.Context, after event.Cursor, max int) ([]event.
 		return nil, fmt.Errorf("read all after %q: %w", after, unavailable(err))
 	}
 	return events, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Subscribe implements event.Store: catch up from the cursor, then follow appends,

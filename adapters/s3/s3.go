@@ -78,9 +78,6 @@ const (
 	// megabytes.
 	maxObjectSize = 5 << 30
 
-	// maxTTL is the longest expiry S3 presigning (SigV4) allows.
-	maxTTL = 7 * 24 * time.Hour
-
 	// defaultRegion is what S3-compatible servers assume when none is configured; a
 	// region is always set so presigning never has to ask the server for one.
 	defaultRegion = "us-east-1"
@@ -474,11 +471,8 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Entry) err
 // and may not exceed 7 days; S3 dates are in whole seconds, so a URL may die up to a
 // second before ttl has passed.
 func (s *Store) SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	if err := blob.ValidKey(key); err != nil {
+	if err := blob.CheckSign(key, ttl); err != nil {
 		return "", fmt.Errorf("s3: sign: %w", err)
-	}
-	if ttl <= 0 || ttl > maxTTL {
-		return "", fmt.Errorf("s3: sign %s: %w", key, domain.Errorf(domain.EINVALID, "ttl %v is outside (0, %v]", ttl, maxTTL))
 	}
 	ttl = (ttl + time.Second - 1).Truncate(time.Second)
 	u, err := s.signer.PresignedGetObject(ctx, s.Bucket, key, ttl, nil)

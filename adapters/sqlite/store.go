@@ -137,7 +137,7 @@ func NewStore(db *DB) *Store {
 
 // Append implements event.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected int64, events []event.Data) (event.AppendResult, error) {
-	if err := validateAppend(stream, expected, events); err != nil {
+	if err := event.CheckAppend(stream, expected, events); err != nil {
 		return event.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
 	res, written, err := s.append(ctx, stream, expected, events)
@@ -330,10 +330,6 @@ func duplicateIn(ctx context.Context, tx *sql.Tx, st *statements, events []event
 func isUniqueViolation(err error) bool {
 	var se *sqlitedriver.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-}
-
-func validateAppend(stream string, expected int64, events []event.Data) error {
-	return event.CheckAppend(stream, expected, events)
 }
 
 // bytesOrEmpty keeps a nil payload from becoming NULL in a NOT NULL column.

@@ -92,20 +92,6 @@ func TestMalformedCursorsAreInvalid(t *testing.T) {
 	}
 }
 
-func TestNonPositiveMaxIsInvalid(t *testing.T) {
-	ctx := t.Context()
-	s := sqlite.NewStore(openDB(t))
-	if _, err := s.ReadAll(ctx, event.Start, 0); domain.ErrorCode(err) != domain.EINVALID {
-		t.Errorf("ReadAll(max 0): got %v, want EINVALID", err)
-	}
-	if _, err := s.ReadStream(ctx, "a", 0, 0); domain.ErrorCode(err) != domain.EINVALID {
-		t.Errorf("ReadStream(max 0): got %v, want EINVALID", err)
-	}
-	if _, err := s.ReadStream(ctx, "a", -1, 10); domain.ErrorCode(err) != domain.EINVALID {
-		t.Errorf("ReadStream(from -1): got %v, want EINVALID", err)
-	}
-}
-
 func TestStoredEventsCannotBeUpdatedOrDeleted(t *testing.T) {
 	ctx := t.Context()
 	db := openDB(t)

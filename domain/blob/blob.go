@@ -7,6 +7,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/scanledger/scanledger/domain"
 )
 
 // Info describes a stored blob.
@@ -55,4 +57,20 @@ type Store interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 	List(ctx context.Context, prefix string, fn func(Entry) error) error
 	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// MaxSignedTTL is the longest a signed URL may live: the longest expiry S3 presigning
+// (SigV4) allows, so that a caller that works with one store works with every store.
+const MaxSignedTTL = 7 * 24 * time.Hour
+
+// CheckSign returns the domain.EINVALID error that every Store's SignedURL gives for a
+// malformed key or a ttl outside (0, MaxSignedTTL].
+func CheckSign(key string, ttl time.Duration) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	if ttl <= 0 || ttl > MaxSignedTTL {
+		return domain.Errorf(domain.EINVALID, "ttl %v of %s is outside (0, %v]", ttl, key, MaxSignedTTL)
+	}
+	return nil
 }

@@ -2,11 +2,11 @@ package event
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/backoff"
 )
 
 // Notifier tells any number of waiting subscribers that new events may have been
@@ -95,16 +95,16 @@ func (f Follower) Follow(ctx context.Context, after Cursor, h Handler) error {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	maxBackoff := f.MaxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = DefaultMaxBackoff
+	retry := backoff.Policy{First: firstBackoff, Max: f.MaxBackoff}
+	if retry.Max <= 0 {
+		retry.Max = DefaultMaxBackoff
 	}
 
 	// One timer for the life of the subscription: since Go 1.23, Reset needs no drain.
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
 
-	backoff := time.Duration(0)
+	pause := time.Duration(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -125,8 +125,8 @@ func (f Follower) Follow(ctx context.Context, after Cursor, h Handler) error {
 			if f.OnError != nil {
 				f.OnError(err)
 			}
-			backoff = nextBackoff(backoff, maxBackoff)
-			timer.Reset(jitter(backoff))
+			pause = retry.Next(pause)
+			timer.Reset(backoff.Jitter(pause))
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -134,7 +134,7 @@ func (f Follower) Follow(ctx context.Context, after Cursor, h Handler) error {
 			}
 			continue
 		}
-		backoff = 0
+		pause = 0
 		if len(events) > 0 {
 			if err := h(ctx, events); err != nil {
 				return err
@@ -152,15 +152,4 @@ func (f Follower) Follow(ctx context.Context, after Cursor, h Handler) error {
 		case <-timer.C:
 		}
 	}
-}
-
-// nextBackoff doubles the previous pause, from firstBackoff up to limit.
-func nextBackoff(prev, limit time.Duration) time.Duration {
-	return min(max(prev*2, firstBackoff), limit)
-}
-
-// jitter picks a pause in [d/2, d], so that the many subscribers of one failed
-// database do not all retry in lockstep.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }

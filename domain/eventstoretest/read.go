@@ -96,6 +96,14 @@ func (s suite) testReadStream(t *testing.T) {
 		}
 	})
 
+	t.Run("a non-positive max or a negative from is EINVALID", func(t *testing.T) {
+		f := s.setup(t)
+		_, err := f.s.ReadStream(f.ctx, f.stream("a"), 0, 0)
+		wantCode(t, "ReadStream(max 0)", err, domain.EINVALID)
+		_, err = f.s.ReadStream(f.ctx, f.stream("a"), -1, 10)
+		wantCode(t, "ReadStream(from -1)", err, domain.EINVALID)
+	})
+
 	t.Run("round-trips every field exactly", func(t *testing.T) {
 		f := s.setup(t)
 		stream := f.stream("s")
@@ -178,6 +186,12 @@ func checkRecorded(t *testing.T, got event.Recorded, sent event.Data, stream str
 }
 
 func (s suite) testReadAll(t *testing.T) {
+	t.Run("a non-positive max is EINVALID", func(t *testing.T) {
+		f := s.setup(t)
+		_, err := f.s.ReadAll(f.ctx, event.Start, 0)
+		wantCode(t, "ReadAll(max 0)", err, domain.EINVALID)
+	})
+
 	t.Run("order equals commit order across streams", func(t *testing.T) {
 		f := s.setup(t)
 		from := f.fence()

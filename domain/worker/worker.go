@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
+	"github.com/scanledger/scanledger/domain/backoff"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 )
@@ -142,7 +142,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // expireOwnLeases runs Expire for Owner, retrying while the job queue does not answer
 // (the database may still be starting), until ctx is done.
 func (w *Worker) expireOwnLeases(ctx context.Context) {
-	backoff := time.Duration(0)
+	retry := backoff.Policy{First: errFirstBackoff, Max: errMaxBackoff}
+	pause := time.Duration(0)
 	for {
 		n, err := w.Jobs.Expire(ctx, w.Owner, w.Now())
 		if err == nil {
@@ -151,9 +152,9 @@ func (w *Worker) expireOwnLeases(ctx context.Context) {
 			}
 			return
 		}
-		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		pause = retry.Next(pause)
 		w.Logger.Warn("take back the jobs of this worker's previous life", "owner", w.Owner, "err", err)
-		if sleep(ctx, jitter(backoff)) != nil {
+		if backoff.Sleep(ctx, backoff.Jitter(pause)) != nil {
 			return
 		}
 	}
@@ -174,16 +175,17 @@ const (
 func (w *Worker) loop(ctx, work context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
-	backoff := time.Duration(0)
+	retry := backoff.Policy{First: errFirstBackoff, Max: errMaxBackoff}
+	pause := time.Duration(0)
 	for ctx.Err() == nil {
 		worked, err := w.runOnce(ctx, work)
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error("worker", "err", err)
-			backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
-			_ = sleep(ctx, jitter(backoff))
+			pause = retry.Next(pause)
+			_ = backoff.Sleep(ctx, backoff.Jitter(pause))
 			continue
 		}
-		backoff = 0
+		pause = 0
 		if worked {
 			continue // there may be more
 		}
@@ -195,34 +197,21 @@ func (w *Worker) loop(ctx, work context.Context) {
 	}
 }
 
-// jitter spreads d over [d/2, d], so that workers do not retry in lockstep.
-func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // untilStored runs an append of the job's outcome again while it fails because the
 // database is unavailable, until it is stored or ctx ends (shutdown, or the lease was
 // lost: then the outcome is dropped, and the job's next claimer decides). The outcome
 // of a finished analysis is worth waiting a short outage for.
 func (w *Worker) untilStored(ctx context.Context, f func() error) error {
-	backoff := time.Duration(0)
+	retry := backoff.Policy{First: errFirstBackoff, Max: errMaxBackoff}
+	pause := time.Duration(0)
 	for {
 		err := f()
 		if err == nil || domain.ErrorCode(err) != domain.EUNAVAILABLE {
 			return err
 		}
-		backoff = min(max(2*backoff, errFirstBackoff), errMaxBackoff)
+		pause = retry.Next(pause)
 		w.Logger.Warn("storing the outcome of a job: the database is unavailable, retrying", "err", err)
-		if err := sleep(ctx, jitter(backoff)); err != nil {
+		if err := backoff.Sleep(ctx, backoff.Jitter(pause)); err != nil {
 			return err
 		}
 	}

@@ -29,23 +29,28 @@ func (fs *Server) find(stream string, version int64) (*record, error) {
 
 // Rewrite replaces an event's data and custom metadata.
 func (t Tamper) Rewrite(_ context.Context, stream string, version int64, data, metadata []byte) error {
-	fs := t.fs
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	e, err := fs.find(stream, version)
-	if err != nil {
-		return err
-	}
-	// The adapter wraps our metadata in its own envelope; keep the envelope.
-	head, _, _ := bytes.Cut(e.custom, []byte(`,"metadata":`))
-	custom := append(slices.Clone(head), `,"metadata":`...)
-	custom = append(custom, metadata...)
-	e.data, e.custom = slices.Clone(data), append(custom, '}')
-	return nil
+	return t.onEvent(stream, version, func(fs *Server, e *record) {
+		// The adapter wraps our metadata in its own envelope; keep the envelope.
+		head, _, _ := bytes.Cut(e.custom, []byte(`,"metadata":`))
+		custom := append(slices.Clone(head), `,"metadata":`...)
+		custom = append(custom, metadata...)
+		e.data, e.custom = slices.Clone(data), append(custom, '}')
+	})
 }
 
 // Delete removes one event.
 func (t Tamper) Delete(_ context.Context, stream string, version int64) error {
+	return t.onEvent(stream, version, func(fs *Server, e *record) {
+		drop := func(es []*record) []*record {
+			return slices.DeleteFunc(es, func(x *record) bool { return x == e })
+		}
+		fs.byStream[stream].events, fs.log = drop(fs.byStream[stream].events), drop(fs.log)
+	})
+}
+
+// onEvent runs f on the event stream@version with the server locked, or reports that
+// there is no such event.
+func (t Tamper) onEvent(stream string, version int64, f func(fs *Server, e *record)) error {
 	fs := t.fs
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -53,10 +58,7 @@ func (t Tamper) Delete(_ context.Context, stream string, version int64) error {
 	if err != nil {
 		return err
 	}
-	drop := func(es []*record) []*record {
-		return slices.DeleteFunc(es, func(x *record) bool { return x == e })
-	}
-	fs.byStream[stream].events, fs.log = drop(fs.byStream[stream].events), drop(fs.log)
+	f(fs, e)
 	return nil
 }
 
