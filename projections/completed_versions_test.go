@@ -16,7 +16,6 @@ import (
 	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
 	"github.com/scanledger/scanledger/projections/jobs"
-	"github.com/scanledger/scanledger/projections/scans"
 )
 
 // completeLikeTheWorker finishes attempt with a Completed shaped as the worker writes it
@@ -159,7 +158,7 @@ func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
 			t.Fatalf("rewrote %d Completed events, want 3", rewritten)
 		}
 		projectors := func() []projections.Projection {
-			return []projections.Projection{scans.NewProjector(), analytics.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
+			return []projections.Projection{newScansProjector(), analytics.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
 		}
 		catchUp(t, d, w.store, projections.Options{}, projectors()...)
 		other := newSQLite(t)

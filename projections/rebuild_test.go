@@ -102,7 +102,7 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 
 		// Live, as serve runs it: scans and feed in one group, analytics on its own.
 		live := func() projections.Projection {
-			return projections.NewGroup("readmodel", scans.NewProjector(), feed.NewProjector())
+			return projections.NewGroup("readmodel", newScansProjector(), feed.NewProjector())
 		}
 		group := projections.NewRunner(w.store, d.db, live(), projections.Options{})
 		stats := projections.NewRunner(w.store, d.db, analytics.NewProjector(), projections.Options{})
@@ -133,7 +133,7 @@ func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeaves
 		// Build beside up to where the live projection is, as `rebuild --beside` does.
 		copyDB, cp := besideCopy(t, d, "readmodel")
 		cp.Tables, cp.Views = scans.Tables, scans.Views
-		rebuilt := func() projections.Projection { return projections.NewGroup("readmodel", scans.NewProjector()) }
+		rebuilt := func() projections.Projection { return projections.NewGroup("readmodel", newScansProjector()) }
 		target, _, err := projections.Checkpoint(ctx, d.read, "readmodel")
 		if err != nil {
 			t.Fatal(err)
@@ -286,7 +286,7 @@ func TestRunner_ANewProjectionCatchesUpFromTheFirstEventWhileResettingACheckpoin
 		ctx := context.Background()
 		w := newWorld(t)
 		generate(w, rand.New(rand.NewPCG(5, 6)), 4, 100)
-		catchUp(t, d, w.store, projections.Options{}, scans.NewProjector())
+		catchUp(t, d, w.store, projections.Options{}, newScansProjector())
 
 		// A projection added in code has a name of its own: it starts from the first event.
 		rs := catchUp(t, d, w.store, projections.Options{}, analytics.NewProjector())
@@ -299,7 +299,7 @@ func TestRunner_ANewProjectionCatchesUpFromTheFirstEventWhileResettingACheckpoin
 		if _, err := d.db.ExecContext(ctx, `UPDATE projection_checkpoints SET position = '' WHERE name = $1`, scans.Name); err != nil {
 			t.Fatal(err)
 		}
-		again := projections.NewRunner(w.store, d.db, scans.NewProjector(), projections.Options{})
+		again := projections.NewRunner(w.store, d.db, newScansProjector(), projections.Options{})
 		start(t, again)
 		waitFor(t, again, "every event delivered again", func(s projections.Stats) bool { return s.Skipped == uint64(w.store.len()) })
 		if s := again.Stats(); s.Applied != 0 {
