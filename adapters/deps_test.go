@@ -15,6 +15,7 @@ var thirdParty = map[string][]string{
 	"accounts":                {"golang.org/x/crypto"}, // argon2id and legacy bcrypt password hashes
 	"builtin":                 {"golang.org/x/image"},  // decoders for the photo formats the PWA uploads
 	"httpapi":                 {"github.com/gin-gonic/gin"},
+	"metrics":                 {"github.com/prometheus/client_golang"}, // the /metrics exposition
 	"kurrentdb":               {"github.com/EventStore/EventStore-Client-Go/v4", "github.com/google/uuid", "google.golang.org/grpc"},
 	"kurrentdb/kurrentdbtest": {"github.com/EventStore/EventStore-Client-Go/v4", "github.com/google/uuid", "google.golang.org/grpc"},
 	"postgres":                {"github.com/jackc/pgx/v5"},

@@ -48,7 +48,7 @@ func (s *Server) liveSSE(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	release, err := s.live.acquire(claims(c).UserID, c.ClientIP())
+	release, err := s.live.acquire(claims(c).UserID, c.ClientIP(), "sse")
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -90,7 +90,8 @@ func (s *Server) liveWebSocket(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	release, err := s.live.acquire(cl.UserID, c.ClientIP())
+	c.Set(claimsKey, cl) // for the access log
+	release, err := s.live.acquire(cl.UserID, c.ClientIP(), "websocket")
 	if err != nil {
 		s.writeError(c, err)
 		return

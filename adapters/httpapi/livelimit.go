@@ -19,17 +19,19 @@ import (
 type liveLimiter struct {
 	perUser, perIP int
 
-	mu    sync.Mutex
-	users map[string]int
-	ips   map[string]int
+	mu         sync.Mutex
+	users      map[string]int
+	ips        map[string]int
+	transports map[string]int // open now, for LiveConnections
 }
 
 func newLiveLimiter(perUser, perIP int) *liveLimiter {
-	return &liveLimiter{perUser: perUser, perIP: perIP, users: map[string]int{}, ips: map[string]int{}}
+	return &liveLimiter{perUser: perUser, perIP: perIP, users: map[string]int{}, ips: map[string]int{}, transports: map[string]int{}}
 }
 
-// acquire counts one stream for user from ip, or refuses it; release undoes it.
-func (l *liveLimiter) acquire(user, ip string) (release func(), err error) {
+// acquire counts one stream of transport for user from ip, or refuses it; release
+// undoes it.
+func (l *liveLimiter) acquire(user, ip, transport string) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.users[user] >= l.perUser {
@@ -40,6 +42,7 @@ func (l *liveLimiter) acquire(user, ip string) (release func(), err error) {
 	}
 	l.users[user]++
 	l.ips[ip]++
+	l.transports[transport]++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -51,6 +54,7 @@ func (l *liveLimiter) acquire(user, ip string) (release func(), err error) {
 			if l.ips[ip]--; l.ips[ip] <= 0 {
 				delete(l.ips, ip)
 			}
+			l.transports[transport]--
 		})
 	}, nil
 }
@@ -64,7 +68,19 @@ func (s *Server) AdmitLive(ctx context.Context, cl auth.Claims, r *http.Request)
 	if err := s.revoked.check(ctx, cl); err != nil {
 		return nil, err
 	}
-	return s.live.acquire(cl.UserID, s.clientIP(r))
+	return s.live.acquire(cl.UserID, s.clientIP(r), "socketio")
+}
+
+// LiveConnections returns the live connections open now on this instance by transport
+// ("sse", "websocket", "socketio").
+func (s *Server) LiveConnections() map[string]int {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	out := map[string]int{"sse": 0, "websocket": 0, "socketio": 0}
+	for t, n := range s.live.transports {
+		out[t] = n
+	}
+	return out
 }
 
 // clientIP is the address a request came from, as the router's ClientIP sees it: the

@@ -68,6 +68,12 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Ready reports whether the service can take traffic (GET /readyz).
 	Ready func(ctx context.Context) error
+	// Metrics, when set, serves GET /metrics (the Prometheus exposition).
+	Metrics http.Handler
+	// OnRequest, when set, is told of every request once it is answered, with the
+	// route template (never the raw path; a mount's prefix; "unmatched" for 404s of
+	// no route), for request metrics. It must not block.
+	OnRequest func(method, route string, status int, took time.Duration)
 
 	MaxImageBytes int64         // per photo (default 20 MiB)
 	MaxImages     int           // per upload (default 50)
@@ -139,12 +145,15 @@ func (s *Server) Handler() http.Handler {
 	// The client IP (login rate limits) comes from the connection unless proxies are
 	// configured: a forged X-Forwarded-For must not pick its own IP.
 	_ = r.SetTrustedProxies(s.TrustedProxies)
-	r.Use(gin.CustomRecoveryWithWriter(nil, s.logRecover), s.requestID, s.cors)
+	r.Use(s.describe, gin.CustomRecoveryWithWriter(nil, s.logRecover), s.requestID, s.cors)
 	r.HandleMethodNotAllowed = false
 	r.NoRoute(s.notFoundRoute)
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if s.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.Metrics))
+	}
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/healthz", s.healthz)
@@ -170,7 +179,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(prefix, h)
 	}
 	mux.Handle("/", r)
-	return s.minRate(mux)
+	return s.observe(s.minRate(mux))
 }
 
 func (s *Server) healthz(c *gin.Context) {

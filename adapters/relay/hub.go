@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,10 @@ type Hub struct {
 	stopped bool
 	subs    map[string]map[*Subscription]struct{}
 	count   int
+
+	// sent counts messages passed to transports; slow the subscriptions ended with
+	// ErrSlow (see Counters).
+	sent, slow atomic.Uint64
 }
 
 // HubOptions tune a Hub.
@@ -125,6 +130,10 @@ func (h *Hub) Subscribers() int {
 	defer h.mu.Unlock()
 	return h.count
 }
+
+// Counters returns how many messages the hub passed to its transports and how many
+// subscriptions it ended because their client fell behind, since it was created.
+func (h *Hub) Counters() (sent, slow uint64) { return h.sent.Load(), h.slow.Load() }
 
 // Run tails the feed until ctx is done, then ends every subscription with ErrClosed. It
 // starts from the feed's current end: history before that is served to each

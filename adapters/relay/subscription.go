@@ -97,6 +97,7 @@ func (s *Subscription) fail(err error) { s.cancel(err) }
 // offer is called by the hub with its lock held: it must never block.
 func (s *Subscription) offer(it Item) {
 	if s.busy.Load() && s.stalled.Add(1) > int64(s.hub.maxLag) {
+		s.hub.slow.Add(1)
 		s.fail(ErrSlow)
 		return
 	}
@@ -367,6 +368,7 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 	if s.scan != "" && it.ScanID != s.scan {
 		return Message{}, false, nil
 	}
+	s.hub.sent.Add(1)
 	return Message{ID: it.Seq, Event: it.Event, Data: it.Payload}, true, nil
 }
 

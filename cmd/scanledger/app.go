@@ -19,6 +19,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/adapters/builtin"
 	"github.com/scanledger/scanledger/adapters/httpapi"
+	"github.com/scanledger/scanledger/adapters/metrics"
 	"github.com/scanledger/scanledger/adapters/relay"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain/analysis"
@@ -69,17 +70,26 @@ type App struct {
 	secret      []byte
 	sio         interface{ Close() }
 	sweepPhotos func(ctx context.Context, grace time.Duration) (int, error)
-	sealer      *audit.Sealer // signs seals over the event store (audit.go)
+	metrics     *metrics.Metrics // GET /metrics (observe.go)
+	started     time.Time        // when Run began
+	sealer      *audit.Sealer    // signs seals over the event store (audit.go)
 	auditKey    ed25519.PrivateKey
 	accessTrail *audit.Trail
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("config log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("config log-format: %q is neither text nor json", format)
 }
 
 // Open builds every part from the configuration and opens the databases, but starts
@@ -96,11 +106,12 @@ type extras struct {
 }
 
 func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Writer) (_ *App, err error) {
-	log, err := newLogger(cfg.LogLevel, stderr)
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
+	a := &App{cfg: cfg, extras: x, log: log, stdout: stdout, wakeJobs: make(chan struct{}, 1), announce: make(chan struct{}, 1),
+		metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -123,8 +134,10 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.eng, err = openEngines(ctx, cfg, a.log); err != nil {
 		return nil, err
 	}
-	a.store, a.write, a.read = a.eng.store, a.eng.write, a.eng.read
-	a.scans = a.eng.scans()
+	a.store, a.write, a.read = a.metrics.Store(a.eng.store), a.eng.write, a.eng.read
+	a.scans = scan.NewHandler(a.store)
+	a.scans.Cipher = a.eng.cipher()
+	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
 		return nil, err
 	}
@@ -169,6 +182,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		}
 		a.analyzer = agents.New(cfg.Analyzer, agents.WithCallTimeout(deadline))
 	}
+	a.analyzer = a.metrics.Analyzer(a.analyzer)
 
 	// Live updates.
 	heartbeat, err := cfg.duration("heartbeat", cfg.Heartbeat)
@@ -198,7 +212,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			return nil
 		}
 		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup("readmodel", scansProjector(a.scans.Cipher), feed.NewProjector())
+		group := projections.NewGroup(readModelGroup, scansProjector(a.scans.Cipher), feed.NewProjector())
 		withLock := func(o projections.Options, name string) projections.Options { o.Lock = lock(name); return o }
 		quiet := opts
 		quiet.OnCommit = nil
@@ -213,7 +227,14 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		if a.worker, err = a.newWorker(); err != nil {
 			return nil, err
 		}
+		if a.worker != nil {
+			a.metrics.Worker = a.worker.Stats
+		}
 	}
+	a.metrics.Projections = func(ctx context.Context) ([]metrics.Projection, error) {
+		return a.projectionStates(ctx, lagCountBound)
+	}
+	a.metrics.Relay = a.hub.Counters
 	if roles["http"] {
 		if a.http, err = a.newHTTP(); err != nil {
 			return nil, err
@@ -408,14 +429,9 @@ func (a *App) newHTTP() (*http.Server, error) {
 		AccessTrail:    a.accessTrail,
 		Eraser:         a.eraser(),
 		Mounts:         mounts,
-		Ready: func(ctx context.Context) error {
-			if a.eng.ready != nil {
-				if err := a.eng.ready(ctx); err != nil {
-					return err
-				}
-			}
-			return a.read.PingContext(ctx)
-		},
+		Ready:          a.ready,
+		Metrics:        a.metrics.Handler(),
+		OnRequest:      a.metrics.ObserveRequest,
 		MaxImageBytes:  int64(maxBytes),
 		MaxImages:      int(maxFiles),
 		CORSOrigins:    list(c.CORSOrigins),
@@ -426,6 +442,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 		LivePerIP:      int(livePerIP),
 	})
 	a.sweepPhotos = api.SweepOrphanPhotos
+	a.metrics.Live = api.LiveConnections
 	return &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -438,6 +455,7 @@ func (a *App) newHTTP() (*http.Server, error) {
 // the worker (see worker.Worker.Drain), stop taking requests, then stop the background
 // work.
 func (a *App) Run(ctx context.Context) error {
+	a.started = time.Now()
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	var wg sync.WaitGroup

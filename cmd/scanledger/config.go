@@ -57,6 +57,8 @@ type Config struct {
 	LivePerIP    string
 	Roles        string
 	LogLevel     string
+	LogFormat    string
+	ReadyMaxLag  string
 	AuditKey     string
 	SealEvery    string
 	PhotoSweep   string
@@ -101,6 +103,8 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SCANLEDGER_HEARTBEAT", "15s", "heartbeat interval on live streams", &c.Heartbeat},
 		{"roles", "SCANLEDGER_ROLES", "http,worker,projector", "what this process does: any of http, worker, projector", &c.Roles},
 		{"log-level", "SCANLEDGER_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
+		{"log-format", "SCANLEDGER_LOG_FORMAT", "text", "text (logfmt) or json (one JSON object per line)", &c.LogFormat},
+		{"ready-max-lag", "SCANLEDGER_READY_MAX_LAG", "1m", "GET /readyz answers 503 while a projection's oldest unapplied event has waited longer than this (0: lag never makes it unready)", &c.ReadyMaxLag},
 		{"audit-key", "SCANLEDGER_AUDIT_KEY", "", "Ed25519 key file that signs audit seals, kept outside the event database (default <data-dir>/audit-seal.key, generated on first use)", &c.AuditKey},
 		{"photo-sweep-interval", "SCANLEDGER_PHOTO_SWEEP_INTERVAL", "1h", "how often orphan photos (an upload whose event was never recorded, e.g. after a crash) are removed (0: never)", &c.PhotoSweep},
 		{"photo-sweep-grace", "SCANLEDGER_PHOTO_SWEEP_GRACE", "1h", "how long an upload's photos must have been left untouched before a sweep may remove them", &c.PhotoGrace},

@@ -160,7 +160,9 @@ func TestLargestEventsFitKurrentDBAppendLimit(t *testing.T) {
 			}
 			run("create", func(s *scan.Scan) error { return s.Create(meta.UserID, domain.NewID(), true, "") })
 			run("upload", func(s *scan.Scan) error { return s.UploadImages(ls.rooms, "") })
-			started := run("process", func(s *scan.Scan) error { return s.StartProcessing(meta.UserID, ls.started.Checklists, ls.started.InputsSnapshot.HouseType) })
+			started := run("process", func(s *scan.Scan) error {
+				return s.StartProcessing(meta.UserID, ls.started.Checklists, ls.started.InputsSnapshot.HouseType)
+			})
 			var decided scan.Completed
 			completed := run("complete", func(s *scan.Scan) error {
 				if err := s.ReportProgress(1, 90, "Saving results", nil); err != nil {

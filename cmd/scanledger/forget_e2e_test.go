@@ -150,8 +150,8 @@ func forgetEndToEnd(t *testing.T, env []string) {
 		}
 	}
 	forgotten := []string{forgottenAddress, forgottenName, "alice@example.com"}
-	if pg := envValue(env, "SCANLEDGER_READMODEL", envValue(env, "SCANLEDGER_EVENTSTORE", "")); pg != "" {
-		for _, u := range []string{envValue(env, "SCANLEDGER_EVENTSTORE", ""), pg} {
+	if pg := settingIn(env, "SCANLEDGER_READMODEL", settingIn(env, "SCANLEDGER_EVENTSTORE", "")); pg != "" {
+		for _, u := range []string{settingIn(env, "SCANLEDGER_EVENTSTORE", ""), pg} {
 			if strings.HasPrefix(u, "postgres") {
 				findInPostgres(t, u, forgotten)
 			}
@@ -160,7 +160,7 @@ func forgetEndToEnd(t *testing.T, env []string) {
 		findInFiles(t, dir, forgotten)
 	}
 	// The check finds what is there: Bob's name is still readable where it belongs.
-	if pg := envValue(env, "SCANLEDGER_READMODEL", envValue(env, "SCANLEDGER_EVENTSTORE", "")); pg != "" {
+	if pg := settingIn(env, "SCANLEDGER_READMODEL", settingIn(env, "SCANLEDGER_EVENTSTORE", "")); pg != "" {
 		if n := countInPostgres(t, pg, keptAddress); n == 0 {
 			t.Error("the table scan does not find bob's address: it proves nothing")
 		}
@@ -169,7 +169,7 @@ func forgetEndToEnd(t *testing.T, env []string) {
 	}
 }
 
-func envValue(env []string, key, def string) string {
+func settingIn(env []string, key, def string) string {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, key+"="); ok {
 			return v

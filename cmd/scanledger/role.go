@@ -79,7 +79,7 @@ type accountsOnly struct {
 }
 
 func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsOnly, error) {
-	log, err := newLogger(cfg.LogLevel, stderr)
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return nil, err
 	}

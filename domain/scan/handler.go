@@ -42,6 +42,9 @@ type Handler struct {
 	// used dropped first (default DefaultCacheSize; negative: none, every command reads
 	// its scan's whole stream). Set it before the first command.
 	CacheSize int
+	// Observe, when set, is told how long each command took and how it ended (nil
+	// error: appended or nothing to do), for latency metrics. It must not block.
+	Observe func(took time.Duration, err error)
 
 	cacheOnce sync.Once
 	cache     *aggregates // nil when CacheSize < 0
@@ -79,6 +82,16 @@ type Result struct {
 // earlier try did commit (and only its answer was lost), the reload finds our own
 // events in the stream and Execute reports success instead of deciding twice.
 func (h *Handler) Execute(ctx context.Context, id string, meta Meta, decide func(*Scan) error) (Result, error) {
+	if h.Observe == nil {
+		return h.execute(ctx, id, meta, decide)
+	}
+	began := time.Now()
+	res, err := h.execute(ctx, id, meta, decide)
+	h.Observe(time.Since(began), err)
+	return res, err
+}
+
+func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func(*Scan) error) (Result, error) {
 	attempts := h.Attempts
 	if attempts <= 0 {
 		attempts = 5

@@ -82,6 +82,8 @@ type Worker struct {
 	// Wake, when set, signals that a job may be waiting (new ProcessingStarted).
 	Wake <-chan struct{}
 	Now  func() time.Time
+
+	counters counters // see Stats
 }
 
 func (w *Worker) defaults() {
@@ -241,11 +243,15 @@ func (w *Worker) runOnce(ctx, work context.Context) (bool, error) {
 	if job == nil {
 		return false, nil
 	}
+	w.counters.claimed.Add(1)
+	w.counters.running.Add(1)
 	err = w.run(work, *job)
+	w.counters.running.Add(-1)
 	// Give the lease up with a fresh context: the job's own may be cancelled by now.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if errors.Is(err, errHandBack) {
+		w.counters.handedBack.Add(1)
 		if herr := w.Jobs.HandBack(rctx, *job, w.Owner); herr != nil {
 			w.Logger.Warn("hand job back", "scan", job.ScanID, "attempt", job.Attempt, "err", herr)
 		} else {
@@ -314,6 +320,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 		// mid-analysis. Its partial progress is unknown, so the attempt fails and, while
 		// retries remain, the next one starts in the same append.
 		log.Warn("taking over an abandoned attempt")
+		w.counters.takenOver.Add(1)
 		return w.finish(ctx, job, &analysis.Error{Code: "worker_lost",
 			Detail: "the worker processing this attempt stopped before finishing", Retryable: true})
 	}
@@ -340,6 +347,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	p.stop()
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+			w.counters.lost.Add(1)
 			return fmt.Errorf("lease lost: %w", cause)
 		}
 		if ctx.Err() != nil {
@@ -378,6 +386,7 @@ func (w *Worker) run(ctx context.Context, job Job) error {
 	} else if err != nil {
 		return fmt.Errorf("complete scan %s: %w", job.ScanID, err)
 	}
+	w.counters.completed.Add(1)
 	log.Info("scan completed", "took", w.Now().Sub(started).Round(time.Millisecond))
 	return nil
 }
@@ -413,9 +422,10 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 	if !errors.As(cause, &ae) {
 		ae = &analysis.Error{Code: "internal", Detail: cause.Error(), Retryable: true}
 	}
+	retried := false
 	err := w.untilStored(ctx, func() error {
 		_, err := w.Scans.Execute(ctx, job.ScanID, w.meta(job), func(s *scan.Scan) error {
-			if ae.Retryable && s.Retries < w.MaxRetries {
+			if retried = ae.Retryable && s.Retries < w.MaxRetries; retried {
 				return s.Retry(job.Attempt, ae.Code, ae.Detail)
 			}
 			return s.Fail(job.Attempt, ae.Code, ae.Detail, ae.Retryable)
@@ -427,6 +437,11 @@ func (w *Worker) finish(ctx context.Context, job Job, cause error) error {
 			return nil // superseded or deleted meanwhile
 		}
 		return fmt.Errorf("fail scan %s: %w", job.ScanID, err)
+	}
+	if retried {
+		w.counters.retried.Add(1)
+	} else {
+		w.counters.failed.Add(1)
 	}
 	w.Logger.Warn("scan attempt failed", "scan", job.ScanID, "attempt", job.Attempt, "code", ae.Code, "detail", ae.Detail)
 	return nil
@@ -450,6 +465,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 			switch {
 			case err == nil:
 				expires = now.Add(w.Lease)
+				w.counters.renewals.Add(1)
 			case ctx.Err() != nil:
 				return
 			case domain.ErrorCode(err) != domain.ECONFLICT && w.Now().Before(expires):
