@@ -42,3 +42,24 @@ func TestLegacyPlainFieldsOpenWithoutAKey(t *testing.T) {
 		t.Fatalf("%v %v", out, err)
 	}
 }
+
+// The cost of sealing and opening one address (keys in memory: the key store's read
+// is the adapter's cost, measured by the command benchmarks).
+func BenchmarkSealAndOpenAnAddress(b *testing.B) {
+	ctx := context.Background()
+	c := &personal.Cipher{Keys: personaltest.NewMemory()}
+	type fields struct {
+		Address string `json:"address"`
+	}
+	in := fields{Address: "17 Forgetme Lane, Springfield"}
+	for b.Loop() {
+		s, err := c.Seal(ctx, "alice", in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out fields
+		if err := c.Open(ctx, s, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

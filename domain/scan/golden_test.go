@@ -292,11 +292,18 @@ func TestDecodeRejectsUnknownTypesAndVersions(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, e := range examples() {
-		b, _ := scan.Encode(e)
-		f.Add(e.EventType(), b)
+		sealed, _ := scan.Seal(context.Background(), goldenCipher(), goldenOwner, e)
+		b, _ := scan.Encode(sealed)
+		f.Add(e.EventType(), 2, b)
+		v1, _ := os.ReadFile(goldenPath(e.EventType(), 1))
+		f.Add(e.EventType(), 1, v1)
 	}
-	f.Fuzz(func(t *testing.T, typ string, data []byte) {
-		// Decoding arbitrary bytes must fail cleanly or succeed, never panic.
-		_, _ = scan.Decode(event.Recorded{Type: typ, SchemaVersion: 1, Data: data})
+	f.Fuzz(func(t *testing.T, typ string, version int, data []byte) {
+		// Decoding and opening arbitrary bytes of any version must fail cleanly or
+		// succeed, never panic.
+		e, err := scan.Decode(event.Recorded{Type: typ, SchemaVersion: version, Data: data})
+		if err == nil {
+			_, _ = scan.Open(context.Background(), goldenCipher(), e)
+		}
 	})
 }
