@@ -246,3 +246,26 @@ func readUntil(t testing.TB, conn *websocket.Conn, prefix string) ([]string, str
 		before = append(before, frame)
 	}
 }
+
+// probeUpgrade starts the upgrade of polling session sid as socket.io-client does: a
+// poll waits, a WebSocket opens and probes, and the waiting poll is answered with a
+// noop. The returned WebSocket has not yet sent the upgrade packet "5".
+func probeUpgrade(t testing.TB, ctx context.Context, ts *httptest.Server, sid string) *websocket.Conn {
+	t.Helper()
+	pending := startPoll(t, ts, sid)
+	conn, err := dialWS(ctx, wsURL(ts, sid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	if err := writeText(ctx, conn, "2probe"); err != nil {
+		t.Fatal(err)
+	}
+	if frame, err := readText(ctx, conn); err != nil || frame != "3probe" {
+		t.Fatalf("probe answer %q, %v", frame, err)
+	}
+	if body := pending(); body != "6" {
+		t.Fatalf("pending poll answered %q, want noop", body)
+	}
+	return conn
+}

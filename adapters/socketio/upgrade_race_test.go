@@ -20,23 +20,9 @@ func TestARelayDropDuringTheUpgradeIsDeliveredOnTheWebSocketAndClosedCleanly(t *
 	rl := newRelay(8)
 	srv, ts := startServer(t, rl, socketio.Config{PingInterval: time.Minute, PingTimeout: time.Minute})
 	sid := connectPolling(t, ts, "good-A")
-	pending := startPoll(t, ts, sid)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := dialWS(ctx, wsURL(ts, sid), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	if err := writeText(ctx, conn, "2probe"); err != nil {
-		t.Fatal(err)
-	}
-	if frame, err := readText(ctx, conn); err != nil || frame != "3probe" {
-		t.Fatalf("probe answer %q, %v", frame, err)
-	}
-	if body := pending(); body != "6" {
-		t.Fatalf("pending poll answered %q, want noop", body)
-	}
+	conn := probeUpgrade(t, ctx, ts, sid)
 
 	sent := publishAll(rl, "A", scanEvents("s1")[:3])
 	rl.dropAll("A")
