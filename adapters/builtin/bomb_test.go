@@ -1,78 +1,34 @@
 package builtin_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"compress/zlib"
-	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/builtin"
+	"github.com/scanledger/scanledger/adapters/builtin/builtintest"
 	"github.com/scanledger/scanledger/domain"
 )
 
-// bombPNG is a valid w×h 16-bit RGBA PNG of zeros: a few hundred kB that decodes to
-// w×h×8 bytes. The rows are compressed as they are made, never held whole.
-func bombPNG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		binary.Write(&out, binary.BigEndian, uint32(len(data)))
-		c := crc32.NewIEEE()
-		c.Write([]byte(typ))
-		c.Write(data)
-		out.WriteString(typ)
-		out.Write(data)
-		binary.Write(&out, binary.BigEndian, c.Sum32())
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 16, 6 // 16-bit, RGBA
-	chunk("IHDR", ihdr)
-	var idat bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestSpeed)
-	row := make([]byte, 1+w*8) // filter byte 0, then zeros
-	for y := 0; y < h; y++ {
-		zw.Write(row)
-	}
-	zw.Close()
-	chunk("IDAT", idat.Bytes())
-	chunk("IEND", nil)
-	return out.Bytes()
-}
-
-// peakRSS is the process's high-water resident set, in bytes.
+// peakRSS is this process's high-water resident set, in bytes.
 func peakRSS(t testing.TB) int64 {
-	f, err := os.Open("/proc/self/status")
+	t.Helper()
+	n, err := builtintest.PeakRSS("self")
 	if err != nil {
-		t.Fatalf("peak RSS needs /proc: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return n
 }
 
 // Four 7071×7071 16-bit RGBA PNGs (under the 50 MP cap, ~400 MB each decoded) checked
 // at once must not take the process's memory with them: the decode budget counts
 // bytes, bit depth included, and all decodes share one budget.
 func TestDecompressionBombsStayWithinTheDecodeBudget(t *testing.T) {
-	bomb := bombPNG(t, 7071, 7071)
+	bomb := builtintest.BombPNG(7071, 7071)
 	t.Logf("bomb: %d bytes compressed", len(bomb))
 	a := builtin.New(nil)
 	before := peakRSS(t)

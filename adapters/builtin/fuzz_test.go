@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/builtin"
+	"github.com/scanledger/scanledger/adapters/builtin/builtintest"
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -16,7 +17,7 @@ func FuzzInspect(f *testing.F) {
 	f.Add(encodeJPEG(f, texture(64, 48)))
 	f.Add(encodePNG(f, texture(64, 48)))
 	f.Add(progressiveBomb(f)[:4096])
-	f.Add(bombPNG(f, 300, 200))
+	f.Add(builtintest.BombPNG(300, 200))
 	a := builtin.New(nil)
 	a.MaxPixels, a.DecodeBudget = 1<<20, 16<<20
 	f.Fuzz(func(t *testing.T, data []byte) {

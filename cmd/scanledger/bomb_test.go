@@ -1,20 +1,14 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
-	"compress/zlib"
-	be "encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/scanledger/scanledger/adapters/builtin/builtintest"
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -28,7 +22,7 @@ const decodeBudget = 256 << 20
 // decode budget plus room for the requests. Before the decode budget counted bytes,
 // the same four took the server from 69 MiB to 2.2 GB.
 func TestDecompressionBombsKeepTheServersPeakMemoryWithinTheDecodeBudget(t *testing.T) {
-	bomb := bombPNG(t, 7071, 7071)
+	bomb := builtintest.BombPNG(7071, 7071)
 	srv := startBinary(t, binaryToMeasure(t), "127.0.0.1:0", t.TempDir(), "SCANLEDGER_WORKERS=4")
 	tok := srv.token(domain.NewID(), "user")
 	before := vmHWM(t, srv.cmd.Process.Pid)
@@ -82,59 +76,12 @@ func binaryToMeasure(t *testing.T) string {
 	return bin
 }
 
-// vmHWM is a process's peak resident set, in bytes, from /proc/PID/status.
+// vmHWM is a process's peak resident set, in bytes.
 func vmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("peak RSS needs /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
-	return 0
-}
-
-// bombPNG is a valid w×h 16-bit RGBA PNG of zeros: a few hundred kB that decodes to
-// w×h×8 bytes. The rows are compressed as they are made, never held whole.
-func bombPNG(t *testing.T, w, h int) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		be.Write(&out, be.BigEndian, uint32(len(data)))
-		c := crc32.NewIEEE()
-		c.Write([]byte(typ))
-		c.Write(data)
-		out.WriteString(typ)
-		out.Write(data)
-		be.Write(&out, be.BigEndian, c.Sum32())
-	}
-	ihdr := make([]byte, 13)
-	be.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	be.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 16, 6 // 16-bit, RGBA
-	chunk("IHDR", ihdr)
-	var idat bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&idat, zlib.BestSpeed)
+	n, err := builtintest.PeakRSS(strconv.Itoa(pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := make([]byte, 1+w*8) // filter byte 0, then zeros
-	for range h {
-		zw.Write(row)
-	}
-	zw.Close()
-	chunk("IDAT", idat.Bytes())
-	chunk("IEND", nil)
-	return out.Bytes()
+	return n
 }
