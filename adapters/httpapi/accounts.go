@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/erasure"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -46,14 +45,15 @@ func (s *Server) accountRoutes(public, authed *gin.RouterGroup) {
 // and wrong ones count against the login limits.
 func (s *Server) deleteMe(c *gin.Context) {
 	var req struct {
-		Password *string `json:"password"`
+		Password any `json:"password"`
 	}
-	if err := c.ShouldBindJSON(&req); err != nil || req.Password == nil || *req.Password == "" {
-		s.writeError(c, domain.Errorf(domain.EINVALID, "password is required to delete the account"))
+	var password string
+	// As at login: no upper bound, a long wrong password is a 401 like any other.
+	if !s.decodeChecked(c, &req, func(p *problems) { password = p.password("password", req.Password, false, 0) }) {
 		return
 	}
 	cl := claims(c)
-	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, *req.Password,
+	err := s.Eraser.ForgetConfirmed(c.Request.Context(), cl.UserID, password,
 		erasure.Who{Meta: meta(c), Role: cl.Role, ClientIP: c.ClientIP()})
 	if err != nil {
 		s.writeError(c, err)

@@ -20,6 +20,8 @@ func TestDeleteMeForgetsTheUserAndKeepsALedgerThatVerifies(t *testing.T) {
 	auditorTok := a.auditor("auditor@example.com")
 
 	a.json("DELETE", "/users/me", alice.AccessToken, `{}`).want(t, http.StatusBadRequest)
+	// The body is read as every other account body is: bounded, and strict about fields.
+	a.json("DELETE", "/users/me", alice.AccessToken, `{"password":"secret1","confirm":true}`).want(t, http.StatusBadRequest)
 	a.json("DELETE", "/users/me", alice.AccessToken, `{"password":"not-her-password"}`).want(t, http.StatusUnauthorized)
 	a.json("DELETE", "/users/me", auditorTok, `{"password":"secret1"}`).want(t, http.StatusForbidden)
 	a.json("DELETE", "/users/me", alice.AccessToken, `{"password":"secret1"}`).want(t, http.StatusOK)

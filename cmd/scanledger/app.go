@@ -31,7 +31,6 @@ import (
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/feed"
-	"github.com/scanledger/scanledger/projections/jobs"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -186,20 +185,15 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 			}
 			return nil
 		}
-		// The scans read model and the user feed commit together (see projections.Group).
-		group := projections.NewGroup(readModelGroup, scansProjector(a.scans.Cipher), feed.NewProjector())
-		runner := func(p projections.Projection, wakes bool) *projections.Runner {
-			r := projections.NewRunner(a.store, a.write, p)
-			r.Logger, r.Lock = log, lock(p.Name())
-			if wakes {
+		// One list of projections for serve and the projections command (projectionKinds).
+		for _, k := range projectionKinds() {
+			r := projections.NewRunner(a.store, a.write, k.live(a.scans.Cipher))
+			r.Logger, r.Lock = log, lock(k.name)
+			if !k.quiet {
 				r.OnCommit = func(string, event.Recorded) { a.committed() }
 			}
-			return r
+			a.runners = append(a.runners, r)
 		}
-		a.runners = append(a.runners, runner(group, true), runner(jobs.NewProjector(), true),
-			// Its own checkpoint: a read model that predates it catches up from the first
-			// event. Nobody waits on its commits, so it wakes neither hub nor worker.
-			runner(analytics.NewProjector(), false))
 	}
 	if cfg.Roles.Worker {
 		if a.worker, err = a.newWorker(); err != nil {

@@ -50,12 +50,15 @@ type projectionKind struct {
 	// the reason in why.
 	rebuild func(c *personal.Cipher) projections.Projection
 	why     string
+	// quiet projections wake neither hub nor worker: nobody waits on their commits.
+	quiet bool
 	// tables and views are what a rebuild replaces; kept are tables under the same
 	// checkpoint that it leaves alone.
 	tables, views, kept []string
 }
 
-// projectionKinds lists serve's projections (as App.Open composes them).
+// projectionKinds lists the projections serve runs (App.Open runs each kind's live
+// projection) and the projections command rebuilds.
 func projectionKinds() []projectionKind {
 	return []projectionKind{
 		{
@@ -82,6 +85,9 @@ func projectionKinds() []projectionKind {
 			live:    func(*personal.Cipher) projections.Projection { return analytics.NewProjector() },
 			rebuild: func(*personal.Cipher) projections.Projection { return analytics.NewProjector() },
 			tables:  analytics.Tables,
+			// Its own checkpoint: a read model that predates it catches up from the first
+			// event.
+			quiet: true,
 		},
 	}
 }
