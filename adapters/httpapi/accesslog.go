@@ -29,7 +29,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		facts := &requestFacts{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, upgrade: r.Header.Get("Upgrade") != ""}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), factsKey{}, facts)))
 		took := time.Since(began)
 		route := facts.route
@@ -93,7 +93,8 @@ func (s *Server) mountOf(path string) string {
 // deadlines (through Unwrap, for http.ResponseController).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	upgrade bool // the client asked to switch protocols (WebSocket)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -121,8 +122,13 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !ok {
 		return nil, nil, errors.New("httpapi: the connection cannot be hijacked")
 	}
+	// A hijacked connection answers for itself: a WebSocket switches protocols; the
+	// SSE transport writes its own 200 on the connection it takes over.
 	if w.status == 0 {
-		w.status = http.StatusSwitchingProtocols
+		w.status = http.StatusOK
+		if w.upgrade {
+			w.status = http.StatusSwitchingProtocols
+		}
 	}
 	return h.Hijack()
 }

@@ -254,6 +254,19 @@ func TestMetricsCountAScanThroughThePipeline(t *testing.T) {
 		srv.do("GET", path, tok, "", nil).data(t, &s)
 		return s.Status == "succeeded"
 	})
+	// A live stream is counted with the status it answered: the SSE transport takes the
+	// connection over (as a WebSocket does) but answers 200, not 101.
+	req, _ := http.NewRequest("GET", srv.base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("live stream: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitFor(t, 10*time.Second, "the live stream counted", func() bool {
+		v, _ := metric(t, srv.base, "scanledger_http_requests_total", `method="GET",route="/api/v1/events",status="200"`)
+		return v >= 1
+	})
 	at := func(name, labels string) float64 {
 		v, ok := metric(t, srv.base, name, labels)
 		if !ok {
