@@ -204,7 +204,7 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		}
 	}
 	a.metrics.Projections = func(ctx context.Context) ([]metrics.Projection, error) {
-		return a.projectionStates(ctx, lagCountBound)
+		return a.projectionStates(ctx, lagCountBound, true)
 	}
 	a.metrics.Relay = a.hub.Counters
 	if cfg.Roles.HTTP {
