@@ -516,7 +516,6 @@ func (c *projectionsCmd) holdStopped(ctx context.Context, k projectionKind) (fun
 	return release, nil
 }
 
-// build applies the events up to target to the copy, showing progress.
 // rebuilder is a runner that rebuilds k in copyDB from the event store.
 func (c *projectionsCmd) rebuilder(copyDB projections.DB, k projectionKind) *projections.Runner {
 	r := projections.NewRunner(c.e.store, copyDB, k.rebuild(c.e.cipher()))
@@ -524,6 +523,7 @@ func (c *projectionsCmd) rebuilder(copyDB projections.DB, k projectionKind) *pro
 	return r
 }
 
+// build applies the events up to target to the copy, showing progress.
 func (c *projectionsCmd) build(ctx context.Context, k projectionKind, copyDB projections.DB, target event.Cursor) error {
 	total := c.countEvents(ctx)
 	var seen atomic.Int64
@@ -731,11 +731,11 @@ func (c *projectionsCmd) parkedDecide(ctx context.Context, retry bool, id, name,
 		if p.EventID != id {
 			continue
 		}
-		k, err := projectionKindNamed(p.Projection)
-		if err != nil {
-			return err
-		}
-		if retry {
+		if retry { // skipping needs only the name: a retired projection's events can be skipped
+			k, err := projectionKindNamed(p.Projection)
+			if err != nil {
+				return err
+			}
 			e, err := c.parkedEvent(ctx, p)
 			if err != nil {
 				return err
