@@ -14,10 +14,11 @@ import (
 	"github.com/scanledger/scanledger/domain"
 )
 
-// SSE serves Server-Sent Events. The request's own goroutine is the connection's one
-// writer: it takes messages from the subscription's bounded queue (or the feed table,
-// when the subscription catches up), writes each frame, and flushes when no more are
-// ready. Nothing else holds the connection: no broker goroutine, no channel per stream.
+// SSE serves Server-Sent Events. Serve takes the connection over from net/http and
+// returns; one reader goroutine per connection notices the client leave, and a writer
+// runs only while messages or a heartbeat wait: it takes them from the subscription's
+// bounded queue (or the feed table, when the subscription catches up), writes each
+// frame, and flushes when no more are ready. No broker goroutine, no channel per stream.
 // Ids are feed sequences, Last-Event-ID is read by ParseLastEventID, and replay comes
 // from user_feed, not from a per-process memory log.
 //
