@@ -195,6 +195,11 @@ func HoldsPlaintext(r event.Recorded) bool {
 	if r.SchemaVersion >= 2 {
 		return false
 	}
+	switch r.Type { // only these carry personal fields: the rest need not be decoded
+	case TypeCreated, TypeImagesUploaded, TypeProcessingStarted:
+	default:
+		return false
+	}
 	e, err := Decode(r)
 	if err != nil {
 		return false
