@@ -309,17 +309,18 @@ func (r *Runner) apply(ctx context.Context, batch []event.Recorded) error {
 // applyOne tries e alone with capped exponential backoff, then parks it. failedOnce is
 // true when e already failed alone (a batch of one), so that try counts.
 func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool) error {
-	delay := r.backoff()
+	pol := backoff.Policy{First: r.backoff(), Max: r.maxBackoff()}
+	var delay time.Duration
 	tries := 0
 	if failedOnce {
 		tries = 1
 	}
 	for {
 		if tries > 0 {
+			delay = pol.Next(delay)
 			if err := backoff.Sleep(ctx, delay); err != nil {
 				return err
 			}
-			delay = min(2*delay, r.maxBackoff())
 		}
 		err := r.commit(ctx, []event.Recorded{e}, nil)
 		if err == nil || !r.retryable(ctx, err) {
