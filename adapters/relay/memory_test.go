@@ -132,8 +132,9 @@ func loadWS(ctx context.Context, base, tok string) (func(), error) {
 }
 
 // TestMemoryPerConnection prints what one open, idle live connection costs the server
-// by transport: heap and stack in use, and goroutines. It is a figure, not an
-// assertion (docs/benchmarks.md); set RELAY_TEST_MEMORY_N to change the count.
+// by transport: heap and stack in use, and goroutines (docs/benchmarks.md), and holds
+// SSE to its budget: at most 30 KiB and 2 goroutines a connection (measured: about
+// 5 KiB and 1). Set RELAY_TEST_MEMORY_N to change the count.
 func TestMemoryPerConnection(t *testing.T) {
 	n := 1000
 	if testing.Short() {
@@ -165,6 +166,15 @@ func TestMemoryPerConnection(t *testing.T) {
 				transport, n, per(open.HeapInuse+open.StackInuse, base.HeapInuse+base.StackInuse),
 				per(open.HeapInuse, base.HeapInuse), per(open.StackInuse, base.StackInuse),
 				float64(openG-baseG)/float64(n))
+			if transport != "sse" {
+				return
+			}
+			if kib := per(open.HeapInuse+open.StackInuse, base.HeapInuse+base.StackInuse); kib > 30 {
+				t.Errorf("an idle SSE connection costs %.1f KiB, over its 30 KiB budget", kib)
+			}
+			if g := float64(openG-baseG) / float64(n); g > 2 {
+				t.Errorf("an idle SSE connection holds %.2f goroutines, over its budget of 2", g)
+			}
 		})
 	}
 }
