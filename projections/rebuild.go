@@ -69,17 +69,17 @@ func (b bounded) Subscribe(ctx context.Context, after event.Cursor, h event.Hand
 
 // RunUntil applies r's events from its checkpoint up to target, with r's settings, and
 // returns once the event at target is applied (or parked); nothing when it is there
-// already. seen, if not nil, counts the events read.
+// already. seen, if not nil, counts the events read. r serves this one run.
 func RunUntil(ctx context.Context, r *Runner, target event.Cursor, seen *atomic.Int64) error {
-	store, db, p := r.store, r.db, r.p
-	pos, _, err := Checkpoint(ctx, db, p.Name())
+	pos, _, err := Checkpoint(ctx, r.db, r.p.Name())
 	if err != nil {
 		return err
 	}
 	if pos == target {
 		return nil
 	}
-	err = r.tuned(NewRunner(boundedTo(store, target, seen), db, p)).Run(ctx)
+	r.store = boundedTo(r.store, target, seen) // r is used up: it reads no further than target
+	err = r.Run(ctx)
 	if errors.Is(err, errReached) {
 		return nil
 	}

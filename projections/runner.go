@@ -132,13 +132,6 @@ func NewRunner(store event.Store, db DB, p Projection) *Runner {
 	return r
 }
 
-// tuned copies r's settings onto other, a runner of the same projection.
-func (r *Runner) tuned(other *Runner) *Runner {
-	other.BatchSize, other.CatchUpBatchSize, other.Retries, other.Backoff, other.MaxBackoff = r.BatchSize, r.CatchUpBatchSize, r.Retries, r.Backoff, r.MaxBackoff
-	other.Lock, other.OnCommit, other.Logger, other.Now = r.Lock, r.OnCommit, r.Logger, r.Now
-	return other
-}
-
 func (r *Runner) batchSize() int {
 	n := r.BatchSize
 	if n <= 0 {
