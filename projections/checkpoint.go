@@ -98,12 +98,15 @@ func saveVersions(ctx context.Context, tx *Tx, name string, events []event.Recor
 	return nil
 }
 
+// parkedAgain ends every insert into parked_events: an event parked again is waiting
+// for a decision again, whatever was decided before.
+const parkedAgain = `ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error,
+	parked_at = excluded.parked_at, resolution = NULL, resolved_at = NULL, note = NULL`
+
 func parkEvent(ctx context.Context, tx *Tx, name string, e event.Recorded, cause error, now time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO parked_events
 		(projection, event_id, stream_id, version, position, type, error, parked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at,
-			resolution = NULL, resolved_at = NULL, note = NULL`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) `+parkedAgain,
 		name, e.ID, e.StreamID, e.Version, string(e.Position), e.Type, cause.Error(), tx.Dialect().Time(now))
 	if err != nil {
 		return fmt.Errorf("park event %s: %w", e.ID, err)

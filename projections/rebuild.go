@@ -300,9 +300,7 @@ func carryParked(ctx context.Context, tx querier, from, name string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO parked_events
 		(projection, event_id, stream_id, version, position, type, error, parked_at)
 		SELECT projection, event_id, stream_id, version, position, type, error, parked_at
-		FROM `+from+`.parked_events WHERE projection = $1
-		ON CONFLICT (projection, event_id) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at,
-			resolution = NULL, resolved_at = NULL, note = NULL`, name)
+		FROM `+from+`.parked_events WHERE projection = $1 `+parkedAgain, name)
 	if err != nil {
 		return fmt.Errorf("swap %s: carry parked events: %w", name, err)
 	}
