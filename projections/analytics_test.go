@@ -96,7 +96,7 @@ func TestAnalytics_SummariesOfAFixedSetOfScansMatchHandComputedAnswersOnBothEngi
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		ctx := context.Background()
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		all := analytics.Filter{}
 		apartments := analytics.Filter{HouseType: "apartment"}
 		from13 := analytics.Filter{From: analyticsDay.Add(13 * time.Hour)}
@@ -173,7 +173,7 @@ func TestAnalytics_SummariesOfAFixedSetOfScansMatchHandComputedAnswersOnBothEngi
 func TestAnalytics_ReUploadDropsItemOutcomesAndDeletionDropsEverything(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		if n := count(t, d, `SELECT count(*) FROM scan_checklist_items WHERE scan_id = $1`, f.s1); n != 5 {
 			t.Fatalf("scan 1 has %d item rows, want 5", n)
 		}
@@ -181,7 +181,7 @@ func TestAnalytics_ReUploadDropsItemOutcomesAndDeletionDropsEverything(t *testin
 		h.upload("", 2)
 		h2 := &history{w: f.w, ScanID: f.s2, version: 5}
 		h2.delete()
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		if n := count(t, d, `SELECT count(*) FROM scan_checklist_items WHERE scan_id = $1`, f.s1); n != 0 {
 			t.Errorf("after a re-upload scan 1 still has %d item rows", n)
 		}
@@ -212,7 +212,7 @@ ORDER BY 1`
 func TestAnalytics_TheDocumentedPortablePercentileQueryAgreesWithTheAPI(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		rows, err := d.read.QueryContext(context.Background(), portableP90)
 		if err != nil {
 			t.Fatal(err)

@@ -143,9 +143,7 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 // its summary and agent runs, analytics, the live feed, jobs), so every answer read
 // from them is the same.
 func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		for i := range 3 {
 			h := w.create(domain.NewID(), "", fmt.Sprintf("%d Main St", i))
 			up := h.upload("", 2, 1)
@@ -160,7 +158,7 @@ func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
 		projectors := func() []projections.Projection {
 			return []projections.Projection{newScansProjector(), analytics.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
 		}
-		catchUp(t, d, w.store, nil, projectors()...)
+		w.catchUp(d, projectors()...)
 		other := newSQLite(t)
 		if d.name == "postgres" {
 			other = newPostgres(t)

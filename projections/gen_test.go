@@ -170,9 +170,7 @@ func dumpTables(t testing.TB, db projections.DB, tables map[string]string) map[s
 }
 
 func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, _ *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, _ *testDB, w *world) {
 		generate(w, rand.New(rand.NewPCG(1, 2)), 12, 1000)
 		var dumps []map[string][][]string
 		for _, size := range []int{1, 500} {

@@ -51,7 +51,7 @@ func Reduce(checklist json.RawMessage) (json.RawMessage, error) {
 }
 
 func reduceChecklist(root *object) *object {
-	out := root.clone()
+	out := reduceGroup(root) // the top level's items are reduced as a group's are
 	if v, ok := out.get("default"); ok {
 		if g, isObj := v.(*object); isObj {
 			out.set("default", reduceGroup(g))
@@ -76,13 +76,6 @@ func reduceChecklist(root *object) *object {
 			}
 		}
 		out.set(key, reduced)
-	}
-	if v, ok := out.get("items"); ok {
-		if items, isList := v.([]any); isList {
-			out.set("items", reduceItems(items))
-		} else {
-			out.del("items")
-		}
 	}
 	return out
 }
