@@ -106,20 +106,8 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 	dump := map[string][]string{}
 	for _, table := range []string{"houses", "rooms", "house_room_images", "house_scan_summary", "scans", "scan_attempts",
 		"scan_checklist_items", "agents_runs", "user_feed", "user_feed_scans", "scan_jobs"} {
-		rows, err := d.read.QueryContext(context.Background(), "SELECT * FROM "+table)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		cols, rows := selectAll(t, d.read, "SELECT * FROM "+table)
+		for _, vals := range rows {
 			var row []string
 			for i, v := range vals {
 				if b, ok := v.([]byte); ok {
@@ -129,10 +117,6 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 			}
 			dump[table] = append(dump[table], strings.Join(row, " "))
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 		slices.Sort(dump[table])
 	}
 	return dump

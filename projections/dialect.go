@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -166,6 +167,23 @@ func (d Dialect) batchSize() int {
 // preparesInTx says whether Tx should prepare and cache statements itself: pgx already
 // caches prepared statements per connection, the SQLite driver prepares on every call.
 func (d Dialect) preparesInTx() bool { return d == SQLite }
+
+// EachRow runs q with args through query (the Query or QueryContext method of a
+// transaction or database) and calls f on each row, stopping at f's first error.
+func EachRow(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error),
+	q string, args []any, f func(*sql.Rows) error) error {
+	rows, err := query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 // ScanTime returns a Scanner for a NOT NULL timestamp column, whichever way the driver
 // hands it over (time.Time from pgx, text from SQLite).

@@ -80,6 +80,15 @@ func (w *world) create(userID, houseID, address string) *history {
 	return h
 }
 
+// running is a scan of a new house by userID, with one room of one image uploaded and
+// attempt 1 processing: the most common start of a test.
+func (w *world) running(userID string) *history {
+	h := w.create(userID, "", "")
+	h.upload("", 1)
+	h.start(1)
+	return h
+}
+
 // append writes events in one append, as the command handler does.
 func (h *history) append(evs ...scan.Event) {
 	h.w.t.Helper()

@@ -30,9 +30,7 @@ func TestFeed_PayloadsMatchTheOriginalSocketEventsExactly(t *testing.T) {
 		h.append(scan.ProgressReported{Attempt: 1, Progress: 20, Stage: "Analyzing images", ETASeconds: ptr(42)})
 		h.fail(1, "agents_unreachable", "connection refused", true)
 		c := h.complete(2, up)
-		f := w.create(user, "", "")
-		f.upload("", 1)
-		f.start(1)
+		f := w.running(user)
 		f.fail(1, "agents_http_500", "Python agents service unavailable", false)
 		f.delete()
 		w.catchUp(d, feed.NewProjector())
@@ -155,9 +153,7 @@ func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
 		user := domain.NewID()
-		h := w.create(user, "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(user)
 		cut := w.now.Add(time.Millisecond) // after the first two messages
 		h.progress(1, 10, "a")
 		w.catchUp(d, feed.NewProjector())

@@ -53,9 +53,7 @@ func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing
 
 func TestJobs_DeletedCancelsThePendingJob(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(domain.NewID())
 		w.catchUp(d, jobs.NewProjector())
 		h.delete()
 		w.catchUp(d, jobs.NewProjector())
@@ -127,9 +125,7 @@ func TestJobs_ClaimLeasesTheOldestPendingJobAndExpiredLeasesCanBeTakenOver(t *te
 func TestJobs_ExtendFailsOnceTheScanIsDeleted(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(domain.NewID())
 		w.catchUp(d, jobs.NewProjector())
 		j, err := jobs.Claim(ctx, d.db, "w", time.Minute, w.now)
 		if err != nil || j == nil {
@@ -148,9 +144,7 @@ func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
 		ctx := context.Background()
 		const n = 60
 		for i := 0; i < n; i++ {
-			h := w.create(domain.NewID(), "", "")
-			h.upload("", 1)
-			h.start(1)
+			w.running(domain.NewID())
 		}
 		w.catchUp(d, jobs.NewProjector())
 		now := w.now

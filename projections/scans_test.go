@@ -161,9 +161,7 @@ func TestScans_ReuploadReplacesRoomsAndImagesAndClearsSummaryAndRuns(t *testing.
 
 func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(domain.NewID())
 		h.progress(1, 20, "Analyzing images")
 		h.fail(1, "agents_unreachable", "connection refused", true)
 		w.catchUp(d, newScansProjector())
@@ -181,9 +179,7 @@ func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *te
 
 func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(domain.NewID())
 		h.fail(1, "agents_http_422", "Python agents service unavailable", false)
 		failedAt := ms(h.at)
 		w.catchUp(d, newScansProjector())
@@ -313,9 +309,7 @@ func TestScans_OwnerTellsWhoOwnsAScanAndItsStatus(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
 		user := domain.NewID()
-		h := w.create(user, "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(user)
 		w.catchUp(d, newScansProjector())
 
 		got, err := scans.Owner(ctx, d.read, h.ScanID)
