@@ -35,13 +35,9 @@ import (
 // are dropped. A checklist that is not an object becomes {}. Every other top-level or
 // group key, such as description, passes through unchanged.
 func Reduce(checklist json.RawMessage) (json.RawMessage, error) {
-	v, err := decodeRow(checklist)
+	root, _, err := decodeObject(checklist)
 	if err != nil {
 		return nil, fmt.Errorf("reduce checklist: %w", err)
-	}
-	root, ok := v.(*object)
-	if !ok {
-		root = newObject()
 	}
 	out, err := encode(reduceChecklist(root))
 	if err != nil {
