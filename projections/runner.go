@@ -376,11 +376,6 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		release()
 	}()
 	tx := newTx(sqlTx, r.db.Dialect, r.stmts)
-	if setup := r.db.Dialect.txSetup(); setup != "" {
-		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-	}
 
 	applied, err := loadVersions(ctx, tx, r.Name(), events)
 	if err != nil {
