@@ -41,6 +41,10 @@ func Open(ctx context.Context, path string, parts ...string) (*DB, error) {
 			// Deleted rows are overwritten, not left in free space: forgetting a user
 			// (Scrub) must leave no readable copy of their rows in the file.
 			"secure_delete(ON)",
+			// Statement journals (the undo of a multi-row statement, which projection
+			// batches are made of) stay in memory instead of spilling to a temporary
+			// file a page per write system call.
+			"temp_store(MEMORY)",
 		} {
 			q.Add("_pragma", p)
 		}
