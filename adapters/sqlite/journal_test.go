@@ -19,3 +19,17 @@ func TestWriteConnectionKeepsStatementJournalsInMemory(t *testing.T) {
 		t.Fatalf("temp_store on the write connection = %d, want 2 (MEMORY)", store)
 	}
 }
+
+// The write connection's page cache holds what a 5,000-event projection batch changes
+// (a few thousand pages): at SQLite's default 2 MB the batch spilled changed pages to the
+// log before its commit and read index pages back from the file.
+func TestWriteConnectionCachesAProjectionBatch(t *testing.T) {
+	db := openDB(t)
+	var size int
+	if err := db.Write.QueryRowContext(t.Context(), `PRAGMA cache_size`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != -32768 {
+		t.Fatalf("cache_size on the write connection = %d, want -32768 (32 MiB)", size)
+	}
+}
