@@ -367,7 +367,7 @@ func databaseFault(err error) bool {
 // commit applies events (or, when park is set, parks the single event) and moves the
 // checkpoint past them, all in one transaction.
 func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
-	sqlTx, release, err := r.begin(ctx)
+	sqlTx, release, err := r.begin(ctx, len(events) > r.batchSize())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -459,9 +459,10 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 // release, which ends the transaction's hold and restores the level: a connection left
 // relaxed would make the event store's appends on it undurable, so one that cannot be
 // restored is closed instead of going back to the pool. release may be called more than
-// once, and only after the transaction has ended.
-func (r *Runner) begin(ctx context.Context) (*sql.Tx, func(), error) {
-	before, after := r.db.Dialect.syncLevels()
+// once, and only after the transaction has ended. behind: the transaction is a catch-up
+// batch (more events than the live batch).
+func (r *Runner) begin(ctx context.Context, behind bool) (*sql.Tx, func(), error) {
+	before, after := r.db.Dialect.syncLevels(behind)
 	if before == "" {
 		tx, err := r.db.BeginTx(ctx, nil)
 		return tx, func() {}, err

@@ -426,16 +426,20 @@ func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
 	})
 }
 
-// syncLevel records SQLite's synchronous setting as each of its transactions sees it.
-type syncLevel struct{ seen []int }
+// pragmaSeen records a SQLite connection setting (synchronous, wal_autocheckpoint) as
+// each event's transaction sees it.
+type pragmaSeen struct {
+	pragma string
+	seen   []int
+}
 
-func (s *syncLevel) Name() string { return "sync-level" }
+func (s *pragmaSeen) Name() string { return "pragma-" + s.pragma }
 
-func (s *syncLevel) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
+func (s *pragmaSeen) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
 	// SQLite compiles the level into the statement, so the text is new each time:
 	// Tx's statement cache would otherwise answer with the level of its first prepare.
 	var v int
-	if err := tx.QueryRow(ctx, "PRAGMA synchronous -- "+e.ID).Scan(&v); err != nil {
+	if err := tx.QueryRow(ctx, "PRAGMA "+s.pragma+" -- "+e.ID).Scan(&v); err != nil {
 		return err
 	}
 	s.seen = append(s.seen, v)
@@ -453,7 +457,7 @@ func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testi
 	d := newSQLite(t)
 	w := newWorld(t)
 	lifecycle(w, domain.NewID())
-	p := &syncLevel{}
+	p := &pragmaSeen{pragma: "synchronous"}
 	catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 2 }, p)
 	if len(p.seen) != w.store.len() {
 		t.Fatalf("handled %d events, want %d", len(p.seen), w.store.len())
@@ -469,6 +473,50 @@ func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testi
 	}
 	if v != full {
 		t.Errorf("the write connection is left at synchronous=%d, want FULL (%d) for the event store", v, full)
+	}
+}
+
+// SQLite copies the write-ahead log into the database (a checkpoint) in the commit that
+// takes the log past wal_autocheckpoint pages, 1,000 by default. A catch-up batch writes
+// several thousand, so every one of its commits paid a checkpoint that copied pages the
+// next batch writes again. While behind, the runner commits with a log ten times as
+// long, so that a checkpoint copies a page once for several batches; live commits, and
+// the event store's appends after them, keep the default.
+func TestRunner_OnSQLiteCheckpointsLessOftenWhileBehind(t *testing.T) {
+	t.Parallel()
+	const def = 1000
+	w := newWorld(t)
+	for range 3 {
+		lifecycle(w, domain.NewID())
+	}
+	n := w.store.len()
+	for _, c := range []struct {
+		name    string
+		deliver int
+		want    func(int) bool
+	}{
+		{"behind", n, func(v int) bool { return v >= 10*def }},
+		{"live", 2, func(v int) bool { return v == def }},
+	} {
+		w.store.batch = c.deliver
+		d := newSQLite(t)
+		p := &pragmaSeen{pragma: "wal_autocheckpoint"}
+		catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 2 }, p)
+		if len(p.seen) != n {
+			t.Fatalf("%s: handled %d events, want %d", c.name, len(p.seen), n)
+		}
+		for i, v := range p.seen {
+			if !c.want(v) {
+				t.Errorf("%s: event %d was projected at wal_autocheckpoint=%d", c.name, i, v)
+			}
+		}
+		var v int
+		if err := d.db.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != def {
+			t.Errorf("%s: the write connection is left at wal_autocheckpoint=%d, want the default %d", c.name, v, def)
+		}
 	}
 }
 
