@@ -128,6 +128,9 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.cfg.ScanCache == 0 {
 		a.scans.CacheSize = -1 // the handler reads 0 as its default
 	}
+	// Commands decide on the cached scan and let the append's version check catch a
+	// cache another instance made stale: a stream read saved per command.
+	a.scans.TrustCache = true
 	a.scans.Cipher = a.eng.cipher()
 	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
