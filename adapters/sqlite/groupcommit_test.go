@@ -118,3 +118,43 @@ func TestADuplicateIDFailsOnlyItsOwnAppendInAGroup(t *testing.T) {
 		t.Fatalf("store holds %d events, want %d", len(all), want)
 	}
 }
+
+// The read pool keeps the connections it opened: closing one after a burst of reads
+// would throw away its prepared statements, and opening and preparing again cost a
+// tenth of the live pipeline's CPU.
+func TestReadPoolKeepsItsConnectionsBetweenBursts(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	s := sqlite.NewStore(db)
+	if _, err := s.Append(ctx, "r", event.NoStream, newEvents(1)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var wg sync.WaitGroup
+		var held sync.WaitGroup
+		held.Add(8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Hold a connection until all eight are open, so the burst needs them all.
+				conn, err := db.Read.Conn(ctx)
+				if err != nil {
+					t.Error(err)
+					held.Done()
+					return
+				}
+				held.Done()
+				held.Wait()
+				conn.Close()
+				if _, err := s.ReadStream(ctx, "r", 0, 10); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if st := db.Read.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections != 8 {
+		t.Fatalf("read pool: %d open, %d closed as surplus idle; want 8 kept open", st.OpenConnections, st.MaxIdleClosed)
+	}
+}
