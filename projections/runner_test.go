@@ -552,3 +552,30 @@ func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
 		t.Errorf("live: %d events applied in %d transactions, want %d in %d", s.Applied, s.Batches, n, (n+1)/2)
 	}
 }
+
+// While live, a runner with MinCommitInterval commits at most once per interval: what
+// arrives in between waits and goes into the next transaction, so a steady trickle of
+// single events costs a commit per interval rather than one per event.
+func TestRunner_WhileLiveGathersWhatArrivesWithinTheCommitInterval(t *testing.T) {
+	t.Parallel()
+	d := newSQLite(t)
+	w := newWorld(t)
+	w.store.batch = 100
+	h := w.create(domain.NewID(), domain.NewID(), "1 Main St")
+	p := &counter{n: map[string]int{}}
+	r := projections.NewRunner(w.store, d.db, p)
+	r.MinCommitInterval = time.Second
+	start(t, r)
+	waitFor(t, r, "the first event", func(s projections.Stats) bool { return s.Applied == uint64(w.store.len()) })
+
+	const trickle = 10
+	for i := range trickle {
+		h.progress(1, i, "x")
+		time.Sleep(10 * time.Millisecond) // a trickle: each event its own delivery without the interval
+	}
+	total := uint64(w.store.len())
+	waitFor(t, r, "the trickle", func(s projections.Stats) bool { return s.Applied == total })
+	if s := r.Stats(); s.Batches > 1+trickle/2 {
+		t.Errorf("%d events arriving one by one took %d commits; want them gathered", trickle, s.Batches-1)
+	}
+}
