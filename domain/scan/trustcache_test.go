@@ -88,7 +88,7 @@ func TestTrustedCacheReloadsWhenTheStoreIsBehindIt(t *testing.T) {
 	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
 		t.Fatal(err)
 	}
-	mem.all = mem.all[:2] // restored from a backup taken before processing started
+	mem.All = mem.All[:2] // restored from a backup taken before processing started
 	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing)
 	if err != nil {
 		t.Fatalf("command after the store went back: %v", err)
