@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -107,12 +108,26 @@ func (d Dialect) planned(query string, args []any) []any {
 // applies those events again from the checkpoint. SQLite only changes the level outside a
 // transaction, hence before and after; the event store's next commit syncs the WAL with
 // these frames in it.
-func (d Dialect) syncLevels() (before, after string) {
-	if d == SQLite {
-		return "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"
+//
+// behind: the transaction is a catch-up batch, thousands of events, whose commit writes
+// more pages to the write-ahead log than SQLite's default checkpoint threshold (1,000
+// pages). At the default every such commit also copied the log into the database, pages
+// the next batch writes again; ten times the threshold lets one checkpoint copy a page
+// once for several batches. The threshold goes back to the default after the commit, so
+// live commits and appends checkpoint as before.
+func (d Dialect) syncLevels(behind bool) (before, after string) {
+	if d != SQLite {
+		return "", ""
 	}
-	return "", ""
+	if behind {
+		return "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = " + strconv.Itoa(10*sqliteAutocheckpoint),
+			"PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = " + strconv.Itoa(sqliteAutocheckpoint)
+	}
+	return "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"
 }
+
+// sqliteAutocheckpoint is SQLite's default wal_autocheckpoint, in pages.
+const sqliteAutocheckpoint = 1000
 
 // JSON returns the value to bind for a JSON column (jsonb in Postgres, TEXT in SQLite).
 // It is always text: SQLite would store bytes as a BLOB, and pgx sends text as JSON.
@@ -179,6 +194,23 @@ func (d Dialect) batchSize() int {
 // preparesInTx says whether Tx should prepare and cache statements itself: pgx already
 // caches prepared statements per connection, the SQLite driver prepares on every call.
 func (d Dialect) preparesInTx() bool { return d == SQLite }
+
+// EachRow runs q with args through query (the Query or QueryContext method of a
+// transaction or database) and calls f on each row, stopping at f's first error.
+func EachRow(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error),
+	q string, args []any, f func(*sql.Rows) error) error {
+	rows, err := query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 // ScanTime returns a Scanner for a NOT NULL timestamp column, whichever way the driver
 // hands it over (time.Time from pgx, text from SQLite).
