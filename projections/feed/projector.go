@@ -200,7 +200,7 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 		}
 	}
 	if len(unknown) > 0 {
-		err := query(ctx, tx, `SELECT scan_id, user_id FROM user_feed_scans WHERE `+d.AnyOf("scan_id", "$1"),
+		err := projections.EachRow(ctx, tx.Query, `SELECT scan_id, user_id FROM user_feed_scans WHERE `+d.AnyOf("scan_id", "$1"),
 			[]any{d.Strings(unknown)},
 			func(rows *sql.Rows) error {
 				var s, u string
@@ -241,7 +241,7 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 			users = append(users, u)
 		}
 	}
-	err := query(ctx, tx, `SELECT user_id, last_seq FROM user_feed_cursors WHERE `+d.AnyOf("user_id", "$1"),
+	err := projections.EachRow(ctx, tx.Query, `SELECT user_id, last_seq FROM user_feed_cursors WHERE `+d.AnyOf("user_id", "$1"),
 		[]any{d.Strings(users)},
 		func(rows *sql.Rows) error {
 			var u string
@@ -273,18 +273,4 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 		return fmt.Errorf("write feed cursors: %w", err)
 	}
 	return nil
-}
-
-func query(ctx context.Context, tx *projections.Tx, q string, args []any, f func(*sql.Rows) error) error {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := f(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
