@@ -67,12 +67,12 @@ func (c *backupCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.to, "to", "", "directory to create with the backup (must not exist)")
 }
 
-func (c *backupCmd) execute(ctx context.Context, cfg *Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *backupCmd) execute(ctx context.Context, cfg Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
 	if c.to == "" {
 		flags.Usage()
 		return flag.ErrHelp
 	}
-	dbPath, blobDir, secretPath, err := embeddedPaths(*cfg)
+	dbPath, blobDir, secretPath, err := embeddedPaths(cfg)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (c *restoreCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.from, "from", "", "backup directory made by scanledger backup")
 }
 
-func (c *restoreCmd) execute(ctx context.Context, cfg *Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *restoreCmd) execute(ctx context.Context, cfg Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
 	if c.from == "" {
 		flags.Usage()
 		return flag.ErrHelp
@@ -144,7 +144,7 @@ func (c *restoreCmd) execute(ctx context.Context, cfg *Config, flags *flag.FlagS
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("restore: %s: %w", backupManifest, err)
 	}
-	dbPath, blobDir, secretPath, err := embeddedPaths(*cfg)
+	dbPath, blobDir, secretPath, err := embeddedPaths(cfg)
 	if err != nil {
 		return err
 	}

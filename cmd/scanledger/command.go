@@ -9,11 +9,9 @@ import (
 // A command is a one-shot subcommand: it declares its own flags beside the settings
 // and runs once with both read. oneShot is the one place that reads them, so every
 // command takes its settings from defaults, the environment and flags alike.
-// execute gets the settings as a pointer because a command may parse more of its
-// arguments (query reads flags after its statement), and setting flags fill them.
 type command interface {
 	setFlags(fs *flag.FlagSet)
-	execute(ctx context.Context, cfg *Config, fs *flag.FlagSet, stdout, stderr io.Writer) error
+	execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error
 }
 
 // runner is how main runs a command: its arguments after the command's name.
@@ -55,7 +53,7 @@ func oneShot(name string, c command) runner {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return c.execute(ctx, &cfg, fs, stdout, stderr)
+		return c.execute(ctx, cfg, fs, stdout, stderr)
 	}
 }
 

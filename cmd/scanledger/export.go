@@ -27,7 +27,7 @@ func (c *exportCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "out", "", "write to this file (default: standard output)")
 }
 
-func (c *exportCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *exportCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
 	sel, err := scanSelection(c.scanID, c.from, c.to, c.user)
 	if err != nil {
 		return err
@@ -36,7 +36,7 @@ func (c *exportCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, s
 	if err != nil {
 		return err
 	}
-	e, err := openStores(ctx, *cfg, stderr)
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -30,11 +30,11 @@ func (c *forgetCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.email, "email", "", "the user's email")
 }
 
-func (c *forgetCmd) execute(ctx context.Context, cfg *Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *forgetCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	if c.email == "" || fs.NArg() > 0 {
 		return errors.New("usage: scanledger forget --email EMAIL")
 	}
-	a, err := Open(ctx, withoutListening(*cfg), io.Discard, stderr)
+	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
 	if err != nil {
 		return err
 	}

@@ -25,14 +25,14 @@ func (c *historyCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.at, "at", "", "print the state at this RFC 3339 time")
 }
 
-func (c *historyCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *historyCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
 	if !domain.ValidID(c.scanID) {
 		return fmt.Errorf("history: --scan must be a scan id (UUID)")
 	}
 	if c.version != "" && c.at != "" {
 		return fmt.Errorf("history: give --version or --at, not both")
 	}
-	e, err := openStores(ctx, *cfg, stderr)
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,8 @@ type migrateCmd struct{}
 
 func (migrateCmd) setFlags(*flag.FlagSet) {} // the settings are all it reads
 
-func (migrateCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
-	e, err := openStores(ctx, *cfg, stderr)
+func (migrateCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

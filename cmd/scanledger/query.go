@@ -29,7 +29,7 @@ func (c *queryCmd) setFlags(fs *flag.FlagSet) {
 	}
 }
 
-func (c *queryCmd) execute(ctx context.Context, cfg *Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *queryCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	// Flags may follow the statement too.
 	rest := fs.Args()
 	if len(rest) > 1 {

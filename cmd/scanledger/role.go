@@ -21,11 +21,11 @@ func (c *roleCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.role, "role", "", "user, admin, auditor or analyst")
 }
 
-func (c *roleCmd) execute(ctx context.Context, cfg *Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *roleCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	if c.email == "" || c.role == "" || fs.NArg() > 0 {
 		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
 	}
-	acc, err := openAccounts(ctx, *cfg, stderr)
+	acc, err := openAccounts(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -52,8 +52,8 @@ func (c *revokeCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.email, "email", "", "the user's email")
 }
 
-func (c *revokeCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
-	acc, err := openAccounts(ctx, *cfg, stderr)
+func (c *revokeCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+	acc, err := openAccounts(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

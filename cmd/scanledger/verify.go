@@ -26,15 +26,15 @@ func (c *verifyCmd) setFlags(fs *flag.FlagSet) {
 	auditFlags(fs, &c.publicKey)
 }
 
-func (c *verifyCmd) execute(ctx context.Context, cfg *Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+func (c *verifyCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
 	if c.file != "" {
 		return verifyFile(c.file, c.publicKey, stdout)
 	}
-	pub, err := publicKey(cfg, c.publicKey)
+	pub, err := publicKey(&cfg, c.publicKey)
 	if err != nil {
 		return err
 	}
-	e, err := openStores(ctx, *cfg, stderr)
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
