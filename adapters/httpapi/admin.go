@@ -403,12 +403,7 @@ func (r editChecklistRequest) patch() (account.ChecklistPatch, error) {
 }
 
 func (s *Server) adminEditChecklist(c *gin.Context) {
-	patch, valid := decodeInput(s, c, editChecklistRequest.patch)
-	if !valid {
-		return
-	}
-	cl, err := s.Console.EditBaseChecklist(c.Request.Context(), actorOf(c), c.Param("id"), patch)
-	s.writeChangedChecklist(c, cl, err)
+	changeBaseChecklist(s, c, editChecklistRequest.patch, s.Console.EditBaseChecklist)
 }
 
 type toggleRequest struct {
@@ -424,17 +419,18 @@ func (r toggleRequest) enable() (bool, error) {
 }
 
 func (s *Server) adminToggleChecklist(c *gin.Context) {
-	enable, valid := decodeInput(s, c, toggleRequest.enable)
+	changeBaseChecklist(s, c, toggleRequest.enable, s.Console.ToggleBaseChecklist)
+}
+
+// changeBaseChecklist runs an admin change of the :id base checklist: decode and
+// validate the body, let change apply it, and answer 200 with the full row.
+func changeBaseChecklist[R, In any](s *Server, c *gin.Context, validate func(R) (In, error),
+	change func(context.Context, account.Actor, string, In) (account.Checklist, error)) {
+	in, valid := decodeInput(s, c, validate)
 	if !valid {
 		return
 	}
-	cl, err := s.Console.ToggleBaseChecklist(c.Request.Context(), actorOf(c), c.Param("id"), enable)
-	s.writeChangedChecklist(c, cl, err)
-}
-
-// writeChangedChecklist answers an admin change of a base checklist: 200 with the
-// full row, or the error.
-func (s *Server) writeChangedChecklist(c *gin.Context, cl account.Checklist, err error) {
+	cl, err := change(c.Request.Context(), actorOf(c), c.Param("id"), in)
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -152,8 +152,7 @@ func TestErrors_ADependencyThatIsDownGives503WithItsMessage(t *testing.T) {
 }
 
 func TestErrors_A400ListsEveryProblemOrTheOneItHas(t *testing.T) {
-	api := newAccountsAPI(t)
-	u := api.signup("ada@example.com")
+	api, u := newSignedInAPI(t)
 	for body, want := range map[string][]string{
 		`{"colour":"red"}`:          {"property colour should not exist"},
 		`{"colour":"red","size":1}`: {"property colour should not exist", "property size should not exist"},

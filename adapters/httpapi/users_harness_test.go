@@ -49,6 +49,13 @@ func newAccountsAPI(t *testing.T, tuneAccounts ...func(*accounts.Store)) *accoun
 	return newAccountsAPIWith(t, nil, tuneAccounts...)
 }
 
+// newSignedInAPI is newAccountsAPI with one user, ada@example.com, signed up.
+func newSignedInAPI(t *testing.T) (*accountsAPI, authResponse) {
+	t.Helper()
+	api := newAccountsAPI(t)
+	return api, api.signup("ada@example.com")
+}
+
 // newAccountsAPIWith is newAccountsAPI with tweak applied to the server's
 // configuration, for the variants cmd/scanledger may wire.
 func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts ...func(*accounts.Store)) *accountsAPI {
