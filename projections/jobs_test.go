@@ -66,12 +66,8 @@ func TestJobs_DeletedCancelsThePendingJob(t *testing.T) {
 func TestJobs_ClaimLeasesTheOldestPendingJobAndExpiredLeasesCanBeTakenOver(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		older := w.create(domain.NewID(), "", "")
-		newer := w.create(domain.NewID(), "", "")
-		older.upload("", 1)
-		newer.upload("", 1)
-		older.start(1)
-		newer.start(1)
+		older := w.running(domain.NewID())
+		newer := w.running(domain.NewID())
 		w.catchUp(d, jobs.NewProjector())
 		now := w.now.Add(time.Minute)
 		lease := 30 * time.Second
@@ -200,11 +196,8 @@ func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
 func TestJobs_HandBackAndExpireFreeLeasesAtOnce(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		a, b := w.create(domain.NewID(), "", ""), w.create(domain.NewID(), "", "")
-		a.upload("", 1)
-		b.upload("", 1)
-		a.start(1)
-		b.start(1)
+		a := w.running(domain.NewID())
+		b := w.running(domain.NewID()) // its job is the newer
 		w.catchUp(d, jobs.NewProjector())
 		now, lease := w.now.Add(time.Minute), time.Hour
 

@@ -42,6 +42,13 @@ func lifecycle(w *world, user string) *history {
 	return h
 }
 
+// lifecycles writes n scans of different users, each through its whole lifecycle.
+func lifecycles(w *world, n int) {
+	for range n {
+		lifecycle(w, domain.NewID())
+	}
+}
+
 func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.T) {
 	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
@@ -486,9 +493,7 @@ func TestRunner_OnSQLiteCheckpointsLessOftenWhileBehind(t *testing.T) {
 	t.Parallel()
 	const def = 1000
 	w := newWorld(t)
-	for range 3 {
-		lifecycle(w, domain.NewID())
-	}
+	lifecycles(w, 3)
 	n := w.store.len()
 	for _, c := range []struct {
 		name    string
@@ -527,9 +532,7 @@ func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
 	t.Parallel()
 	d := newSQLite(t)
 	w := newWorld(t)
-	for range 4 {
-		lifecycle(w, domain.NewID())
-	}
+	lifecycles(w, 4)
 	n := w.store.len()
 	w.store.batch = n // behind by every event
 	for _, c := range []struct {

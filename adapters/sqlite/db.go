@@ -41,10 +41,6 @@ func Open(ctx context.Context, path string, parts ...string) (*DB, error) {
 			// Deleted rows are overwritten, not left in free space: forgetting a user
 			// (Scrub) must leave no readable copy of their rows in the file.
 			"secure_delete(ON)",
-			// Statement journals (the undo of a multi-row statement, which projection
-			// batches are made of) stay in memory instead of spilling to a temporary
-			// file a page per write system call.
-			"temp_store(MEMORY)",
 		}, extra...) {
 			q.Add("_pragma", p)
 		}
@@ -53,9 +49,12 @@ func Open(ctx context.Context, path string, parts ...string) (*DB, error) {
 	}
 
 	// The writer's page cache holds a 5,000-event projection batch's changed pages
-	// (SQLite's default 2 MB spilled them to the log before the commit); readers keep
-	// the default, eight of them.
-	w, err := sql.Open("sqlite", dsn("FULL", "cache_size(-32768)"))
+	// (SQLite's default 2 MB spilled them to the log before the commit), and its
+	// statement journals (the undo of a multi-row statement, which projection batches
+	// are made of) stay in memory instead of spilling to a temporary file a page per
+	// write system call. Readers keep the defaults: eight of them, and their sorts may
+	// be large.
+	w, err := sql.Open("sqlite", dsn("FULL", "cache_size(-32768)", "temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
