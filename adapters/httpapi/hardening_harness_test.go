@@ -82,8 +82,8 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 	}
 	// As cmd composes them: every live transport on the one hub, with the API's origins.
 	cfg.WebSocket = &relay.WebSocket{Hub: hub, Heartbeat: time.Second, Origins: cfg.CORSOrigins}
-	sio := relay.NewSocketIO(relay.SocketIO{Hub: hub, Tokens: issuer, PIDKey: []byte("socketio-pid-key-0123456789"),
-		Heartbeat: time.Second, Origins: cfg.CORSOrigins})
+	sio := &relay.SocketIO{Hub: hub, Tokens: issuer, PIDKey: []byte("socketio-pid-key-0123456789"),
+		Heartbeat: time.Second, Origins: cfg.CORSOrigins}
 	cfg.Mounts["/socket.io/"] = sio
 	api := httpapi.New(cfg)
 	ts.Config.Handler = api.Handler()

@@ -19,7 +19,6 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
@@ -67,7 +66,7 @@ type env struct {
 	scans  *scan.Handler
 	hub    *relay.Hub
 	issuer *token.Issuer
-	sio    *socketio.Server
+	sio    *relay.SocketIO
 	srv    *httptest.Server
 	url    string
 	// skew moves the server's token clock ahead of the wall clock (tokens expire).
@@ -110,8 +109,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.issuer = newEnvIssuer(randomBytes(32))
 	e.issuer.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	sse := &relay.SSE{Hub: e.hub, Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout}
-	e.sio = relay.NewSocketIO(relay.SocketIO{Hub: e.hub, Tokens: e.issuer, PIDKey: randomBytes(32),
-		Heartbeat: cfg.heartbeat, Origins: []string{allowedOrigin}, Sessions: cfg.sessions, Logger: log})
+	e.sio = &relay.SocketIO{Hub: e.hub, Tokens: e.issuer, PIDKey: randomBytes(32),
+		Heartbeat: cfg.heartbeat, Origins: []string{allowedOrigin}, Sessions: cfg.sessions, Logger: log}
 	api := httpapi.New(httpapi.Config{
 		Tokens: e.issuer,
 		SSE:    sse,
@@ -177,16 +176,17 @@ func randomBytes(n int) []byte {
 
 func (e *env) token(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(auth.Access, user, auth.RoleUser)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
+	return e.issue(auth.Access, user)
 }
 
 func (e *env) refreshToken(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(auth.Refresh, user, auth.RoleUser)
+	return e.issue(auth.Refresh, user)
+}
+
+func (e *env) issue(kind, user string) string {
+	e.t.Helper()
+	tok, _, err := e.issuer.Issue(kind, user, auth.RoleUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,23 +1,19 @@
 package socketio_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 const (
@@ -33,37 +29,13 @@ func runLoadClient(url string) int {
 		fmt.Fprintln(os.Stderr, "load client:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	conns := make([]*websocket.Conn, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			conn, err := connectWS(ctx, url, "good-load")
-			if err != nil {
-				errs <- err
-				return
-			}
-			conns[i] = conn
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		fmt.Fprintln(os.Stderr, "load client:", err)
-		return 1
-	}
-	fmt.Println("opened")
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	for _, conn := range conns {
-		conn.CloseNow()
-	}
-	fmt.Println("closed")
-	return 0
+	return socketiotest.RunLoadClient(n, func(ctx context.Context) (func(), error) {
+		conn, err := connectWS(ctx, url, "good-load")
+		if err != nil {
+			return nil, err
+		}
+		return func() { conn.CloseNow() }, nil
+	})
 }
 
 func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
@@ -71,7 +43,7 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	srv, ts := startServer(t, nil, socketio.Config{
+	srv, ts := startServer(t, nil, &socketio.Server{
 		// No heartbeat during the measurement: the figure is a connection at rest.
 		PingInterval: time.Hour,
 		PingTimeout:  time.Hour,
@@ -118,42 +90,16 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 // It returns how long opening took.
 func loadRound(t *testing.T, srv *socketio.Server, ts *httptest.Server, n, baseGoroutines int, atPeak func()) time.Duration {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), loadClientEnv+"="+wsURL(ts, ""), loadCountEnv+"="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	expect := func(want string) {
-		t.Helper()
-		if !lines.Scan() || strings.TrimSpace(lines.Text()) != want {
-			t.Fatalf("load client: got %q (%v), want %q", lines.Text(), lines.Err(), want)
-		}
-	}
-
+	var took time.Duration
 	start := time.Now()
-	expect("opened")
-	eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
-	took := time.Since(start)
-	atPeak()
-
-	stdin.Write([]byte("close\n"))
-	expect("closed")
-	eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
-	settleGoroutines(t, baseGoroutines)
+	socketiotest.LoadRound(t, []string{loadClientEnv + "=" + wsURL(ts, ""), loadCountEnv + "=" + strconv.Itoa(n)}, func() {
+		eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
+		took = time.Since(start)
+		atPeak()
+	}, func() {
+		eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
+		settleGoroutines(t, baseGoroutines)
+	})
 	return took
 }
 
@@ -167,7 +113,7 @@ func memSnapshot() (int, runtime.MemStats) {
 
 func BenchmarkWebSocketEventDelivery(b *testing.B) {
 	messages := make(chan socketio.Message, 256)
-	_, ts := startServer(b, nil, socketio.Config{
+	_, ts := startServer(b, nil, &socketio.Server{
 		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
 			return &socketio.Session{Start: forward(messages)}, nil
 		},
