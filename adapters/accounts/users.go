@@ -32,6 +32,27 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// queryList runs query and reads every row, in order, into a T with scan.
+func queryList[T any](ctx context.Context, q queryer, scan func(rows *sql.Rows, x *T) error, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		var x T
+		if err := scan(rows, &x); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func checkNames(names ...*string) error {
 	for _, n := range names {
 		if n != nil && utf8.RuneCountInString(*n) > account.MaxNameLength {
@@ -198,23 +219,13 @@ func (s *Store) Me(ctx context.Context, userID string) (account.Profile, error) 
 }
 
 func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]account.House, error) {
-	rows, err := q.QueryContext(ctx, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
+	out, err := queryList(ctx, q, func(rows *sql.Rows, h *account.House) error {
+		return rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
+			projections.ScanTime(&h.UpdatedAt), &h.Scans)
+	}, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		(SELECT count(*) FROM scans WHERE scans.house_id = h.id)
 		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("houses: %w", err)
-	}
-	defer rows.Close()
-	out := []account.House{}
-	for rows.Next() {
-		var h account.House
-		if err := rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
-			projections.ScanTime(&h.UpdatedAt), &h.Scans); err != nil {
-			return nil, fmt.Errorf("houses: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("houses: %w", err)
 	}
 	return out, nil
@@ -343,20 +354,27 @@ func scanUser(row interface{ Scan(...any) error }, u *account.User, extra ...any
 }
 
 func (s *Store) userByID(ctx context.Context, q queryer, id string) (account.User, error) {
-	var u account.User
-	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), &u)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.User{}, errUserNotFound()
-	}
-	if err != nil {
-		return account.User{}, fmt.Errorf("read user: %w", err)
-	}
-	return u, nil
+	return userRow(ctx, q, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
 func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (account.User, error) {
+	return userRow(ctx, q, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key)
+}
+
+func (s *Store) userWithHash(ctx context.Context, key string) (account.User, string, error) {
+	var hash string
+	u, err := userRow(ctx, s.read, `SELECT `+userColumns+`, password_hash FROM users WHERE email_key = $1`, key, &hash)
+	if err != nil {
+		return account.User{}, "", err
+	}
+	return u, hash, nil
+}
+
+// userRow reads the one user query selects by arg (userColumns, then extra's columns);
+// none is ENOTFOUND "User not found".
+func userRow(ctx context.Context, q queryer, query, arg string, extra ...any) (account.User, error) {
 	var u account.User
-	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key), &u)
+	err := scanUser(q.QueryRowContext(ctx, query, arg), &u, extra...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.User{}, errUserNotFound()
 	}
@@ -364,19 +382,6 @@ func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (account
 		return account.User{}, fmt.Errorf("read user: %w", err)
 	}
 	return u, nil
-}
-
-func (s *Store) userWithHash(ctx context.Context, key string) (account.User, string, error) {
-	var u account.User
-	var hash string
-	err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email_key = $1`, key), &u, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.User{}, "", errUserNotFound()
-	}
-	if err != nil {
-		return account.User{}, "", fmt.Errorf("read user: %w", err)
-	}
-	return u, hash, nil
 }
 
 // emailKey is the form emails are compared in: trimmed and lower-cased, in Go, so that
