@@ -48,12 +48,17 @@ func newFixedScans(t *testing.T) *fixedScans {
 	w := newWorld(t)
 	f := &fixedScans{w: w}
 	user := domain.NewID()
+	// started uploads a scan of a new house at the given time and starts attempt 1.
+	started := func(at time.Time, address string, imagesPerRoom ...int) (*history, scan.ImagesUploaded) {
+		w.now = at
+		h := w.create(user, "", address)
+		up := h.upload("", imagesPerRoom...)
+		h.start(1)
+		return h, up
+	}
 
-	w.now = analyticsDay.Add(12 * time.Hour)
-	h := w.create(user, "", "1 Main St")
-	up := h.upload("", 1)
+	h, up := started(analyticsDay.Add(12*time.Hour), "1 Main St", 1)
 	f.s1, f.room = h.ScanID, up.Rooms[0].RoomID
-	h.start(1)
 	h.completeWith(1, 10*time.Second, []string{"apartment"},
 		`{"house":{"booleans_true":["water_damage"],"categoricals":{"cleanliness":"Good"}},"rooms":{},"products":{},
 		  "checklist_metadata":{"house":{"water_damage":{"type":"boolean"},"mold":{"type":"boolean"},"cleanliness":{"type":"categorical"}},
@@ -64,11 +69,8 @@ func newFixedScans(t *testing.T) *fixedScans {
 		run("house type", "gpt-4o-mini", 80, 10, "0.0008"),
 		run("pros/cons analysis", "gpt-4o", 20, 10, "0.000400"))
 
-	w.now = analyticsDay.Add(13 * time.Hour)
-	h = w.create(user, "", "2 Main St")
-	h.upload("", 1)
+	h, _ = started(analyticsDay.Add(13*time.Hour), "2 Main St", 1)
 	f.s2 = h.ScanID
-	h.start(1)
 	w.now = w.now.Add(4 * time.Second)
 	h.fail(1, "agents_http_500", "Internal server error", true)
 	h.completeWith(2, 30*time.Second, []string{"house"},
@@ -76,19 +78,13 @@ func newFixedScans(t *testing.T) *fixedScans {
 		`{"house_types":["house"],"house_checklist":{"booleans":{"water_damage":false}},"rooms":[],"not_assessed":["house:mold"]}`,
 		run("house type", "gpt-4o-mini", 100, 20, "0.001"))
 
-	w.now = analyticsDay.Add(14 * time.Hour)
-	h = w.create(user, "", "3 Main St")
-	h.upload("", 2)
+	h, _ = started(analyticsDay.Add(14*time.Hour), "3 Main St", 2)
 	f.s3 = h.ScanID
-	h.start(1)
 	w.now = w.now.Add(19 * time.Second)
 	h.fail(1, "analysis_timeout", "no answer within 300s", false)
 
-	w.now = analyticsDay.Add(15 * time.Hour)
-	h = w.create(user, "", "4 Main St")
-	h.upload("", 1)
+	h, _ = started(analyticsDay.Add(15*time.Hour), "4 Main St", 1)
 	f.s4 = h.ScanID
-	h.start(1)
 	return f
 }
 
@@ -96,7 +92,7 @@ func TestAnalytics_SummariesOfAFixedSetOfScansMatchHandComputedAnswersOnBothEngi
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		ctx := context.Background()
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		all := analytics.Filter{}
 		apartments := analytics.Filter{HouseType: "apartment"}
 		from13 := analytics.Filter{From: analyticsDay.Add(13 * time.Hour)}
@@ -173,7 +169,7 @@ func TestAnalytics_SummariesOfAFixedSetOfScansMatchHandComputedAnswersOnBothEngi
 func TestAnalytics_ReUploadDropsItemOutcomesAndDeletionDropsEverything(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		if n := count(t, d, `SELECT count(*) FROM scan_checklist_items WHERE scan_id = $1`, f.s1); n != 5 {
 			t.Fatalf("scan 1 has %d item rows, want 5", n)
 		}
@@ -181,7 +177,7 @@ func TestAnalytics_ReUploadDropsItemOutcomesAndDeletionDropsEverything(t *testin
 		h.upload("", 2)
 		h2 := &history{w: f.w, ScanID: f.s2, version: 5}
 		h2.delete()
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		if n := count(t, d, `SELECT count(*) FROM scan_checklist_items WHERE scan_id = $1`, f.s1); n != 0 {
 			t.Errorf("after a re-upload scan 1 still has %d item rows", n)
 		}
@@ -212,7 +208,7 @@ ORDER BY 1`
 func TestAnalytics_TheDocumentedPortablePercentileQueryAgreesWithTheAPI(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		f := newFixedScans(t)
-		catchUp(t, d, f.w.store, nil, newScansProjector(), analytics.NewProjector())
+		f.w.catchUp(d, newScansProjector(), analytics.NewProjector())
 		rows, err := d.read.QueryContext(context.Background(), portableP90)
 		if err != nil {
 			t.Fatal(err)

@@ -210,11 +210,6 @@ func Retry(ctx context.Context, db DB, p Projection, e event.Recorded, note stri
 	}
 	defer sqlTx.Rollback()
 	tx := newTx(sqlTx, db.Dialect, nil)
-	if setup := db.Dialect.txSetup(); setup != "" {
-		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
-			return fmt.Errorf("retry %s: %w", e.ID, err)
-		}
-	}
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET name = name WHERE name = $1`, p.Name()); err != nil {
 		return fmt.Errorf("retry %s: hold the checkpoint: %w", e.ID, err)
 	}

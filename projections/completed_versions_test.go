@@ -106,20 +106,8 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 	dump := map[string][]string{}
 	for _, table := range []string{"houses", "rooms", "house_room_images", "house_scan_summary", "scans", "scan_attempts",
 		"scan_checklist_items", "agents_runs", "user_feed", "user_feed_scans", "scan_jobs"} {
-		rows, err := d.read.QueryContext(context.Background(), "SELECT * FROM "+table)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		cols, rows := selectAll(t, d.read, "SELECT * FROM "+table)
+		for _, vals := range rows {
 			var row []string
 			for i, v := range vals {
 				if b, ok := v.([]byte); ok {
@@ -129,10 +117,6 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 			}
 			dump[table] = append(dump[table], strings.Join(row, " "))
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 		slices.Sort(dump[table])
 	}
 	return dump
@@ -143,9 +127,7 @@ func readModel(t *testing.T, d *testDB) map[string][]string {
 // its summary and agent runs, analytics, the live feed, jobs), so every answer read
 // from them is the same.
 func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		for i := range 3 {
 			h := w.create(domain.NewID(), "", fmt.Sprintf("%d Main St", i))
 			up := h.upload("", 2, 1)
@@ -160,7 +142,7 @@ func TestCompletedStoredAtEitherSchemaVersionProjectsTheSameRows(t *testing.T) {
 		projectors := func() []projections.Projection {
 			return []projections.Projection{newScansProjector(), analytics.NewProjector(), feed.NewProjector(), jobs.NewProjector()}
 		}
-		catchUp(t, d, w.store, nil, projectors()...)
+		w.catchUp(d, projectors()...)
 		other := newSQLite(t)
 		if d.name == "postgres" {
 			other = newPostgres(t)

@@ -1,11 +1,15 @@
 package projections
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Dialect is the SQL engine a read-model database speaks. Every difference between
@@ -68,22 +72,32 @@ func (d Dialect) StringsJSON(column string) string {
 // AnyOf returns a condition true when column equals one of a list of strings bound to
 // placeholder as Strings(list). One parameter instead of an IN list keeps the
 // statement's text the same whatever the list's length, so it is parsed once.
+//
+// On Postgres, Tx sends a statement with this condition unprepared (see planned), so
+// it is planned with its list every time.
 func (d Dialect) AnyOf(column, placeholder string) string {
 	if d == Postgres {
-		return column + " = ANY(" + placeholder + ")"
+		return column + anyOfPostgres + placeholder + ")"
 	}
 	return column + " IN (SELECT value FROM json_each(" + placeholder + "))"
 }
 
-// txSetup is run first in every projection transaction. Postgres switches a prepared
-// statement to a generic plan after a few runs; for "= ANY($1)" that plan cannot see
-// the list and, on a fresh read model without statistics, scans whole tables. Planning
-// each run costs a fraction of a millisecond.
-func (d Dialect) txSetup() string {
-	if d == Postgres {
-		return "SET LOCAL plan_cache_mode = force_custom_plan"
+// anyOfPostgres is what AnyOf writes between the column and the placeholder.
+const anyOfPostgres = " = ANY("
+
+// planned returns the arguments to run query with. pgx prepares every statement and
+// Postgres switches a prepared statement to a generic plan after a few runs; for
+// "= ANY($1)" that plan cannot see the list and, made on a fresh read model without
+// statistics, scans whole tables once they have grown. So a lookup written with AnyOf
+// goes unprepared (pgx's exec mode: parse, bind and execute in one round trip, with
+// parameter types left to the server), which Postgres plans with its values each
+// time. Every other statement keeps its cached plan: forcing custom plans for the whole
+// transaction, as before, re-planned each multi-row insert on every run.
+func (d Dialect) planned(query string, args []any) []any {
+	if d != Postgres || !strings.Contains(query, anyOfPostgres+"$") {
+		return args
 	}
-	return ""
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
 // syncLevels are the statements run on a projection transaction's connection before it
@@ -94,12 +108,26 @@ func (d Dialect) txSetup() string {
 // applies those events again from the checkpoint. SQLite only changes the level outside a
 // transaction, hence before and after; the event store's next commit syncs the WAL with
 // these frames in it.
-func (d Dialect) syncLevels() (before, after string) {
-	if d == SQLite {
-		return "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"
+//
+// behind: the transaction is a catch-up batch, thousands of events, whose commit writes
+// more pages to the write-ahead log than SQLite's default checkpoint threshold (1,000
+// pages). At the default every such commit also copied the log into the database, pages
+// the next batch writes again; ten times the threshold lets one checkpoint copy a page
+// once for several batches. The threshold goes back to the default after the commit, so
+// live commits and appends checkpoint as before.
+func (d Dialect) syncLevels(behind bool) (before, after string) {
+	if d != SQLite {
+		return "", ""
 	}
-	return "", ""
+	if behind {
+		return "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = " + strconv.Itoa(10*sqliteAutocheckpoint),
+			"PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = " + strconv.Itoa(sqliteAutocheckpoint)
+	}
+	return "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"
 }
+
+// sqliteAutocheckpoint is SQLite's default wal_autocheckpoint, in pages.
+const sqliteAutocheckpoint = 1000
 
 // JSON returns the value to bind for a JSON column (jsonb in Postgres, TEXT in SQLite).
 // It is always text: SQLite would store bytes as a BLOB, and pgx sends text as JSON.
@@ -166,6 +194,23 @@ func (d Dialect) batchSize() int {
 // preparesInTx says whether Tx should prepare and cache statements itself: pgx already
 // caches prepared statements per connection, the SQLite driver prepares on every call.
 func (d Dialect) preparesInTx() bool { return d == SQLite }
+
+// EachRow runs q with args through query (the Query or QueryContext method of a
+// transaction or database) and calls f on each row, stopping at f's first error.
+func EachRow(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error),
+	q string, args []any, f func(*sql.Rows) error) error {
+	rows, err := query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 // ScanTime returns a Scanner for a NOT NULL timestamp column, whichever way the driver
 // hands it over (time.Time from pgx, text from SQLite).

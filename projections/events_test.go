@@ -12,6 +12,7 @@ import (
 	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
+	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -35,6 +36,20 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	return &world{t: t, store: newMemStore(), now: time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC)}
+}
+
+// forEachWorld runs f in parallel with the other tests, against each engine (forEachDB),
+// with a new world to write the events it projects.
+func forEachWorld(t *testing.T, f func(t *testing.T, d *testDB, w *world)) {
+	t.Helper()
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, d *testDB) { f(t, d, newWorld(t)) })
+}
+
+// catchUp applies the world's events to each projection in d (see catchUp).
+func (w *world) catchUp(d *testDB, ps ...projections.Projection) []*projections.Runner {
+	w.t.Helper()
+	return catchUp(w.t, d, w.store, nil, ps...)
 }
 
 func (w *world) tick() time.Time {
@@ -62,6 +77,15 @@ func (w *world) create(userID, houseID, address string) *history {
 		created.HouseID, created.NewHouse = h.HouseID, true
 	}
 	h.append(created)
+	return h
+}
+
+// running is a scan of a new house by userID, with one room of one image uploaded and
+// attempt 1 processing: the most common start of a test.
+func (w *world) running(userID string) *history {
+	h := w.create(userID, "", "")
+	h.upload("", 1)
+	h.start(1)
 	return h
 }
 

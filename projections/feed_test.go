@@ -21,9 +21,7 @@ func readUser(t *testing.T, d *testDB, user string, after int64, limit int) []fe
 }
 
 func TestFeed_PayloadsMatchTheOriginalSocketEventsExactly(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
 		up := h.upload("", 2, 1)
@@ -32,12 +30,10 @@ func TestFeed_PayloadsMatchTheOriginalSocketEventsExactly(t *testing.T) {
 		h.append(scan.ProgressReported{Attempt: 1, Progress: 20, Stage: "Analyzing images", ETASeconds: ptr(42)})
 		h.fail(1, "agents_unreachable", "connection refused", true)
 		c := h.complete(2, up)
-		f := w.create(user, "", "")
-		f.upload("", 1)
-		f.start(1)
+		f := w.running(user)
 		f.fail(1, "agents_http_500", "Python agents service unavailable", false)
 		f.delete()
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 
 		s, x := h.ScanID, f.ScanID
 		want := []struct{ scan, event, payload string }{
@@ -72,10 +68,8 @@ func TestFeed_PayloadsMatchTheOriginalSocketEventsExactly(t *testing.T) {
 }
 
 func TestFeed_SeqCountsFromOnePerUserAndUsersAreIsolated(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		u1, u2 := domain.NewID(), domain.NewID()
 		a := w.create(u1, "", "")
 		b := w.create(u2, "", "")
@@ -84,11 +78,11 @@ func TestFeed_SeqCountsFromOnePerUserAndUsersAreIsolated(t *testing.T) {
 		a.start(1)
 		b.start(1)
 		a.progress(1, 10, "x")
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 		// The next batch continues each user's numbering.
 		b.progress(1, 10, "y")
 		a.progress(1, 20, "z")
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 
 		for _, c := range []struct {
 			user string
@@ -120,18 +114,16 @@ func TestFeed_SeqCountsFromOnePerUserAndUsersAreIsolated(t *testing.T) {
 }
 
 func TestFeed_TailReturnsEveryUsersMessagesInCommitOrder(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		a := w.create(domain.NewID(), "", "")
 		b := w.create(domain.NewID(), "", "")
 		a.upload("", 1)
 		b.upload("", 1)
 		a.start(1)
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 		b.start(1)
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 
 		all, err := feed.Tail(ctx, d.read, 0, 100)
 		if err != nil {
@@ -158,17 +150,13 @@ func TestFeed_TailReturnsEveryUsersMessagesInCommitOrder(t *testing.T) {
 }
 
 func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		user := domain.NewID()
-		h := w.create(user, "", "")
-		h.upload("", 1)
-		h.start(1)
+		h := w.running(user)
 		cut := w.now.Add(time.Millisecond) // after the first two messages
 		h.progress(1, 10, "a")
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 		before, _ := feed.Tail(ctx, d.read, 0, 100)
 
 		n, err := feed.Prune(ctx, d.db, cut)
@@ -186,7 +174,7 @@ func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
 		}
 
 		h.progress(1, 20, "b")
-		catchUp(t, d, w.store, nil, feed.NewProjector())
+		w.catchUp(d, feed.NewProjector())
 		got := readUser(t, d, user, 0, 100)
 		if len(got) != 1 || got[0].Seq != 4 || got[0].ID <= before[len(before)-1].ID {
 			t.Errorf("after pruning everything, next message = %+v; want seq 4 and a new id", got)
@@ -198,10 +186,8 @@ func TestFeed_PruneDropsOldMessagesButSeqsNeverRestart(t *testing.T) {
 }
 
 func TestFeed_EventsOfAScanWithoutAnOwnerAreParked(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		h := w.create(domain.NewID(), "", "")
 		h.upload("", 1)
 		// A stream whose Created never made it (written by a buggy tool).

@@ -134,20 +134,8 @@ func dumpTables(t testing.TB, db projections.DB, tables map[string]string) map[s
 	t.Helper()
 	out := map[string][][]string{}
 	for table, order := range tables {
-		rows, err := db.QueryContext(context.Background(), "SELECT * FROM "+table+" ORDER BY "+order)
-		if err != nil {
-			t.Fatalf("dump %s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatalf("dump %s: %v", table, err)
-			}
+		cols, rows := selectAll(t, db, "SELECT * FROM "+table+" ORDER BY "+order)
+		for _, vals := range rows {
 			row := make([]string, len(cols))
 			for i, v := range vals {
 				switch v := v.(type) {
@@ -161,18 +149,43 @@ func dumpTables(t testing.TB, db projections.DB, tables map[string]string) map[s
 			}
 			out[table] = append(out[table], row)
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("dump %s: %v", table, err)
-		}
-		rows.Close()
 	}
 	return out
 }
 
+// selectAll runs query and returns its column names and every row's values as the
+// driver gave them.
+func selectAll(t testing.TB, db projections.DB, query string) ([]string, [][]any) {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return cols, out
+}
+
 func TestProjectors_BatchingGivesTheSameRowsAsOneEventAtATime(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, _ *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, _ *testDB, w *world) {
 		generate(w, rand.New(rand.NewPCG(1, 2)), 12, 1000)
 		var dumps []map[string][][]string
 		for _, size := range []int{1, 500} {

@@ -22,14 +22,12 @@ func getJob(t *testing.T, d *testDB, scanID string, attempt int) *jobs.Job {
 }
 
 func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "")
 		up := h.upload("", 1)
 		h.start(1)
 		startedAt := ms(h.at)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 
 		j := getJob(t, d, h.ScanID, 1)
 		want := &jobs.Job{ScanID: h.ScanID, Attempt: 1, State: jobs.Pending, CreatedAt: startedAt, UpdatedAt: startedAt}
@@ -38,12 +36,12 @@ func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing
 		}
 
 		h.fail(1, "agents_unreachable", "timeout", true) // and attempt 2 starts
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 		if s1, s2 := getJob(t, d, h.ScanID, 1).State, getJob(t, d, h.ScanID, 2).State; s1 != jobs.Done || s2 != jobs.Pending {
 			t.Errorf("after a retried failure: attempt 1 %s, attempt 2 %s; want done, pending", s1, s2)
 		}
 		h.complete(2, up)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 		if s := getJob(t, d, h.ScanID, 2).State; s != jobs.Done {
 			t.Errorf("after Completed: %s, want done", s)
 		}
@@ -54,15 +52,11 @@ func TestJobs_ProcessingStartedQueuesAJobThatItsAttemptsResultSettles(t *testing
 }
 
 func TestJobs_DeletedCancelsThePendingJob(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
+		h := w.running(domain.NewID())
+		w.catchUp(d, jobs.NewProjector())
 		h.delete()
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 		if s := getJob(t, d, h.ScanID, 1).State; s != jobs.Cancelled {
 			t.Errorf("state = %s, want cancelled", s)
 		}
@@ -70,17 +64,11 @@ func TestJobs_DeletedCancelsThePendingJob(t *testing.T) {
 }
 
 func TestJobs_ClaimLeasesTheOldestPendingJobAndExpiredLeasesCanBeTakenOver(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
-		older := w.create(domain.NewID(), "", "")
-		newer := w.create(domain.NewID(), "", "")
-		older.upload("", 1)
-		newer.upload("", 1)
-		older.start(1)
-		newer.start(1)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		older := w.running(domain.NewID())
+		newer := w.running(domain.NewID())
+		w.catchUp(d, jobs.NewProjector())
 		now := w.now.Add(time.Minute)
 		lease := 30 * time.Second
 
@@ -131,20 +119,16 @@ func TestJobs_ClaimLeasesTheOldestPendingJobAndExpiredLeasesCanBeTakenOver(t *te
 }
 
 func TestJobs_ExtendFailsOnceTheScanIsDeleted(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		h := w.running(domain.NewID())
+		w.catchUp(d, jobs.NewProjector())
 		j, err := jobs.Claim(ctx, d.db, "w", time.Minute, w.now)
 		if err != nil || j == nil {
 			t.Fatalf("Claim = %v, %v", j, err)
 		}
 		h.delete()
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 		if err := jobs.Extend(ctx, d.db, j, "w", time.Minute, w.now); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Extend on a cancelled job = %v, want ErrLeaseLost", err)
 		}
@@ -152,17 +136,13 @@ func TestJobs_ExtendFailsOnceTheScanIsDeleted(t *testing.T) {
 }
 
 func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		const n = 60
 		for i := 0; i < n; i++ {
-			h := w.create(domain.NewID(), "", "")
-			h.upload("", 1)
-			h.start(1)
+			w.running(domain.NewID())
 		}
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		w.catchUp(d, jobs.NewProjector())
 		now := w.now
 
 		// Each claimer has its own handle: separate pools on Postgres, separate
@@ -214,16 +194,11 @@ func TestJobs_ConcurrentClaimersNeverGetTheSameJob(t *testing.T) {
 // starts it afresh; Expire frees, at once, the jobs a crashed owner still holds, claims
 // kept, and leaves other owners' leases alone.
 func TestJobs_HandBackAndExpireFreeLeasesAtOnce(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
-		a, b := w.create(domain.NewID(), "", ""), w.create(domain.NewID(), "", "")
-		a.upload("", 1)
-		b.upload("", 1)
-		a.start(1)
-		b.start(1)
-		catchUp(t, d, w.store, nil, jobs.NewProjector())
+		a := w.running(domain.NewID())
+		b := w.running(domain.NewID()) // its job is the newer
+		w.catchUp(d, jobs.NewProjector())
 		now, lease := w.now.Add(time.Minute), time.Hour
 
 		ja, err := jobs.Claim(ctx, d.db, "crashed", lease, now)

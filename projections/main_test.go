@@ -200,16 +200,10 @@ func (s *memStore) Append(ctx context.Context, stream string, expected int64, ev
 	return event.AppendResult{Version: cur, Position: cursorAt(len(s.events))}, nil
 }
 
-func (s *memStore) ReadStream(ctx context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []event.Recorded
-	for _, e := range s.events {
-		if e.StreamID == stream && e.Version >= from && len(out) < max {
-			out = append(out, e)
-		}
-	}
-	return out, nil
+// ReadStream fails: projections read the all-stream only, so a stream read here would
+// be a projection reaching for state its events do not carry.
+func (s *memStore) ReadStream(context.Context, string, int64, int) ([]event.Recorded, error) {
+	return nil, errors.New("projections do not read single streams")
 }
 
 func (s *memStore) ReadAll(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {

@@ -93,10 +93,8 @@ func sameRows(t *testing.T, what string, got, want map[string][][]string) {
 }
 
 func TestRebuild_BesideThenSwapWhileTheLiveProjectionRunsRepairsTheRowsAndLeavesFeedAndAccountsAlone(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		rng := rand.New(rand.NewPCG(3, 4))
 		generate(w, rng, 8, 400)
 
@@ -293,15 +291,13 @@ func eventByID(t *testing.T, store *memStore, id string) event.Recorded {
 }
 
 func TestRunner_ANewProjectionCatchesUpFromTheFirstEventWhileResettingACheckpointAloneAppliesNothing(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		generate(w, rand.New(rand.NewPCG(5, 6)), 4, 100)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		// A projection added in code has a name of its own: it starts from the first event.
-		rs := catchUp(t, d, w.store, nil, analytics.NewProjector())
+		rs := w.catchUp(d, analytics.NewProjector())
 		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Skipped != 0 {
 			t.Errorf("new projection: %+v, want all %d events applied", s, w.store.len())
 		}

@@ -92,6 +92,15 @@ type Runner struct {
 	// stay small and are seen soon; catching up commits far less often, holding the
 	// write lock longer per commit.
 	CatchUpBatchSize int
+	// MinCommitInterval, when set, is the least time between the starts of two live
+	// commits: after committing a small delivery (what is new while live) the runner
+	// waits out the rest of the interval before it reads again, so the events that
+	// arrive meanwhile share the next transaction. A commit costs far more than the
+	// events of a live delivery, so under a steady stream this trades at most the
+	// interval of latency for a commit per interval instead of one per event. An event
+	// after a quiet spell is still committed at once, and a runner that is behind
+	// (deliveries of paceBelow events or more) never waits.
+	MinCommitInterval time.Duration
 	// Retries is how many times an event that failed in a batch is tried alone before
 	// it is parked (default 3).
 	Retries int
@@ -230,6 +239,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log().Info("projection started", "position", string(pos))
 
 	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
+		began, live := time.Now(), len(batch) < paceBelow
 		size := r.batchSize()
 		if len(batch) > size {
 			size = r.catchUpBatchSize() // the store had more than a batch waiting
@@ -241,10 +251,18 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			batch = batch[n:]
 		}
+		if wait := r.MinCommitInterval - time.Since(began); live && wait > 0 {
+			return backoff.Sleep(ctx, wait)
+		}
 		return nil
 	})
 	return r.stopped(ctx, runCtx, err)
 }
+
+// paceBelow is the size from which a delivery means the runner is behind (the stores
+// read 256 events at a time by default) rather than live: MinCommitInterval does not
+// hold back a catch-up.
+const paceBelow = 64
 
 // stopped explains why Run ends: the caller's cancellation wins over a lost lock, which
 // wins over whatever error it caused.
@@ -367,7 +385,7 @@ func databaseFault(err error) bool {
 // commit applies events (or, when park is set, parks the single event) and moves the
 // checkpoint past them, all in one transaction.
 func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
-	sqlTx, release, err := r.begin(ctx)
+	sqlTx, release, err := r.begin(ctx, len(events) > r.batchSize())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -376,11 +394,6 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		release()
 	}()
 	tx := newTx(sqlTx, r.db.Dialect, r.stmts)
-	if setup := r.db.Dialect.txSetup(); setup != "" {
-		if _, err := sqlTx.ExecContext(ctx, setup); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-	}
 
 	applied, err := loadVersions(ctx, tx, r.Name(), events)
 	if err != nil {
@@ -464,9 +477,10 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 // release, which ends the transaction's hold and restores the level: a connection left
 // relaxed would make the event store's appends on it undurable, so one that cannot be
 // restored is closed instead of going back to the pool. release may be called more than
-// once, and only after the transaction has ended.
-func (r *Runner) begin(ctx context.Context) (*sql.Tx, func(), error) {
-	before, after := r.db.Dialect.syncLevels()
+// once, and only after the transaction has ended. behind: the transaction is a catch-up
+// batch (more events than the live batch).
+func (r *Runner) begin(ctx context.Context, behind bool) (*sql.Tx, func(), error) {
+	before, after := r.db.Dialect.syncLevels(behind)
 	if before == "" {
 		tx, err := r.db.BeginTx(ctx, nil)
 		return tx, func() {}, err

@@ -42,11 +42,16 @@ func lifecycle(w *world, user string) *history {
 	return h
 }
 
+// lifecycles writes n scans of different users, each through its whole lifecycle.
+func lifecycles(w *world, n int) {
+	for range n {
+		lifecycle(w, domain.NewID())
+	}
+}
+
 func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		h := lifecycle(w, domain.NewID())
 
 		runCtx, cancel := context.WithCancel(ctx)
@@ -66,7 +71,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 		}
 
 		// The restarted process applies everything once.
-		rs := catchUp(t, d, w.store, nil, newScansProjector())
+		rs := w.catchUp(d, newScansProjector())
 		if s := rs[0].Stats(); s.Applied != uint64(w.store.len()) || s.Parked != 0 {
 			t.Errorf("stats after restart = %+v", s)
 		}
@@ -77,9 +82,7 @@ func TestRunner_CommitsTheCheckpointInTheSameTransactionAsTheEffects(t *testing.
 }
 
 func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		u := domain.NewID()
 		a := lifecycle(w, u)
 		b := w.create(u, a.HouseID, "")
@@ -89,7 +92,7 @@ func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
 		w.store.batch = 3
 		w.store.redeliver = true
 
-		rs := catchUp(t, d, w.store, nil, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
+		rs := w.catchUp(d, newScansProjector(), feed.NewProjector(), jobs.NewProjector())
 		total := uint64(w.store.len())
 		for _, r := range rs {
 			// The last batch's second delivery may still be in flight when catch-up
@@ -111,10 +114,8 @@ func TestRunner_EventsDeliveredAgainAreNotAppliedTwice(t *testing.T) {
 }
 
 func TestRunner_ParksAPoisonEventAfterRetriesAndCarriesOn(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		a := w.create(domain.NewID(), "", "")
 		a.upload("", 1)
 		a.raw(scan.TypeProgressReported, []byte(`{"attempt": "one"`)) // truncated JSON
@@ -147,9 +148,7 @@ func TestRunner_ParksAPoisonEventAfterRetriesAndCarriesOn(t *testing.T) {
 }
 
 func TestRunner_CallsOnCommitAfterTheRowsAreVisible(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "")
 		h.upload("", 1)
 		var mu sync.Mutex
@@ -192,9 +191,7 @@ func TestRunner_CallsOnCommitAfterTheRowsAreVisible(t *testing.T) {
 }
 
 func TestRunner_StopsWhenItsLockIsLost(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		w.create(domain.NewID(), "", "")
 		var lose context.CancelFunc
 		released := make(chan struct{})
@@ -221,9 +218,7 @@ func TestRunner_StopsWhenItsLockIsLost(t *testing.T) {
 }
 
 func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "")
 
 		// B reads the checkpoint, then stalls before its first delivery.
@@ -240,9 +235,9 @@ func TestRunner_ASecondWriterNeverCommitsOverTheFirst(t *testing.T) {
 		w.store.gate = nil
 		w.store.mu.Unlock()
 		h.upload("", 1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		h.start(1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		h.progress(1, 10, "x")
 		close(gate)
@@ -268,13 +263,11 @@ func (c *counter) Handle(_ context.Context, _ *projections.Tx, e event.Recorded)
 }
 
 func TestRunner_AnEventDeliveredTwiceInOneBatchIsAppliedOnce(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		lifecycle(w, domain.NewID())
 		w.store.repeat = true
 		c := &counter{n: map[string]int{}}
-		rs := catchUp(t, d, w.store, nil, c)
+		rs := w.catchUp(d, c)
 		for _, e := range w.store.events {
 			if c.n[e.ID] != 1 {
 				t.Errorf("%s@%d was handled %d times, want once", e.Type, e.Version, c.n[e.ID])
@@ -337,7 +330,7 @@ func stoppedBefore(t *testing.T, d *testDB, w *world, e event.Recorded) {
 	if pos, _, err := projections.Checkpoint(ctx, d.read, scans.Name); err != nil || pos != w.store.events[0].Position {
 		t.Errorf("checkpoint = %q, %v; want %q, the event before", pos, err, w.store.events[0].Position)
 	}
-	catchUp(t, d, w.store, nil, newScansProjector())
+	w.catchUp(d, newScansProjector())
 	if got := getScan(t, d, e.StreamID[len(scan.StreamPrefix):]); len(got.Images) != 1 {
 		t.Errorf("after a healthy run the scan has %d images, want 1", len(got.Images))
 	}
@@ -370,9 +363,7 @@ func TestRunner_ADatabaseFailureWhileAnEventIsRetriedStopsTheRunInsteadOfParking
 }
 
 func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "")
 		h.upload("", 1)
 		e := w.store.events[1]
@@ -398,9 +389,7 @@ func TestRunner_CancellationWhileAnEventIsRetriedParksNothing(t *testing.T) {
 // lock it loses are followed by another run, which takes the lock again and goes on
 // from the checkpoint, applying each event once.
 func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		w.create(domain.NewID(), "", "")
 		var (
 			mu    sync.Mutex
@@ -444,16 +433,20 @@ func TestRunner_KeepRunsAgainAfterTheLockFailsOrIsLost(t *testing.T) {
 	})
 }
 
-// syncLevel records SQLite's synchronous setting as each of its transactions sees it.
-type syncLevel struct{ seen []int }
+// pragmaSeen records a SQLite connection setting (synchronous, wal_autocheckpoint) as
+// each event's transaction sees it.
+type pragmaSeen struct {
+	pragma string
+	seen   []int
+}
 
-func (s *syncLevel) Name() string { return "sync-level" }
+func (s *pragmaSeen) Name() string { return "pragma-" + s.pragma }
 
-func (s *syncLevel) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
+func (s *pragmaSeen) Handle(ctx context.Context, tx *projections.Tx, e event.Recorded) error {
 	// SQLite compiles the level into the statement, so the text is new each time:
 	// Tx's statement cache would otherwise answer with the level of its first prepare.
 	var v int
-	if err := tx.QueryRow(ctx, "PRAGMA synchronous -- "+e.ID).Scan(&v); err != nil {
+	if err := tx.QueryRow(ctx, "PRAGMA "+s.pragma+" -- "+e.ID).Scan(&v); err != nil {
 		return err
 	}
 	s.seen = append(s.seen, v)
@@ -471,7 +464,7 @@ func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testi
 	d := newSQLite(t)
 	w := newWorld(t)
 	lifecycle(w, domain.NewID())
-	p := &syncLevel{}
+	p := &pragmaSeen{pragma: "synchronous"}
 	catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 2 }, p)
 	if len(p.seen) != w.store.len() {
 		t.Fatalf("handled %d events, want %d", len(p.seen), w.store.len())
@@ -490,6 +483,48 @@ func TestRunner_OnSQLiteCommitsWithoutFsyncAndLeavesTheConnectionAtFull(t *testi
 	}
 }
 
+// SQLite copies the write-ahead log into the database (a checkpoint) in the commit that
+// takes the log past wal_autocheckpoint pages, 1,000 by default. A catch-up batch writes
+// several thousand, so every one of its commits paid a checkpoint that copied pages the
+// next batch writes again. While behind, the runner commits with a log ten times as
+// long, so that a checkpoint copies a page once for several batches; live commits, and
+// the event store's appends after them, keep the default.
+func TestRunner_OnSQLiteCheckpointsLessOftenWhileBehind(t *testing.T) {
+	t.Parallel()
+	const def = 1000
+	w := newWorld(t)
+	lifecycles(w, 3)
+	n := w.store.len()
+	for _, c := range []struct {
+		name    string
+		deliver int
+		want    func(int) bool
+	}{
+		{"behind", n, func(v int) bool { return v >= 10*def }},
+		{"live", 2, func(v int) bool { return v == def }},
+	} {
+		w.store.batch = c.deliver
+		d := newSQLite(t)
+		p := &pragmaSeen{pragma: "wal_autocheckpoint"}
+		catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 2 }, p)
+		if len(p.seen) != n {
+			t.Fatalf("%s: handled %d events, want %d", c.name, len(p.seen), n)
+		}
+		for i, v := range p.seen {
+			if !c.want(v) {
+				t.Errorf("%s: event %d was projected at wal_autocheckpoint=%d", c.name, i, v)
+			}
+		}
+		var v int
+		if err := d.db.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != def {
+			t.Errorf("%s: the write connection is left at wal_autocheckpoint=%d, want the default %d", c.name, v, def)
+		}
+	}
+}
+
 // A store that delivers more than BatchSize events at once has more waiting: the runner
 // is behind and commits CatchUpBatchSize events at a time; a delivery of at most
 // BatchSize (what is new when live) is committed as it comes.
@@ -497,9 +532,7 @@ func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
 	t.Parallel()
 	d := newSQLite(t)
 	w := newWorld(t)
-	for range 4 {
-		lifecycle(w, domain.NewID())
-	}
+	lifecycles(w, 4)
 	n := w.store.len()
 	w.store.batch = n // behind by every event
 	for _, c := range []struct {
@@ -520,5 +553,32 @@ func TestRunner_CommitsLargerBatchesWhileBehind(t *testing.T) {
 	rs := catchUp(t, d, w.store, func(r *projections.Runner) { r.BatchSize = 3 }, p)
 	if s := rs[0].Stats(); s.Applied != uint64(n) || s.Batches != uint64((n+1)/2) {
 		t.Errorf("live: %d events applied in %d transactions, want %d in %d", s.Applied, s.Batches, n, (n+1)/2)
+	}
+}
+
+// While live, a runner with MinCommitInterval commits at most once per interval: what
+// arrives in between waits and goes into the next transaction, so a steady trickle of
+// single events costs a commit per interval rather than one per event.
+func TestRunner_WhileLiveGathersWhatArrivesWithinTheCommitInterval(t *testing.T) {
+	t.Parallel()
+	d := newSQLite(t)
+	w := newWorld(t)
+	w.store.batch = 100
+	h := w.create(domain.NewID(), domain.NewID(), "1 Main St")
+	p := &counter{n: map[string]int{}}
+	r := projections.NewRunner(w.store, d.db, p)
+	r.MinCommitInterval = time.Second
+	start(t, r)
+	waitFor(t, r, "the first event", func(s projections.Stats) bool { return s.Applied == uint64(w.store.len()) })
+
+	const trickle = 10
+	for i := range trickle {
+		h.progress(1, i, "x")
+		time.Sleep(10 * time.Millisecond) // a trickle: each event its own delivery without the interval
+	}
+	total := uint64(w.store.len())
+	waitFor(t, r, "the trickle", func(s projections.Stats) bool { return s.Applied == total })
+	if s := r.Stats(); s.Batches > 1+trickle/2 {
+		t.Errorf("%d events arriving one by one took %d commits; want them gathered", trickle, s.Batches-1)
 	}
 }

@@ -60,9 +60,7 @@ func wantImages(h *history, up scan.ImagesUploaded, at time.Time) ([]scans.Room,
 }
 
 func TestScans_FullLifecycleGivesTheRowsGetScanShows(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
 		createdAt := h.at
@@ -76,7 +74,7 @@ func TestScans_FullLifecycleGivesTheRowsGetScanShows(t *testing.T) {
 		h.progress(1, 100, "Complete")
 		c := h.complete(1, up)
 		finishedAt := ms(h.at)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up, uploadedAt)
@@ -130,18 +128,16 @@ func TestScans_FullLifecycleGivesTheRowsGetScanShows(t *testing.T) {
 }
 
 func TestScans_ReuploadReplacesRoomsAndImagesAndClearsSummaryAndRuns(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "1 Main St")
 		up := h.upload("", 2, 2)
 		h.start(1)
 		h.complete(1, up)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		up2 := h.upload("2 Side St", 1)
 		uploadedAt := h.at
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		rooms, images := wantImages(h, up2, uploadedAt)
@@ -164,15 +160,11 @@ func TestScans_ReuploadReplacesRoomsAndImagesAndClearsSummaryAndRuns(t *testing.
 }
 
 func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
+		h := w.running(domain.NewID())
 		h.progress(1, 20, "Analyzing images")
 		h.fail(1, "agents_unreachable", "connection refused", true)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "running" || got.Attempt != 2 || got.FailureCode != nil || got.FinishedAt != nil {
@@ -186,15 +178,11 @@ func TestScans_FailureThatWillBeRetriedKeepsTheScanRunningOnTheNextAttempt(t *te
 }
 
 func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
-		h := w.create(domain.NewID(), "", "")
-		h.upload("", 1)
-		h.start(1)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
+		h := w.running(domain.NewID())
 		h.fail(1, "agents_http_422", "Python agents service unavailable", false)
 		failedAt := ms(h.at)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		got := getScan(t, d, h.ScanID)
 		if got.Status != "failed" || got.FailureCode == nil || *got.FailureCode != "agents_http_422" ||
@@ -204,7 +192,7 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 		}
 
 		h.upload("", 1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		got = getScan(t, d, h.ScanID)
 		if got.Status != "queued" || got.FailureCode != nil || got.FailureReason != nil || got.FinishedAt != nil {
 			t.Errorf("scan after re-upload = %+v; want queued without failure", got)
@@ -213,10 +201,8 @@ func TestScans_FinalFailureMarksTheScanFailedUntilItIsUploadedAgain(t *testing.T
 }
 
 func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		user := domain.NewID()
 		a := w.create(user, "", "1 Main St")
 		upA := a.upload("", 2, 1)
@@ -224,13 +210,13 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		a.complete(1, upA)
 		b := w.create(user, a.HouseID, "")
 		b.upload("", 1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		if n, err := scans.CountOtherScans(ctx, d.read, a.HouseID, a.ScanID); err != nil || n != 1 {
 			t.Fatalf("CountOtherScans = %d, %v; want 1", n, err)
 		}
 		a.delete()
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		if _, err := scans.Get(ctx, d.read, a.ScanID); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Errorf("Get deleted scan: %v, want not found", err)
@@ -248,7 +234,7 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 		}
 
 		b.delete()
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		if n := count(t, d, "SELECT count(*) FROM houses"); n != 0 {
 			t.Errorf("%d houses left after their last scan was deleted", n)
 		}
@@ -259,18 +245,16 @@ func TestScans_DeletedRemovesTheScanAndItsHouseOnlyWithItsLastScan(t *testing.T)
 }
 
 func TestScans_CompletedSetsRoomTypesOnlyOnRoomsOfItsOwnScan(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		a := w.create(domain.NewID(), "", "")
 		upA := a.upload("", 1)
 		b := w.create(domain.NewID(), "", "")
 		upB := b.upload("", 1)
 		b.start(1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		// The analyzer names a room of another user's scan.
 		b.complete(1, upB, upA.Rooms[0].RoomID)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		if got := getScan(t, d, a.ScanID).Rooms[0].DetectedRoomTypes; len(got) != 0 {
 			t.Errorf("room of scan A got types %v from scan B's result", got)
@@ -282,10 +266,8 @@ func TestScans_CompletedSetsRoomTypesOnlyOnRoomsOfItsOwnScan(t *testing.T) {
 }
 
 func TestScans_ListByUserReturnsOnlyThatUsersScansNewestFirst(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		u1, u2 := domain.NewID(), domain.NewID()
 		var ids []string
 		for i := 0; i < 3; i++ {
@@ -298,7 +280,7 @@ func TestScans_ListByUserReturnsOnlyThatUsersScansNewestFirst(t *testing.T) {
 			ids = append([]string{h.ScanID}, ids...)
 		}
 		w.create(u2, "", "").upload("", 1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		list, err := scans.ListByUser(ctx, d.read, u1)
 		if err != nil {
@@ -324,15 +306,11 @@ func TestScans_ListByUserReturnsOnlyThatUsersScansNewestFirst(t *testing.T) {
 }
 
 func TestScans_OwnerTellsWhoOwnsAScanAndItsStatus(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		user := domain.NewID()
-		h := w.create(user, "", "")
-		h.upload("", 1)
-		h.start(1)
-		catchUp(t, d, w.store, nil, newScansProjector())
+		h := w.running(user)
+		w.catchUp(d, newScansProjector())
 
 		got, err := scans.Owner(ctx, d.read, h.ScanID)
 		want := scans.Ownership{ScanID: h.ScanID, UserID: user, HouseID: h.HouseID, Status: "running", Attempt: 1, Version: 2}
@@ -348,19 +326,17 @@ func TestScans_OwnerTellsWhoOwnsAScanAndItsStatus(t *testing.T) {
 }
 
 func TestScans_AScanCreatedForAHouseWhoseLastScanWasJustDeletedStartsItAfresh(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		user := domain.NewID()
 		a := w.create(user, "", "1 Main St")
 		up := a.upload("", 1)
 		a.start(1)
 		a.complete(1, up) // the house gets a type
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		// In one batch: the house's only scan goes, then a new scan names the house.
 		a.delete()
 		b := w.create(user, a.HouseID, "")
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		h := getScan(t, d, b.ScanID).House
 		if h.Address != nil || h.HouseType != nil || !h.CreatedAt.Equal(ms(b.at)) || h.Status != "active" {
@@ -370,9 +346,7 @@ func TestScans_AScanCreatedForAHouseWhoseLastScanWasJustDeletedStartsItAfresh(t 
 }
 
 func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
 		h.upload("", 2)
@@ -386,7 +360,7 @@ func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.raw(scan.TypeCreated, again)
-		rs := catchUp(t, d, w.store, nil, newScansProjector())
+		rs := w.catchUp(d, newScansProjector())
 		if s := rs[0].Stats(); s.Failures != 0 || s.Batches != 1 {
 			t.Errorf("stats = %+v; want the batch applied whole, without falling back to one event at a time", s)
 		}
@@ -403,13 +377,11 @@ func TestScans_AnEventAfterADeleteInTheSameBatchFindsTheScanGone(t *testing.T) {
 }
 
 func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		ctx := context.Background()
-		w := newWorld(t)
 		user := domain.NewID()
 		h := w.create(user, "", "1 Main St")
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		if owner, err := scans.HouseOwner(ctx, d.read, h.HouseID); err != nil || owner != user {
 			t.Errorf("HouseOwner = %q, %v; want %q", owner, err, user)
 		}
@@ -424,9 +396,7 @@ func TestScans_HouseOwnerTellsWhoseAHouseIs(t *testing.T) {
 // A run the worker priced from the registry names the price it used (its model id);
 // the run is projected with it, not refused as malformed.
 func TestScans_ARunPricedFromTheRegistryIsProjectedWithItsModelID(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		h := w.create(domain.NewID(), "", "1 Main St")
 		h.upload("", 1, 1)
 		h.start(1)
@@ -434,7 +404,7 @@ func TestScans_ARunPricedFromTheRegistryIsProjectedWithItsModelID(t *testing.T) 
 		h.append(scan.Completed{Attempt: 1, PipelineVersion: "2.0.0", AgentRuns: []scan.AgentRun{{
 			ID: run, AgentName: "house type", Model: "gpt-4o-mini", ModelID: price, TokensIn: 80, TokensOut: 10,
 			CostUSD: "0.0008", StartedAt: h.w.now, FinishedAt: h.w.now}}})
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 		if got := getScan(t, d, h.ScanID); got.Status != "succeeded" || len(got.AgentRuns) != 1 || got.AgentRuns[0].ID != run {
 			t.Fatalf("status %s, agent runs %+v; want the completion and its run projected", got.Status, got.AgentRuns)
 		}
@@ -447,9 +417,7 @@ func TestScans_ARunPricedFromTheRegistryIsProjectedWithItsModelID(t *testing.T) 
 // A read model built after a user was forgotten (a rebuild, or a projector that was
 // behind) shows their sealed address as erased; another user's reads as stored.
 func TestScans_AForgottenUsersAddressProjectsAsErased(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, d *testDB) {
-		w := newWorld(t)
+	forEachWorld(t, func(t *testing.T, d *testDB, w *world) {
 		gone, kept := domain.NewID(), domain.NewID()
 		hg := w.create(gone, "", "1 Main St")
 		hg.upload("2 Side St", 1)
@@ -458,7 +426,7 @@ func TestScans_AForgottenUsersAddressProjectsAsErased(t *testing.T) {
 		if err := testCipher.Keys.Destroy(context.Background(), gone); err != nil {
 			t.Fatal(err)
 		}
-		catchUp(t, d, w.store, nil, newScansProjector())
+		w.catchUp(d, newScansProjector())
 
 		g := getScan(t, d, hg.ScanID)
 		if g.House.Address == nil || *g.House.Address != personal.Erased {

@@ -117,7 +117,7 @@ func (c *stmtCache) close() {
 // Exec executes a statement.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if !t.dialect.preparesInTx() {
-		return t.tx.ExecContext(ctx, query, args...)
+		return t.tx.ExecContext(ctx, query, t.dialect.planned(query, args)...)
 	}
 	s, err := t.stmt(ctx, query)
 	if err != nil {
@@ -129,7 +129,7 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 // Query runs a query.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if !t.dialect.preparesInTx() {
-		return t.tx.QueryContext(ctx, query, args...)
+		return t.tx.QueryContext(ctx, query, t.dialect.planned(query, args)...)
 	}
 	s, err := t.stmt(ctx, query)
 	if err != nil {
@@ -141,7 +141,7 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 // QueryRow runs a query that returns at most one row.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if !t.dialect.preparesInTx() {
-		return t.tx.QueryRowContext(ctx, query, args...)
+		return t.tx.QueryRowContext(ctx, query, t.dialect.planned(query, args)...)
 	}
 	s, err := t.stmt(ctx, query)
 	if err != nil {

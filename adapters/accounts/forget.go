@@ -62,9 +62,11 @@ func (s *Store) ScansOf(ctx context.Context, userID string) ([]string, error) {
 
 // Forget deletes userID's account and every read row about them, in one transaction
 // (erasure.Accounts). Deleting the user revokes their tokens (a trigger) and their
-// sessions and checklists (cascades); their houses take their scans, rooms, photos'
-// rows, summaries and agent runs with them. The projectors' own deletes of the same
-// rows, when they get to the scans' Deleted events, find nothing left.
+// sessions and checklists (cascades). Their houses, the scans of those houses and of
+// the user, and the rooms, photos' rows, summaries and agent runs of those scans are
+// deleted here, children first: the read model's scan tables have no foreign keys on
+// PostgreSQL, so nothing cascades. The projectors' own deletes of the same rows, when
+// they get to the scans' Deleted events, find nothing left.
 func (s *Store) Forget(ctx context.Context, userID string) error {
 	if !domain.ValidID(userID) {
 		return errUserNotFound()
@@ -74,9 +76,14 @@ func (s *Store) Forget(ctx context.Context, userID string) error {
 		if err := tx.QueryRowContext(ctx, `SELECT email_key FROM users WHERE id = $1`, userID).Scan(&key); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("forget user: %w", err)
 		}
+		const theirScans = `(SELECT id FROM scans WHERE user_id = $1 OR house_id IN (SELECT id FROM houses WHERE user_id = $1))`
 		stmts := []string{
+			`DELETE FROM house_room_images WHERE scan_id IN ` + theirScans,
+			`DELETE FROM rooms WHERE scan_id IN ` + theirScans,
+			`DELETE FROM house_scan_summary WHERE scan_id IN ` + theirScans,
+			`DELETE FROM agents_runs WHERE scan_id IN ` + theirScans,
+			`DELETE FROM scans WHERE id IN ` + theirScans,
 			`DELETE FROM houses WHERE user_id = $1`,
-			`DELETE FROM scans WHERE user_id = $1`,
 			`DELETE FROM user_feed WHERE user_id = $1`,
 			`DELETE FROM user_feed_scans WHERE user_id = $1`,
 			`DELETE FROM user_feed_cursors WHERE user_id = $1`,

@@ -17,15 +17,7 @@ func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
 	srv := startServer(t, dataDir)
 	checkOpenAPI(t, srv)
 	tok := srv.token(domain.NewID(), "user")
-	var created struct{ ScanID string }
-	srv.json("POST", "/api/v1/scans", tok, `{"address":"12 Harbour Road"}`).data(t, &created)
-	scanPath := "/api/v1/scans/" + created.ScanID
-	if r := srv.upload(scanPath+"/images", tok, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`}); r.Status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.Status, r.Body)
-	}
-	if r := srv.json("POST", scanPath+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process: %d %s", r.Status, r.Body)
-	}
+	srv.submitScan(tok, `{"address":"12 Harbour Road"}`, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`})
 
 	if r := srv.json("POST", "/api/v1/auth/signup", "", `{"email":"ana@example.com","password":"secret1","firstName":"Ana","lastName":"Lyst"}`); r.Status != http.StatusCreated {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)

@@ -128,6 +128,9 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	if a.cfg.ScanCache == 0 {
 		a.scans.CacheSize = -1 // the handler reads 0 as its default
 	}
+	// Commands decide on the cached scan and let the append's version check catch a
+	// cache another instance made stale: a stream read saved per command.
+	a.scans.TrustCache = true
 	a.scans.Cipher = a.eng.cipher()
 	a.scans.Observe = a.metrics.ObserveCommand
 	if a.sealer, err = a.newSealer(); err != nil {
@@ -189,8 +192,12 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 		for _, k := range projectionKinds() {
 			r := projections.NewRunner(a.store, a.write, k.live(a.scans.Cipher))
 			r.Logger, r.Lock = log, lock(k.name)
+			r.MinCommitInterval = liveCommitInterval
 			if !k.quiet {
 				r.OnCommit = func(string, event.Recorded) { a.committed() }
+			}
+			if k.background {
+				r.MinCommitInterval = backgroundCommitInterval
 			}
 			a.runners = append(a.runners, r)
 		}
@@ -214,6 +221,16 @@ func openWith(ctx context.Context, cfg Config, x extras, stdout, stderr io.Write
 	}
 	return a, nil
 }
+
+// A live projection commits at most once per interval, gathering what arrives in
+// between: a commit costs far more than a live delivery's few events, so per-event
+// commits were most of the live pipeline's CPU. Browsers wait on the read model's
+// commits, so its interval is a few milliseconds; nobody waits on a background
+// projection's.
+const (
+	liveCommitInterval       = 5 * time.Millisecond
+	backgroundCommitInterval = 50 * time.Millisecond
+)
 
 // feedChannel is the Postgres notification channel on which instances tell each other
 // that the read model moved (new feed rows, new jobs).

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/scanledger/scanledger/domain/audit"
@@ -42,7 +41,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+		e, err := openStores(ctx, cfg, stderr)
 		if err != nil {
 			return err
 		}
@@ -74,8 +73,8 @@ func publicKey(cfg *Config, flagValue string) (ed25519.PublicKey, error) {
 }
 
 // auditFlags are the flags every audit command shares beside the settings.
-func auditFlags(fs *flag.FlagSet) *string {
-	return fs.String("public-key", "", "hex Ed25519 public key seals must be signed with (default: from the audit key file)")
+func auditFlags(fs *flag.FlagSet, publicKey *string) {
+	fs.StringVar(publicKey, "public-key", "", "hex Ed25519 public key seals must be signed with (default: from the audit key file)")
 }
 
 // newSealer loads (or on first start generates) the seal key.

@@ -57,21 +57,18 @@ func embeddedPaths(cfg Config) (db, blobs, secret string, err error) {
 	return db, blobs, filepath.Join(cfg.DataDir, backupSecret), nil
 }
 
-// runBackup copies the database (VACUUM INTO: one consistent snapshot, WAL included),
+// backupCmd copies the database (VACUUM INTO: one consistent snapshot, WAL included),
 // then the photos and the secret, into a new directory, while the server keeps
 // serving. Photos are immutable once stored and are stored before the event that
 // names them, so every photo the copied database names is already there to copy.
-func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	flags, err := cfg.parse("backup", nil, stderr)
-	if err != nil {
-		return err
-	}
-	to := flags.String("to", "", "directory to create with the backup (must not exist)")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	if *to == "" {
+type backupCmd struct{ to string }
+
+func (c *backupCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.to, "to", "", "directory to create with the backup (must not exist)")
+}
+
+func (c *backupCmd) execute(ctx context.Context, cfg Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
+	if c.to == "" {
 		flags.Usage()
 		return flag.ErrHelp
 	}
@@ -82,12 +79,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("backup: no database at %s: %w", dbPath, err)
 	}
-	if _, err := os.Stat(*to); err == nil {
-		return fmt.Errorf("backup: %s already exists", *to)
+	if _, err := os.Stat(c.to); err == nil {
+		return fmt.Errorf("backup: %s already exists", c.to)
 	}
 	// Built beside its destination and renamed at the end, so a directory at --to is
 	// always a whole backup.
-	tmp := filepath.Clean(*to) + ".partial-" + rand.Text()[:8]
+	tmp := filepath.Clean(c.to) + ".partial-" + rand.Text()[:8]
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -113,11 +110,11 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeSynced(filepath.Join(tmp, backupManifest), append(b, '\n')); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := os.Rename(tmp, *to); err != nil {
+	if err := os.Rename(tmp, c.to); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	done = true
-	fmt.Fprintf(stdout, "backup in %s: database, %d photos (%d bytes)", *to, m.Photos, m.Bytes)
+	fmt.Fprintf(stdout, "backup in %s: database, %d photos (%d bytes)", c.to, m.Photos, m.Bytes)
 	if m.Secret {
 		fmt.Fprintln(stdout, ", secret")
 	} else {
@@ -126,26 +123,23 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// runRestore makes a new data dir from a backup. It never overwrites: the data dir must
+// restoreCmd makes a new data dir from a backup. It never overwrites: the data dir must
 // not exist or be empty, and the server must not be running on it.
-func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	flags, err := cfg.parse("restore", nil, stderr)
-	if err != nil {
-		return err
-	}
-	from := flags.String("from", "", "backup directory made by scanledger backup")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	if *from == "" {
+type restoreCmd struct{ from string }
+
+func (c *restoreCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.from, "from", "", "backup directory made by scanledger backup")
+}
+
+func (c *restoreCmd) execute(ctx context.Context, cfg Config, flags *flag.FlagSet, stdout, stderr io.Writer) error {
+	if c.from == "" {
 		flags.Usage()
 		return flag.ErrHelp
 	}
 	var m manifest
-	b, err := os.ReadFile(filepath.Join(*from, backupManifest))
+	b, err := os.ReadFile(filepath.Join(c.from, backupManifest))
 	if err != nil {
-		return fmt.Errorf("restore: %s is not a backup: %w", *from, err)
+		return fmt.Errorf("restore: %s is not a backup: %w", c.from, err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("restore: %s: %w", backupManifest, err)
@@ -168,10 +162,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := copyFile(filepath.Join(*from, m.Database), dbPath); err != nil {
+	if err := copyFile(filepath.Join(c.from, m.Database), dbPath); err != nil {
 		return fmt.Errorf("restore database: %w", err)
 	}
-	photos, _, err := copyTree(ctx, filepath.Join(*from, backupBlobs), blobDir)
+	photos, _, err := copyTree(ctx, filepath.Join(c.from, backupBlobs), blobDir)
 	if err != nil {
 		return fmt.Errorf("restore photos: %w", err)
 	}
@@ -179,7 +173,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("restore: %d photos copied, the backup lists %d", photos, m.Photos)
 	}
 	if m.Secret {
-		if err := copyFile(filepath.Join(*from, backupSecret), secretPath); err != nil {
+		if err := copyFile(filepath.Join(c.from, backupSecret), secretPath); err != nil {
 			return fmt.Errorf("restore secret: %w", err)
 		}
 	}

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
@@ -15,15 +14,7 @@ import (
 func TestWorkerEventsPointAtTheirAttemptsProcessingStarted(t *testing.T) {
 	srv := startServer(t, t.TempDir())
 	tok := srv.token(domain.NewID(), "user")
-	var created struct{ ScanID string }
-	srv.json("POST", "/api/v1/scans", tok, `{"address":"12 Harbour Road"}`).data(t, &created)
-	path := "/api/v1/scans/" + created.ScanID
-	if r := srv.upload(path+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.Status, r.Body)
-	}
-	if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process: %d %s", r.Status, r.Body)
-	}
+	_, path := srv.submitScan(tok, `{"address":"12 Harbour Road"}`, photos(t), nil)
 	type meta struct{ EventID, UserID, CorrelationID, CausationID string }
 	var events []struct {
 		Type     string

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -34,15 +33,7 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	live := srv.follow(ctx, tok, "", "")
 
-	var created struct{ ScanID string }
-	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-	scanPath := "/api/v1/scans/" + created.ScanID
-	if r := srv.upload(scanPath+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.Status, r.Body)
-	}
-	if r := srv.json("POST", scanPath+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process: %d %s", r.Status, r.Body)
-	}
+	_, scanPath := srv.submitScan(tok, `{}`, photos(t), nil)
 	// Wait until the analysis is under way (it is held there) and a live event has
 	// reached the client, then kill the server mid-flight.
 	var seen []liveEvent

@@ -236,6 +236,22 @@ func (s *server) upload(path, tok string, files []file, fields map[string]string
 	return s.do(http.MethodPost, path, tok, mw.FormDataContentType(), &buf)
 }
 
+// submitScan creates a scan with the create body, uploads files to it with the upload's
+// fields and asks for its processing, as the app does; it returns the scan's id and path.
+func (s *server) submitScan(tok, create string, files []file, fields map[string]string) (id, path string) {
+	s.t.Helper()
+	var created struct{ ScanID string }
+	s.json("POST", "/api/v1/scans", tok, create).data(s.t, &created)
+	path = "/api/v1/scans/" + created.ScanID
+	if r := s.upload(path+"/images", tok, files, fields); r.Status != http.StatusCreated {
+		s.t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	if r := s.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
+		s.t.Fatalf("process: %d %s", r.Status, r.Body)
+	}
+	return created.ScanID, path
+}
+
 // photos returns the real room photos from ../shared/data/photos.
 func photos(t *testing.T) []file {
 	t.Helper()

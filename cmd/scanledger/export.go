@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -14,24 +14,21 @@ import (
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
-// runExport is `scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]`:
+// exportCmd is `scanledger export [--scan ID | --from T --to T] [--user ID] [--out F]`:
 // seal, then write the selected scans with the seal, proofs and public key, for
 // `scanledger verify --file`.
-func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("export", nil, stderr)
-	if err != nil {
-		return err
-	}
-	scanID := fs.String("scan", "", "export this scan only")
-	from := fs.String("from", "", "export scans created at or after this RFC 3339 time")
-	to := fs.String("to", "", "export scans created before this RFC 3339 time")
-	user := fs.String("user", "", "export only this user's scans")
-	outPath := fs.String("out", "", "write to this file (default: standard output)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	sel, err := scanSelection(*scanID, *from, *to, *user)
+type exportCmd struct{ scanID, from, to, user, out string }
+
+func (c *exportCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.scanID, "scan", "", "export this scan only")
+	fs.StringVar(&c.from, "from", "", "export scans created at or after this RFC 3339 time")
+	fs.StringVar(&c.to, "to", "", "export scans created before this RFC 3339 time")
+	fs.StringVar(&c.user, "user", "", "export only this user's scans")
+	fs.StringVar(&c.out, "out", "", "write to this file (default: standard output)")
+}
+
+func (c *exportCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+	sel, err := scanSelection(c.scanID, c.from, c.to, c.user)
 	if err != nil {
 		return err
 	}
@@ -39,14 +36,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer e.close()
 	out := stdout
-	if *outPath != "" {
-		f, err := os.Create(*outPath)
+	if c.out != "" {
+		f, err := os.Create(c.out)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -57,7 +54,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := x.Export(ctx, out, sel); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if f, ok := out.(*os.File); ok && *outPath != "" {
+	if f, ok := out.(*os.File); ok && c.out != "" {
 		return f.Sync()
 	}
 	return nil

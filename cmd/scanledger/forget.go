@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/scanledger/scanledger/domain"
@@ -21,20 +21,17 @@ func (a *App) eraser() *erasure.Eraser {
 		Trail: a.trail, Scrub: a.eng.scrub}
 }
 
-// runForget is `scanledger forget --email E`: the operator's way to erase a user (as
+// forgetCmd is `scanledger forget --email E`: the operator's way to erase a user (as
 // DELETE /api/v1/users/me does for themselves). It opens the same stores as serve and
 // works while the service runs.
-func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("forget", nil, stderr)
-	if err != nil {
-		return err
-	}
-	email := fs.String("email", "", "the user's email")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *email == "" || fs.NArg() > 0 {
+type forgetCmd struct{ email string }
+
+func (c *forgetCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.email, "email", "", "the user's email")
+}
+
+func (c *forgetCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
+	if c.email == "" || fs.NArg() > 0 {
 		return errors.New("usage: scanledger forget --email EMAIL")
 	}
 	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)
@@ -42,7 +39,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
-	id, err := a.accounts.UserIDByEmail(ctx, *email)
+	id, err := a.accounts.UserIDByEmail(ctx, c.email)
 	if err != nil {
 		return fmt.Errorf("forget: %s", domain.ErrorMessage(err))
 	}
@@ -58,7 +55,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // fields were sealed that still hold personal data in clear, which no erasure can reach
 // (see docs/audit.md).
 func runPlaintext(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -15,49 +15,46 @@ import (
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
-// runHistory is `scanledger history --scan ID [--version N | --at T]`: a scan's
+// historyCmd is `scanledger history --scan ID [--version N | --at T]`: a scan's
 // timeline, or its state after one version or at one time.
-func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("history", nil, stderr)
-	if err != nil {
-		return err
-	}
-	scanID := fs.String("scan", "", "the scan")
-	version := fs.String("version", "", "print the state right after this version")
-	at := fs.String("at", "", "print the state at this RFC 3339 time")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if !domain.ValidID(*scanID) {
+type historyCmd struct{ scanID, version, at string }
+
+func (c *historyCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.scanID, "scan", "", "the scan")
+	fs.StringVar(&c.version, "version", "", "print the state right after this version")
+	fs.StringVar(&c.at, "at", "", "print the state at this RFC 3339 time")
+}
+
+func (c *historyCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+	if !domain.ValidID(c.scanID) {
 		return fmt.Errorf("history: --scan must be a scan id (UUID)")
 	}
-	if *version != "" && *at != "" {
+	if c.version != "" && c.at != "" {
 		return fmt.Errorf("history: give --version or --at, not both")
 	}
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer e.close()
 	h := e.scans()
-	recs, err := h.History(ctx, *scanID)
+	recs, err := h.History(ctx, c.scanID)
 	if err != nil {
 		return err
 	}
 	if len(recs) == 0 {
-		return fmt.Errorf("history: scan %s not found", *scanID)
+		return fmt.Errorf("history: scan %s not found", c.scanID)
 	}
 	var keep func(event.Recorded, event.Metadata) bool
 	switch {
-	case *version != "":
-		n, err := strconv.ParseInt(*version, 10, 64)
+	case c.version != "":
+		n, err := strconv.ParseInt(c.version, 10, 64)
 		if err != nil || n < 0 {
 			return fmt.Errorf("history: --version must be a whole number >= 0")
 		}
 		keep = scan.UpToVersion(n)
-	case *at != "":
-		t, err := time.Parse(time.RFC3339Nano, *at)
+	case c.at != "":
+		t, err := time.Parse(time.RFC3339Nano, c.at)
 		if err != nil {
 			return fmt.Errorf("history: --at must be an RFC 3339 time")
 		}
@@ -65,12 +62,12 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return printTimeline(stdout, recs)
 	}
-	snap, err := scan.Replay(ctx, h.Cipher, *scanID, recs, keep)
+	snap, err := scan.Replay(ctx, h.Cipher, c.scanID, recs, keep)
 	if err != nil {
 		return err
 	}
 	if snap.Version < 0 {
-		return fmt.Errorf("history: scan %s did not exist yet then", *scanID)
+		return fmt.Errorf("history: scan %s did not exist yet then", c.scanID)
 	}
 	sc := snap.Scan
 	fmt.Fprintf(stdout, "scan %s at version %d (%s, %s)\n", sc.ID, snap.Version, snap.Type, snap.At.Format(time.RFC3339Nano))

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -23,15 +22,7 @@ func TestLiveClientOnOneInstanceHearsWorkOfAnother(t *testing.T) {
 	defer cancel()
 	live := b.follow(ctx, tok, "", "")
 
-	var created struct{ ScanID string }
-	b.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-	path := "/api/v1/scans/" + created.ScanID
-	if r := b.upload(path+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
-		t.Fatalf("upload on B: %d %s", r.Status, r.Body)
-	}
-	if r := b.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process on B: %d %s", r.Status, r.Body)
-	}
+	_, path := b.submitScan(tok, `{}`, photos(t), nil)
 	got := until(t, live, "scan:completed", 120*time.Second)
 	if got[0].Event != "scan:uploaded" {
 		t.Fatalf("B's client missed events: %+v", got)
@@ -62,16 +53,8 @@ func TestKillingOneOfTwoInstancesLosesNothing(t *testing.T) {
 		if i%2 == 1 {
 			srv = b
 		}
-		var created struct{ ScanID string }
-		srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-		path := "/api/v1/scans/" + created.ScanID
-		if r := srv.upload(path+"/images", tok, photos(t)[1:], nil); r.Status != http.StatusCreated {
-			t.Fatalf("upload: %d %s", r.Status, r.Body)
-		}
-		if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-			t.Fatalf("process: %d %s", r.Status, r.Body)
-		}
-		ids = append(ids, created.ScanID)
+		id, _ := srv.submitScan(tok, `{}`, photos(t)[1:], nil)
+		ids = append(ids, id)
 	}
 	// Kill A while analyses are in flight.
 	for deadline := time.Now().Add(60 * time.Second); agents.Calls() == 0; time.Sleep(20 * time.Millisecond) {

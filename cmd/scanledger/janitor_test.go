@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -14,14 +12,7 @@ import (
 // sign-in attempts and sessions are the accounts' own, pruned by their own janitor.
 func TestTheFeedJanitorDoesNotPruneAccounts(t *testing.T) {
 	ctx := context.Background()
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", t.TempDir()}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(ctx, withoutListening(cfg), io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openDataDirApp(t, t.TempDir())
 	defer a.Close()
 	old := a.write.Dialect.Time(time.Now().Add(-30 * 24 * time.Hour))
 	if _, err := a.write.ExecContext(ctx, `INSERT INTO login_attempts (id, email_key, ip, attempted_at) VALUES ($1, $2, $3, $4)`,

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ func startProcessing(t *testing.T, srv *server, agents *agentstest.Server, tok s
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	live := srv.follow(ctx, tok, "", "")
-	var created struct{ ScanID string }
-	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-	path := "/api/v1/scans/" + created.ScanID
-	if r := srv.upload(path+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.Status, r.Body)
-	}
-	if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process: %d %s", r.Status, r.Body)
-	}
+	_, path := srv.submitScan(tok, `{}`, photos(t), nil)
 	calls := agents.Calls()
 	waitFor(t, 60*time.Second, "the analysis to start", func() bool { return agents.Calls() > calls })
 	return path, live, cancel

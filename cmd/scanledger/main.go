@@ -60,41 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	if f, ok := commands()[cmd]; ok {
+		return f(ctx, args, stdout, stderr)
+	}
 	switch cmd {
-	case "serve":
-		return runServe(ctx, args, stdout, stderr)
-	case "token":
-		return runToken(ctx, args, stdout, stderr)
-	case "scan":
-		return runScan(ctx, args, stdout, stderr)
-	case "scans":
-		return runScans(ctx, args, stdout, stderr)
-	case "role":
-		return runRole(ctx, args, stdout, stderr)
-	case "revoke":
-		return runRevoke(ctx, args, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, args, stdout, stderr)
-	case "audit":
-		return runAudit(ctx, args, stdout, stderr)
-	case "verify":
-		return runVerify(ctx, args, stdout, stderr)
-	case "export":
-		return runExport(ctx, args, stdout, stderr)
-	case "history":
-		return runHistory(ctx, args, stdout, stderr)
-	case "forget":
-		return runForget(ctx, args, stdout, stderr)
-	case "query":
-		return runQuery(ctx, args, stdout, stderr)
-	case "backup":
-		return runBackup(ctx, args, stdout, stderr)
-	case "restore":
-		return runRestore(ctx, args, stdout, stderr)
-	case "loadgen":
-		return runLoadgen(ctx, args, stdout, stderr)
-	case "projections":
-		return runProjections(ctx, args, stdout, stderr)
 	case "config":
 		return runConfig(args, stdout, stderr)
 	case "help":

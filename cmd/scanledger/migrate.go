@@ -13,8 +13,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := cfg.parse("migrate", args, stderr); err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	e, err := openEngines(ctx, cfg, log)
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

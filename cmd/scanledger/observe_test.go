@@ -240,15 +240,7 @@ func TestAccessLogHasOneLinePerRequestAndNoToken(t *testing.T) {
 func TestMetricsCountAScanThroughThePipeline(t *testing.T) {
 	srv := startServer(t, t.TempDir())
 	tok := srv.token(domain.NewID(), "user")
-	var created struct{ ScanID string }
-	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-	path := "/api/v1/scans/" + created.ScanID
-	if r := srv.upload(path+"/images", tok, photos(t), nil); r.Status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.Status, r.Body)
-	}
-	if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-		t.Fatalf("process: %d %s", r.Status, r.Body)
-	}
+	_, path := srv.submitScan(tok, `{}`, photos(t), nil)
 	waitFor(t, 120*time.Second, "the scan to succeed", func() bool {
 		var s struct{ Status string }
 		srv.do("GET", path, tok, "", nil).data(t, &s)

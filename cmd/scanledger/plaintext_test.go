@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +17,7 @@ import (
 func TestAuditPlaintextListsTheOldEventsThatHoldPersonalDataInClear(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDataDir(t, dir)
 	// As an older scanledger wrote them: a version 1 Created with the address in
 	// clear, and a role grant naming the user by email.
 	old := domain.NewID()

@@ -52,6 +52,9 @@ type projectionKind struct {
 	why     string
 	// quiet projections wake neither hub nor worker: nobody waits on their commits.
 	quiet bool
+	// background projections are read by no browser waiting for a live message (the
+	// job queue, analytics): they may commit less often while live.
+	background bool
 	// tables and views are what a rebuild replaces; kept are tables under the same
 	// checkpoint that it leaves alone.
 	tables, views, kept []string
@@ -75,10 +78,11 @@ func projectionKinds() []projectionKind {
 			tables: scans.Tables, views: scans.Views, kept: feed.Tables,
 		},
 		{
-			name: jobs.Name,
-			live: func(*personal.Cipher) projections.Projection { return jobs.NewProjector() },
-			why:  "scan_jobs is the workers' queue: its leases and claims are recorded by no event, so a rebuild would lose them",
-			kept: jobs.Tables,
+			name:       jobs.Name,
+			live:       func(*personal.Cipher) projections.Projection { return jobs.NewProjector() },
+			background: true,
+			why:        "scan_jobs is the workers' queue: its leases and claims are recorded by no event, so a rebuild would lose them",
+			kept:       jobs.Tables,
 		},
 		{
 			name:    analytics.Name,
@@ -87,7 +91,7 @@ func projectionKinds() []projectionKind {
 			tables:  analytics.Tables,
 			// Its own checkpoint: a read model that predates it catches up from the first
 			// event.
-			quiet: true,
+			quiet: true, background: true,
 		},
 	}
 }

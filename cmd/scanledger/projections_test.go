@@ -67,15 +67,7 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			live := srv.follow(ctx, tok, "", "")
-			var created struct{ ScanID string }
-			srv.json("POST", "/api/v1/scans", tok, `{"address":"12 Harbour Road"}`).data(t, &created)
-			scanPath := "/api/v1/scans/" + created.ScanID
-			if r := srv.upload(scanPath+"/images", tok, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`}); r.Status != http.StatusCreated {
-				t.Fatalf("upload: %d %s", r.Status, r.Body)
-			}
-			if r := srv.json("POST", scanPath+"/process", tok, `{}`); r.Status != http.StatusCreated {
-				t.Fatalf("process: %d %s", r.Status, r.Body)
-			}
+			scanID, scanPath := srv.submitScan(tok, `{"address":"12 Harbour Road"}`, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`})
 			got := until(t, live, "scan:completed", 120*time.Second)
 			lastID := got[len(got)-1].ID
 
@@ -84,9 +76,9 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 				var n int
 				return db.QueryRow(`SELECT count(DISTINCT position) FROM projection_checkpoints`).Scan(&n) == nil && n == 1
 			})
-			liveRows := scanRows(t, db, created.ScanID, owned...)
+			liveRows := scanRows(t, db, scanID, owned...)
 			// A row gone wrong, as a since-fixed bug or a hand edit leaves it.
-			if _, err := db.Exec(`UPDATE scans SET status = 'failed', failure_code = 'corrupted' WHERE id = $1`, created.ScanID); err != nil {
+			if _, err := db.Exec(`UPDATE scans SET status = 'failed', failure_code = 'corrupted' WHERE id = $1`, scanID); err != nil {
 				t.Fatal(err)
 			}
 
@@ -134,7 +126,7 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 				t.Fatalf("swap analytics: %v\n%s", err, out)
 			}
 			// Row for row what the read model held of the scan before the corruption.
-			for table, rows := range scanRows(t, db, created.ScanID, owned...) {
+			for table, rows := range scanRows(t, db, scanID, owned...) {
 				if strings.Join(rows, "\n") != strings.Join(liveRows[table], "\n") {
 					t.Errorf("%s after the swaps:\n%s\nwant\n%s", table, strings.Join(rows, "\n"), strings.Join(liveRows[table], "\n"))
 				}
@@ -162,11 +154,11 @@ func TestProjections_RebuildBesideAndSwapWhileServingSendsNothingAgainKeepsSessi
 
 			// Stopped, a rebuild runs in place (holding the data dir or the projection's lock).
 			srv.stop()
-			liveRows = scanRows(t, db, created.ScanID, owned...)
+			liveRows = scanRows(t, db, scanID, owned...)
 			if out, err := projectionsCmd(dir, env, "rebuild", "readmodel"); err != nil || !strings.Contains(out, "readmodel swapped") {
 				t.Fatalf("rebuild in place: %v\n%s", err, out)
 			}
-			for table, rows := range scanRows(t, db, created.ScanID, owned...) {
+			for table, rows := range scanRows(t, db, scanID, owned...) {
 				if strings.Join(rows, "\n") != strings.Join(liveRows[table], "\n") {
 					t.Errorf("%s changed in a rebuild in place:\n%s\nwant\n%s", table, strings.Join(rows, "\n"), strings.Join(liveRows[table], "\n"))
 				}

@@ -16,23 +16,20 @@ import (
 	"github.com/scanledger/scanledger/adapters/sqlite"
 )
 
-// runQuery runs one read-only SQL statement against the embedded read model and prints
+// queryCmd runs one read-only SQL statement against the embedded read model and prints
 // the rows as an aligned table or as CSV. The PostgreSQL read model has its own
 // read-only role for this (docs/analytics.md).
-func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("query", nil, stderr)
-	if err != nil {
-		return err
-	}
-	format := fs.String("format", "table", "output: table or csv")
+type queryCmd struct{ format string }
+
+func (c *queryCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.format, "format", "table", "output: table or csv")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: scanledger query [flags] "SELECT ..."`)
+		fmt.Fprintln(fs.Output(), `usage: scanledger query [flags] "SELECT ..."`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+}
+
+func (c *queryCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	// Flags may follow the statement too.
 	rest := fs.Args()
 	if len(rest) > 1 {
@@ -48,7 +45,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	if *format != "table" && *format != "csv" {
+	if c.format != "table" && c.format != "csv" {
 		return fmt.Errorf("query: --format must be table or csv")
 	}
 	stmt := rest[0]
@@ -69,7 +66,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
-	if *format == "csv" {
+	if c.format == "csv" {
 		return writeQueryCSV(stdout, rows)
 	}
 	return writeQueryTable(stdout, rows)

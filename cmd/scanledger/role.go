@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -11,20 +12,17 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 )
 
-// runRole is `scanledger role --email E --role R`: roles are granted only here, by an
+// roleCmd is `scanledger role --email E --role R`: roles are granted only here, by an
 // operator with access to the database, never through the API.
-func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("role", nil, stderr)
-	if err != nil {
-		return err
-	}
-	email := fs.String("email", "", "the user's email")
-	role := fs.String("role", "", "user, admin, auditor or analyst")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *email == "" || *role == "" || fs.NArg() > 0 {
+type roleCmd struct{ email, role string }
+
+func (c *roleCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.email, "email", "", "the user's email")
+	fs.StringVar(&c.role, "role", "", "user, admin, auditor or analyst")
+}
+
+func (c *roleCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
+	if c.email == "" || c.role == "" || fs.NArg() > 0 {
 		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
 	}
 	acc, err := openAccounts(ctx, cfg, stderr)
@@ -32,41 +30,38 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer acc.close()
-	if err := acc.SetRole(ctx, *email, *role); err != nil {
+	if err := acc.SetRole(ctx, c.email, c.role); err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
 	}
-	id, err := acc.UserIDByEmail(ctx, *email)
+	id, err := acc.UserIDByEmail(ctx, c.email)
 	if err != nil {
 		return fmt.Errorf("role: %s", domain.ErrorMessage(err))
 	}
-	if err := recordGrant(ctx, acc.eng.store, id, *role); err != nil {
+	if err := recordGrant(ctx, acc.eng.store, id, c.role); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s is now %s\n", *email, *role)
+	fmt.Fprintf(stdout, "%s is now %s\n", c.email, c.role)
 	return nil
 }
 
-// runRevoke is `scanledger revoke --email E`: the user's refresh tokens stop at once
+// revokeCmd is `scanledger revoke --email E`: the user's refresh tokens stop at once
 // and access tokens within the API's user-check interval (5 s); logging in again works.
-func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("revoke", nil, stderr)
-	if err != nil {
-		return err
-	}
-	email := fs.String("email", "", "the user's email")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+type revokeCmd struct{ email string }
+
+func (c *revokeCmd) setFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.email, "email", "", "the user's email")
+}
+
+func (c *revokeCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
 	acc, err := openAccounts(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer acc.close()
-	if err := acc.RevokeTokens(ctx, *email); err != nil {
+	if err := acc.RevokeTokens(ctx, c.email); err != nil {
 		return fmt.Errorf("revoke: %s", domain.ErrorMessage(err))
 	}
-	fmt.Fprintf(stdout, "every token of %s is revoked\n", *email)
+	fmt.Fprintf(stdout, "every token of %s is revoked\n", c.email)
 	return nil
 }
 
@@ -79,8 +74,7 @@ type accountsOnly struct {
 }
 
 func openAccounts(ctx context.Context, cfg Config, stderr io.Writer) (*accountsOnly, error) {
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	eng, err := openEngines(ctx, cfg, log)
+	eng, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"strings"
 	"testing"
-
-	"github.com/scanledger/scanledger/domain/account"
 )
 
 // role, revoke and migrate change rows in the database and open nothing else: a photo
@@ -15,18 +10,7 @@ import (
 // to start.
 func TestRoleRevokeAndMigrateOpenOnlyTheDatabase(t *testing.T) {
 	dir := t.TempDir()
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(context.Background(), withoutListening(cfg), io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.accounts.Signup(context.Background(), account.NewUser{Email: "ada@example.com", Password: "secret1"}); err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
+	signUpIn(t, dir, "ada@example.com")
 
 	// Nothing listens on port 1: opening the photo store would fail. The settings come
 	// from the environment, as in a deployment where every command shares it.

@@ -100,15 +100,7 @@ func TestControlCharactersFromTheAnalyzerNeverParkAProjection(t *testing.T) {
 			srv := startServer(t, t.TempDir(), append(m.env(t), "SCANLEDGER_ANALYZER="+agents.URL)...)
 			tok := srv.token(domain.NewID(), "user")
 			for _, want := range []string{"control characters", "bad\uFFFDinput"} {
-				var created struct{ ScanID string }
-				srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
-				path := "/api/v1/scans/" + created.ScanID
-				if r := srv.upload(path+"/images", tok, photos(t)[1:], nil); r.Status != http.StatusCreated {
-					t.Fatalf("upload: %d %s", r.Status, r.Body)
-				}
-				if r := srv.json("POST", path+"/process", tok, `{}`); r.Status != http.StatusCreated {
-					t.Fatalf("process: %d %s", r.Status, r.Body)
-				}
+				_, path := srv.submitScan(tok, `{}`, photos(t)[1:], nil)
 				var got struct{ Status, Error string }
 				waitFor(t, 60*time.Second, "the scan to fail in the read model", func() bool {
 					r := srv.do("GET", path, tok, "", nil)

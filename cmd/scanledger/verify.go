@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -15,29 +15,26 @@ import (
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
-// runVerify is `scanledger verify [--all | --scan ID]`: every chain and every head
+// verifyCmd is `scanledger verify [--all | --scan ID]`: every chain and every head
 // against the latest seal. Exit 0 only when nothing is wrong.
-func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs, err := cfg.parse("verify", nil, stderr)
-	if err != nil {
-		return err
-	}
+type verifyCmd struct{ scanID, file, publicKey string }
+
+func (c *verifyCmd) setFlags(fs *flag.FlagSet) {
 	_ = fs.Bool("all", false, "verify every stream (the default)")
-	scanID := fs.String("scan", "", "verify one scan only")
-	file := fs.String("file", "", "verify an export file instead, with no database")
-	pubFlag := auditFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	fs.StringVar(&c.scanID, "scan", "", "verify one scan only")
+	fs.StringVar(&c.file, "file", "", "verify an export file instead, with no database")
+	auditFlags(fs, &c.publicKey)
+}
+
+func (c *verifyCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
+	if c.file != "" {
+		return verifyFile(c.file, c.publicKey, stdout)
 	}
-	if *file != "" {
-		return verifyFile(*file, *pubFlag, stdout)
-	}
-	pub, err := publicKey(&cfg, *pubFlag)
+	pub, err := publicKey(&cfg, c.publicKey)
 	if err != nil {
 		return err
 	}
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -45,11 +42,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	v := audit.Verifier{Store: e.store, Public: pub}
 	start := time.Now()
 	var rep audit.Report
-	if *scanID != "" {
-		if !domain.ValidID(*scanID) {
-			return fmt.Errorf("verify: scan id %q is not a UUID", *scanID)
+	if c.scanID != "" {
+		if !domain.ValidID(c.scanID) {
+			return fmt.Errorf("verify: scan id %q is not a UUID", c.scanID)
 		}
-		rep, err = v.Stream(ctx, scan.StreamName(*scanID))
+		rep, err = v.Stream(ctx, scan.StreamName(c.scanID))
 	} else {
 		if isTerminal(stderr) {
 			v.Progress = func(n int64) { fmt.Fprintf(stderr, "\rverifying... %d events", n) }

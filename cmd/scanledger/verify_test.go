@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/scanledger/scanledger/domain"
-	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
@@ -19,14 +16,7 @@ import (
 func seedScans(t *testing.T, dataDir string, n int) []string {
 	t.Helper()
 	ctx := context.Background()
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", dataDir}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEngines(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDataDir(t, dataDir)
 	defer e.close()
 	h := e.scans()
 	var ids []string
@@ -84,14 +74,7 @@ func TestVerifyAllNamesTheStreamAndVersionSomeoneDeleted(t *testing.T) {
 	if out, err := runCmd(t, "audit", "seal", "--data-dir", dir); err != nil {
 		t.Fatalf("audit seal: %v\n%s", err, out)
 	}
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEngines(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDataDir(t, dir)
 	for _, q := range []string{`DROP TRIGGER events_no_delete`, `DELETE FROM events WHERE stream_id = '` + scan.StreamName(ids[0]) + `' AND version = 1`} {
 		if _, err := e.sqlite.Write.Exec(q); err != nil {
 			t.Fatal(err)
@@ -127,26 +110,11 @@ func TestHistoryPrintsATimelineAndTheStateAtAVersion(t *testing.T) {
 
 func TestARoleGrantIsRecordedInTheAccessTrail(t *testing.T) {
 	dir := t.TempDir()
-	var cfg Config
-	if _, err := cfg.parse("test", []string{"--data-dir", dir}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(context.Background(), withoutListening(cfg), io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ada, err := a.accounts.Signup(context.Background(), account.NewUser{Email: "ada@example.com", Password: "secret1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
+	ada := signUpIn(t, dir, "ada@example.com")
 	if out, err := runCmd(t, "role", "--data-dir", dir, "--email", "ada@example.com", "--role", "auditor"); err != nil {
 		t.Fatalf("role: %v\n%s", err, out)
 	}
-	e, err := openEngines(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDataDir(t, dir)
 	defer e.close()
 	entries, err := audit.NewTrail(e.store).Entries(context.Background(), nil)
 	if err != nil {

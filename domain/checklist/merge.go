@@ -40,20 +40,16 @@ import (
 // not an object or list; only string ids match, so items without one are appended.
 // Merge fails only when an input is not valid JSON.
 func Merge(base json.RawMessage, customs ...json.RawMessage) (json.RawMessage, error) {
-	b, err := decodeRow(base)
+	acc, _, err := decodeObject(base)
 	if err != nil {
 		return nil, fmt.Errorf("merge checklist: base: %w", err)
 	}
-	acc, ok := b.(*object)
-	if !ok {
-		acc = newObject()
-	}
 	for i, raw := range customs {
-		c, err := decodeRow(raw)
+		custom, ok, err := decodeObject(raw)
 		if err != nil {
 			return nil, fmt.Errorf("merge checklist: custom %d: %w", i, err)
 		}
-		if custom, ok := c.(*object); ok {
+		if ok {
 			acc = mergeChecklist(acc, custom)
 		}
 	}
@@ -118,6 +114,19 @@ func decodeRow(raw json.RawMessage) (any, error) {
 		return nil, nil
 	}
 	return parse(raw, parseOptions{})
+}
+
+// decodeObject decodes a stored itemsRaw that should hold an object; ok is false for
+// anything else (no content, null, a list...), which decodes as an empty object.
+func decodeObject(raw json.RawMessage) (obj *object, ok bool, err error) {
+	v, err := decodeRow(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	if obj, ok := v.(*object); ok {
+		return obj, true, nil
+	}
+	return newObject(), false, nil
 }
 
 // mergeChecklist is one step of the fold: acc with custom merged in. Neither input is

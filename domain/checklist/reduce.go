@@ -35,13 +35,9 @@ import (
 // are dropped. A checklist that is not an object becomes {}. Every other top-level or
 // group key, such as description, passes through unchanged.
 func Reduce(checklist json.RawMessage) (json.RawMessage, error) {
-	v, err := decodeRow(checklist)
+	root, _, err := decodeObject(checklist)
 	if err != nil {
 		return nil, fmt.Errorf("reduce checklist: %w", err)
-	}
-	root, ok := v.(*object)
-	if !ok {
-		root = newObject()
 	}
 	out, err := encode(reduceChecklist(root))
 	if err != nil {
@@ -51,7 +47,7 @@ func Reduce(checklist json.RawMessage) (json.RawMessage, error) {
 }
 
 func reduceChecklist(root *object) *object {
-	out := root.clone()
+	out := reduceGroup(root) // the top level's items are reduced as a group's are
 	if v, ok := out.get("default"); ok {
 		if g, isObj := v.(*object); isObj {
 			out.set("default", reduceGroup(g))
@@ -76,13 +72,6 @@ func reduceChecklist(root *object) *object {
 			}
 		}
 		out.set(key, reduced)
-	}
-	if v, ok := out.get("items"); ok {
-		if items, isList := v.([]any); isList {
-			out.set("items", reduceItems(items))
-		} else {
-			out.del("items")
-		}
 	}
 	return out
 }

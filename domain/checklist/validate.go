@@ -195,10 +195,18 @@ func (c *checker) types(path string, v any) {
 	}
 }
 
-func (c *checker) items(path string, v any) {
+// list is v as a list, or reports that it must be a list of what.
+func (c *checker) list(path string, v any, what string) ([]any, bool) {
 	list, ok := v.([]any)
 	if !ok {
-		c.add(path, "must be a list of items")
+		c.add(path, "must be a list of "+what)
+	}
+	return list, ok
+}
+
+func (c *checker) items(path string, v any) {
+	list, ok := c.list(path, v, "items")
+	if !ok {
 		return
 	}
 	before := c.nItems
@@ -206,10 +214,16 @@ func (c *checker) items(path string, v any) {
 	if before <= MaxItems && c.nItems > MaxItems {
 		c.add(path, fmt.Sprintf("brings the checklist to more than %d items", MaxItems))
 	}
+	c.eachItem(path, list, true)
+}
+
+// eachItem checks the items of list, or subitems when top is false, and that no two
+// share an id.
+func (c *checker) eachItem(path string, list []any, top bool) {
 	seen := make(map[string]int, len(list))
 	for i, it := range list {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if id := c.item(p, it, true); id != "" {
+		if id := c.item(p, it, top); id != "" {
 			if j, dup := seen[id]; dup {
 				c.add(p+".id", fmt.Sprintf("%q is already the id of %s[%d]", id, path, j))
 			} else {
@@ -282,31 +296,19 @@ func (c *checker) item(path string, v any, top bool) string {
 }
 
 func (c *checker) subitems(path string, v any) {
-	list, ok := v.([]any)
+	list, ok := c.list(path, v, "subitems")
 	if !ok {
-		c.add(path, "must be a list of subitems")
 		return
 	}
 	if len(list) > MaxSubitems {
 		c.add(path, fmt.Sprintf("has %d subitems, more than %d", len(list), MaxSubitems))
 	}
-	seen := make(map[string]int, len(list))
-	for i, s := range list {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		if id := c.item(p, s, false); id != "" {
-			if j, dup := seen[id]; dup {
-				c.add(p+".id", fmt.Sprintf("%q is already the id of %s[%d]", id, path, j))
-			} else {
-				seen[id] = i
-			}
-		}
-	}
+	c.eachItem(path, list, false)
 }
 
 func (c *checker) options(path string, v any, qualityOnly bool) {
-	list, ok := v.([]any)
+	list, ok := c.list(path, v, "strings")
 	if !ok {
-		c.add(path, "must be a list of strings")
 		return
 	}
 	if len(list) > MaxOptions {

@@ -3,6 +3,7 @@ package event_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -66,14 +67,22 @@ type fakeLog struct {
 	notify event.Notifier
 }
 
+// add appends n events and wakes the followers.
 func (l *fakeLog) add(n int) {
-	l.mu.Lock()
 	for range n {
-		pos := len(l.events) + 1
-		l.events = append(l.events, event.Recorded{ID: strconv.Itoa(pos), Position: event.Cursor(strconv.Itoa(pos))})
+		l.addUnannounced()
 	}
-	l.mu.Unlock()
 	l.notify.Notify()
+}
+
+// addUnannounced appends one event and wakes no one, as a commit nobody notified of;
+// it returns the event's ID.
+func (l *fakeLog) addUnannounced() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := strconv.Itoa(len(l.events) + 1)
+	l.events = append(l.events, event.Recorded{ID: id, Position: event.Cursor(id)})
+	return id
 }
 
 func (l *fakeLog) read(ctx context.Context, after event.Cursor, max int) ([]event.Recorded, error) {
@@ -115,18 +124,6 @@ func receive(t *testing.T, batches <-chan []string) []string {
 	}
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestFollowCatchesUpInBatchesThenDeliversWhatIsWoken(t *testing.T) {
 	var l fakeLog
 	l.add(7)
@@ -134,12 +131,12 @@ func TestFollowCatchesUpInBatchesThenDeliversWhatIsWoken(t *testing.T) {
 	defer cancel()
 	batches, done := follow(ctx, event.Follower{Read: l.read, Wake: l.notify.Wait, Poll: time.Hour, Batch: 3}, event.Start)
 	for _, want := range [][]string{{"1", "2", "3"}, {"4", "5", "6"}, {"7"}} {
-		if got := receive(t, batches); !equal(got, want) {
+		if got := receive(t, batches); !slices.Equal(got, want) {
 			t.Fatalf("got batch %v, want %v", got, want)
 		}
 	}
 	l.add(2) // with an hour's poll, only the wake-up can deliver these
-	if got := receive(t, batches); !equal(got, []string{"8", "9"}) {
+	if got := receive(t, batches); !slices.Equal(got, []string{"8", "9"}) {
 		t.Fatalf("got live batch %v, want [8 9]", got)
 	}
 	cancel()
@@ -151,38 +148,27 @@ func TestFollowCatchesUpInBatchesThenDeliversWhatIsWoken(t *testing.T) {
 func TestFollowStartsAfterTheCursor(t *testing.T) {
 	var l fakeLog
 	l.add(5)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	batches, _ := follow(ctx, event.Follower{Read: l.read, Wake: l.notify.Wait}, "3")
-	if got := receive(t, batches); !equal(got, []string{"4", "5"}) {
+	batches, _ := follow(t.Context(), event.Follower{Read: l.read, Wake: l.notify.Wait}, "3")
+	if got := receive(t, batches); !slices.Equal(got, []string{"4", "5"}) {
 		t.Fatalf("got %v, want [4 5]", got)
 	}
 }
 
 func TestFollowWithoutWakeUpsPolls(t *testing.T) {
 	var l fakeLog
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	batches, _ := follow(ctx, event.Follower{Read: l.read, Poll: time.Millisecond}, event.Start)
-	l.mu.Lock()
-	l.events = append(l.events, event.Recorded{ID: "1", Position: "1"}) // no Notify
-	l.mu.Unlock()
-	if got := receive(t, batches); !equal(got, []string{"1"}) {
+	batches, _ := follow(t.Context(), event.Follower{Read: l.read, Poll: time.Millisecond}, event.Start)
+	l.addUnannounced() // ID "1"
+	if got := receive(t, batches); !slices.Equal(got, []string{"1"}) {
 		t.Fatalf("got %v, want [1]", got)
 	}
 }
 
 func TestFollowWithoutWakeUpsKeepsPollingAfterTheFirstPoll(t *testing.T) {
 	var l fakeLog
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	batches, _ := follow(ctx, event.Follower{Read: l.read, Poll: time.Millisecond}, event.Start)
+	batches, _ := follow(t.Context(), event.Follower{Read: l.read, Poll: time.Millisecond}, event.Start)
 	for i := 1; i <= 3; i++ {
-		id := strconv.Itoa(i)
-		l.mu.Lock()
-		l.events = append(l.events, event.Recorded{ID: id, Position: event.Cursor(id)}) // no Notify
-		l.mu.Unlock()
-		if got := receive(t, batches); !equal(got, []string{id}) {
+		id := l.addUnannounced()
+		if got := receive(t, batches); !slices.Equal(got, []string{id}) {
 			t.Fatalf("append %d: got %v, want [%s]", i, got, id)
 		}
 	}
@@ -203,8 +189,6 @@ func TestFollowRetriesTransientReadErrorsAndReportsThem(t *testing.T) {
 		}
 		return l.read(ctx, after, max)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	f := event.Follower{
 		Read:       flaky,
 		Wake:       l.notify.Wait,
@@ -215,8 +199,8 @@ func TestFollowRetriesTransientReadErrorsAndReportsThem(t *testing.T) {
 			mu.Unlock()
 		},
 	}
-	batches, _ := follow(ctx, f, event.Start)
-	if got := receive(t, batches); !equal(got, []string{"1", "2"}) {
+	batches, _ := follow(t.Context(), f, event.Start)
+	if got := receive(t, batches); !slices.Equal(got, []string{"1", "2"}) {
 		t.Fatalf("got %v, want [1 2]", got)
 	}
 	mu.Lock()

@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,22 +247,10 @@ func recordedIDs(events []event.Recorded) []string {
 	return ids
 }
 
-func equalIDs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkIDs fails the test unless got holds exactly the want IDs, in order.
 func checkIDs(t *testing.T, what string, got []event.Recorded, want []string) {
 	t.Helper()
-	if g := recordedIDs(got); !equalIDs(g, want) {
+	if g := recordedIDs(got); !slices.Equal(g, want) {
 		t.Fatalf("%s: got %d events %v, want %d %v", what, len(g), g, len(want), want)
 	}
 }

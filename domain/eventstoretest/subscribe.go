@@ -158,6 +158,15 @@ func (sub *subscription) stop() error {
 	return sub.wait()
 }
 
+// stopCancelled stops the subscription and checks that Subscribe returned
+// context.Canceled.
+func (sub *subscription) stopCancelled(t *testing.T) {
+	t.Helper()
+	if err := sub.stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Subscribe after cancel returned %v, want context.Canceled", err)
+	}
+}
+
 func (s suite) testSubscribe(t *testing.T) {
 	t.Run("from Start delivers the stored events, then live ones, in order", func(t *testing.T) {
 		f := s.setup(t)
@@ -173,9 +182,7 @@ func (s suite) testSubscribe(t *testing.T) {
 		got := sub.waitForID(live2[2].ID)
 		checkIDs(t, "subscription", got, concat(stored, live1, live2))
 		checkVersions(t, "subscription", got, 0)
-		if err := sub.stop(); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Subscribe after cancel returned %v, want context.Canceled", err)
-		}
+		sub.stopCancelled(t)
 	})
 
 	t.Run("from a cursor in the middle delivers exactly the events after it", func(t *testing.T) {
@@ -194,9 +201,7 @@ func (s suite) testSubscribe(t *testing.T) {
 			f.append(f.stream("marker"), event.Any, marker)
 			got := sub.waitForID(marker[0].ID)
 			checkIDs(t, "subscription from the middle", f.without("marker", got), dataIDs(events[mid+1:]))
-			if err := sub.stop(); !errors.Is(err, context.Canceled) {
-				t.Fatalf("Subscribe after cancel returned %v, want context.Canceled", err)
-			}
+			sub.stopCancelled(t)
 		}
 	})
 

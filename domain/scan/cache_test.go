@@ -161,7 +161,7 @@ func TestHandlerRetryFindsItsLostEventsAfterAnotherCommandMovedTheCache(t *testi
 	}
 	// Our append commits but its answer is lost; before we retry, another command on
 	// the same handler appends after our events and caches the scan past them.
-	mem.failNext = true
+	mem.failNext.Store(true)
 	st.afterFailed = func() {
 		if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, reportProgress(60)); err != nil {
 			t.Error(err)
@@ -188,7 +188,7 @@ func TestHandlerReloadsWhenTheStoreIsBehindItsCache(t *testing.T) {
 	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
 		t.Fatal(err)
 	}
-	mem.all = mem.all[:2] // restored from a backup taken before processing started
+	mem.All = mem.All[:2] // restored from a backup taken before processing started
 	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing)
 	if err != nil {
 		t.Fatalf("command after the store went back: %v", err)

@@ -206,6 +206,17 @@ func (p *parts) resultMember(key string) (json.RawMessage, error) {
 	return json.RawMessage("null"), nil
 }
 
+// resultAs decodes the member key of result as a T.
+func resultAs[T any](p *parts, key string) (T, error) {
+	var v T
+	raw, err := p.resultMember(key)
+	if err != nil {
+		return v, err
+	}
+	err = json.Unmarshal(raw, &v)
+	return v, err
+}
+
 // summaryLines decodes result.summary.<key>.
 func (p *parts) summaryLines(key string) ([]string, error) {
 	if p.summary == nil {
@@ -337,12 +348,8 @@ var derivations = []derivation{
 	{name: derivedHouseTypes,
 		leaveOut: func(p *parts) bool { return drop(&p.HouseTypes) },
 		computeBack: func(p *parts) error {
-			raw, err := p.resultMember("house_types")
+			types, err := resultAs[[]string](p, "house_types")
 			if err != nil {
-				return err
-			}
-			var types []string
-			if err := json.Unmarshal(raw, &types); err != nil {
 				return err
 			}
 			if types == nil {
@@ -353,15 +360,11 @@ var derivations = []derivation{
 	{name: derivedRooms,
 		leaveOut: func(p *parts) bool { return drop(&p.Rooms) },
 		computeBack: func(p *parts) error {
-			raw, err := p.resultMember("rooms")
-			if err != nil {
-				return err
-			}
-			var rr []struct {
+			rr, err := resultAs[[]struct {
 				RoomID    string   `json:"room_id"`
 				RoomTypes []string `json:"room_types"`
-			}
-			if err := json.Unmarshal(raw, &rr); err != nil {
+			}](p, "rooms")
+			if err != nil {
 				return err
 			}
 			rooms := make([]RoomTypes, 0, len(rr))
@@ -376,15 +379,11 @@ var derivations = []derivation{
 	{name: derivedProsCons,
 		leaveOut: func(p *parts) bool { return drop(&p.ProsCons) },
 		computeBack: func(p *parts) error {
-			raw, err := p.resultMember("pros_cons")
-			if err != nil {
-				return err
-			}
-			var pc struct {
+			pc, err := resultAs[struct {
 				Pros []string `json:"pros"`
 				Cons []string `json:"cons"`
-			}
-			if err := json.Unmarshal(raw, &pc); err != nil {
+			}](p, "pros_cons")
+			if err != nil {
 				return err
 			}
 			if pc.Pros == nil {

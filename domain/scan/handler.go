@@ -42,6 +42,15 @@ type Handler struct {
 	// used dropped first (default DefaultCacheSize; negative: none, every command reads
 	// its scan's whole stream). Set it before the first command.
 	CacheSize int
+	// TrustCache lets a command decide on a cached scan without first reading the
+	// stream's tail to confirm it: the append's expected version is what catches a cache
+	// that another writer made stale (the command then reads what it missed and decides
+	// again, as on any conflict), and a command refused on unconfirmed state reads the
+	// tail and decides again before the refusal stands. It saves a stream read per
+	// command. What it gives up: a stream replaced by other events up to the very
+	// version cached (a backup restored under a running process that was then written
+	// to again) is not noticed. Load always reads the tail.
+	TrustCache bool
 	// Observe, when set, is told how long each command took and how it ended (nil
 	// error: appended or nothing to do), for latency metrics. It must not block.
 	Observe func(took time.Duration, err error)
@@ -108,8 +117,14 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 	// base is this command's own copy of the state it decides on; it is caught up, never
 	// decided on, so after a failed append it still stands at the version that append
 	// expected.
-	base, err := h.current(ctx, id)
-	if err != nil {
+	var (
+		base loaded
+		err  error
+	)
+	confirmed := true // base is known to be the stream's state when it was read
+	if l, ok := h.trusted(id); ok {
+		base, confirmed = l, false
+	} else if base, err = h.current(ctx, id); err != nil {
 		return Result{}, err
 	}
 	var lastErr error
@@ -120,6 +135,7 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 			// the version it expected, so read from there, not from the shared cache (a
 			// concurrent command may have moved it past our own events).
 			recs, err := h.catchUp(ctx, &base)
+			confirmed = true
 			if errors.Is(err, errStale) || (err == nil && len(recs) == 0) {
 				// The stream no longer holds what we loaded, or holds nothing newer
 				// although the append failed (a connection lost before the commit, or a
@@ -142,7 +158,19 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 		}
 		s := base.scan.clone()
 		if err := decide(s); err != nil {
-			return Result{Scan: s}, err
+			if confirmed {
+				return Result{Scan: s}, err
+			}
+			// Refused on state taken from the cache unread: the refusal stands only
+			// if the stream's current state refuses it too.
+			if base, err = h.current(ctx, id); err != nil {
+				return Result{}, err
+			}
+			confirmed = true
+			s = base.scan.clone()
+			if err := decide(s); err != nil {
+				return Result{Scan: s}, err
+			}
 		}
 		changes := s.Changes()
 		if len(changes) == 0 {
@@ -204,6 +232,16 @@ func (h *Handler) envelope(ctx context.Context, e Event, owner, stream string, v
 		CorrelationID: meta.CorrelationID,
 		CausationID:   meta.CausationID,
 	})
+}
+
+// trusted returns the cached state of scan id to decide on without reading its stream,
+// when TrustCache allows it and the scan is cached.
+func (h *Handler) trusted(id string) (loaded, bool) {
+	cache := h.aggregates()
+	if !h.TrustCache || cache == nil {
+		return loaded{}, false
+	}
+	return cache.get(id)
 }
 
 // Load returns the current state of scan id (StatusNone when it does not exist).

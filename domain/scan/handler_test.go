@@ -3,71 +3,32 @@ package scan_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/event/eventtest"
 	"github.com/scanledger/scanledger/domain/personal"
 	"github.com/scanledger/scanledger/domain/personal/personaltest"
 	"github.com/scanledger/scanledger/domain/scan"
 )
 
-// memStore is the smallest correct event.Store, enough to test the handler alone; the
-// real adapters are tested by domain/eventstoretest. failNext makes the next append
-// commit but report an error, like a connection lost after COMMIT.
+// memStore is an in-memory event.Store, enough to test the handler alone. failNext
+// makes the next append commit but report an error, like a connection lost after COMMIT.
 type memStore struct {
-	mu       sync.Mutex
-	all      []event.Recorded
-	failNext bool
+	eventtest.Memory
+	failNext atomic.Bool
 }
 
-func (m *memStore) Append(_ context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cur := int64(-1)
-	for _, r := range m.all {
-		if r.StreamID == stream {
-			cur = r.Version
-		}
-	}
-	if expected != event.Any && expected != cur {
-		return event.AppendResult{}, fmt.Errorf("%s: %w", stream, event.ErrWrongExpectedVersion)
-	}
-	for _, e := range evs {
-		cur++
-		m.all = append(m.all, event.Recorded{ID: e.ID, StreamID: stream, Version: cur, Type: e.Type,
-			SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, RecordedAt: time.Now(),
-			Position: event.Cursor(strconv.Itoa(len(m.all) + 1))})
-	}
-	if m.failNext {
-		m.failNext = false
+func (m *memStore) Append(ctx context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
+	res, err := m.Memory.Append(ctx, stream, expected, evs)
+	if err == nil && m.failNext.CompareAndSwap(true, false) {
 		return event.AppendResult{}, errors.New("connection reset after commit")
 	}
-	return event.AppendResult{Version: cur, Position: m.all[len(m.all)-1].Position}, nil
-}
-
-func (m *memStore) ReadStream(_ context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []event.Recorded
-	for _, r := range m.all {
-		if r.StreamID == stream && r.Version >= from && len(out) < max {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (m *memStore) ReadAll(context.Context, event.Cursor, int) ([]event.Recorded, error) {
-	return nil, errors.New("not used")
-}
-
-func (m *memStore) Subscribe(context.Context, event.Cursor, event.Handler) error {
-	return errors.New("not used")
+	return res, err
 }
 
 // keys is shared by every handler of a test file, as one key store serves every
@@ -112,9 +73,9 @@ func TestHandlerAppendsWithAVerifiableChain(t *testing.T) {
 	}
 
 	// Tampering with stored data breaks the chain at that event.
-	st.all[1].Data = []byte(`{"rooms":[]}`)
+	st.All[1].Data = []byte(`{"rooms":[]}`)
 	var ve *event.VerifyError
-	if err := event.Verify(scan.StreamName("s1"), st.all); !errors.As(err, &ve) || ve.Version != 1 {
+	if err := event.Verify(scan.StreamName("s1"), st.All); !errors.As(err, &ve) || ve.Version != 1 {
 		t.Fatalf("tampering not detected: %v", err)
 	}
 }
@@ -126,8 +87,8 @@ func TestHandlerRejectionAppendsNothing(t *testing.T) {
 	if domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Fatalf("got %v, want not found", err)
 	}
-	if len(st.all) != 0 {
-		t.Fatalf("appended %d events", len(st.all))
+	if len(st.All) != 0 {
+		t.Fatalf("appended %d events", len(st.All))
 	}
 }
 
@@ -190,7 +151,7 @@ func TestHandlerRetryAfterLostAnswerFindsItsOwnEvents(t *testing.T) {
 	st := &memStore{}
 	h := newHandler(st)
 	createAndUpload(t, h)
-	st.failNext = true // the append commits but the answer is lost
+	st.failNext.Store(true) // the append commits but the answer is lost
 	calls := 0
 	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, func(s *scan.Scan) error {
 		calls++
@@ -199,8 +160,8 @@ func TestHandlerRetryAfterLostAnswerFindsItsOwnEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the retry must find the committed events and succeed: %v", err)
 	}
-	if calls != 1 || res.Scan.Attempt != 1 || len(st.all) != 3 {
-		t.Fatalf("decided %d times, attempt %d, %d events; want once, 1, 3", calls, res.Scan.Attempt, len(st.all))
+	if calls != 1 || res.Scan.Attempt != 1 || len(st.All) != 3 {
+		t.Fatalf("decided %d times, attempt %d, %d events; want once, 1, 3", calls, res.Scan.Attempt, len(st.All))
 	}
 }
 

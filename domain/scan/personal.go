@@ -25,37 +25,43 @@ type personalFields struct {
 	Address *string `json:"address,omitempty"`
 }
 
+// openAddress writes the opened address over the clear field, if the box held one.
+func (f personalFields) openAddress(addr *string) {
+	if f.Address != nil {
+		*addr = *f.Address
+	}
+}
+
 // Seal returns e with its personal fields sealed under owner's key (the scan's user),
 // ready for Encode. Events without personal data are returned as they are.
 func Seal(ctx context.Context, c *personal.Cipher, owner string, e Event) (Event, error) {
-	var f personalFields
 	switch v := e.(type) {
 	case Created:
-		if v.Address == "" {
-			return v, nil
-		}
-		f.Address = &v.Address
-		s, err := c.Seal(ctx, owner, f)
-		v.Address, v.Personal = "", s
+		err := sealAddress(ctx, c, owner, &v.Address, &v.Personal)
 		return v, err
 	case ImagesUploaded:
-		if v.Address == "" {
-			return v, nil
-		}
-		f.Address = &v.Address
-		s, err := c.Seal(ctx, owner, f)
-		v.Address, v.Personal = "", s
+		err := sealAddress(ctx, c, owner, &v.Address, &v.Personal)
 		return v, err
 	case ProcessingStarted:
 		if v.InputsSnapshot.Address == nil {
 			return v, nil
 		}
-		f.Address = v.InputsSnapshot.Address
-		s, err := c.Seal(ctx, owner, f)
+		s, err := c.Seal(ctx, owner, personalFields{Address: v.InputsSnapshot.Address})
 		v.InputsSnapshot.Address, v.Personal = nil, s
 		return v, err
 	}
 	return e, nil
+}
+
+// sealAddress moves a clear address into sealed, leaving the address empty; an empty
+// address seals nothing.
+func sealAddress(ctx context.Context, c *personal.Cipher, owner string, addr *string, sealed **personal.Sealed) error {
+	if *addr == "" {
+		return nil
+	}
+	s, err := c.Seal(ctx, owner, personalFields{Address: addr})
+	*addr, *sealed = "", s
+	return err
 }
 
 // unsealed reports whether e carries personal data in clear.
@@ -89,15 +95,11 @@ func Open(ctx context.Context, c *personal.Cipher, e Event) (Event, error) {
 	switch v := e.(type) {
 	case Created:
 		v.Personal = nil
-		if f.Address != nil {
-			v.Address = *f.Address
-		}
+		f.openAddress(&v.Address)
 		return v, nil
 	case ImagesUploaded:
 		v.Personal = nil
-		if f.Address != nil {
-			v.Address = *f.Address
-		}
+		f.openAddress(&v.Address)
 		return v, nil
 	case ProcessingStarted:
 		v.Personal = nil
@@ -204,13 +206,8 @@ func HoldsPlaintext(r event.Recorded) bool {
 	if err != nil {
 		return false
 	}
-	switch v := e.(type) {
-	case Created:
-		return v.Address != ""
-	case ImagesUploaded:
-		return v.Address != ""
-	case ProcessingStarted:
-		return v.InputsSnapshot.Address != nil && *v.InputsSnapshot.Address != ""
+	if v, ok := e.(ProcessingStarted); ok && v.InputsSnapshot.Address != nil && *v.InputsSnapshot.Address == "" {
+		return false // an empty address is no personal data to list
 	}
-	return false
+	return unsealed(e)
 }

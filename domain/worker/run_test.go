@@ -744,7 +744,7 @@ func TestRun_TheWorkersEventsAreCausedByTheAttemptsStart(t *testing.T) {
 		t.Fatalf("RunOnce = %v, %v", worked, err)
 	}
 	var start string
-	for _, r := range f.store.all {
+	for _, r := range f.store.All {
 		if r.Type == scan.TypeProcessingStarted {
 			start = r.ID
 			continue
@@ -800,7 +800,7 @@ func TestRun_AnAnalysisPastItsDeadlineIsATimeoutFailure(t *testing.T) {
 		}
 	}
 	var codes []string
-	for _, r := range f.store.all {
+	for _, r := range f.store.All {
 		if r.Type == scan.TypeFailed {
 			e, err := scan.Decode(r)
 			if err != nil {

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -15,22 +14,19 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/domain/event/eventtest"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
 )
 
-// memStore is the smallest event.Store the worker needs: streams with optimistic
-// concurrency.
+// memStore is the in-memory event.Store the worker needs.
 type memStore struct {
-	mu  sync.Mutex
-	all []event.Recorded
+	eventtest.Memory
 	// maxAppend, when set, refuses larger appends as KurrentDB does (data and metadata).
 	maxAppend int
 }
 
-func (m *memStore) Append(_ context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *memStore) Append(ctx context.Context, stream string, expected int64, evs []event.Data) (event.AppendResult, error) {
 	size := 0
 	for _, e := range evs {
 		size += len(e.Data) + len(e.Metadata)
@@ -38,50 +34,14 @@ func (m *memStore) Append(_ context.Context, stream string, expected int64, evs 
 	if m.maxAppend > 0 && size > m.maxAppend {
 		return event.AppendResult{}, domain.Errorf(domain.ETOOLARGE, "append of %d bytes; at most %d", size, m.maxAppend)
 	}
-	cur := int64(-1)
-	for _, r := range m.all {
-		if r.StreamID == stream {
-			cur = r.Version
-		}
-	}
-	if expected != event.Any && expected != cur {
-		return event.AppendResult{}, fmt.Errorf("%s: %w", stream, event.ErrWrongExpectedVersion)
-	}
-	for _, e := range evs {
-		cur++
-		m.all = append(m.all, event.Recorded{ID: e.ID, StreamID: stream, Version: cur, Type: e.Type,
-			SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, RecordedAt: time.Now(),
-			Position: event.Cursor(strconv.Itoa(len(m.all) + 1))})
-	}
-	return event.AppendResult{Version: cur, Position: m.all[len(m.all)-1].Position}, nil
-}
-
-func (m *memStore) ReadStream(_ context.Context, stream string, from int64, max int) ([]event.Recorded, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []event.Recorded
-	for _, r := range m.all {
-		if r.StreamID == stream && r.Version >= from && len(out) < max {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (m *memStore) ReadAll(context.Context, event.Cursor, int) ([]event.Recorded, error) {
-	return nil, errors.New("not used")
-}
-
-func (m *memStore) Subscribe(context.Context, event.Cursor, event.Handler) error {
-	return errors.New("not used")
+	return m.Memory.Append(ctx, stream, expected, evs)
 }
 
 // types lists the event types appended to the scan's stream, in order.
 func (m *memStore) types() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	recs, _ := m.ReadAll(context.Background(), event.Start, math.MaxInt)
 	var out []string
-	for _, r := range m.all {
+	for _, r := range recs {
 		out = append(out, r.Type)
 	}
 	return out
@@ -289,7 +249,7 @@ func TestWorker_AResultTooLargeToStoreFailsTheAttemptForGood(t *testing.T) {
 		t.Fatalf("RunOnce = %v, want nil: the attempt's outcome is recorded", err)
 	}
 	s := f.load(t)
-	last := f.store.all[len(f.store.all)-1]
+	last := f.store.All[len(f.store.All)-1]
 	failed, err := scan.Decode(last)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +288,7 @@ func TestWorker_AResultWithControlCharactersFailsTheAttemptAsABadResult(t *testi
 	if s := f.load(t); s.Status != scan.StatusFailed {
 		t.Fatalf("status %s, want failed", s.Status)
 	}
-	last := f.store.all[len(f.store.all)-1]
+	last := f.store.All[len(f.store.All)-1]
 	var failed scan.Failed
 	if err := json.Unmarshal(last.Data, &failed); err != nil || last.Type != scan.TypeFailed {
 		t.Fatalf("last event %s %s, want Failed", last.Type, last.Data)

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"math/big"
@@ -55,23 +56,12 @@ type Outcome struct {
 // is that of the scan's last attempt.
 func Outcomes(ctx context.Context, db projections.DB, f Filter) ([]Outcome, error) {
 	cond, args := f.where(db.Dialect, "s.finished_at", "a.house_type")
-	rows, err := db.QueryContext(ctx, `SELECT s.status, count(*), coalesce(sum(s.attempt), 0)
+	return list(ctx, db, "outcomes", `SELECT s.status, count(*), coalesce(sum(s.attempt), 0)
 		FROM scans s LEFT JOIN scan_attempts a ON a.scan_id = s.id AND a.attempt = s.attempt
 		WHERE s.status IN ('succeeded', 'failed')`+cond+`
-		GROUP BY s.status ORDER BY s.status`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("outcomes: %w", err)
-	}
-	defer rows.Close()
-	out := []Outcome{}
-	for rows.Next() {
-		var o Outcome
-		if err := rows.Scan(&o.Status, &o.Scans, &o.Attempts); err != nil {
-			return nil, fmt.Errorf("outcomes: %w", err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		GROUP BY s.status ORDER BY s.status`, args, func(rows *sql.Rows, o *Outcome) error {
+		return rows.Scan(&o.Status, &o.Scans, &o.Attempts)
+	})
 }
 
 // Cost groupings.
@@ -104,29 +94,24 @@ func Costs(ctx context.Context, db projections.DB, f Filter, by string) ([]Cost,
 		return nil, fmt.Errorf("costs: unknown grouping %q", by)
 	}
 	cond, args := f.where(db.Dialect, "a.finished_at", "a.house_type")
-	rows, err := db.QueryContext(ctx, `SELECT r.scan_id, r.attempt, r.agent_name, coalesce(r.model, ''),
-			coalesce(r.tokens_in, 0), coalesce(r.tokens_out, 0), coalesce(CAST(r.cost_usd AS TEXT), '0')
-		FROM agents_runs r JOIN scan_attempts a ON a.scan_id = r.scan_id AND a.attempt = r.attempt
-		WHERE true`+cond, args...)
-	if err != nil {
-		return nil, fmt.Errorf("costs: %w", err)
-	}
-	defer rows.Close()
 	type group struct {
 		Cost
 		sum   big.Rat
 		scans map[string]bool
 	}
 	groups := map[[3]string]*group{}
-	for rows.Next() {
+	err := projections.EachRow(ctx, db.QueryContext, `SELECT r.scan_id, r.attempt, r.agent_name, coalesce(r.model, ''),
+			coalesce(r.tokens_in, 0), coalesce(r.tokens_out, 0), coalesce(CAST(r.cost_usd AS TEXT), '0')
+		FROM agents_runs r JOIN scan_attempts a ON a.scan_id = r.scan_id AND a.attempt = r.attempt
+		WHERE true`+cond, args, func(rows *sql.Rows) error {
 		var c Cost
 		var cost string
 		if err := rows.Scan(&c.ScanID, &c.Attempt, &c.AgentName, &c.Model, &c.TokensIn, &c.TokensOut, &cost); err != nil {
-			return nil, fmt.Errorf("costs: %w", err)
+			return err
 		}
 		var usd big.Rat
 		if _, ok := usd.SetString(cost); !ok {
-			return nil, fmt.Errorf("costs: cost_usd %q of scan %s is not a decimal", cost, c.ScanID)
+			return fmt.Errorf("cost_usd %q of scan %s is not a decimal", cost, c.ScanID)
 		}
 		scanID := c.ScanID
 		var k [3]string
@@ -153,8 +138,9 @@ func Costs(ctx context.Context, db projections.DB, f Filter, by string) ([]Cost,
 		g.TokensOut += c.TokensOut
 		g.sum.Add(&g.sum, &usd)
 		g.scans[scanID] = true
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("costs: %w", err)
 	}
 	out := make([]Cost, 0, len(groups))
@@ -210,27 +196,23 @@ type Duration struct {
 // failed, retried attempts included) by status.
 func Durations(ctx context.Context, db projections.DB, f Filter) ([]Duration, error) {
 	cond, args := f.where(db.Dialect, "finished_at", "house_type")
-	rows, err := db.QueryContext(ctx, `SELECT status, duration_ms FROM scan_attempts
-		WHERE status IN ('succeeded', 'failed') AND duration_ms IS NOT NULL`+cond+`
-		ORDER BY status, duration_ms`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("durations: %w", err)
-	}
-	defer rows.Close()
 	byStatus := map[string][]int64{}
 	var order []string
-	for rows.Next() {
+	err := projections.EachRow(ctx, db.QueryContext, `SELECT status, duration_ms FROM scan_attempts
+		WHERE status IN ('succeeded', 'failed') AND duration_ms IS NOT NULL`+cond+`
+		ORDER BY status, duration_ms`, args, func(rows *sql.Rows) error {
 		var status string
 		var ms int64
 		if err := rows.Scan(&status, &ms); err != nil {
-			return nil, fmt.Errorf("durations: %w", err)
+			return err
 		}
 		if _, ok := byStatus[status]; !ok {
 			order = append(order, status)
 		}
 		byStatus[status] = append(byStatus[status], ms)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("durations: %w", err)
 	}
 	out := []Duration{}
@@ -281,24 +263,16 @@ type Failure struct {
 // Failures counts failed attempts by failure code, retried attempts included.
 func Failures(ctx context.Context, db projections.DB, f Filter) ([]Failure, error) {
 	cond, args := f.where(db.Dialect, "finished_at", "house_type")
-	rows, err := db.QueryContext(ctx, `SELECT coalesce(failure_code, ''), count(*),
+	return list(ctx, db, "failures", `SELECT coalesce(failure_code, ''), count(*),
 			sum(CASE WHEN will_retry THEN 1 ELSE 0 END), count(DISTINCT scan_id), max(coalesce(failure_reason, ''))
 		FROM scan_attempts WHERE status = 'failed'`+cond+`
-		GROUP BY 1 ORDER BY 2 DESC, 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failures: %w", err)
-	}
-	defer rows.Close()
-	out := []Failure{}
-	for rows.Next() {
-		var x Failure
+		GROUP BY 1 ORDER BY 2 DESC, 1`, args, func(rows *sql.Rows, x *Failure) error {
 		if err := rows.Scan(&x.Code, &x.Attempts, &x.Retried, &x.Scans, &x.Example); err != nil {
-			return nil, fmt.Errorf("failures: %w", err)
+			return err
 		}
 		x.Final = x.Attempts - x.Retried
-		out = append(out, x)
-	}
-	return out, rows.Err()
+		return nil
+	})
 }
 
 // ItemRate is how one checklist item came out over the scans (and rooms) it was asked
@@ -321,27 +295,37 @@ type ItemRate struct {
 // latest successful analysis of each scan assessed within f.
 func ChecklistItems(ctx context.Context, db projections.DB, f Filter) ([]ItemRate, error) {
 	cond, args := f.where(db.Dialect, "i.assessed_at", "a.house_type")
-	rows, err := db.QueryContext(ctx, `SELECT i.scope, i.item_id, max(i.item_type), count(*),
+	return list(ctx, db, "checklist items", `SELECT i.scope, i.item_id, max(i.item_type), count(*),
 			sum(CASE WHEN i.outcome = 'pass' THEN 1 ELSE 0 END),
 			sum(CASE WHEN i.outcome = 'fail' THEN 1 ELSE 0 END),
 			sum(CASE WHEN i.outcome = 'answered' THEN 1 ELSE 0 END),
 			sum(CASE WHEN i.outcome = 'not_assessed' THEN 1 ELSE 0 END)
 		FROM scan_checklist_items i JOIN scan_attempts a ON a.scan_id = i.scan_id AND a.attempt = i.attempt
 		WHERE true`+cond+`
-		GROUP BY i.scope, i.item_id ORDER BY i.scope, i.item_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("checklist items: %w", err)
-	}
-	defer rows.Close()
-	out := []ItemRate{}
-	for rows.Next() {
-		var x ItemRate
+		GROUP BY i.scope, i.item_id ORDER BY i.scope, i.item_id`, args, func(rows *sql.Rows, x *ItemRate) error {
 		if err := rows.Scan(&x.Scope, &x.ItemID, &x.ItemType, &x.Evaluations, &x.Pass, &x.Fail, &x.Answered, &x.NotAssessed); err != nil {
-			return nil, fmt.Errorf("checklist items: %w", err)
+			return err
 		}
 		rate := func(n int) float64 { return math.Round(float64(n)/float64(x.Evaluations)*1e4) / 1e4 }
 		x.PassRate, x.FailRate, x.NotAssessedRate = rate(x.Pass), rate(x.Fail), rate(x.NotAssessed)
+		return nil
+	})
+}
+
+// list runs q with args and returns one T per row, filled in by scan; what names the
+// query in errors.
+func list[T any](ctx context.Context, db projections.DB, what, q string, args []any, scan func(*sql.Rows, *T) error) ([]T, error) {
+	out := []T{}
+	err := projections.EachRow(ctx, db.QueryContext, q, args, func(rows *sql.Rows) error {
+		var x T
+		if err := scan(rows, &x); err != nil {
+			return err
+		}
 		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -200,16 +200,7 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 		}
 	}
 	if len(unknown) > 0 {
-		err := query(ctx, tx, `SELECT scan_id, user_id FROM user_feed_scans WHERE `+d.AnyOf("scan_id", "$1"),
-			[]any{d.Strings(unknown)},
-			func(rows *sql.Rows) error {
-				var s, u string
-				if err := rows.Scan(&s, &u); err != nil {
-					return err
-				}
-				owner[s] = u
-				return nil
-			})
+		err := readPairs(ctx, tx, `SELECT scan_id, user_id FROM user_feed_scans WHERE `+d.AnyOf("scan_id", "$1"), unknown, owner)
 		if err != nil {
 			return fmt.Errorf("find scan owners: %w", err)
 		}
@@ -241,17 +232,7 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 			users = append(users, u)
 		}
 	}
-	err := query(ctx, tx, `SELECT user_id, last_seq FROM user_feed_cursors WHERE `+d.AnyOf("user_id", "$1"),
-		[]any{d.Strings(users)},
-		func(rows *sql.Rows) error {
-			var u string
-			var last int64
-			if err := rows.Scan(&u, &last); err != nil {
-				return err
-			}
-			seq[u] = last
-			return nil
-		})
+	err := readPairs(ctx, tx, `SELECT user_id, last_seq FROM user_feed_cursors WHERE `+d.AnyOf("user_id", "$1"), users, seq)
 	if err != nil {
 		return fmt.Errorf("read feed cursors: %w", err)
 	}
@@ -275,16 +256,15 @@ func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 	return nil
 }
 
-func query(ctx context.Context, tx *projections.Tx, q string, args []any, f func(*sql.Rows) error) error {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := f(rows); err != nil {
+// readPairs reads the (key, value) rows that q selects for keys, passed as $1, into m.
+func readPairs[V any](ctx context.Context, tx *projections.Tx, q string, keys []string, m map[string]V) error {
+	return projections.EachRow(ctx, tx.Query, q, []any{tx.Dialect().Strings(keys)}, func(rows *sql.Rows) error {
+		var k string
+		var v V
+		if err := rows.Scan(&k, &v); err != nil {
 			return err
 		}
-	}
-	return rows.Err()
+		m[k] = v
+		return nil
+	})
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/scanledger/scanledger/projections"
 )
 
-// Flush writes the segment: parents before children so foreign keys hold, updates
+// Flush writes the segment: parents before children (the read model relies on it:
+// PostgreSQL no longer checks with foreign keys, docs/read-model.md), updates
 // grouped into one statement per shape, deletions last.
 func (p *Projector) Flush(ctx context.Context, tx *projections.Tx) error {
 	g := p.seg

@@ -330,17 +330,7 @@ func load(ctx context.Context, db projections.DB, scanWhere, childWhere string, 
 }
 
 func each(ctx context.Context, tx *sql.Tx, query string, arg any, f func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, arg)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := f(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return projections.EachRow(ctx, tx.QueryContext, query, []any{arg}, f)
 }
 
 func strPtr(s sql.NullString) *string {
