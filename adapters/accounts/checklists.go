@@ -309,13 +309,13 @@ func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...
 
 // checklists runs a listing; withItems says whether query selects items_raw.
 func (s *Store) checklists(ctx context.Context, q queryer, query string, withItems bool, args ...any) ([]account.Checklist, error) {
-	out, err := queryList(ctx, q, func(rows *sql.Rows, c *account.Checklist) error {
+	out, err := projections.List(ctx, q.QueryContext, query, args, func(rows *sql.Rows, c *account.Checklist) error {
 		dst := []any{&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID}
 		if withItems {
 			dst = append(dst, projections.ScanJSON(&c.ItemsRaw))
 		}
 		return rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt), &c.Enabled)...)
-	}, query, args...)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list checklists: %w", err)
 	}

@@ -251,8 +251,8 @@ func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *str
 	if agentName != nil {
 		query, args = query+` AND a.agent_name = $2`, append(args, *agentName)
 	}
-	out, err := queryList(ctx, tx, func(rows *sql.Rows, r *account.AgentRun) error { return scanRun(rows, r) },
-		query+` ORDER BY a.created_at DESC, a.id DESC`, args...)
+	out, err := projections.List(ctx, tx.QueryContext, query+` ORDER BY a.created_at DESC, a.id DESC`, args,
+		func(rows *sql.Rows, r *account.AgentRun) error { return scanRun(rows, r) })
 	if err != nil {
 		return "", nil, fmt.Errorf("agent runs: %w", err)
 	}
@@ -280,8 +280,8 @@ func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]
 		args = append(args, *modelName)
 		query += fmt.Sprintf(" AND m.model_name = $%d", len(args))
 	}
-	out, err := queryList(ctx, s.read, func(rows *sql.Rows, m *account.ModelInfo) error { return scanModel(rows, m) },
-		query+` ORDER BY m.effective_from DESC, m.model_name, m.id`, args...)
+	out, err := projections.List(ctx, s.read.QueryContext, query+` ORDER BY m.effective_from DESC, m.model_name, m.id`, args,
+		func(rows *sql.Rows, m *account.ModelInfo) error { return scanModel(rows, m) })
 	if err != nil {
 		return nil, fmt.Errorf("models info: %w", err)
 	}

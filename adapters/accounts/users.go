@@ -32,27 +32,6 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// queryList runs query and reads every row, in order, into a T with scan.
-func queryList[T any](ctx context.Context, q queryer, scan func(rows *sql.Rows, x *T) error, query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		var x T
-		if err := scan(rows, &x); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func checkNames(names ...*string) error {
 	for _, n := range names {
 		if n != nil && utf8.RuneCountInString(*n) > account.MaxNameLength {
@@ -219,12 +198,13 @@ func (s *Store) Me(ctx context.Context, userID string) (account.Profile, error) 
 }
 
 func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]account.House, error) {
-	out, err := queryList(ctx, q, func(rows *sql.Rows, h *account.House) error {
-		return rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
-			projections.ScanTime(&h.UpdatedAt), &h.Scans)
-	}, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
+	out, err := projections.List(ctx, q.QueryContext, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		(SELECT count(*) FROM scans WHERE scans.house_id = h.id)
-		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, userID)
+		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, []any{userID},
+		func(rows *sql.Rows, h *account.House) error {
+			return rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
+				projections.ScanTime(&h.UpdatedAt), &h.Scans)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("houses: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
@@ -361,7 +361,7 @@ func assertWire(t *testing.T, got []received, want []wire, firstID int64) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ID != firstID+int64(i) || g.Event != w.Event || !jsonEqual(t, g.Data, json.RawMessage(w.Data)) {
+		if g.ID != firstID+int64(i) || g.Event != w.Event || !socketiotest.SameJSON(t, g.Data, json.RawMessage(w.Data)) {
 			t.Fatalf("message %d: got %v, want #%d %s %s", i, g, firstID+int64(i), w.Event, w.Data)
 		}
 	}
@@ -379,22 +379,10 @@ func assertFeed(t *testing.T, who string, got []received, want []relay.Item) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ID != w.Seq || g.Event != w.Event || !jsonEqual(t, g.Data, w.Payload) {
+		if g.ID != w.Seq || g.Event != w.Event || !socketiotest.SameJSON(t, g.Data, w.Payload) {
 			t.Fatalf("%s: message %d: got %v, want #%d %s %s", who, i, g, w.Seq, w.Event, w.Payload)
 		}
 	}
-}
-
-func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("unmarshal %s: %v", got, err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("unmarshal %s: %v", want, err)
-	}
-	return reflect.DeepEqual(g, w)
 }
 
 // guard bounds the waits of these tests: it only fires when something hangs, and then

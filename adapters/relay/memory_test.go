@@ -121,13 +121,13 @@ func TestMemoryPerConnection(t *testing.T) {
 	for _, transport := range []string{"sse", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			spec := transport + "|" + e.url + "|" + tok
-			baseG, _ := memSnapshot()
+			baseG, _ := socketiotest.MemSnapshot()
 			loadRound(t, e, spec, n, func() {}) // raises the runtime's free lists to their high-water mark
-			_, base := memSnapshot()
+			_, base := socketiotest.MemSnapshot()
 			var open runtime.MemStats
 			var openG int
 			loadRound(t, e, spec, n, func() {
-				openG, open = memSnapshot()
+				openG, open = socketiotest.MemSnapshot()
 				if dir := os.Getenv("RELAY_TEST_HEAP_PROFILE"); dir != "" {
 					f, _ := os.Create(dir + "/" + transport + ".heap")
 					pprof.Lookup("heap").WriteTo(f, 0)
@@ -160,12 +160,4 @@ func loadRound(t *testing.T, e *env, spec string, n int, atPeak func()) {
 	}, func() {
 		eventually(t, time.Minute, "every subscription ended", func() bool { return e.hub.Subscribers() == 0 })
 	})
-}
-
-func memSnapshot() (int, runtime.MemStats) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms
 }

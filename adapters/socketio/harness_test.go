@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -232,18 +231,6 @@ func settleGoroutines(t testing.TB, baseline int) {
 	}
 }
 
-func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("unmarshal %s: %v", got, err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("unmarshal %s: %v", want, err)
-	}
-	return reflect.DeepEqual(g, w)
-}
-
 // startClient runs the PWA's socket.io-client against ts, namespace /scans.
 func startClient(t *testing.T, ts *httptest.Server, opts socketiotest.Options) *socketiotest.Client {
 	t.Helper()
@@ -263,7 +250,7 @@ func assertDelivered(t *testing.T, got []socketiotest.Observation, want []socket
 		if o.Event != m.Event || len(o.Args) != 2 {
 			t.Fatalf("event %d: got %s with %d args, want %s with data and offset", i, o.Event, len(o.Args), m.Event)
 		}
-		if !jsonEqual(t, o.Args[0], m.Data) {
+		if !socketiotest.SameJSON(t, o.Args[0], m.Data) {
 			t.Errorf("event %d (%s): data %s, want %s", i, m.Event, o.Args[0], m.Data)
 		}
 		if want := strconv.Quote(m.ID); string(o.Args[1]) != want {

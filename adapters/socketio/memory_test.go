@@ -55,16 +55,16 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 	// The runtime keeps the descriptors of exited goroutines for reuse, and maps keep
 	// their buckets: a first round raises those to their high-water mark, so that the
 	// measured round's return to baseline shows what the server itself keeps.
-	baseGoroutines, _ := memSnapshot()
+	baseGoroutines, _ := socketiotest.MemSnapshot()
 	loadRound(t, srv, ts, n, baseGoroutines, func() {})
-	_, base := memSnapshot()
+	_, base := socketiotest.MemSnapshot()
 
 	var (
 		open           runtime.MemStats
 		openGoroutines int
 	)
-	took := loadRound(t, srv, ts, n, baseGoroutines, func() { openGoroutines, open = memSnapshot() })
-	_, after := memSnapshot()
+	took := loadRound(t, srv, ts, n, baseGoroutines, func() { openGoroutines, open = socketiotest.MemSnapshot() })
+	_, after := socketiotest.MemSnapshot()
 
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	t.Logf("%d WebSocket connections opened in %v", n, took.Round(time.Millisecond))
@@ -101,14 +101,6 @@ func loadRound(t *testing.T, srv *socketio.Server, ts *httptest.Server, n, baseG
 		settleGoroutines(t, baseGoroutines)
 	})
 	return took
-}
-
-func memSnapshot() (int, runtime.MemStats) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms
 }
 
 func BenchmarkWebSocketEventDelivery(b *testing.B) {

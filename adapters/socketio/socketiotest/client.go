@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -252,4 +253,18 @@ func startPiped(t testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.Reader) {
 		t.Fatalf("start %s: %v", filepath.Base(cmd.Path), err)
 	}
 	return stdin, stdout
+}
+
+// SameJSON reports whether got and want hold the same JSON value, as a test compares
+// the data a client received with what was sent.
+func SameJSON(t testing.TB, got, want json.RawMessage) bool {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("unmarshal %s: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("unmarshal %s: %v", want, err)
+	}
+	return reflect.DeepEqual(g, w)
 }

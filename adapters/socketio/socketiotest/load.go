@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -76,4 +77,13 @@ func RunLoadClient(n int, open func(ctx context.Context) (close func(), err erro
 	}
 	fmt.Println("closed")
 	return 0
+}
+
+// MemSnapshot collects garbage twice and returns the goroutine count and memory
+// statistics of the test process: a memory test's reading before or after a round.
+func MemSnapshot() (goroutines int, ms runtime.MemStats) {
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return runtime.NumGoroutine(), ms
 }
