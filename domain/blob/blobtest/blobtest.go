@@ -100,29 +100,30 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		requireBlob(t, s, key, photo, "image/jpeg")
 	})
 
-	t.Run("stores nothing when the reader fails midway", func(t *testing.T) {
-		t.Parallel()
-		s, ns := newStore(t), namespace(t)
-		key := ns + "broken.jpg"
-		r := &failingReader{data: photo[:len(photo)/2], err: errors.New("connection reset by phone")}
-		if _, err := s.Put(t.Context(), key, r, noLimit); err == nil {
-			t.Fatal("Put of a failing reader succeeded")
-		}
-		requireMissing(t, s, key)
-	})
-
-	t.Run("stores nothing when the context is cancelled midway", func(t *testing.T) {
-		t.Parallel()
-		s, ns := newStore(t), namespace(t)
-		key := ns + "cancelled.jpg"
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		r := CancelAfter(bytes.NewReader(photo), int64(len(photo)/2), cancel)
-		if _, err := s.Put(ctx, key, r, noLimit); err == nil {
-			t.Fatal("Put whose context was cancelled midway succeeded")
-		}
-		requireMissing(t, s, key)
-	})
+	// An upload cut off midway, by the client or by the caller, stores nothing.
+	for _, c := range []struct {
+		name, file, what string
+		reader           func(cancel context.CancelFunc) io.Reader
+	}{
+		{"stores nothing when the reader fails midway", "broken.jpg", "Put of a failing reader", func(context.CancelFunc) io.Reader {
+			return &failingReader{data: photo[:len(photo)/2], err: errors.New("connection reset by phone")}
+		}},
+		{"stores nothing when the context is cancelled midway", "cancelled.jpg", "Put whose context was cancelled midway", func(cancel context.CancelFunc) io.Reader {
+			return CancelAfter(bytes.NewReader(photo), int64(len(photo)/2), cancel)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, ns := newStore(t), namespace(t)
+			key := ns + c.file
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if _, err := s.Put(ctx, key, c.reader(cancel), noLimit); err == nil {
+				t.Fatalf("%s succeeded", c.what)
+			}
+			requireMissing(t, s, key)
+		})
+	}
 
 	t.Run("putting an existing key replaces it", func(t *testing.T) {
 		t.Parallel()
