@@ -96,17 +96,12 @@ func (s *Store) Signup(ctx context.Context, in account.NewUser) (account.Session
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// DO NOTHING rather than a unique-violation error: the engines report those
 		// differently, and a row count says the same thing.
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, email_key, first_name, last_name, password_hash, role, created_at, updated_at)
+		if err := execOne(ctx, tx, errEmailTaken(), "insert user", `INSERT INTO users (id, email, email_key, first_name, last_name, password_hash, role, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-			u.ID, u.Email, key, u.FirstName, u.LastName, hash, u.Role, s.t(now), s.t(now))
-		if err != nil {
-			return fmt.Errorf("insert user: %w", err)
+			u.ID, u.Email, key, u.FirstName, u.LastName, hash, u.Role, s.t(now), s.t(now)); err != nil {
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("insert user: %w", err)
-		} else if n == 0 {
-			return errEmailTaken()
-		}
+		var err error
 		sess, _, err = s.startSession(ctx, tx, u, domain.NewID())
 		return err
 	})
@@ -251,17 +246,11 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes)
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE users SET email = COALESCE($2, email), email_key = COALESCE($3, email_key),
+		if err := execOne(ctx, tx, errUserNotFound(), "update user", `UPDATE users SET email = COALESCE($2, email), email_key = COALESCE($3, email_key),
 			first_name = COALESCE($4, first_name), last_name = COALESCE($5, last_name),
 			password_hash = COALESCE($6, password_hash), updated_at = $7 WHERE id = $1`,
-			userID, email, key, ch.FirstName, ch.LastName, hash, s.t(now))
-		if err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		} else if n == 0 {
-			return errUserNotFound()
+			userID, email, key, ch.FirstName, ch.LastName, hash, s.t(now)); err != nil {
+			return err
 		}
 		if hash != nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
@@ -269,6 +258,7 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes)
 				return fmt.Errorf("revoke sessions: %w", err)
 			}
 		}
+		var err error
 		u, err = s.userByID(ctx, tx, userID)
 		return err
 	})
@@ -313,15 +303,23 @@ func (s *Store) SetRole(ctx context.Context, email, role string) error {
 	if !auth.ValidRole(role) {
 		return domain.Errorf(domain.EINVALID, "unknown role %q (user, admin, auditor, analyst)", role)
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE users SET role = $2, updated_at = $3 WHERE email_key = $1`,
+	return execOne(ctx, s.write, errUserNotFound(), "set role", `UPDATE users SET role = $2, updated_at = $3 WHERE email_key = $1`,
 		emailKey(email), role, s.t(s.clock()))
+}
+
+// execOne runs a statement that must change a row: none is the error when it changed
+// none; what names the statement in other errors.
+func execOne(ctx context.Context, q queryer, none error, what, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("set role: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("set role: %w", err)
-	} else if n == 0 {
-		return errUserNotFound()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return none
 	}
 	return nil
 }

@@ -342,6 +342,22 @@ func (c *nodeClient) waitFor(what string, match func(observation) bool) observat
 	return c.WaitFor(what, guard, match)
 }
 
+// recoversAfter takes the client offline, commits user's events with meanwhile while
+// it is away and waits until the feed's first feedBefore rows are followed by them,
+// then brings it back and requires a recovered reconnect. It returns what it missed.
+func (c *nodeClient) recoversAfter(e *env, user string, feedBefore int, meanwhile func(user string) []wire) []wire {
+	c.t.Helper()
+	c.Command("offline")
+	c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
+	missed := meanwhile(user)
+	e.waitFeed(user, feedBefore+len(missed))
+	c.Command("online")
+	if o := c.waitFor("reconnect", socketiotest.IsEv("connect")); !o.Recovered {
+		c.t.Fatalf("reconnect: %v, want recovered", o)
+	}
+	return missed
+}
+
 // events waits for n events and returns them as received messages.
 func (c *nodeClient) events(n int) []received {
 	c.t.Helper()

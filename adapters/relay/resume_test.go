@@ -20,47 +20,60 @@ import (
 // A client that reconnects with the last id it saw gets exactly what it missed, in
 // order, or an explicit resync when that is no longer in the retained feed.
 
-func TestSSE_ResumesFromLastEventIDWithExactlyTheMissedMessages(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c := openSSE(t, e, sseDial{token: e.token(user)})
-	first := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(first)), first, 1)
-	c.drain()
+func TestSSEAndWebSocket_ResumeWithExactlyTheMissedMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T, e *env, tok, resume string) *conn // resume "": none
+		live func(e *env, user string) []wire
+		// also checks what else the transport promises, once first and then rest
+		// (what was missed and what came live) are in the feed.
+		also func(t *testing.T, e *env, user string, first, rest []wire)
+	}{
+		{
+			name: "SSE from Last-Event-ID",
+			open: func(t *testing.T, e *env, tok, resume string) *conn {
+				return openSSE(t, e, sseDial{token: tok, lastID: resume})
+			},
+			live: (*env).failing,
+			also: func(t *testing.T, e *env, user string, first, rest []wire) {
+				// EventSource cannot set headers on its first request: ?lastEventId= does the same.
+				q := openSSE(t, e, sseDial{token: e.token(user), query: "?lastEventId=" + itoa(int64(len(first)))})
+				defer q.drain()
+				assertWire(t, q.collect(t, len(rest)), rest, int64(len(first))+1)
+			},
+		},
+		{
+			name: "WebSocket after the given id",
+			open: func(t *testing.T, e *env, tok, resume string) *conn {
+				return openWS(t, e, wsDial{token: tok, after: resume})
+			},
+			live: (*env).lifecycle,
+			also: func(t *testing.T, e *env, user string, first, rest []wire) {
+				_, _, err := dialWS(e, wsDial{token: e.token(user), after: "seven"})
+				if code := statusOf(t, err); code != 400 {
+					t.Errorf("malformed after: status %d, want 400", code)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			user := domain.NewID()
+			c := tc.open(t, e, e.token(user), "")
+			first := e.lifecycle(user)
+			assertWire(t, c.collect(t, len(first)), first, 1)
+			c.drain()
 
-	missed := e.failing(user)
-	e.waitFeed(user, len(first)+len(missed))
-	c = openSSE(t, e, sseDial{token: e.token(user), lastID: itoa(int64(len(first)))})
-	defer c.drain()
-	assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
-	live := e.failing(user)
-	assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
+			missed := e.failing(user)
+			e.waitFeed(user, len(first)+len(missed))
+			c = tc.open(t, e, e.token(user), itoa(int64(len(first))))
+			defer c.drain()
+			assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
+			live := tc.live(e, user)
+			assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
 
-	// EventSource cannot set headers on its first request: ?lastEventId= does the same.
-	q := openSSE(t, e, sseDial{token: e.token(user), query: "?lastEventId=" + itoa(int64(len(first)))})
-	defer q.drain()
-	assertWire(t, q.collect(t, len(missed)+len(live)), append(missed, live...), int64(len(first))+1)
-}
-
-func TestWebSocket_ResumesAfterTheGivenIDWithExactlyTheMissedMessages(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c := openWS(t, e, wsDial{token: e.token(user)})
-	first := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(first)), first, 1)
-	c.drain()
-
-	missed := e.failing(user)
-	e.waitFeed(user, len(first)+len(missed))
-	c = openWS(t, e, wsDial{token: e.token(user), after: itoa(int64(len(first)))})
-	defer c.drain()
-	assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
-	live := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
-
-	_, _, err := dialWS(e, wsDial{token: e.token(user), after: "seven"})
-	if code := statusOf(t, err); code != 400 {
-		t.Errorf("malformed after: status %d, want 400", code)
+			tc.also(t, e, user, first, append(missed, live...))
+		})
 	}
 }
 
@@ -74,14 +87,7 @@ func TestSocketIO_ReconnectingClientIsRecoveredWithExactlyTheMissedEvents(t *tes
 			first := e.lifecycle(user)
 			assertWire(t, c.events(len(first)), first, 1)
 
-			c.Command("offline")
-			c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
-			missed := e.failing(user)
-			e.waitFeed(user, len(first)+len(missed))
-			c.Command("online")
-			if o := c.waitFor("reconnect", socketiotest.IsEv("connect")); !o.Recovered {
-				t.Fatalf("reconnect: %v, want recovered", o)
-			}
+			missed := c.recoversAfter(e, user, len(first), e.failing)
 			assertWire(t, c.events(len(missed)), missed, int64(len(first))+1)
 			live := e.failing(user)
 			assertWire(t, c.events(len(live)), live, int64(len(first)+len(missed))+1)
@@ -96,15 +102,8 @@ func TestSocketIO_ClientThatSawNoEventYetIsRecoveredFromWhereItConnected(t *test
 	e.waitFeed(user, len(before))
 	c := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
 	c.waitFor("connect", socketiotest.IsEv("connect"))
-	c.Command("offline")
-	c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
-	// socket.io-client now sends its pid and no offset.
-	missed := e.lifecycle(user)
-	e.waitFeed(user, len(before)+len(missed))
-	c.Command("online")
-	if o := c.waitFor("reconnect", socketiotest.IsEv("connect")); !o.Recovered {
-		t.Fatalf("reconnect: %v, want recovered", o)
-	}
+	// socket.io-client sends its pid and no offset when it comes back.
+	missed := c.recoversAfter(e, user, len(before), e.lifecycle)
 	assertWire(t, c.events(len(missed)), missed, int64(len(before))+1)
 }
 
