@@ -73,8 +73,8 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 	}
 	// As cmd composes them: every live transport on the one hub, with the API's origins.
 	cfg.WebSocket = &relay.WebSocket{Hub: hub, Heartbeat: time.Second, Origins: cfg.CORSOrigins}
-	sio := relay.NewSocketIO(relay.SocketIO{Hub: hub, Tokens: issuer, PIDKey: []byte("socketio-pid-key-0123456789"),
-		Heartbeat: time.Second, Origins: cfg.CORSOrigins})
+	sio := &relay.SocketIO{Hub: hub, Tokens: issuer, PIDKey: []byte("socketio-pid-key-0123456789"),
+		Heartbeat: time.Second, Origins: cfg.CORSOrigins}
 	cfg.Mounts["/socket.io/"] = sio
 	api := serve(t, ts, cfg, cancel, done)
 	t.Cleanup(sio.Close)    // before the server closes
