@@ -20,9 +20,8 @@ import (
 // exactly the events it missed. Once the session is revoked (a password change), the
 // same reconnect is refused.
 func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
-	defer close(release)
+	agents, release := heldAnalyzer(t)
+	defer release()
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s", "SCANLEDGER_ACCESS_TTL=1s"}
 	srv := startServer(t, dataDir, env...)
