@@ -11,6 +11,22 @@ import (
 	"github.com/scanledger/scanledger/domain/event"
 )
 
+// atOnce runs f(0) ... f(n-1) on n goroutines released together and waits for them.
+func atOnce(n int, f func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			f(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
+}
+
 // Appends that arrive while a commit is in flight are committed together, one fsync
 // for all of them, and each keeps its own expected-version check and its own answer:
 // a stale writer in the group fails alone.
@@ -27,22 +43,13 @@ func TestConcurrentAppendsShareCommitsAndKeepTheirOwnAnswers(t *testing.T) {
 
 	errs := make([]error, writers)
 	results := make([]event.AppendResult, writers)
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range writers {
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			start.Wait()
-			expected := int64(0) // right for even writers
-			if i%2 == 1 {
-				expected = event.NoStream // stale: the stream has an event
-			}
-			results[i], errs[i] = s.Append(ctx, fmt.Sprintf("s-%d", i), expected, newEvents(2))
-		}()
-	}
-	start.Done()
-	done.Wait()
+	atOnce(writers, func(i int) {
+		expected := int64(0) // right for even writers
+		if i%2 == 1 {
+			expected = event.NoStream // stale: the stream has an event
+		}
+		results[i], errs[i] = s.Append(ctx, fmt.Sprintf("s-%d", i), expected, newEvents(2))
+	})
 
 	for i, err := range errs {
 		switch {
@@ -83,22 +90,13 @@ func TestADuplicateIDFailsOnlyItsOwnAppendInAGroup(t *testing.T) {
 	}
 	const writers = 32
 	errs := make([]error, writers)
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range writers {
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			start.Wait()
-			events := newEvents(2)
-			if i == writers/2 {
-				events[1].ID = taken[0].ID // a later event's ID is stored already
-			}
-			_, errs[i] = s.Append(ctx, fmt.Sprintf("d-%d", i), event.NoStream, events)
-		}()
-	}
-	start.Done()
-	done.Wait()
+	atOnce(writers, func(i int) {
+		events := newEvents(2)
+		if i == writers/2 {
+			events[1].ID = taken[0].ID // a later event's ID is stored already
+		}
+		_, errs[i] = s.Append(ctx, fmt.Sprintf("d-%d", i), event.NoStream, events)
+	})
 	for i, err := range errs {
 		if i == writers/2 {
 			if domain.ErrorCode(err) != domain.ECONFLICT {

@@ -50,7 +50,13 @@ func oneShot(name string, c command) runner {
 			return err
 		}
 		c.setFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		// Flags may follow the arguments too (query "SELECT ..." --format csv); the
+		// arguments are left in fs.Args(), "--" keeping any that look like flags.
+		rest, err := parseInterspersed(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := fs.Parse(append([]string{"--"}, rest...)); err != nil {
 			return err
 		}
 		return c.execute(ctx, cfg, fs, stdout, stderr)

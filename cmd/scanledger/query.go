@@ -30,16 +30,9 @@ func (c *queryCmd) setFlags(fs *flag.FlagSet) {
 }
 
 func (c *queryCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
-	// Flags may follow the statement too.
 	rest := fs.Args()
 	if len(rest) > 1 {
-		if err := fs.Parse(rest[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("query: one statement, quoted as one argument")
-		}
-		rest = rest[:1]
+		return fmt.Errorf("query: one statement, quoted as one argument")
 	}
 	if len(rest) != 1 || strings.TrimSpace(rest[0]) == "" {
 		fs.Usage()

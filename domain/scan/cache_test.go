@@ -182,21 +182,28 @@ func TestHandlerRetryFindsItsLostEventsAfterAnotherCommandMovedTheCache(t *testi
 }
 
 func TestHandlerReloadsWhenTheStoreIsBehindItsCache(t *testing.T) {
-	mem := &memStore{}
-	h := newHandler(mem)
-	createAndUpload(t, h)
-	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
-		t.Fatal(err)
+	// With TrustCache the stale cache is decided on first: the store refuses the append
+	// or the command is refused, and the stream's own state is read then.
+	for _, trust := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TrustCache=%v", trust), func(t *testing.T) {
+			mem := &memStore{}
+			h := newHandler(mem)
+			h.TrustCache = trust
+			createAndUpload(t, h)
+			if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
+				t.Fatal(err)
+			}
+			mem.All = mem.All[:2] // restored from a backup taken before processing started
+			res, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing)
+			if err != nil {
+				t.Fatalf("command after the store went back: %v", err)
+			}
+			if res.Scan.Version != 2 || res.Scan.Attempt != 1 {
+				t.Fatalf("version %d attempt %d, want 2 and 1", res.Scan.Version, res.Scan.Attempt)
+			}
+			verifyChain(t, h, "s1")
+		})
 	}
-	mem.All = mem.All[:2] // restored from a backup taken before processing started
-	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing)
-	if err != nil {
-		t.Fatalf("command after the store went back: %v", err)
-	}
-	if res.Scan.Version != 2 || res.Scan.Attempt != 1 {
-		t.Fatalf("version %d attempt %d, want 2 and 1", res.Scan.Version, res.Scan.Attempt)
-	}
-	verifyChain(t, h, "s1")
 }
 
 func TestHandlerCachesAtMostCacheSizeScans(t *testing.T) {

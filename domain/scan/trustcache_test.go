@@ -79,22 +79,3 @@ func TestTrustedCacheRefusalIsCheckedAgainstTheStream(t *testing.T) {
 	}
 	verifyChain(t, ours, "s1")
 }
-
-func TestTrustedCacheReloadsWhenTheStoreIsBehindIt(t *testing.T) {
-	mem := &memStore{}
-	h := newHandler(mem)
-	h.TrustCache = true
-	createAndUpload(t, h)
-	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
-		t.Fatal(err)
-	}
-	mem.All = mem.All[:2] // restored from a backup taken before processing started
-	res, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing)
-	if err != nil {
-		t.Fatalf("command after the store went back: %v", err)
-	}
-	if res.Scan.Version != 2 || res.Scan.Attempt != 1 {
-		t.Fatalf("version %d attempt %d, want 2 and 1", res.Scan.Version, res.Scan.Attempt)
-	}
-	verifyChain(t, h, "s1")
-}
