@@ -112,17 +112,13 @@ func TestClientCommandsNeverCreateASecret(t *testing.T) {
 // The server restarting while `scan` follows its progress does not leave the CLI
 // waiting: it resumes the stream or reads the scan, and prints the result.
 func TestScanFinishesAcrossAServerRestart(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_WORKER_LEASE=2s")
 	work := t.TempDir()
 	copyPhoto(t, work, "photo.jpg")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "scan", "--server", srv.base, "--data-dir", dataDir, "--timeout", "150s", "photo.jpg")
+	cmd := exec.CommandContext(ctx, binary, "scan", "--server", srv.base, "--data-dir", srv.dataDir, "--timeout", "150s", "photo.jpg")
 	cmd.Dir = work
 	var out, errOut syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -132,15 +128,15 @@ func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	for agents.Calls() == 0 {
+	for srv.agents.Calls() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the analysis never started:\n%s%s", out.String(), errOut.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	srv.kill()
-	agents.SetBehaviours(agentstest.Succeed())
-	startServerAt(t, strings.TrimPrefix(srv.base, "http://"), dataDir, env...)
+	srv.agents.SetBehaviours(agentstest.Succeed())
+	srv.restart(t)
 	select {
 	case err := <-done:
 		if err != nil || !strings.Contains(out.String(), ": succeeded") {

@@ -260,6 +260,40 @@ func heldAnalyzer(t *testing.T) (agents *agentstest.Server, release func()) {
 	return agentstest.NewServer(t, agentstest.Hold(hold, agentstest.Succeed())), func() { close(hold) }
 }
 
+// heldService is the service on a data directory of its own, in front of an analyzer
+// that holds every analysis until released: the set-up of the tests that interrupt a
+// running analysis and start the service again.
+type heldService struct {
+	*server // the first life
+	agents  *agentstest.Server
+	// release lets the held analyses answer; it may be called more than once and is
+	// called when the test ends.
+	release func()
+	dataDir string
+	env     []string
+}
+
+// startHeld starts a heldService with the settings given beside the analyzer's.
+func startHeld(t *testing.T, settings ...string) *heldService {
+	t.Helper()
+	agents, release := heldAnalyzer(t)
+	var once sync.Once
+	h := &heldService{agents: agents, release: func() { once.Do(release) }, dataDir: t.TempDir()}
+	h.env = append([]string{"SCANLEDGER_ANALYZER=" + agents.URL}, settings...)
+	h.server = startServer(t, h.dataDir, h.env...)
+	// Registered after the server's stop, so it runs first: nothing is held while
+	// the server shuts down.
+	t.Cleanup(h.release)
+	return h
+}
+
+// restart starts the next life on the same data and settings, where the first one
+// listened: a client keeps its URL.
+func (h *heldService) restart(t *testing.T) *server {
+	t.Helper()
+	return startServerAt(t, strings.TrimPrefix(h.base, "http://"), h.dataDir, h.env...)
+}
+
 // photos returns the real room photos from ../shared/data/photos.
 func photos(t *testing.T) []file {
 	t.Helper()
