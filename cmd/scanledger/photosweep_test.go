@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -123,22 +124,19 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	}
 }
 
+// uploadDirs lists the upload directories of a scan's photo directory.
 func uploadDirs(t *testing.T, scanDir string) []string {
-	t.Helper()
-	var out []string
-	entries, err := os.ReadDir(scanDir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	return namesIn(t, scanDir, fs.DirEntry.IsDir)
 }
 
+// filesIn lists everything in dir.
 func filesIn(t *testing.T, dir string) []string {
+	return namesIn(t, dir, func(fs.DirEntry) bool { return true })
+}
+
+// namesIn lists the names of the entries of dir that keep takes (none if dir does not
+// exist).
+func namesIn(t *testing.T, dir string, keep func(fs.DirEntry) bool) []string {
 	t.Helper()
 	var out []string
 	entries, err := os.ReadDir(dir)
@@ -146,7 +144,9 @@ func filesIn(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		out = append(out, e.Name())
+		if keep(e) {
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }
