@@ -126,8 +126,8 @@ type Runner struct {
 	// Lock, when set, is taken before running; see LockFunc.
 	Lock LockFunc
 	// OnCommit, when set, is called after each commit with the last event the
-	// transaction covered. It runs on the runner's goroutine: it must not block (the
-	// live relay uses it to wake its poller).
+	// transaction covered. It runs on the goroutine that committed, one call at a time and
+	// in order: it must not block (the live relay uses it to wake its poller).
 	OnCommit func(name string, last event.Recorded)
 	// Logger receives retries, parks and stops (default: discard).
 	Logger *slog.Logger
@@ -282,13 +282,15 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		if !live {
-			pending = make(chan error, 1)
+			done := make(chan error, 1)
+			pending = done
 			go func() {
-				err := r.applyDelivery(ctx, batch, prepared)
+				// subCtx, not ctx: the commit outlives this call of the handler.
+				err := r.applyDelivery(subCtx, batch, prepared)
 				if err != nil {
 					stopSub()
 				}
-				pending <- err
+				done <- err
 			}()
 			return nil
 		}
