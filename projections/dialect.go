@@ -212,6 +212,25 @@ func EachRow(ctx context.Context, query func(context.Context, string, ...any) (*
 	return rows.Err()
 }
 
+// List is EachRow returning one T per row, in order, filled in by scan; no row is an
+// empty list.
+func List[T any](ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error),
+	q string, args []any, scan func(*sql.Rows, *T) error) ([]T, error) {
+	out := []T{}
+	err := EachRow(ctx, query, q, args, func(rows *sql.Rows) error {
+		var x T
+		if err := scan(rows, &x); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ScanTime returns a Scanner for a NOT NULL timestamp column, whichever way the driver
 // hands it over (time.Time from pgx, text from SQLite).
 func ScanTime(dst *time.Time) sql.Scanner { return timeScanner{dst: dst} }

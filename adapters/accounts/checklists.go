@@ -309,24 +309,14 @@ func (s *Store) checklist(ctx context.Context, q queryer, query string, args ...
 
 // checklists runs a listing; withItems says whether query selects items_raw.
 func (s *Store) checklists(ctx context.Context, q queryer, query string, withItems bool, args ...any) ([]account.Checklist, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list checklists: %w", err)
-	}
-	defer rows.Close()
-	out := []account.Checklist{}
-	for rows.Next() {
-		var c account.Checklist
+	out, err := projections.List(ctx, q.QueryContext, query, args, func(rows *sql.Rows, c *account.Checklist) error {
 		dst := []any{&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID}
 		if withItems {
 			dst = append(dst, projections.ScanJSON(&c.ItemsRaw))
 		}
-		if err := rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt), &c.Enabled)...); err != nil {
-			return nil, fmt.Errorf("list checklists: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Scan(append(dst, projections.ScanTime(&c.CreatedAt), &c.Enabled)...)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list checklists: %w", err)
 	}
 	return out, nil

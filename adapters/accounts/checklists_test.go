@@ -223,11 +223,7 @@ func TestACustomChecklistOfAnUnknownUserIsRefused(t *testing.T) {
 func TestUpdateCustomChecklistTouchesOnlyTheCallersOwnCustomRows(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		if err := e.store.EnsureDefaults(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ada := e.signup(t, "ada@example.com", "secret1").User
-		bob := e.signup(t, "bob@example.com", "secret1").User
+		ada, bob := e.seededWithAdaAndBob(t)
 		mine, err := e.store.PutCustomChecklist(ctx, ada.ID, "room", account.ChecklistPatch{})
 		if err != nil {
 			t.Fatal(err)
@@ -299,11 +295,7 @@ func TestCustomChecklistsAreListedByScopeNameAndVersion(t *testing.T) {
 func TestMergedFoldsTheUsersCustomsIntoTheBase(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		if err := e.store.EnsureDefaults(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ada := e.signup(t, "ada@example.com", "secret1").User
-		bob := e.signup(t, "bob@example.com", "secret1").User
+		ada, bob := e.seededWithAdaAndBob(t)
 		if _, err := e.store.PutCustomChecklist(ctx, ada.ID, "house", account.ChecklistPatch{ItemsRaw: json.RawMessage(customHouse)}); err != nil {
 			t.Fatal(err)
 		}
@@ -362,3 +354,12 @@ func TestChecklistTimesHaveMillisecondPrecision(t *testing.T) {
 }
 
 func asDomain(err error, target **domain.Error) bool { return errors.As(err, target) }
+
+// seededWithAdaAndBob seeds the default base checklists and signs up two users.
+func (e *env) seededWithAdaAndBob(t *testing.T) (ada, bob account.User) {
+	t.Helper()
+	if err := e.store.EnsureDefaults(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e.signup(t, "ada@example.com", "secret1").User, e.signup(t, "bob@example.com", "secret1").User
+}

@@ -88,9 +88,9 @@ func cursorOf(at time.Time, id string) string {
 }
 
 // pageQuery runs a newest-first page of query, whose rows are ordered by (timeCol,
-// idCol) descending; where is the query's own condition ("" for none) and args its
-// arguments ($1...). scan reads one row and returns its sort time and id.
-func (s *Store) pageQuery(ctx context.Context, p account.Page, query, where, timeCol, idCol string, args []any,
+// idCol) descending; where is the query's own condition ("" for none), without
+// arguments. scan reads one row and returns its sort time and id.
+func (s *Store) pageQuery(ctx context.Context, p account.Page, query, where, timeCol, idCol string,
 	scan func(rows *sql.Rows) (time.Time, string, error)) (next string, err error) {
 	ks, limit, err := keysetOf(p)
 	if err != nil {
@@ -100,9 +100,9 @@ func (s *Store) pageQuery(ctx context.Context, p account.Page, query, where, tim
 	if where != "" {
 		conds = append(conds, where)
 	}
+	var args []any
 	if ks != nil {
-		n := len(args)
-		conds = append(conds, fmt.Sprintf("(%[1]s < $%[3]d OR (%[1]s = $%[3]d AND %[2]s < $%[4]d))", timeCol, idCol, n+1, n+2))
+		conds = append(conds, fmt.Sprintf("(%[1]s < $1 OR (%[1]s = $1 AND %[2]s < $2))", timeCol, idCol))
 		args = append(args, s.read.Dialect.Time(ks.at), ks.id)
 	}
 	if len(conds) > 0 {
@@ -133,6 +133,26 @@ func (s *Store) pageQuery(ctx context.Context, p account.Page, query, where, tim
 	return next, nil
 }
 
+// listPage is a newest-first page of query (see pageQuery) as a list of T, scan reading
+// one row into a T and returning its (time, id) key; what names the list in errors.
+func listPage[T any](ctx context.Context, s *Store, p account.Page, what, query, where, timeCol, idCol string,
+	scan func(rows *sql.Rows, x *T) (time.Time, string, error)) ([]T, string, error) {
+	out := []T{}
+	next, err := s.pageQuery(ctx, p, query, where, timeCol, idCol, func(rows *sql.Rows) (time.Time, string, error) {
+		var x T
+		at, id, err := scan(rows, &x)
+		if err != nil {
+			return time.Time{}, "", err
+		}
+		out = append(out, x)
+		return at, id, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", what, err)
+	}
+	return out, next, nil
+}
+
 // Dashboard counts users, houses, scans and enabled base checklists.
 func (s *Store) Dashboard(ctx context.Context) (account.Dashboard, error) {
 	var d account.Dashboard
@@ -147,50 +167,32 @@ func (s *Store) Dashboard(ctx context.Context) (account.Dashboard, error) {
 
 // ConsoleHouses lists houses, newest first, with their owner and scan count.
 func (s *Store) ConsoleHouses(ctx context.Context, p account.Page) ([]account.ConsoleHouse, string, error) {
-	out := []account.ConsoleHouse{}
-	next, err := s.pageQuery(ctx, p, `SELECT h.id, h.user_id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
+	return listPage(ctx, s, p, "console houses", `SELECT h.id, h.user_id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		u.id, u.email, (SELECT count(*) FROM scans WHERE scans.house_id = h.id)
-		FROM houses h LEFT JOIN users u ON u.id = h.user_id`, "", "h.created_at", "h.id", nil,
-		func(rows *sql.Rows) (time.Time, string, error) {
-			var h account.ConsoleHouse
-			if err := rows.Scan(&h.ID, &h.UserID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
-				projections.ScanTime(&h.UpdatedAt), &h.Owner.ID, &h.Owner.Email, &h.Scans); err != nil {
-				return time.Time{}, "", err
-			}
-			out = append(out, h)
-			return h.CreatedAt, h.ID, nil
+		FROM houses h LEFT JOIN users u ON u.id = h.user_id`, "", "h.created_at", "h.id",
+		func(rows *sql.Rows, h *account.ConsoleHouse) (time.Time, string, error) {
+			err := rows.Scan(&h.ID, &h.UserID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
+				projections.ScanTime(&h.UpdatedAt), &h.Owner.ID, &h.Owner.Email, &h.Scans)
+			return h.CreatedAt, h.ID, err
 		})
-	if err != nil {
-		return nil, "", fmt.Errorf("console houses: %w", err)
-	}
-	return out, next, nil
 }
 
 // ConsoleScans lists scans, newest first, with their house, owner and counts.
 func (s *Store) ConsoleScans(ctx context.Context, p account.Page) ([]account.ConsoleScan, string, error) {
-	out := []account.ConsoleScan{}
-	next, err := s.pageQuery(ctx, p, `SELECT s.id, s.house_id, s.user_id, s.status, s.inputs_snapshot,
+	return listPage(ctx, s, p, "console scans", `SELECT s.id, s.house_id, s.user_id, s.status, s.inputs_snapshot,
 		`+s.read.Dialect.StringsJSON("s.detected_house_types")+`, s.started_at, s.finished_at, s.created_at, s.attempt,
 		s.failure_code, h.address, u.id, u.email,
 		(SELECT count(*) FROM rooms r WHERE r.scan_id = s.id),
 		(SELECT count(*) FROM house_room_images i WHERE i.scan_id = s.id),
 		(SELECT count(*) FROM agents_runs a WHERE a.scan_id = s.id)
-		FROM scans s JOIN houses h ON h.id = s.house_id LEFT JOIN users u ON u.id = h.user_id`, "", "s.created_at", "s.id", nil,
-		func(rows *sql.Rows) (time.Time, string, error) {
-			var c account.ConsoleScan
-			if err := rows.Scan(&c.ID, &c.HouseID, &c.UserID, &c.Status, projections.ScanJSON(&c.InputsSnapshot),
+		FROM scans s JOIN houses h ON h.id = s.house_id LEFT JOIN users u ON u.id = h.user_id`, "", "s.created_at", "s.id",
+		func(rows *sql.Rows, c *account.ConsoleScan) (time.Time, string, error) {
+			err := rows.Scan(&c.ID, &c.HouseID, &c.UserID, &c.Status, projections.ScanJSON(&c.InputsSnapshot),
 				projections.ScanStrings(&c.DetectedHouseTypes), projections.ScanNullTime(&c.StartedAt),
 				projections.ScanNullTime(&c.FinishedAt), projections.ScanTime(&c.CreatedAt), &c.Attempt, &c.FailureCode,
-				&c.Address, &c.Owner.ID, &c.Owner.Email, &c.Rooms, &c.Images, &c.AgentRuns); err != nil {
-				return time.Time{}, "", err
-			}
-			out = append(out, c)
-			return c.CreatedAt, c.ID, nil
+				&c.Address, &c.Owner.ID, &c.Owner.Email, &c.Rooms, &c.Images, &c.AgentRuns)
+			return c.CreatedAt, c.ID, err
 		})
-	if err != nil {
-		return nil, "", fmt.Errorf("console scans: %w", err)
-	}
-	return out, next, nil
 }
 
 const runColumns = `a.id, a.scan_id, a.agent_name, a.model_id, a.input_json, a.output_json, a.prompt_hash, a.tokens_in,
@@ -214,22 +216,13 @@ func scanRun(rows *sql.Rows, r *account.AgentRun, extra ...any) error {
 // ConsoleAgentRuns lists agent runs of every scan, newest first, with the scan's
 // address, its owner's email and the linked price's model.
 func (s *Store) ConsoleAgentRuns(ctx context.Context, p account.Page) ([]account.AgentRun, string, error) {
-	out := []account.AgentRun{}
-	next, err := s.pageQuery(ctx, p, `SELECT `+runColumns+`, h.address, u.email, m.model_name, m.provider
+	return listPage(ctx, s, p, "console agent runs", `SELECT `+runColumns+`, h.address, u.email, m.model_name, m.provider
 		FROM agents_runs a JOIN scans s ON s.id = a.scan_id JOIN houses h ON h.id = s.house_id
-		LEFT JOIN users u ON u.id = h.user_id LEFT JOIN models_info m ON m.id = a.model_id`, "", "a.created_at", "a.id", nil,
-		func(rows *sql.Rows) (time.Time, string, error) {
-			var r account.AgentRun
-			if err := scanRun(rows, &r, &r.Address, &r.OwnerEmail, &r.ModelName, &r.Provider); err != nil {
-				return time.Time{}, "", err
-			}
-			out = append(out, r)
-			return r.CreatedAt, r.ID, nil
+		LEFT JOIN users u ON u.id = h.user_id LEFT JOIN models_info m ON m.id = a.model_id`, "", "a.created_at", "a.id",
+		func(rows *sql.Rows, r *account.AgentRun) (time.Time, string, error) {
+			err := scanRun(rows, r, &r.Address, &r.OwnerEmail, &r.ModelName, &r.Provider)
+			return r.CreatedAt, r.ID, err
 		})
-	if err != nil {
-		return nil, "", fmt.Errorf("console agent runs: %w", err)
-	}
-	return out, next, nil
 }
 
 func errScanNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Scan not found") }
@@ -258,20 +251,9 @@ func (s *Store) ScanAgentRuns(ctx context.Context, scanID string, agentName *str
 	if agentName != nil {
 		query, args = query+` AND a.agent_name = $2`, append(args, *agentName)
 	}
-	rows, err := tx.QueryContext(ctx, query+` ORDER BY a.created_at DESC, a.id DESC`, args...)
+	out, err := projections.List(ctx, tx.QueryContext, query+` ORDER BY a.created_at DESC, a.id DESC`, args,
+		func(rows *sql.Rows, r *account.AgentRun) error { return scanRun(rows, r) })
 	if err != nil {
-		return "", nil, fmt.Errorf("agent runs: %w", err)
-	}
-	defer rows.Close()
-	out := []account.AgentRun{}
-	for rows.Next() {
-		var r account.AgentRun
-		if err := scanRun(rows, &r); err != nil {
-			return "", nil, fmt.Errorf("agent runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return "", nil, fmt.Errorf("agent runs: %w", err)
 	}
 	return owner, out, nil
@@ -298,20 +280,9 @@ func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]
 		args = append(args, *modelName)
 		query += fmt.Sprintf(" AND m.model_name = $%d", len(args))
 	}
-	rows, err := s.read.QueryContext(ctx, query+` ORDER BY m.effective_from DESC, m.model_name, m.id`, args...)
+	out, err := projections.List(ctx, s.read.QueryContext, query+` ORDER BY m.effective_from DESC, m.model_name, m.id`, args,
+		func(rows *sql.Rows, m *account.ModelInfo) error { return scanModel(rows, m) })
 	if err != nil {
-		return nil, fmt.Errorf("models info: %w", err)
-	}
-	defer rows.Close()
-	out := []account.ModelInfo{}
-	for rows.Next() {
-		var m account.ModelInfo
-		if err := scanModel(rows, &m); err != nil {
-			return nil, fmt.Errorf("models info: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("models info: %w", err)
 	}
 	return out, nil
@@ -320,21 +291,12 @@ func (s *Store) ModelsInfo(ctx context.Context, provider, modelName *string) ([]
 // ConsoleModels lists prices, latest effective date first, with how many agent runs
 // each priced.
 func (s *Store) ConsoleModels(ctx context.Context, p account.Page) ([]account.ModelInfo, string, error) {
-	out := []account.ModelInfo{}
-	next, err := s.pageQuery(ctx, p, `SELECT `+modelColumns+`, (SELECT count(*) FROM agents_runs a WHERE a.model_id = m.id)
-		FROM models_info m`, "", "m.effective_from", "m.id", nil,
-		func(rows *sql.Rows) (time.Time, string, error) {
-			var m account.ModelInfo
-			if err := scanModel(rows, &m, &m.AgentRuns); err != nil {
-				return time.Time{}, "", err
-			}
-			out = append(out, m)
-			return m.EffectiveFrom, m.ID, nil
+	return listPage(ctx, s, p, "console models", `SELECT `+modelColumns+`, (SELECT count(*) FROM agents_runs a WHERE a.model_id = m.id)
+		FROM models_info m`, "", "m.effective_from", "m.id",
+		func(rows *sql.Rows, m *account.ModelInfo) (time.Time, string, error) {
+			err := scanModel(rows, m, &m.AgentRuns)
+			return m.EffectiveFrom, m.ID, err
 		})
-	if err != nil {
-		return nil, "", fmt.Errorf("console models: %w", err)
-	}
-	return out, next, nil
 }
 
 // PutModelInfo sets a model's price from a date (POST /models-info): it creates the
@@ -409,21 +371,12 @@ func (s *Store) PriceAt(ctx context.Context, model string, at time.Time) (*worke
 
 // ConsoleBaseChecklists lists the base checklists, enabled or not, newest first.
 func (s *Store) ConsoleBaseChecklists(ctx context.Context, p account.Page) ([]account.Checklist, string, error) {
-	out := []account.Checklist{}
-	next, err := s.pageQuery(ctx, p, `SELECT `+checklistColumns+` FROM checklists`, "is_base", "created_at", "id", nil,
-		func(rows *sql.Rows) (time.Time, string, error) {
-			var c account.Checklist
-			if err := rows.Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID, projections.ScanJSON(&c.ItemsRaw),
-				projections.ScanTime(&c.CreatedAt), &c.Enabled); err != nil {
-				return time.Time{}, "", err
-			}
-			out = append(out, c)
-			return c.CreatedAt, c.ID, nil
+	return listPage(ctx, s, p, "console base checklists", `SELECT `+checklistColumns+` FROM checklists`, "is_base", "created_at", "id",
+		func(rows *sql.Rows, c *account.Checklist) (time.Time, string, error) {
+			err := rows.Scan(&c.ID, &c.Scope, &c.Name, &c.Version, &c.IsBase, &c.UserID, projections.ScanJSON(&c.ItemsRaw),
+				projections.ScanTime(&c.CreatedAt), &c.Enabled)
+			return c.CreatedAt, c.ID, err
 		})
-	if err != nil {
-		return nil, "", fmt.Errorf("console base checklists: %w", err)
-	}
-	return out, next, nil
 }
 
 // baseByID reads a base checklist; a custom one, a missing one or a malformed id are

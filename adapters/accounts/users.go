@@ -96,17 +96,12 @@ func (s *Store) Signup(ctx context.Context, in account.NewUser) (account.Session
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// DO NOTHING rather than a unique-violation error: the engines report those
 		// differently, and a row count says the same thing.
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, email_key, first_name, last_name, password_hash, role, created_at, updated_at)
+		if err := execOne(ctx, tx, errEmailTaken(), "insert user", `INSERT INTO users (id, email, email_key, first_name, last_name, password_hash, role, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-			u.ID, u.Email, key, u.FirstName, u.LastName, hash, u.Role, s.t(now), s.t(now))
-		if err != nil {
-			return fmt.Errorf("insert user: %w", err)
+			u.ID, u.Email, key, u.FirstName, u.LastName, hash, u.Role, s.t(now), s.t(now)); err != nil {
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("insert user: %w", err)
-		} else if n == 0 {
-			return errEmailTaken()
-		}
+		var err error
 		sess, _, err = s.startSession(ctx, tx, u, domain.NewID())
 		return err
 	})
@@ -198,23 +193,14 @@ func (s *Store) Me(ctx context.Context, userID string) (account.Profile, error) 
 }
 
 func (s *Store) houses(ctx context.Context, q queryer, userID string) ([]account.House, error) {
-	rows, err := q.QueryContext(ctx, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
+	out, err := projections.List(ctx, q.QueryContext, `SELECT h.id, h.address, h.house_type, h.status, h.created_at, h.updated_at,
 		(SELECT count(*) FROM scans WHERE scans.house_id = h.id)
-		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, userID)
+		FROM houses h WHERE h.user_id = $1 ORDER BY h.updated_at DESC, h.id`, []any{userID},
+		func(rows *sql.Rows, h *account.House) error {
+			return rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
+				projections.ScanTime(&h.UpdatedAt), &h.Scans)
+		})
 	if err != nil {
-		return nil, fmt.Errorf("houses: %w", err)
-	}
-	defer rows.Close()
-	out := []account.House{}
-	for rows.Next() {
-		var h account.House
-		if err := rows.Scan(&h.ID, &h.Address, &h.HouseType, &h.Status, projections.ScanTime(&h.CreatedAt),
-			projections.ScanTime(&h.UpdatedAt), &h.Scans); err != nil {
-			return nil, fmt.Errorf("houses: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("houses: %w", err)
 	}
 	return out, nil
@@ -260,17 +246,11 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes)
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE users SET email = COALESCE($2, email), email_key = COALESCE($3, email_key),
+		if err := execOne(ctx, tx, errUserNotFound(), "update user", `UPDATE users SET email = COALESCE($2, email), email_key = COALESCE($3, email_key),
 			first_name = COALESCE($4, first_name), last_name = COALESCE($5, last_name),
 			password_hash = COALESCE($6, password_hash), updated_at = $7 WHERE id = $1`,
-			userID, email, key, ch.FirstName, ch.LastName, hash, s.t(now))
-		if err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		} else if n == 0 {
-			return errUserNotFound()
+			userID, email, key, ch.FirstName, ch.LastName, hash, s.t(now)); err != nil {
+			return err
 		}
 		if hash != nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
@@ -278,6 +258,7 @@ func (s *Store) UpdateMe(ctx context.Context, userID string, ch account.Changes)
 				return fmt.Errorf("revoke sessions: %w", err)
 			}
 		}
+		var err error
 		u, err = s.userByID(ctx, tx, userID)
 		return err
 	})
@@ -322,15 +303,23 @@ func (s *Store) SetRole(ctx context.Context, email, role string) error {
 	if !auth.ValidRole(role) {
 		return domain.Errorf(domain.EINVALID, "unknown role %q (user, admin, auditor, analyst)", role)
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE users SET role = $2, updated_at = $3 WHERE email_key = $1`,
+	return execOne(ctx, s.write, errUserNotFound(), "set role", `UPDATE users SET role = $2, updated_at = $3 WHERE email_key = $1`,
 		emailKey(email), role, s.t(s.clock()))
+}
+
+// execOne runs a statement that must change a row: none is the error when it changed
+// none; what names the statement in other errors.
+func execOne(ctx context.Context, q queryer, none error, what, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("set role: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("set role: %w", err)
-	} else if n == 0 {
-		return errUserNotFound()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return none
 	}
 	return nil
 }
@@ -343,20 +332,27 @@ func scanUser(row interface{ Scan(...any) error }, u *account.User, extra ...any
 }
 
 func (s *Store) userByID(ctx context.Context, q queryer, id string) (account.User, error) {
-	var u account.User
-	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), &u)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.User{}, errUserNotFound()
-	}
-	if err != nil {
-		return account.User{}, fmt.Errorf("read user: %w", err)
-	}
-	return u, nil
+	return userRow(ctx, q, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
 func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (account.User, error) {
+	return userRow(ctx, q, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key)
+}
+
+func (s *Store) userWithHash(ctx context.Context, key string) (account.User, string, error) {
+	var hash string
+	u, err := userRow(ctx, s.read, `SELECT `+userColumns+`, password_hash FROM users WHERE email_key = $1`, key, &hash)
+	if err != nil {
+		return account.User{}, "", err
+	}
+	return u, hash, nil
+}
+
+// userRow reads the one user query selects by arg (userColumns, then extra's columns);
+// none is ENOTFOUND "User not found".
+func userRow(ctx context.Context, q queryer, query, arg string, extra ...any) (account.User, error) {
 	var u account.User
-	err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key), &u)
+	err := scanUser(q.QueryRowContext(ctx, query, arg), &u, extra...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.User{}, errUserNotFound()
 	}
@@ -364,19 +360,6 @@ func (s *Store) userByEmail(ctx context.Context, q queryer, key string) (account
 		return account.User{}, fmt.Errorf("read user: %w", err)
 	}
 	return u, nil
-}
-
-func (s *Store) userWithHash(ctx context.Context, key string) (account.User, string, error) {
-	var u account.User
-	var hash string
-	err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email_key = $1`, key), &u, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.User{}, "", errUserNotFound()
-	}
-	if err != nil {
-		return account.User{}, "", fmt.Errorf("read user: %w", err)
-	}
-	return u, hash, nil
 }
 
 // emailKey is the form emails are compared in: trimmed and lower-cased, in Go, so that

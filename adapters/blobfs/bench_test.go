@@ -11,29 +11,6 @@ import (
 	"github.com/scanledger/scanledger/domain/blob/blobtest"
 )
 
-// jpegStream yields n bytes that sniff as a JPEG (the SOI marker, then filler) without
-// holding them in memory, so only the store's own allocations are measured.
-type jpegStream struct{ off, n int64 }
-
-func (r *jpegStream) Read(p []byte) (int, error) {
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), r.n-r.off)]
-	for i := range p {
-		switch r.off + int64(i) {
-		case 0, 2:
-			p[i] = 0xff
-		case 1:
-			p[i] = 0xd8
-		default:
-			p[i] = byte(r.off + int64(i))
-		}
-	}
-	r.off += int64(len(p))
-	return len(p), nil
-}
-
 // BenchmarkPut measures Put end to end (hashing, writing, fsync, rename). B/op and
 // allocs/op stay flat from 1 MB to 50 MB: Put streams and never holds a blob in memory.
 func BenchmarkPut(b *testing.B) {
@@ -44,8 +21,8 @@ func BenchmarkPut(b *testing.B) {
 		body func() io.Reader
 	}{
 		{"photo-1.1MB", int64(len(photo)), func() io.Reader { return bytes.NewReader(photo) }},
-		{"synthetic-1MB", 1 << 20, func() io.Reader { return &jpegStream{n: 1 << 20} }},
-		{"synthetic-50MB", 50 << 20, func() io.Reader { return &jpegStream{n: 50 << 20} }},
+		{"synthetic-1MB", 1 << 20, func() io.Reader { return &blobtest.JPEGStream{N: 1 << 20} }},
+		{"synthetic-50MB", 50 << 20, func() io.Reader { return &blobtest.JPEGStream{N: 50 << 20} }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, err := blobfs.New(b.TempDir(), secret, "http://blobs.test")
@@ -71,7 +48,7 @@ func TestPutDoesNotHoldTheBlobInMemory(t *testing.T) {
 	allocated := func(n int64) uint64 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		if _, err := s.Put(t.Context(), "big.jpg", &jpegStream{n: n}, 1<<30); err != nil {
+		if _, err := s.Put(t.Context(), "big.jpg", &blobtest.JPEGStream{N: n}, 1<<30); err != nil {
 			t.Fatalf("Put %d bytes: %v", n, err)
 		}
 		runtime.ReadMemStats(&after)

@@ -140,7 +140,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	buf := make([]byte, copyBufSize)
 	// Reading one byte past the limit is the only way to tell a body of exactly
 	// maxBytes from a larger one without trusting a declared length.
-	src := &io.LimitedReader{R: ctxReader{ctx, r}, N: maxBytes}
+	src := &io.LimitedReader{R: blob.PutReader(ctx, r), N: maxBytes}
 	if maxBytes < math.MaxInt64 {
 		src.N++
 	}
@@ -495,18 +495,4 @@ func (s *Store) authorize(r *http.Request) (key string, expires time.Time, ok bo
 func fail(w http.ResponseWriter, status int) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(status), status)
-}
-
-// ctxReader stops a Put whose context is done at its next read, so a cancelled upload
-// neither keeps reading nor gets published.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,21 +96,7 @@ func (s *Server) recordRead(c *gin.Context, role, action, subject, owner, detail
 // onlyQuery refuses query parameters other than allowed, as the original's
 // whitelisting validation pipe did.
 func onlyQuery(c *gin.Context, allowed ...string) error {
-	var bad []string
-	for k := range c.Request.URL.Query() {
-		found := false
-		for _, a := range allowed {
-			found = found || k == a
-		}
-		if !found {
-			bad = append(bad, fmt.Sprintf("property %s should not exist", k))
-		}
-	}
-	if len(bad) > 0 {
-		sort.Strings(bad)
-		return &domain.Error{Code: domain.EINVALID, Message: bad[0], Details: bad}
-	}
-	return nil
+	return unknownProperties(maps.Keys(c.Request.URL.Query()), func(k string) bool { return slices.Contains(allowed, k) })
 }
 
 // page reads ?limit=&cursor= (and refuses any other parameter).
@@ -163,11 +150,7 @@ func listPage[T any](s *Server, c *gin.Context, read func(context.Context, accou
 			return
 		}
 	}
-	out := make([]any, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, present(r))
-	}
-	okPage(c, out, next)
+	okPage(c, presentAll(rows, present), next)
 }
 
 // The JSON shapes below are the original's (contract sections 3 and 4: Prisma rows
@@ -342,7 +325,14 @@ func (s *Server) adminAgentRuns(c *gin.Context) {
 	})
 }
 
+// modelInfoJSON is a ModelInfo row, then ours.
 type modelInfoJSON struct {
+	modelRowJSON
+	modelOursJSON
+}
+
+// modelRowJSON is every column of a ModelInfo row.
+type modelRowJSON struct {
 	ID            string          `json:"id"`
 	Provider      string          `json:"provider"`
 	ModelName     string          `json:"modelName"`
@@ -351,58 +341,48 @@ type modelInfoJSON struct {
 	EffectiveFrom string          `json:"effectiveFrom"`
 	EffectiveTo   *string         `json:"effectiveTo"`
 	CreatedAt     string          `json:"createdAt"`
-	// Ours.
+}
+
+type modelOursJSON struct {
 	UpdatedAt string  `json:"updatedAt"`
 	UpdatedBy *string `json:"updatedBy"`
 }
 
 func modelInfoOf(m account.ModelInfo) modelInfoJSON {
-	return modelInfoJSON{ID: m.ID, Provider: m.Provider, ModelName: m.ModelName, Version: m.Version,
-		Pricing: rawOrNull(m.Pricing), EffectiveFrom: isoTime(m.EffectiveFrom), EffectiveTo: isoTimePtr(m.EffectiveTo),
-		CreatedAt: isoTime(m.CreatedAt), UpdatedAt: isoTime(m.UpdatedAt), UpdatedBy: m.UpdatedBy}
+	return modelInfoJSON{
+		modelRowJSON: modelRowJSON{ID: m.ID, Provider: m.Provider, ModelName: m.ModelName, Version: m.Version,
+			Pricing: rawOrNull(m.Pricing), EffectiveFrom: isoTime(m.EffectiveFrom), EffectiveTo: isoTimePtr(m.EffectiveTo),
+			CreatedAt: isoTime(m.CreatedAt)},
+		modelOursJSON: modelOursJSON{UpdatedAt: isoTime(m.UpdatedAt), UpdatedBy: m.UpdatedBy}}
 }
 
+// adminModelJSON is the row with its _count where the original puts it, then ours.
 type adminModelJSON struct {
-	ID            string          `json:"id"`
-	Provider      string          `json:"provider"`
-	ModelName     string          `json:"modelName"`
-	Version       *string         `json:"version"`
-	Pricing       json.RawMessage `json:"pricing"`
-	EffectiveFrom string          `json:"effectiveFrom"`
-	EffectiveTo   *string         `json:"effectiveTo"`
-	CreatedAt     string          `json:"createdAt"`
-	Count         struct {
+	modelRowJSON
+	Count struct {
 		AgentRuns int `json:"agentRuns"`
 	} `json:"_count"`
-	UpdatedAt string  `json:"updatedAt"`
-	UpdatedBy *string `json:"updatedBy"`
+	modelOursJSON
 }
 
 func (s *Server) adminModels(c *gin.Context) {
 	listPage(s, c, s.Console.ConsoleModels, "", func(m account.ModelInfo) any {
 		j := modelInfoOf(m)
-		out := adminModelJSON{ID: j.ID, Provider: j.Provider, ModelName: j.ModelName, Version: j.Version, Pricing: j.Pricing,
-			EffectiveFrom: j.EffectiveFrom, EffectiveTo: j.EffectiveTo, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
-			UpdatedBy: j.UpdatedBy}
+		out := adminModelJSON{modelRowJSON: j.modelRowJSON, modelOursJSON: j.modelOursJSON}
 		out.Count.AgentRuns = m.AgentRuns
 		return out
 	})
 }
 
+// adminChecklistJSON is the row a user's own list shows, then ours.
 type adminChecklistJSON struct {
-	ID        string          `json:"id"`
-	Scope     string          `json:"scope"`
-	Name      string          `json:"name"`
-	Version   int             `json:"version"`
-	ItemsRaw  json.RawMessage `json:"itemsRaw"`
-	CreatedAt string          `json:"createdAt"`
-	Enabled   bool            `json:"enabled"` // ours
+	myChecklistJSON
+	Enabled bool `json:"enabled"`
 }
 
 func (s *Server) adminBaseChecklists(c *gin.Context) {
 	listPage(s, c, s.Console.ConsoleBaseChecklists, "", func(cl account.Checklist) any {
-		return adminChecklistJSON{ID: cl.ID, Scope: cl.Scope, Name: cl.Name, Version: cl.Version,
-			ItemsRaw: rawOrNull(cl.ItemsRaw), CreatedAt: isoTime(cl.CreatedAt), Enabled: cl.Enabled}
+		return adminChecklistJSON{myChecklistJSON: myChecklistOf(cl), Enabled: cl.Enabled}
 	})
 }
 
@@ -417,42 +397,40 @@ type editChecklistRequest struct {
 	ItemsRaw json.RawMessage `json:"itemsRaw"`
 }
 
+// patch makes the same checks as UpdateChecklistDto's name and itemsRaw.
+func (r editChecklistRequest) patch() (account.ChecklistPatch, error) {
+	return checklistRequest{Name: r.Name, ItemsRaw: r.ItemsRaw}.patch()
+}
+
 func (s *Server) adminEditChecklist(c *gin.Context) {
-	var req editChecklistRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	// The same checks as UpdateChecklistDto's name and itemsRaw.
-	patch, err := checklistRequest{Name: req.Name, ItemsRaw: req.ItemsRaw}.patch()
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	cl, err := s.Console.EditBaseChecklist(c.Request.Context(), actorOf(c), c.Param("id"), patch)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ok(c, http.StatusOK, changedChecklistJSON{checklistJSON: checklistOf(cl), Enabled: cl.Enabled})
+	changeBaseChecklist(s, c, editChecklistRequest.patch, s.Console.EditBaseChecklist)
 }
 
 type toggleRequest struct {
 	Enable any `json:"enable"`
 }
 
-func (s *Server) adminToggleChecklist(c *gin.Context) {
-	var req toggleRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	enable, isBool := req.Enable.(bool)
+func (r toggleRequest) enable() (bool, error) {
+	enable, isBool := r.Enable.(bool)
 	if !isBool {
-		s.writeError(c, domain.Errorf(domain.EINVALID, "enable must be a boolean value"))
+		return false, domain.Errorf(domain.EINVALID, "enable must be a boolean value")
+	}
+	return enable, nil
+}
+
+func (s *Server) adminToggleChecklist(c *gin.Context) {
+	changeBaseChecklist(s, c, toggleRequest.enable, s.Console.ToggleBaseChecklist)
+}
+
+// changeBaseChecklist runs an admin change of the :id base checklist: decode and
+// validate the body, let change apply it, and answer 200 with the full row.
+func changeBaseChecklist[R, In any](s *Server, c *gin.Context, validate func(R) (In, error),
+	change func(context.Context, account.Actor, string, In) (account.Checklist, error)) {
+	in, valid := decodeInput(s, c, validate)
+	if !valid {
 		return
 	}
-	cl, err := s.Console.ToggleBaseChecklist(c.Request.Context(), actorOf(c), c.Param("id"), enable)
+	cl, err := change(c.Request.Context(), actorOf(c), c.Param("id"), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -477,11 +455,7 @@ func (s *Server) listModelsInfo(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	out := make([]modelInfoJSON, 0, len(list))
-	for _, m := range list {
-		out = append(out, modelInfoOf(m))
-	}
-	ok(c, http.StatusOK, out)
+	ok(c, http.StatusOK, presentAll(list, modelInfoOf))
 }
 
 // modelInfoRequest is UpsertModelInfoDto.
@@ -550,14 +524,8 @@ func parseISODate(s string) (time.Time, bool) {
 }
 
 func (s *Server) postModelInfo(c *gin.Context) {
-	var req modelInfoRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	in, err := req.input()
-	if err != nil {
-		s.writeError(c, err)
+	in, valid := decodeInput(s, c, modelInfoRequest.input)
+	if !valid {
 		return
 	}
 	m, err := s.Console.PutModelInfo(c.Request.Context(), actorOf(c), in)
@@ -606,9 +574,7 @@ func (s *Server) listAgentRuns(c *gin.Context) {
 			return
 		}
 	}
-	out := make([]scanRunJSON, 0, len(runs))
-	for _, r := range runs {
-		out = append(out, scanRunJSON{agentRunRowJSON: agentRunRow(r, owner == me), Attempt: r.Attempt, Model: r.Model})
-	}
-	ok(c, http.StatusOK, out)
+	ok(c, http.StatusOK, presentAll(runs, func(r account.AgentRun) scanRunJSON {
+		return scanRunJSON{agentRunRowJSON: agentRunRow(r, owner == me), Attempt: r.Attempt, Model: r.Model}
+	}))
 }

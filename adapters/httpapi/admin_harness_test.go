@@ -12,17 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/postgres"
-	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
-	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/domain/analysis"
 	"github.com/scanledger/scanledger/domain/auth"
-	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/trail"
 	"github.com/scanledger/scanledger/domain/worker"
-	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -74,68 +68,34 @@ type consoleAPI struct {
 // forEachEngine runs f against the API on SQLite and on PostgreSQL.
 func forEachEngine(t *testing.T, f func(t *testing.T, api *consoleAPI)) {
 	t.Helper()
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		open func(testing.TB) engine
+	}{{"sqlite", sqliteEngine}, {"postgres", postgresEngine}} {
+		t.Run(engine.name, func(t *testing.T) {
 			t.Parallel()
-			f(t, newConsoleAPI(t, engine))
+			f(t, newConsoleAPI(t, engine.open(t)))
 		})
 	}
 }
 
-func newConsoleAPI(t *testing.T, engine string) *consoleAPI {
+func newConsoleAPI(t *testing.T, e engine) *consoleAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	var store event.Store
-	var write, read projections.DB
-	var closeDB func()
-	switch engine {
-	case "sqlite":
-		db, err := sqlite.Open(ctx, filepath.Join(dir, "scanledger.db"), migrations.EventStore, migrations.ReadModel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		store = sqlite.NewStore(db)
-		write = projections.DB{DB: db.Write, Dialect: projections.SQLite}
-		read = projections.DB{DB: db.Read, Dialect: projections.SQLite}
-		closeDB = func() { db.Close() }
-	default:
-		db, err := postgres.OpenDB(ctx, pgtest.New(t, "scanledger_httpapi"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Migrate(ctx, migrations.EventStore, migrations.ReadModel); err != nil {
-			t.Fatal(err)
-		}
-		pg := postgres.NewStore(db)
-		store = pg
-		write = projections.DB{DB: db.SQL(), Dialect: projections.Postgres}
-		read = write
-		closeDB = func() { pg.Close(); db.Close() }
-	}
 	ts := httptest.NewUnstartedServer(nil)
-	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
+	blobs := openBlobs(t, filepath.Join(t.TempDir(), "blobs"), ts)
 	rec := &recorder{}
 	issuer := testIssuer()
-	acc := newAccounts(write, read, issuer)
+	acc := newAccounts(e.write, e.read, issuer)
 	acc.Trail = rec
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler, done := startReadModel(ctx, store, write, read)
-	cfg := apiConfig(handler, read, blobs, issuer, acc)
+	handler, done := startReadModel(ctx, e.store, e.write, e.read)
+	cfg := apiConfig(handler, e.read, blobs, issuer, acc)
 	cfg.Console, cfg.Trail = acc, rec
-	api := httpapi.New(cfg)
-	ts.Config.Handler = api.Handler()
-	ts.Start()
-	t.Cleanup(func() {
-		ts.Close()
-		cancel()
-		<-done
-		blobs.Close()
-		closeDB()
-	})
-	return &consoleAPI{accountsAPI: &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, tokens: issuer}, read: read, trail: rec}
+	serve(t, ts, cfg, cancel, done)
+	return &consoleAPI{accountsAPI: &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, tokens: issuer}, read: e.read, trail: rec}
 }
 
 // user signs up a user with role and returns their access token and id. The token says

@@ -6,56 +6,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
-	"github.com/scanledger/scanledger/adapters/postgres"
-	"github.com/scanledger/scanledger/adapters/postgres/pgtest"
-	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/account"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
-	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 	"github.com/scanledger/scanledger/projections/analytics"
 	"github.com/scanledger/scanledger/projections/scans"
 )
-
-// analyticsEngine is an event store and its read model on one engine.
-type analyticsEngine struct {
-	store       event.Store
-	write, read projections.DB
-}
-
-func sqliteEngine(t *testing.T) analyticsEngine {
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "scanledger.db"), migrations.EventStore, migrations.ReadModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return analyticsEngine{store: sqlite.NewStore(db),
-		write: projections.DB{DB: db.Write, Dialect: projections.SQLite}, read: projections.DB{DB: db.Read, Dialect: projections.SQLite}}
-}
-
-func postgresEngine(t *testing.T) analyticsEngine {
-	ctx := context.Background()
-	db, err := postgres.OpenDB(ctx, pgtest.New(t, "scanledger_httpapi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if err := db.Migrate(ctx, migrations.EventStore, migrations.ReadModel); err != nil {
-		t.Fatal(err)
-	}
-	pdb := projections.DB{DB: db.SQL(), Dialect: projections.Postgres}
-	return analyticsEngine{store: postgres.NewStore(db), write: pdb, read: pdb}
-}
 
 // appendAt appends one scan event that occurred at at.
 func appendAt(t *testing.T, store event.Store, scanID string, expected int64, at time.Time, evs ...scan.Event) int64 {
@@ -123,7 +88,7 @@ func writeAnalyticsScans(t *testing.T, store event.Store, day time.Time) {
 }
 
 func TestAnalyticsRoutes_AnswerAnalystsTheSameOnSQLiteAndPostgres(t *testing.T) {
-	for name, engine := range map[string]func(*testing.T) analyticsEngine{"sqlite": sqliteEngine, "postgres": postgresEngine} {
+	for name, engine := range map[string]func(testing.TB) engine{"sqlite": sqliteEngine, "postgres": postgresEngine} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

@@ -34,14 +34,23 @@ func (s *Server) requireAuditor(c *gin.Context) bool {
 	return true
 }
 
+// requireAuditorOf is requireAuditor for a feature that may not be configured: what
+// (for example "Export") answers 503 when it is not.
+func (s *Server) requireAuditorOf(c *gin.Context, configured bool, what string) bool {
+	if !s.requireAuditor(c) {
+		return false
+	}
+	if !configured {
+		s.writeError(c, domain.Errorf(domain.EUNAVAILABLE, "%s is not configured", what))
+		return false
+	}
+	return true
+}
+
 // auditVerify checks every chain against the latest seal (or one scan's, with
 // ?scanId=). It reads the whole store: slow on a big one, and meant for auditors.
 func (s *Server) auditVerify(c *gin.Context) {
-	if !s.requireAuditor(c) {
-		return
-	}
-	if s.Verifier == nil {
-		s.writeError(c, domain.Errorf(domain.EUNAVAILABLE, "Verification is not configured"))
+	if !s.requireAuditorOf(c, s.Verifier != nil, "Verification") {
 		return
 	}
 	ctx := c.Request.Context()
@@ -179,8 +188,7 @@ func writeNDJSON(c *gin.Context, recs []event.Recorded) {
 	c.Status(http.StatusOK)
 	enc := json.NewEncoder(c.Writer)
 	for _, r := range recs {
-		if err := enc.Encode(recordedJSON{Position: string(r.Position), Version: r.Version, ID: r.ID, Type: r.Type,
-			SchemaVersion: r.SchemaVersion, Data: r.Data, Metadata: r.Metadata, RecordedAt: isoTime(r.RecordedAt)}); err != nil {
+		if err := enc.Encode(recordedOf(r)); err != nil {
 			return // the client went away
 		}
 	}
@@ -190,11 +198,7 @@ func writeNDJSON(c *gin.Context, recs []event.Recorded) {
 // fresh seal, their proofs and the public key: a file `scanledger verify --file` checks
 // with no database.
 func (s *Server) auditExport(c *gin.Context) {
-	if !s.requireAuditor(c) {
-		return
-	}
-	if s.Exporter == nil {
-		s.writeError(c, domain.Errorf(domain.EUNAVAILABLE, "Export is not configured"))
+	if !s.requireAuditorOf(c, s.Exporter != nil, "Export") {
 		return
 	}
 	from, to, err := timeRange(c)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/account"
+	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -79,11 +80,7 @@ type accessJSON struct {
 // auditAccess lists the access trail, for one scan (?scanId=) or one user's data or
 // doings (?userId=: entries they made or about them), oldest first.
 func (s *Server) auditAccess(c *gin.Context) {
-	if !s.requireAuditor(c) {
-		return
-	}
-	if s.AccessTrail == nil {
-		s.writeError(c, domain.Errorf(domain.EUNAVAILABLE, "The access trail is not configured"))
+	if !s.requireAuditorOf(c, s.AccessTrail != nil, "The access trail") {
 		return
 	}
 	scanID, userID := c.Query("scanId"), c.Query("userId")
@@ -95,12 +92,10 @@ func (s *Server) auditAccess(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	out := make([]accessJSON, len(entries))
-	for i, e := range entries {
-		out[i] = accessJSON{Version: e.Version, At: e.At.UTC().Format(time.RFC3339Nano), ActorID: e.ActorID, ActorRole: e.ActorRole,
+	ok(c, http.StatusOK, presentAll(entries, func(e audit.Recorded) accessJSON {
+		return accessJSON{Version: e.Version, At: e.At.UTC().Format(time.RFC3339Nano), ActorID: e.ActorID, ActorRole: e.ActorRole,
 			Action: e.Action, Subject: e.Subject, OwnerID: e.OwnerID, RequestID: e.RequestID, Detail: e.Detail}
-	}
-	ok(c, http.StatusOK, out)
+	}))
 }
 
 type auditScanJSON struct {

@@ -62,18 +62,18 @@ type myChecklistJSON struct {
 	CreatedAt string          `json:"createdAt"`
 }
 
+func myChecklistOf(cl account.Checklist) myChecklistJSON {
+	return myChecklistJSON{ID: cl.ID, Scope: cl.Scope, Name: cl.Name, Version: cl.Version,
+		ItemsRaw: rawOrNull(cl.ItemsRaw), CreatedAt: isoTime(cl.CreatedAt)}
+}
+
 func (s *Server) myChecklists(c *gin.Context) {
 	list, err := s.ChecklistStore.CustomChecklists(c.Request.Context(), claims(c).UserID)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	out := make([]myChecklistJSON, 0, len(list))
-	for _, cl := range list {
-		out = append(out, myChecklistJSON{ID: cl.ID, Scope: cl.Scope, Name: cl.Name, Version: cl.Version,
-			ItemsRaw: rawOrNull(cl.ItemsRaw), CreatedAt: isoTime(cl.CreatedAt)})
-	}
-	ok(c, http.StatusOK, out)
+	ok(c, http.StatusOK, presentAll(list, myChecklistOf))
 }
 
 func (s *Server) getBaseChecklist(c *gin.Context) {
@@ -110,14 +110,8 @@ func (s *Server) patchChecklist(c *gin.Context) {
 // saveChecklist decodes an UpdateChecklistDto body, lets save store it, and answers 200
 // with the row.
 func (s *Server) saveChecklist(c *gin.Context, save func(context.Context, account.ChecklistPatch) (account.Checklist, error)) {
-	var req checklistRequest
-	if err := decodeStrict(c, &req); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	p, err := req.patch()
-	if err != nil {
-		s.writeError(c, err)
+	p, valid := decodeInput(s, c, checklistRequest.patch)
+	if !valid {
 		return
 	}
 	cl, err := save(c.Request.Context(), p)

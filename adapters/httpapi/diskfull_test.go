@@ -50,18 +50,9 @@ func TestDiskFullIsInsufficientStorageNotABadRequest(t *testing.T) {
 	}
 	api := newHardenedAPI(t, filepath.Join(dir, "blobs"), nil)
 	bearer := api.signup("full@example.com").AccessToken
-	var created struct{ ScanID string }
-	api.json("POST", "/scans", bearer, `{"address":"1 Test Street"}`).want(t, http.StatusCreated).data(t, &created)
-	photo, err := os.ReadFile(sharedPhoto(t, "room1-1.jpeg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	w, _ := mw.CreateFormFile("images", "room1-1.jpeg")
-	w.Write(photo)
-	mw.Close()
-	r := api.do("POST", "/scans/"+created.ScanID+"/images", bearer, mw.FormDataContentType(), &buf)
+	scanID := api.newScan(bearer, "1 Test Street")
+	body, contentType := photoForm(t, "room1-1.jpeg", "")
+	r := api.do("POST", "/scans/"+scanID+"/images", bearer, contentType, body)
 	r.want(t, http.StatusInsufficientStorage)
 	if !strings.Contains(api.logs.String(), "no space left on device") {
 		t.Fatalf("the failure is not logged:\n%s", api.logs.String())
@@ -78,10 +69,10 @@ func TestDiskFullIsInsufficientStorageNotABadRequest(t *testing.T) {
 	}
 
 	// A truncated body is still the client's fault.
-	buf.Reset()
-	mw = multipart.NewWriter(&buf)
-	w, _ = mw.CreateFormFile("images", "room2-1.jpg")
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	w, _ := mw.CreateFormFile("images", "room2-1.jpg")
 	small, _ := os.ReadFile(sharedPhoto(t, "room2-1.jpg"))
 	w.Write(small[:len(small)/2])
-	api.do("POST", "/scans/"+created.ScanID+"/images", bearer, mw.FormDataContentType(), &buf).want(t, http.StatusBadRequest)
+	api.do("POST", "/scans/"+scanID+"/images", bearer, mw.FormDataContentType(), &buf).want(t, http.StatusBadRequest)
 }

@@ -1,14 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
@@ -154,8 +152,7 @@ func TestErrors_ADependencyThatIsDownGives503WithItsMessage(t *testing.T) {
 }
 
 func TestErrors_A400ListsEveryProblemOrTheOneItHas(t *testing.T) {
-	api := newAccountsAPI(t)
-	u := api.signup("ada@example.com")
+	api, u := newSignedInAPI(t)
 	for body, want := range map[string][]string{
 		`{"colour":"red"}`:          {"property colour should not exist"},
 		`{"colour":"red","size":1}`: {"property colour should not exist", "property size should not exist"},
@@ -177,26 +174,8 @@ func (brokenReader) ListByUser(context.Context, string) ([]scans.Scan, error) {
 	return nil, errors.New("disk on fire")
 }
 
-// logBuffer collects log output from the server's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestErrors_AServerFaultGives500WithoutItsCauseAndLogsIt(t *testing.T) {
-	var logs logBuffer
+	var logs lockedBuffer
 	api := newAccountsAPIWith(t, func(c *httpapi.Config) {
 		c.Reader = brokenReader{c.Reader}
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -54,9 +56,21 @@ func decodeStrict(c *gin.Context, v any) error {
 		return domain.Errorf(domain.EINVALID, "Request body must be a JSON object")
 	}
 	known := jsonFields(v)
+	if err := unknownProperties(maps.Keys(raw), func(k string) bool { return known[k] }); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return domain.Errorf(domain.EINVALID, "Invalid request body: %s", jsonProblem(err))
+	}
+	return nil
+}
+
+// unknownProperties refuses the names that are not known, listing them all in order,
+// as the original's whitelisting validation did for bodies and query strings alike.
+func unknownProperties(names iter.Seq[string], known func(string) bool) error {
 	var bad []string
-	for k := range raw {
-		if !known[k] {
+	for k := range names {
+		if !known(k) {
 			bad = append(bad, fmt.Sprintf("property %s should not exist", k))
 		}
 	}
@@ -64,10 +78,23 @@ func decodeStrict(c *gin.Context, v any) error {
 		sort.Strings(bad)
 		return &domain.Error{Code: domain.EINVALID, Message: bad[0], Details: bad}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return domain.Errorf(domain.EINVALID, "Invalid request body: %s", jsonProblem(err))
-	}
 	return nil
+}
+
+// decodeInput decodes the body into a request R and validates it into what the store
+// takes. When either fails it has answered with the error, and reports false.
+func decodeInput[R, In any](s *Server, c *gin.Context, validate func(R) (In, error)) (In, bool) {
+	var req R
+	err := decodeStrict(c, &req)
+	var in In
+	if err == nil {
+		in, err = validate(req)
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return in, false
+	}
+	return in, true
 }
 
 func jsonProblem(err error) string {
@@ -227,6 +254,11 @@ type recordedJSON struct {
 	RecordedAt    string          `json:"recordedAt"`
 }
 
+func recordedOf(r event.Recorded) recordedJSON {
+	return recordedJSON{Position: string(r.Position), Version: r.Version, ID: r.ID, Type: r.Type,
+		SchemaVersion: r.SchemaVersion, Data: r.Data, Metadata: r.Metadata, RecordedAt: isoTime(r.RecordedAt)}
+}
+
 // scanEvents returns a scan's whole history in order: what auditors replay.
 func (s *Server) scanEvents(c *gin.Context) {
 	_, recs, err := s.history(c)
@@ -242,12 +274,7 @@ func (s *Server) scanEvents(c *gin.Context) {
 		writeNDJSON(c, recs)
 		return
 	}
-	out := make([]recordedJSON, len(recs))
-	for i, r := range recs {
-		out[i] = recordedJSON{Position: string(r.Position), Version: r.Version, ID: r.ID, Type: r.Type,
-			SchemaVersion: r.SchemaVersion, Data: r.Data, Metadata: r.Metadata, RecordedAt: isoTime(r.RecordedAt)}
-	}
-	ok(c, http.StatusOK, out)
+	ok(c, http.StatusOK, presentAll(recs, recordedOf))
 }
 
 // verifyScan recomputes the scan's hash chain.

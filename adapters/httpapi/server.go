@@ -105,38 +105,31 @@ type Server struct {
 
 // New returns a Server.
 func New(cfg Config) *Server {
-	if cfg.MaxImageBytes <= 0 {
-		cfg.MaxImageBytes = 20 << 20
-	}
-	if cfg.MaxImages <= 0 {
-		cfg.MaxImages = 50
-	}
-	if cfg.BodyGrace <= 0 {
-		cfg.BodyGrace = 20 * time.Second
-	}
-	if cfg.BodyMinRate <= 0 {
-		cfg.BodyMinRate = 500
-	}
-	if cfg.URLTTL <= 0 {
-		cfg.URLTTL = time.Hour
-	}
+	cfg.MaxImageBytes = orDefault(cfg.MaxImageBytes, 20<<20)
+	cfg.MaxImages = orDefault(cfg.MaxImages, 50)
+	cfg.BodyGrace = orDefault(cfg.BodyGrace, 20*time.Second)
+	cfg.BodyMinRate = orDefault(cfg.BodyMinRate, 500)
+	cfg.URLTTL = orDefault(cfg.URLTTL, time.Hour)
+	cfg.UserCheckTTL = orDefault(cfg.UserCheckTTL, 5*time.Second)
+	cfg.LivePerUser = orDefault(cfg.LivePerUser, 20)
+	cfg.LivePerIP = orDefault(cfg.LivePerIP, 100)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.UserCheckTTL <= 0 {
-		cfg.UserCheckTTL = 5 * time.Second
-	}
-	if cfg.LivePerUser <= 0 {
-		cfg.LivePerUser = 20
-	}
-	if cfg.LivePerIP <= 0 {
-		cfg.LivePerIP = 100
 	}
 	s := &Server{Config: cfg, log: cfg.Logger, live: newLiveLimiter(cfg.LivePerUser, cfg.LivePerIP), origins: origin.New(cfg.CORSOrigins)}
 	if r, ok := cfg.Accounts.(Revocations); ok {
 		s.revoked = &revocationCache{src: r, ttl: cfg.UserCheckTTL, entries: map[string]revocationEntry{}}
 	}
 	return s
+}
+
+// orDefault is v, or d when v is not positive: a limit left at zero (or set below it)
+// takes its default.
+func orDefault[T int | int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // Handler builds the router and puts the mounts beside it.
@@ -222,6 +215,15 @@ func (s *Server) cors(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// presentAll presents every row with f; no rows is an empty array, never null.
+func presentAll[T, J any](rows []T, f func(T) J) []J {
+	out := make([]J, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, f(r))
+	}
+	return out
 }
 
 // ok writes the {"data": ...} envelope every success uses.

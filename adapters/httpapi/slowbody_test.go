@@ -2,13 +2,10 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,18 +69,9 @@ func TestSlowSteadyUploadOfARealPhotoSucceeds(t *testing.T) {
 		c.BodyGrace, c.BodyMinRate = time.Second, 40_000
 	})
 	bearer := api.signup("slow@example.com").AccessToken
-	var created struct{ ScanID string }
-	api.json("POST", "/scans", bearer, `{"address":"1 Slow Lane"}`).want(t, http.StatusCreated).data(t, &created)
-	photo, err := os.ReadFile(sharedPhoto(t, "room2-1.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	w, _ := mw.CreateFormFile("images", "room2-1.jpg")
-	w.Write(photo)
-	mw.Close()
-	conn := rawPost(t, api.url, "/api/v1/scans/"+created.ScanID+"/images", mw.FormDataContentType(), buf.Len(), "Authorization: Bearer "+bearer+"\r\n")
+	scanID := api.newScan(bearer, "1 Slow Lane")
+	buf, contentType := photoForm(t, "room2-1.jpg", "")
+	conn := rawPost(t, api.url, "/api/v1/scans/"+scanID+"/images", contentType, buf.Len(), "Authorization: Bearer "+bearer+"\r\n")
 	// About 80 kB/s, twice the minimum, in 8 kB steps: ~1.7 s for the photo.
 	body := buf.Bytes()
 	for len(body) > 0 {

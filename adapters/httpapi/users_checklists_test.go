@@ -43,8 +43,7 @@ func (r acctReply) row(t *testing.T) checklistRow {
 
 func TestEveryUserGetsTheDefaultBaseChecklists(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	defaults, _ := checklist.Defaults()
 	for _, sc := range checklist.Scopes() {
 		c := api.json("GET", "/checklists/base/"+string(sc), a.AccessToken, "").want(t, http.StatusOK).row(t)
@@ -59,8 +58,7 @@ func TestEveryUserGetsTheDefaultBaseChecklists(t *testing.T) {
 
 func TestABaseChecklistThatDoesNotExistIsDataNull(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	if _, err := api.db.Write.Exec(`DELETE FROM checklists WHERE scope = 'product'`); err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +70,7 @@ func TestABaseChecklistThatDoesNotExistIsDataNull(t *testing.T) {
 
 func TestAnUnknownScopeIs400NeverA500(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	for _, req := range [][2]string{{"GET", "/checklists/base/garage"}, {"PUT", "/checklists/scope/garage"}, {"PUT", "/checklists/base/%27%3B--"}} {
 		api.json(req[0], req[1], a.AccessToken, `{}`).want(t, http.StatusBadRequest).messages(t)
 	}
@@ -81,8 +78,7 @@ func TestAnUnknownScopeIs400NeverA500(t *testing.T) {
 
 func TestOnlyAnAdminByStoredRoleMayPutABaseChecklist(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	body := `{"name":"Base house checklist","version":1,"itemsRaw":` + customHouse + `}`
 	r := api.json("PUT", "/checklists/base/house", a.AccessToken, body).want(t, http.StatusForbidden)
 	if m := r.message(t); m != "Only admins can update base checklists" {
@@ -113,8 +109,7 @@ func TestOnlyAnAdminByStoredRoleMayPutABaseChecklist(t *testing.T) {
 
 func TestAnInvalidChecklistIs400WithEveryProblem(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	got := api.json("PUT", "/checklists/scope/house", a.AccessToken,
 		`{"itemsRaw":{"default":{"items":[{"id":"x","title":"X","type":"yes-no","colour":"red"}]}}}`).want(t, http.StatusBadRequest).messages(t)
 	if len(got) != 2 {
@@ -135,8 +130,7 @@ func TestAnInvalidChecklistIs400WithEveryProblem(t *testing.T) {
 
 func TestTheSettingsEditorSavesAndReadsBackACustomChecklist(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	created := api.json("PUT", "/checklists/scope/house", a.AccessToken, `{"name":"Custom house checklist","itemsRaw":`+customHouse+`}`).
 		want(t, http.StatusOK).row(t)
 	if created.IsBase || created.UserID == nil || *created.UserID != a.User.ID || created.Version != 1 || string(created.ItemsRaw) != customHouse {
@@ -160,8 +154,7 @@ func TestTheSettingsEditorSavesAndReadsBackACustomChecklist(t *testing.T) {
 
 func TestPatchChecklistChangesOnlyTheCallersOwnCustomChecklist(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	b := api.signup("bob@example.com")
 	mine := api.json("PUT", "/checklists/scope/room", a.AccessToken, `{}`).want(t, http.StatusOK).row(t)
 	base := api.json("GET", "/checklists/base/room", a.AccessToken, "").want(t, http.StatusOK).row(t)

@@ -24,7 +24,6 @@ import (
 	"github.com/scanledger/scanledger/domain/audit"
 	"github.com/scanledger/scanledger/domain/erasure"
 	"github.com/scanledger/scanledger/domain/scan"
-	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -50,49 +49,40 @@ func newAccountsAPI(t *testing.T, tuneAccounts ...func(*accounts.Store)) *accoun
 	return newAccountsAPIWith(t, nil, tuneAccounts...)
 }
 
+// newSignedInAPI is newAccountsAPI with one user, ada@example.com, signed up.
+func newSignedInAPI(t *testing.T) (*accountsAPI, authResponse) {
+	t.Helper()
+	api := newAccountsAPI(t)
+	return api, api.signup("ada@example.com")
+}
+
 // newAccountsAPIWith is newAccountsAPI with tweak applied to the server's
 // configuration, for the variants cmd/scanledger may wire.
 func newAccountsAPIWith(t *testing.T, tweak func(*httpapi.Config), tuneAccounts ...func(*accounts.Store)) *accountsAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "scanledger.db"), migrations.EventStore, migrations.ReadModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := sqlite.NewStore(db)
-	accessTrail := audit.NewTrail(store)
-	write := projections.DB{DB: db.Write, Dialect: projections.SQLite}
-	read := projections.DB{DB: db.Read, Dialect: projections.SQLite}
+	e := sqliteEngine(t)
+	accessTrail := audit.NewTrail(e.store)
 	ts := httptest.NewUnstartedServer(nil)
-	blobs := openBlobs(t, filepath.Join(dir, "blobs"), ts)
+	blobs := openBlobs(t, filepath.Join(t.TempDir(), "blobs"), ts)
 	issuer := testIssuer()
-	acc := newAccounts(write, read, issuer, tuneAccounts...)
+	acc := newAccounts(e.write, e.read, issuer, tuneAccounts...)
 	if err := acc.EnsureDefaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler, done := startReadModel(ctx, store, write, read)
-	cfg := apiConfig(handler, read, blobs, issuer, acc)
-	cfg.Verifier = &audit.Verifier{Store: store, Public: auditTestKey.Public().(ed25519.PublicKey)}
-	cfg.Exporter = &audit.Exporter{Store: store, Sealer: audit.NewSealer(store, auditTestKey), Key: auditTestKey}
+	handler, done := startReadModel(ctx, e.store, e.write, e.read)
+	cfg := apiConfig(handler, e.read, blobs, issuer, acc)
+	cfg.Verifier = &audit.Verifier{Store: e.store, Public: auditTestKey.Public().(ed25519.PublicKey)}
+	cfg.Exporter = &audit.Exporter{Store: e.store, Sealer: audit.NewSealer(e.store, auditTestKey), Key: auditTestKey}
 	cfg.Trail, cfg.AccessTrail = accessTrail, accessTrail
 	cfg.Eraser = &erasure.Eraser{Scans: handler, Blobs: blobs, Keys: handler.Cipher.Keys, Accounts: acc,
-		Trail: accessTrail, Scrub: db.Scrub}
+		Trail: accessTrail, Scrub: e.sqlite.Scrub}
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	api := httpapi.New(cfg)
-	ts.Config.Handler = api.Handler()
-	ts.Start()
-	t.Cleanup(func() {
-		ts.Close()
-		cancel()
-		<-done
-		blobs.Close()
-		db.Close()
-	})
-	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: db, tokens: issuer, blobs: blobs,
-		sealer: audit.NewSealer(store, auditTestKey)}
+	serve(t, ts, cfg, cancel, done)
+	return &accountsAPI{t: t, url: ts.URL, accounts: acc, scans: handler, db: e.sqlite, tokens: issuer, blobs: blobs,
+		sealer: audit.NewSealer(e.store, auditTestKey)}
 }
 
 // acctReply is one HTTP answer.
@@ -239,20 +229,37 @@ func (a *accountsAPI) signup(email string) authResponse {
 // createScan makes a scan with one real photo uploaded, and returns its id.
 func (a *accountsAPI) createScan(bearer string) string {
 	a.t.Helper()
+	id := a.newScan(bearer, "1 Test Street")
+	body, contentType := photoForm(a.t, "room1-1.jpeg", `[{"imageIndices":["0"]}]`)
+	a.do("POST", "/scans/"+id+"/images", bearer, contentType, body).want(a.t, http.StatusCreated)
+	return id
+}
+
+// newScan creates a scan at address, with no photos yet, and returns its id.
+func (a *accountsAPI) newScan(bearer, address string) string {
+	a.t.Helper()
 	var created struct{ ScanID string }
-	a.json("POST", "/scans", bearer, `{"address":"1 Test Street"}`).want(a.t, http.StatusCreated).data(a.t, &created)
-	photo, err := os.ReadFile(sharedPhoto(a.t, "room1-1.jpeg"))
+	a.json("POST", "/scans", bearer, `{"address":"`+address+`"}`).want(a.t, http.StatusCreated).data(a.t, &created)
+	return created.ScanID
+}
+
+// photoForm is an upload body whose one "images" part is the shared photo name, with
+// a "rooms" field unless rooms is empty. It returns the body and its content type.
+func photoForm(t *testing.T, name, rooms string) (*bytes.Buffer, string) {
+	t.Helper()
+	photo, err := os.ReadFile(sharedPhoto(t, name))
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	w, _ := mw.CreateFormFile("images", "room1-1.jpeg")
+	w, _ := mw.CreateFormFile("images", name)
 	w.Write(photo)
-	mw.WriteField("rooms", `[{"imageIndices":["0"]}]`)
+	if rooms != "" {
+		mw.WriteField("rooms", rooms)
+	}
 	mw.Close()
-	a.do("POST", "/scans/"+created.ScanID+"/images", bearer, mw.FormDataContentType(), &buf).want(a.t, http.StatusCreated)
-	return created.ScanID
+	return &buf, mw.FormDataContentType()
 }
 
 // sharedPhoto finds a photo in ../shared/data/photos beside the repository root.

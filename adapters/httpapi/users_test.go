@@ -82,8 +82,7 @@ func TestSignupWithATakenEmailIs409(t *testing.T) {
 
 func TestLoginAnswers201OrInvalidCredentials(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	want := api.signup("ada@example.com")
+	api, want := newSignedInAPI(t)
 	var a authResponse
 	api.json("POST", "/auth/login", "", `{"email":"ada@example.com","password":"secret1"}`).want(t, http.StatusCreated).data(t, &a)
 	if a.User.ID != want.User.ID || a.AccessToken == "" || a.RefreshToken == "" {
@@ -121,8 +120,7 @@ func TestLoginAfterTooManyFailuresIs429WithRetryAfter(t *testing.T) {
 
 func TestRefreshAnswers201WithANewPair(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	first := api.signup("ada@example.com")
+	api, first := newSignedInAPI(t)
 	var next authResponse
 	api.json("POST", "/auth/refresh", "", `{"refreshToken":"`+first.RefreshToken+`"}`).want(t, http.StatusCreated).data(t, &next)
 	if next.RefreshToken == first.RefreshToken || next.User.ID != first.User.ID || next.AccessToken == "" {
@@ -133,8 +131,7 @@ func TestRefreshAnswers201WithANewPair(t *testing.T) {
 
 func TestRefreshRefusesWhatIsNotAValidRefreshToken(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	got := api.json("POST", "/auth/refresh", "", `{"refreshToken":"not a jwt"}`).want(t, http.StatusBadRequest).messages(t)
 	if len(got) != 1 || got[0] != "refreshToken must be a jwt string" {
 		t.Fatalf("got %q", got)
@@ -148,15 +145,13 @@ func TestRefreshRefusesWhatIsNotAValidRefreshToken(t *testing.T) {
 
 func TestARefreshTokenIsRefusedAsABearerToken(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	api.json("GET", "/users/me", a.RefreshToken, "").want(t, http.StatusUnauthorized)
 }
 
 func TestParallelRefreshesWithOneRefreshTokenAllSucceed(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	const n = 5
 	var wg sync.WaitGroup
 	replies := make([]acctReply, n)
@@ -177,8 +172,7 @@ func TestParallelRefreshesWithOneRefreshTokenAllSucceed(t *testing.T) {
 
 func TestGetMeShowsTheProfileHousesAndCustomChecklists(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	api.createScan(a.AccessToken)
 	api.json("PUT", "/checklists/scope/room", a.AccessToken, `{"name":"My rooms"}`).want(t, http.StatusOK)
 
@@ -224,8 +218,7 @@ func TestGetMeShowsTheProfileHousesAndCustomChecklists(t *testing.T) {
 
 func TestNullNamesAreEmptyInAuthResponsesAndNullInTheProfile(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	if _, err := api.db.Write.Exec(`UPDATE users SET first_name = NULL, last_name = NULL`); err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +249,7 @@ func TestGetMeOfAUserWithoutAnAccountIs404(t *testing.T) {
 
 func TestPatchMeUpdatesTheProfile(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	var u map[string]any
 	api.json("PATCH", "/users/me", a.AccessToken, `{"firstName":"Augusta","lastName":"King","email":"augusta@example.com"}`).
 		want(t, http.StatusOK).data(t, &u)
@@ -301,8 +293,7 @@ func TestWithoutAnAccountStoreTheRoutesDoNotExist(t *testing.T) {
 // settings is what their next attempt sends to the analyzer.
 func TestProcessingUsesTheUsersMergedChecklists(t *testing.T) {
 	t.Parallel()
-	api := newAccountsAPI(t)
-	a := api.signup("ada@example.com")
+	api, a := newSignedInAPI(t)
 	api.json("PUT", "/checklists/scope/house", a.AccessToken, `{"name":"Mine","itemsRaw":`+customHouse+`}`).want(t, http.StatusOK)
 	id := api.createScan(a.AccessToken)
 	api.json("POST", "/scans/"+id+"/process", a.AccessToken, `{}`).want(t, http.StatusCreated)

@@ -70,50 +70,33 @@ type Metrics struct {
 // scanledger metric.
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "scanledger_http_requests_total",
-		Help: "HTTP requests answered, by method, route template and status.",
-	}, []string{"method", "route", "status"})
-	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "scanledger_http_request_duration_seconds",
-		Help:    "Time to answer an HTTP request, by method and route template (live streams: how long they stayed open).",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "route"})
-	m.appends = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "scanledger_event_appends_total",
-		Help: "Appends to the event store by outcome (ok, or the error code: conflict, unavailable, ...).",
-	}, []string{"outcome"})
-	m.appendedEvents = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "scanledger_events_appended_total",
-		Help: "Events appended to the event store.",
-	})
-	m.appendDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "scanledger_event_append_duration_seconds",
-		Help:    "Time an append to the event store took, failed ones included.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-	})
-	m.commandDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "scanledger_command_duration_seconds",
-		Help:    "Time a scan command took (load, decide, append, retries), by outcome (ok or the error code).",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-	}, []string{"outcome"})
-	m.analyzerCalls = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "scanledger_analyzer_calls_total",
-		Help: "Analyses asked of the analyzer.",
-	})
-	m.analyzerErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "scanledger_analyzer_errors_total",
-		Help: "Analyses that failed, by the analyzer's error code.",
-	}, []string{"code"})
-	m.analyzerDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "scanledger_analyzer_duration_seconds",
-		Help:    "Time one analysis took, failed ones included.",
-		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
-	})
-	m.scrapeErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "scanledger_metrics_scrape_errors_total",
-		Help: "Scrapes that could not read the projections' state (the database did not answer).",
-	})
+	m.requests = counterVec("scanledger_http_requests_total",
+		"HTTP requests answered, by method, route template and status.",
+		"method", "route", "status")
+	m.requestDuration = histogramVec("scanledger_http_request_duration_seconds",
+		"Time to answer an HTTP request, by method and route template (live streams: how long they stayed open).",
+		prometheus.DefBuckets, "method", "route")
+	m.appends = counterVec("scanledger_event_appends_total",
+		"Appends to the event store by outcome (ok, or the error code: conflict, unavailable, ...).",
+		"outcome")
+	m.appendedEvents = counter("scanledger_events_appended_total",
+		"Events appended to the event store.")
+	m.appendDuration = histogram("scanledger_event_append_duration_seconds",
+		"Time an append to the event store took, failed ones included.",
+		prometheus.ExponentialBuckets(0.0005, 2, 14))
+	m.commandDuration = histogramVec("scanledger_command_duration_seconds",
+		"Time a scan command took (load, decide, append, retries), by outcome (ok or the error code).",
+		prometheus.ExponentialBuckets(0.0005, 2, 14), "outcome")
+	m.analyzerCalls = counter("scanledger_analyzer_calls_total",
+		"Analyses asked of the analyzer.")
+	m.analyzerErrors = counterVec("scanledger_analyzer_errors_total",
+		"Analyses that failed, by the analyzer's error code.",
+		"code")
+	m.analyzerDuration = histogram("scanledger_analyzer_duration_seconds",
+		"Time one analysis took, failed ones included.",
+		prometheus.ExponentialBuckets(0.05, 2, 14))
+	m.scrapeErrors = counter("scanledger_metrics_scrape_errors_total",
+		"Scrapes that could not read the projections' state (the database did not answer).")
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -122,6 +105,22 @@ func New() *Metrics {
 		scraped{m},
 	)
 	return m
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Handler serves the exposition.

@@ -299,22 +299,9 @@ func TestAnOpenAppendHoldsUpItsOwnStreamOnly(t *testing.T) {
 }
 
 func TestMalformedCursorsAreInvalid(t *testing.T) {
-	ctx := t.Context()
-	s := openStore(t, newDatabase(t, 4))
-	for _, c := range []event.Cursor{"x", "5", "1:", ":1", "1:2:3", "01:2", "1:02", "-1:2", "1:-2", "+1:2", " 1:2", "1 :2",
-		"99999999999999999999:1", "1:99999999999999999999"} {
-		_, err := s.ReadAll(ctx, c, 10)
-		if domain.ErrorCode(err) != domain.EINVALID {
-			t.Errorf("ReadAll(%q): got %v, want an EINVALID error", c, err)
-		}
-		err = s.Subscribe(ctx, c, func(context.Context, []event.Recorded) error { return nil })
-		if domain.ErrorCode(err) != domain.EINVALID {
-			t.Errorf("Subscribe(%q): got %v, want an EINVALID error", c, err)
-		}
-	}
-	if _, err := s.ReadAll(ctx, "0:0", 10); err != nil {
-		t.Errorf("ReadAll(\"0:0\") = %v, want the same as Start", err)
-	}
+	eventstoretest.MalformedCursorsAreInvalid(t, openStore(t, newDatabase(t, 4)), []event.Cursor{
+		"x", "5", "1:", ":1", "1:2:3", "01:2", "1:02", "-1:2", "1:-2", "+1:2", " 1:2", "1 :2",
+		"99999999999999999999:1", "1:99999999999999999999"}, "0:0")
 }
 
 func TestAppendsTheDatabaseCannotStoreExactlyAreInvalid(t *testing.T) {

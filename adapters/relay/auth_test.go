@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
 )
@@ -87,7 +88,7 @@ func TestSocketIO_RefusesMissingExpiredAndRefreshTokensWithConnectError(t *testi
 		"stranger":      {strangerToken(t, user), "Unauthorized"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := startSocketIO(t, e, sioOptions{Token: tc.token})
+			c := startSocketIO(t, e, socketiotest.Options{Token: tc.token})
 			o := c.waitFor("connect_error", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" })
 			if o.Ev != "connect_error" || o.Message != tc.message {
 				t.Fatalf("got %v, want connect_error %q", o, tc.message)
@@ -99,20 +100,20 @@ func TestSocketIO_RefusesMissingExpiredAndRefreshTokensWithConnectError(t *testi
 func TestSocketIO_AnotherUsersPIDIsNotHonoured(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	alice, mallory := domain.NewID(), domain.NewID()
-	a := startSocketIO(t, e, sioOptions{Token: e.token(alice), Transports: []string{"websocket"}})
-	pid := a.waitFor("alice connects", isEv("connect")).PID
+	a := startSocketIO(t, e, socketiotest.Options{Token: e.token(alice), Transports: []string{"websocket"}})
+	pid := a.waitFor("alice connects", socketiotest.IsEv("connect")).PID
 	aliceWants := e.lifecycle(alice)
 	assertWire(t, a.events(len(aliceWants)), aliceWants, 1)
 
 	// Mallory presents Alice's pid and an offset before Alice's messages.
-	m := startSocketIO(t, e, sioOptions{Token: e.token(mallory), Transports: []string{"websocket"},
+	m := startSocketIO(t, e, socketiotest.Options{Token: e.token(mallory), Transports: []string{"websocket"},
 		Auth: map[string]any{"pid": pid, "offset": "0"}})
-	if o := m.waitFor("mallory connects", isEv("connect")); o.Recovered || o.PID == pid {
+	if o := m.waitFor("mallory connects", socketiotest.IsEv("connect")); o.Recovered || o.PID == pid {
 		t.Fatalf("mallory: %v, want a fresh session: the pid is not hers", o)
 	}
 	malloryWants := e.failing(mallory)
 	assertWire(t, m.events(len(malloryWants)), malloryWants, 1)
-	for _, o := range m.quiet(200 * time.Millisecond) {
+	for _, o := range m.Quiet(200 * time.Millisecond) {
 		if o.Ev == "event" {
 			t.Errorf("mallory got %v", o)
 		}
@@ -129,15 +130,9 @@ func TestEveryTransport_AResumeIDBeyondTheUsersFeedIsAResyncNotSomeoneElsesEvent
 	e.waitFeed(alice, 21)
 	e.waitFeed(bob, 3)
 
-	s, err := dialSSE(e, sseDial{token: e.token(bob), lastID: "15"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSSE(t, e, sseDial{token: e.token(bob), lastID: "15"})
 	defer s.drain()
-	w, _, err := dialWS(e, wsDial{token: e.token(bob), after: "15"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWS(t, e, wsDial{token: e.token(bob), after: "15"})
 	defer w.drain()
 	for name, c := range map[string]*conn{"sse": s, "websocket": w} {
 		got := c.collect(t, 1)[0]

@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,10 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +18,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
+
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 // statusError is a connection refused with an HTTP status before any stream.
@@ -193,6 +190,26 @@ type wsDial struct {
 }
 
 // dialWS opens GET /api/v1/ws with coder/websocket's client.
+// openSSE is dialSSE for a connection that must open.
+func openSSE(t *testing.T, e *env, d sseDial) *conn {
+	t.Helper()
+	c, err := dialSSE(e, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// openWS is dialWS for a connection that must open.
+func openWS(t *testing.T, e *env, d wsDial) *conn {
+	t.Helper()
+	c, _, err := dialWS(e, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func dialWS(e *env, d wsDial) (*conn, *websocket.Conn, error) {
 	q := url.Values{}
 	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}
@@ -286,62 +303,11 @@ func decodeFrame(t *testing.T, b []byte) received {
 
 // The PWA's socket.io-client, run by node.
 
-// requireSocketIOClient installs testdata's pinned socket.io-client with npm ci unless
-// node_modules already holds the pinned versions, and returns the testdata directory.
-func requireSocketIOClient(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is required on PATH: these tests drive the PWA's socket.io-client")
-	}
-	pinned := map[string]string{"socket.io-client": "4.8.1", "engine.io-client": "6.6.3", "socket.io-parser": "4.2.4"}
-	installed := func() bool {
-		for pkg, version := range pinned {
-			raw, err := os.ReadFile(filepath.Join(dir, "node_modules", pkg, "package.json"))
-			var meta struct{ Version string }
-			if err != nil || json.Unmarshal(raw, &meta) != nil || meta.Version != version {
-				return false
-			}
-		}
-		return true
-	}
-	if installed() {
-		return dir
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	if !installed() {
-		t.Fatal("npm ci did not install the pinned socket.io-client versions")
-	}
-	return dir
-}
-
-// observation is one line of testdata/sioclient.js's report.
-type observation struct {
-	Ev        string            `json:"ev"`
-	Event     string            `json:"event"`
-	Args      []json.RawMessage `json:"args"`
-	Transport string            `json:"transport"`
-	Recovered bool              `json:"recovered"`
-	PID       string            `json:"pid"`
-	Reason    string            `json:"reason"`
-	Message   string            `json:"message"`
-	line      string
-}
-
-func (o observation) String() string { return o.line }
+type observation = socketiotest.Observation
 
 // message turns an event observation into what the client received: the data and
 // the offset (the feed id) socket.io-client keeps for recovery.
-func (o observation) message(t *testing.T) received {
+func message(t *testing.T, o observation) received {
 	t.Helper()
 	if len(o.Args) != 2 {
 		t.Fatalf("event %s: want data and offset, got %d args", o.Event, len(o.Args))
@@ -357,146 +323,49 @@ func (o observation) message(t *testing.T) received {
 	return received{ID: id, Event: o.Event, Data: o.Args[0]}
 }
 
-type sioOptions struct {
-	Token      string         `json:"token"`
-	Transports []string       `json:"transports,omitempty"`
-	Auth       map[string]any `json:"auth,omitempty"`
-}
-
-// nodeClient is a running testdata/sioclient.js.
+// nodeClient is the socket.io-client connected to the test server, its waits bounded
+// by guard.
 type nodeClient struct {
-	t      *testing.T
-	stdin  io.WriteCloser
-	lines  chan observation
-	seen   []observation
-	stderr *bytes.Buffer
+	*socketiotest.Client
+	t *testing.T
 }
 
-func startSocketIO(t *testing.T, e *env, opts sioOptions) *nodeClient {
+func startSocketIO(t *testing.T, e *env, opts socketiotest.Options) *nodeClient {
 	t.Helper()
-	dir := requireSocketIOClient(t)
-	cfg, err := json.Marshal(struct {
-		URL       string `json:"url"`
-		Namespace string `json:"namespace"`
-		sioOptions
-	}{e.url, "/scans", opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "sioclient.js"), string(cfg))
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &nodeClient{t: t, stdin: stdin, lines: make(chan observation, 8192), stderr: new(bytes.Buffer)}
-	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var o observation
-			if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
-				o = observation{Ev: "garbage"}
-			}
-			o.line = sc.Text()
-			c.lines <- o
-		}
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() {
-			for range c.lines {
-			}
-			<-read
-			done <- cmd.Wait()
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("socket.io client observations:\n%s\nclient stderr: %s", c.seen, c.stderr)
-		}
-	})
-	return c
-}
-
-func (c *nodeClient) command(cmd string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.stdin, cmd+"\n"); err != nil {
-		c.t.Fatalf("command %q: %v", cmd, err)
-	}
+	opts.URL, opts.Namespace = e.url, "/scans"
+	return &nodeClient{Client: socketiotest.Start(t, opts), t: t}
 }
 
 // waitFor reads observations until one satisfies match and returns it.
 func (c *nodeClient) waitFor(what string, match func(observation) bool) observation {
 	c.t.Helper()
-	deadline := time.After(guard)
-	for {
-		select {
-		case o, ok := <-c.lines:
-			if !ok {
-				c.t.Fatalf("client exited while waiting for %s", what)
-			}
-			c.seen = append(c.seen, o)
-			if match(o) {
-				return o
-			}
-		case <-deadline:
-			c.t.Fatalf("timed out after %v waiting for %s", guard, what)
-		}
+	return c.WaitFor(what, guard, match)
+}
+
+// recoversAfter takes the client offline, commits user's events with meanwhile while
+// it is away and waits until the feed's first feedBefore rows are followed by them,
+// then brings it back and requires a recovered reconnect. It returns what it missed.
+func (c *nodeClient) recoversAfter(e *env, user string, feedBefore int, meanwhile func(user string) []wire) []wire {
+	c.t.Helper()
+	c.Command("offline")
+	c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
+	missed := meanwhile(user)
+	e.waitFeed(user, feedBefore+len(missed))
+	c.Command("online")
+	if o := c.waitFor("reconnect", socketiotest.IsEv("connect")); !o.Recovered {
+		c.t.Fatalf("reconnect: %v, want recovered", o)
 	}
+	return missed
 }
 
 // events waits for n events and returns them as received messages.
 func (c *nodeClient) events(n int) []received {
 	c.t.Helper()
 	var got []received
-	for len(got) < n {
-		o := c.waitFor(fmt.Sprintf("event %d of %d", len(got)+1, n), isEv("event"))
-		got = append(got, o.message(c.t))
+	for _, o := range c.Events(n, guard) {
+		got = append(got, message(c.t, o))
 	}
 	return got
-}
-
-// quiet collects observations for d: used only to show that nothing more comes.
-func (c *nodeClient) quiet(d time.Duration) []observation {
-	var got []observation
-	deadline := time.After(d)
-	for {
-		select {
-		case o, ok := <-c.lines:
-			if !ok {
-				return got
-			}
-			c.seen = append(c.seen, o)
-			got = append(got, o)
-		case <-deadline:
-			return got
-		}
-	}
-}
-
-func (c *nodeClient) saw(match func(observation) bool) bool {
-	return slices.ContainsFunc(c.seen, match)
-}
-
-func isEv(ev string) func(observation) bool {
-	return func(o observation) bool { return o.Ev == ev }
 }
 
 // rawSSE opens the SSE stream with a plain HTTP client, to read its bytes.
@@ -572,7 +441,7 @@ func (c *nodeClient) pwaEvents(n int) (events []received, dups int) {
 		case "disconnect":
 			connected = false
 		case "event":
-			m := o.message(c.t)
+			m := message(c.t, o)
 			if !connected {
 				stale[m.ID] = true
 			}
@@ -584,7 +453,7 @@ func (c *nodeClient) pwaEvents(n int) (events []received, dups int) {
 			events = append(events, m)
 		}
 	}
-	for _, o := range c.seen {
+	for _, o := range c.Seen() {
 		visit(o)
 	}
 	// The client reconnects on its own between events, which takes it a while on a
@@ -596,18 +465,16 @@ func (c *nodeClient) pwaEvents(n int) (events []received, dups int) {
 			c.t.Fatalf("no new event for %v after %d of %d events: %v", 3*guard, len(events), n, events)
 		}
 		had := len(events)
-		select {
-		case o, ok := <-c.lines:
-			if !ok {
-				c.t.Fatalf("client exited after %d of %d events", len(events), n)
-			}
-			c.seen = append(c.seen, o)
-			visit(o)
-			if len(events) > had {
-				progress = time.Now()
-			}
-		case <-time.After(guard):
+		o, err := c.Next(guard)
+		switch {
+		case errors.Is(err, socketiotest.ErrExited):
+			c.t.Fatalf("client exited after %d of %d events", len(events), n)
+		case err != nil:
 			c.t.Fatalf("nothing from the client for %v after %d of %d events: %v", guard, len(events), n, events)
+		}
+		visit(o)
+		if len(events) > had {
+			progress = time.Now()
 		}
 	}
 	for _, id := range dupIDs {

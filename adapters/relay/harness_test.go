@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
-	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
 	"github.com/scanledger/scanledger/domain"
@@ -67,7 +66,7 @@ type env struct {
 	scans  *scan.Handler
 	hub    *relay.Hub
 	issuer *token.Issuer
-	sio    *socketio.Server
+	sio    *relay.SocketIO
 	srv    *httptest.Server
 	url    string
 	// skew moves the server's token clock ahead of the wall clock (tokens expire).
@@ -110,8 +109,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.issuer = newEnvIssuer(randomBytes(32))
 	e.issuer.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	sse := &relay.SSE{Hub: e.hub, Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout}
-	e.sio = relay.NewSocketIO(relay.SocketIO{Hub: e.hub, Tokens: e.issuer, PIDKey: randomBytes(32),
-		Heartbeat: cfg.heartbeat, Origins: []string{allowedOrigin}, Sessions: cfg.sessions, Logger: log})
+	e.sio = &relay.SocketIO{Hub: e.hub, Tokens: e.issuer, PIDKey: randomBytes(32),
+		Heartbeat: cfg.heartbeat, Origins: []string{allowedOrigin}, Sessions: cfg.sessions, Logger: log}
 	api := httpapi.New(httpapi.Config{
 		Tokens: e.issuer,
 		SSE:    sse,
@@ -177,16 +176,17 @@ func randomBytes(n int) []byte {
 
 func (e *env) token(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(auth.Access, user, auth.RoleUser)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
+	return e.issue(auth.Access, user)
 }
 
 func (e *env) refreshToken(user string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(auth.Refresh, user, auth.RoleUser)
+	return e.issue(auth.Refresh, user)
+}
+
+func (e *env) issue(kind, user string) string {
+	e.t.Helper()
+	tok, _, err := e.issuer.Issue(kind, user, auth.RoleUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func assertWire(t *testing.T, got []received, want []wire, firstID int64) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ID != firstID+int64(i) || g.Event != w.Event || !jsonEqual(t, g.Data, json.RawMessage(w.Data)) {
+		if g.ID != firstID+int64(i) || g.Event != w.Event || !socketiotest.SameJSON(t, g.Data, json.RawMessage(w.Data)) {
 			t.Fatalf("message %d: got %v, want #%d %s %s", i, g, firstID+int64(i), w.Event, w.Data)
 		}
 	}
@@ -379,22 +379,10 @@ func assertFeed(t *testing.T, who string, got []received, want []relay.Item) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ID != w.Seq || g.Event != w.Event || !jsonEqual(t, g.Data, w.Payload) {
+		if g.ID != w.Seq || g.Event != w.Event || !socketiotest.SameJSON(t, g.Data, w.Payload) {
 			t.Fatalf("%s: message %d: got %v, want #%d %s %s", who, i, g, w.Seq, w.Event, w.Payload)
 		}
 	}
-}
-
-func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("unmarshal %s: %v", got, err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("unmarshal %s: %v", want, err)
-	}
-	return reflect.DeepEqual(g, w)
 }
 
 // guard bounds the waits of these tests: it only fires when something hangs, and then

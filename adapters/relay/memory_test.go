@@ -8,16 +8,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 // The memory test's child process opens connections from outside the server's process,
@@ -46,43 +46,16 @@ func runLoad(spec string) int {
 		return 2
 	}
 	transport, base, tok := parts[0], parts[1], parts[2]
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	closers := make([]func(), n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for i := range closers {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			var err error
-			switch transport {
-			case "sse":
-				closers[i], err = loadSSE(ctx, base, tok)
-			case "websocket":
-				closers[i], err = loadWS(ctx, base, tok)
-			default:
-				err = fmt.Errorf("unknown transport %q", transport)
-			}
-			if err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		fmt.Fprintln(os.Stderr, "load client:", err)
-		return 1
-	}
-	fmt.Println("opened")
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	for _, c := range closers {
-		c()
-	}
-	fmt.Println("closed")
-	return 0
+	return socketiotest.RunLoadClient(n, func(ctx context.Context) (func(), error) {
+		switch transport {
+		case "sse":
+			return loadSSE(ctx, base, tok)
+		case "websocket":
+			return loadWS(ctx, base, tok)
+		default:
+			return nil, fmt.Errorf("unknown transport %q", transport)
+		}
+	})
 }
 
 // loadSSE opens the stream over a bare TCP connection and reads up to the first frame.
@@ -148,13 +121,13 @@ func TestMemoryPerConnection(t *testing.T) {
 	for _, transport := range []string{"sse", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			spec := transport + "|" + e.url + "|" + tok
-			baseG, _ := memSnapshot()
+			baseG, _ := socketiotest.MemSnapshot()
 			loadRound(t, e, spec, n, func() {}) // raises the runtime's free lists to their high-water mark
-			_, base := memSnapshot()
+			_, base := socketiotest.MemSnapshot()
 			var open runtime.MemStats
 			var openG int
 			loadRound(t, e, spec, n, func() {
-				openG, open = memSnapshot()
+				openG, open = socketiotest.MemSnapshot()
 				if dir := os.Getenv("RELAY_TEST_HEAP_PROFILE"); dir != "" {
 					f, _ := os.Create(dir + "/" + transport + ".heap")
 					pprof.Lookup("heap").WriteTo(f, 0)
@@ -181,43 +154,10 @@ func TestMemoryPerConnection(t *testing.T) {
 
 func loadRound(t *testing.T, e *env, spec string, n int, atPeak func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), loadEnv+"="+spec, loadNEnv+"="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	expect := func(want string) {
-		t.Helper()
-		if !lines.Scan() || strings.TrimSpace(lines.Text()) != want {
-			t.Fatalf("load client: got %q (%v), want %q", lines.Text(), lines.Err(), want)
-		}
-	}
-	expect("opened")
-	eventually(t, time.Minute, "every connection subscribed", func() bool { return e.hub.Subscribers() == n })
-	atPeak()
-	stdin.Write([]byte("close\n"))
-	expect("closed")
-	eventually(t, time.Minute, "every subscription ended", func() bool { return e.hub.Subscribers() == 0 })
-}
-
-func memSnapshot() (int, runtime.MemStats) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms
+	socketiotest.LoadRound(t, []string{loadEnv + "=" + spec, loadNEnv + "=" + strconv.Itoa(n)}, func() {
+		eventually(t, time.Minute, "every connection subscribed", func() bool { return e.hub.Subscribers() == n })
+		atPeak()
+	}, func() {
+		eventually(t, time.Minute, "every subscription ended", func() bool { return e.hub.Subscribers() == 0 })
+	})
 }

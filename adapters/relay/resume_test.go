@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
 	"github.com/scanledger/scanledger/domain/scan"
@@ -19,62 +20,60 @@ import (
 // A client that reconnects with the last id it saw gets exactly what it missed, in
 // order, or an explicit resync when that is no longer in the retained feed.
 
-func TestSSE_ResumesFromLastEventIDWithExactlyTheMissedMessages(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c, err := dialSSE(e, sseDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(first)), first, 1)
-	c.drain()
+func TestSSEAndWebSocket_ResumeWithExactlyTheMissedMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T, e *env, tok, resume string) *conn // resume "": none
+		live func(e *env, user string) []wire
+		// also checks what else the transport promises, once first and then rest
+		// (what was missed and what came live) are in the feed.
+		also func(t *testing.T, e *env, user string, first, rest []wire)
+	}{
+		{
+			name: "SSE from Last-Event-ID",
+			open: func(t *testing.T, e *env, tok, resume string) *conn {
+				return openSSE(t, e, sseDial{token: tok, lastID: resume})
+			},
+			live: (*env).failing,
+			also: func(t *testing.T, e *env, user string, first, rest []wire) {
+				// EventSource cannot set headers on its first request: ?lastEventId= does the same.
+				q := openSSE(t, e, sseDial{token: e.token(user), query: "?lastEventId=" + itoa(int64(len(first)))})
+				defer q.drain()
+				assertWire(t, q.collect(t, len(rest)), rest, int64(len(first))+1)
+			},
+		},
+		{
+			name: "WebSocket after the given id",
+			open: func(t *testing.T, e *env, tok, resume string) *conn {
+				return openWS(t, e, wsDial{token: tok, after: resume})
+			},
+			live: (*env).lifecycle,
+			also: func(t *testing.T, e *env, user string, first, rest []wire) {
+				_, _, err := dialWS(e, wsDial{token: e.token(user), after: "seven"})
+				if code := statusOf(t, err); code != 400 {
+					t.Errorf("malformed after: status %d, want 400", code)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			user := domain.NewID()
+			c := tc.open(t, e, e.token(user), "")
+			first := e.lifecycle(user)
+			assertWire(t, c.collect(t, len(first)), first, 1)
+			c.drain()
 
-	missed := e.failing(user)
-	e.waitFeed(user, len(first)+len(missed))
-	c, err = dialSSE(e, sseDial{token: e.token(user), lastID: itoa(int64(len(first)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.drain()
-	assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
-	live := e.failing(user)
-	assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
+			missed := e.failing(user)
+			e.waitFeed(user, len(first)+len(missed))
+			c = tc.open(t, e, e.token(user), itoa(int64(len(first))))
+			defer c.drain()
+			assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
+			live := tc.live(e, user)
+			assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
 
-	// EventSource cannot set headers on its first request: ?lastEventId= does the same.
-	q, err := dialSSE(e, sseDial{token: e.token(user), query: "?lastEventId=" + itoa(int64(len(first)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.drain()
-	assertWire(t, q.collect(t, len(missed)+len(live)), append(missed, live...), int64(len(first))+1)
-}
-
-func TestWebSocket_ResumesAfterTheGivenIDWithExactlyTheMissedMessages(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c, _, err := dialWS(e, wsDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(first)), first, 1)
-	c.drain()
-
-	missed := e.failing(user)
-	e.waitFeed(user, len(first)+len(missed))
-	c, _, err = dialWS(e, wsDial{token: e.token(user), after: itoa(int64(len(first)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.drain()
-	assertWire(t, c.collect(t, len(missed)), missed, int64(len(first))+1)
-	live := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(live)), live, int64(len(first)+len(missed))+1)
-
-	_, _, err = dialWS(e, wsDial{token: e.token(user), after: "seven"})
-	if code := statusOf(t, err); code != 400 {
-		t.Errorf("malformed after: status %d, want 400", code)
+			tc.also(t, e, user, first, append(missed, live...))
+		})
 	}
 }
 
@@ -83,19 +82,12 @@ func TestSocketIO_ReconnectingClientIsRecoveredWithExactlyTheMissedEvents(t *tes
 		t.Run(fmt.Sprint(transports), func(t *testing.T) {
 			e := newEnv(t, envConfig{})
 			user := domain.NewID()
-			c := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: transports})
-			c.waitFor("connect", isEv("connect"))
+			c := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: transports})
+			c.waitFor("connect", socketiotest.IsEv("connect"))
 			first := e.lifecycle(user)
 			assertWire(t, c.events(len(first)), first, 1)
 
-			c.command("offline")
-			c.waitFor("disconnect", isEv("disconnect"))
-			missed := e.failing(user)
-			e.waitFeed(user, len(first)+len(missed))
-			c.command("online")
-			if o := c.waitFor("reconnect", isEv("connect")); !o.Recovered {
-				t.Fatalf("reconnect: %v, want recovered", o)
-			}
+			missed := c.recoversAfter(e, user, len(first), e.failing)
 			assertWire(t, c.events(len(missed)), missed, int64(len(first))+1)
 			live := e.failing(user)
 			assertWire(t, c.events(len(live)), live, int64(len(first)+len(missed))+1)
@@ -108,17 +100,10 @@ func TestSocketIO_ClientThatSawNoEventYetIsRecoveredFromWhereItConnected(t *test
 	user := domain.NewID()
 	before := e.failing(user) // before the client connects: not its business
 	e.waitFeed(user, len(before))
-	c := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
-	c.waitFor("connect", isEv("connect"))
-	c.command("offline")
-	c.waitFor("disconnect", isEv("disconnect"))
-	// socket.io-client now sends its pid and no offset.
-	missed := e.lifecycle(user)
-	e.waitFeed(user, len(before)+len(missed))
-	c.command("online")
-	if o := c.waitFor("reconnect", isEv("connect")); !o.Recovered {
-		t.Fatalf("reconnect: %v, want recovered", o)
-	}
+	c := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
+	c.waitFor("connect", socketiotest.IsEv("connect"))
+	// socket.io-client sends its pid and no offset when it comes back.
+	missed := c.recoversAfter(e, user, len(before), e.lifecycle)
 	assertWire(t, c.events(len(missed)), missed, int64(len(before))+1)
 }
 
@@ -136,27 +121,21 @@ func TestEveryTransport_ResyncsWhenTheResumeIDIsOlderThanTheRetainedFeed(t *test
 	e.waitFeed(user, 10)
 
 	// A pid this server issued to the user, from an earlier connection.
-	early := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
-	pid := early.waitFor("connect", isEv("connect")).PID
+	early := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
+	pid := early.waitFor("connect", socketiotest.IsEv("connect")).PID
 
 	if n, err := feed.Prune(e.ctx, e.write, time.Now().Add(-24*time.Hour)); err != nil || n != 3 {
 		t.Fatalf("prune: %d rows, %v; want the first scan's 3", n, err)
 	}
 
 	// Resuming after #1 would skip #2 and #3, which are gone: resync, then the rest.
-	sse, err := dialSSE(e, sseDial{token: e.token(user), lastID: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sse := openSSE(t, e, sseDial{token: e.token(user), lastID: "1"})
 	defer sse.drain()
-	ws, _, err := dialWS(e, wsDial{token: e.token(user), after: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := openWS(t, e, wsDial{token: e.token(user), after: "1"})
 	defer ws.drain()
-	sio := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"},
+	sio := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"},
 		Auth: map[string]any{"pid": pid, "offset": "1"}})
-	if o := sio.waitFor("connect", isEv("connect")); o.Recovered {
+	if o := sio.waitFor("connect", socketiotest.IsEv("connect")); o.Recovered {
 		t.Fatalf("socket.io: %v, want not recovered: the missed events are gone", o)
 	}
 	for name, got := range map[string][]received{
@@ -172,10 +151,7 @@ func TestEveryTransport_ResyncsWhenTheResumeIDIsOlderThanTheRetainedFeed(t *test
 	}
 
 	// A resume id still in the retained feed is honoured as usual.
-	within, err := dialSSE(e, sseDial{token: e.token(user), lastID: "8"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	within := openSSE(t, e, sseDial{token: e.token(user), lastID: "8"})
 	defer within.drain()
 	assertWire(t, within.collect(t, 2), recent[5:], 9)
 }
@@ -207,12 +183,12 @@ func TestResume_ClientsDroppedAtRandomMomentsEndWithEveryEventExactlyOnceInOrder
 	// One PWA per user, its transport closed at random moments.
 	pwas := map[string]*nodeClient{}
 	for _, u := range ids {
-		c := startSocketIO(t, e, sioOptions{Token: e.token(u)})
-		c.waitFor("connect", isEv("connect"))
+		c := startSocketIO(t, e, socketiotest.Options{Token: e.token(u)})
+		c.waitFor("connect", socketiotest.IsEv("connect"))
 		pwas[u] = c
 	}
 	for _, c := range pwas {
-		c.command("chaos 150")
+		c.Command("chaos 150")
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -275,11 +251,11 @@ func TestResume_ClientsDroppedAtRandomMomentsEndWithEveryEventExactlyOnceInOrder
 			t.Fatalf("user %d: %d feed rows, want %d", ui, len(truth), total)
 		}
 		c := pwas[u]
-		c.command("calm")
+		c.Command("calm")
 		got, dups := c.pwaEvents(total)
 		assertFeed(t, fmt.Sprintf("socket.io client of user %d", ui), got, truth)
 		reconnects := -1 // the first connect is not one
-		for _, o := range c.seen {
+		for _, o := range c.Seen() {
 			if o.Ev != "connect" {
 				continue
 			}
@@ -375,33 +351,33 @@ func TestSocketIO_ReconnectWithAnExpiredTokenOfALiveSessionIsRecovered(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startSocketIO(t, e, sioOptions{Token: tok})
-	c.waitFor("connect", isEv("connect"))
+	c := startSocketIO(t, e, socketiotest.Options{Token: tok})
+	c.waitFor("connect", socketiotest.IsEv("connect"))
 	first := e.lifecycle(user)
 	assertWire(t, c.events(len(first)), first, 1)
 
-	c.command("offline")
-	c.waitFor("disconnect", isEv("disconnect"))
+	c.Command("offline")
+	c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
 	e.skew.Store(int64(time.Hour)) // the access token expired meanwhile
 	missed := e.failing(user)
 	e.waitFeed(user, len(first)+len(missed))
-	c.command("online")
+	c.Command("online")
 	if o := c.waitFor("reconnect", func(o observation) bool { return o.Ev == "connect" || o.Ev == "connect_error" }); !o.Recovered {
 		t.Fatalf("reconnect with an expired token of a live session: %v, want recovered", o)
 	}
 	assertWire(t, c.events(len(missed)), missed, int64(len(first))+1)
 
 	// The same token on a first connection (no pid) proves only who the user was.
-	fresh := startSocketIO(t, e, sioOptions{Token: tok})
+	fresh := startSocketIO(t, e, socketiotest.Options{Token: tok})
 	if o := fresh.waitFor("connect_error", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" || o.Message != "Token expired" {
 		t.Fatalf("first connection with an expired token: %v, want connect_error Token expired", o)
 	}
 
 	// Revoked: the next reconnect is refused.
 	sessions.set(user, session, false)
-	c.command("offline")
-	c.waitFor("disconnect", isEv("disconnect"))
-	c.command("online")
+	c.Command("offline")
+	c.waitFor("disconnect", socketiotest.IsEv("disconnect"))
+	c.Command("online")
 	if o := c.waitFor("refusal", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" || o.Message != "Token expired" {
 		t.Fatalf("reconnect of a revoked session: %v, want connect_error Token expired", o)
 	}
@@ -409,7 +385,7 @@ func TestSocketIO_ReconnectWithAnExpiredTokenOfALiveSessionIsRecovered(t *testin
 	// Past the refresh lifetime the token is refused whatever the session says.
 	sessions.set(user, session, true)
 	e.skew.Store(int64(8 * 24 * time.Hour))
-	c.command("online")
+	c.Command("online")
 	if o := c.waitFor("refusal", func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" }); o.Ev != "connect_error" {
 		t.Fatalf("reconnect past the refresh lifetime: %v, want connect_error", o)
 	}

@@ -70,15 +70,9 @@ func TestSlowClient_ThatStopsReadingIsDisconnectedWhileOthersKeepReceiving(t *te
 	// Healthy clients of the same user and of another.
 	var healthy []*conn
 	for _, u := range []string{user, other} {
-		s, err := dialSSE(e, sseDial{token: e.token(u)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openSSE(t, e, sseDial{token: e.token(u)})
 		defer s.drain()
-		w, _, err := dialWS(e, wsDial{token: e.token(u)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := openWS(t, e, wsDial{token: e.token(u)})
 		defer w.drain()
 		healthy = append(healthy, s, w)
 	}
@@ -159,10 +153,7 @@ func TestWebSocket_AClientThatFallsBehindIsClosedWithPolicyViolationAndResumes(t
 	if len(got) == 0 || len(got) >= len(want) {
 		t.Fatalf("got %d of %d messages before the close, want some but not all", len(got), len(want))
 	}
-	c, _, err := dialWS(e, wsDial{token: e.token(user), after: itoa(got[len(got)-1].ID)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openWS(t, e, wsDial{token: e.token(user), after: itoa(got[len(got)-1].ID)})
 	defer c.drain()
 	got = append(got, c.collect(t, len(want)-len(got))...)
 	assertFeed(t, "resumed client", got, want)

@@ -19,7 +19,6 @@ import (
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
-	"github.com/scanledger/scanledger/domain/origin"
 )
 
 // SocketIONamespace is the namespace the PWA connects to (contracts section 2).
@@ -32,31 +31,10 @@ const (
 	msgUnavailable  = "Service unavailable"
 )
 
-// SocketIO configures the Socket.IO endpoint that NewSocketIO builds.
-type SocketIO struct {
-	Hub    *Hub
-	Tokens Tokens
-	// PIDKey signs the private session ids (at least 16 bytes, kept secret).
-	PIDKey    []byte
-	Heartbeat time.Duration // Engine.IO's ping interval; default DefaultHeartbeat
-	// Origins are the cross-site browser origins allowed, as full origins or "*" (see
-	// WebSocket.Origins); default none.
-	Origins []string
-	// Sessions, when set, lets a reconnecting client present an expired access token
-	// while the login session it names is alive (see NewSocketIO). Default: every
-	// expired token is refused.
-	Sessions Sessions
-	// Admit, when set, is consulted for every connection whose token verified, so the
-	// same revocation check and connection caps apply as on the API's SSE and
-	// WebSocket routes (which consult theirs before they hand over).
-	Admit  Admit
-	Logger *slog.Logger // default: discarded
-}
-
-// NewSocketIO returns the Socket.IO endpoint to mount at /socket.io/: namespace
-// /scans, the PWA's default transports (long-polling, then upgrade to WebSocket), the
-// contract's events with their feed sequence as socket.io's recovery offset. Close the
-// returned server on shutdown.
+// SocketIO is the Socket.IO endpoint to mount at /socket.io/: namespace /scans, the
+// PWA's default transports (long-polling, then upgrade to WebSocket), the contract's
+// events with their feed sequence as socket.io's recovery offset. Set its fields, then
+// serve it; Close it on shutdown.
 //
 // The CONNECT auth object must carry an access token ({token}); a missing, invalid or
 // refresh token is refused with connect_error "Unauthorized", an expired one with
@@ -71,20 +49,54 @@ type SocketIO struct {
 // updates for good after any restart more than an access lifetime after the user's
 // last API call. Revoking the session (a replayed refresh token, a password change)
 // ends this too.
-func NewSocketIO(c SocketIO) *socketio.Server {
-	if len(c.PIDKey) < 16 {
-		panic("relay: socket.io pid key shorter than 16 bytes")
-	}
-	log := orDiscard(c.Logger)
-	g := &sioGlue{hub: c.Hub, tokens: c.Tokens, pids: pidSigner{key: c.PIDKey}, sessions: c.Sessions, admit: c.Admit, log: log}
-	return socketio.NewServer(socketio.Config{
-		Namespace:    SocketIONamespace,
-		PingInterval: orDefault(c.Heartbeat, DefaultHeartbeat),
-		AllowOrigin:  origin.New(c.Origins).Allows,
-		Connect:      g.connect,
-		Logger:       log,
-	})
+type SocketIO struct {
+	Hub    *Hub
+	Tokens Tokens
+	// PIDKey signs the private session ids (at least 16 bytes, kept secret).
+	PIDKey    []byte
+	Heartbeat time.Duration // Engine.IO's ping interval; default DefaultHeartbeat
+	// Origins are the cross-site browser origins allowed, as full origins or "*" (see
+	// WebSocket.Origins); default none.
+	Origins []string
+	// Sessions, when set, lets a reconnecting client present an expired access token
+	// while the login session it names is alive (see SocketIO). Default: every
+	// expired token is refused.
+	Sessions Sessions
+	// Admit, when set, is consulted for every connection whose token verified, so the
+	// same revocation check and connection caps apply as on the API's SSE and
+	// WebSocket routes (which consult theirs before they hand over).
+	Admit  Admit
+	Logger *slog.Logger // default: discarded
+
+	once sync.Once
+	srv  *socketio.Server
 }
+
+// server builds the Engine.IO server on first use. It panics when PIDKey is shorter
+// than 16 bytes, a programming error.
+func (c *SocketIO) server() *socketio.Server {
+	c.once.Do(func() {
+		if len(c.PIDKey) < 16 {
+			panic("relay: socket.io pid key shorter than 16 bytes")
+		}
+		log := orDiscard(c.Logger)
+		g := &sioGlue{hub: c.Hub, tokens: c.Tokens, pids: pidSigner{key: c.PIDKey}, sessions: c.Sessions, admit: c.Admit, log: log}
+		c.srv = &socketio.Server{
+			Namespace:    SocketIONamespace,
+			PingInterval: orDefault(c.Heartbeat, DefaultHeartbeat),
+			Origins:      c.Origins,
+			Connect:      g.connect,
+			Logger:       log,
+		}
+	})
+	return c.srv
+}
+
+// ServeHTTP answers the Engine.IO requests of /socket.io/.
+func (c *SocketIO) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.server().ServeHTTP(w, r) }
+
+// Close closes every connection and waits for what the endpoint started.
+func (c *SocketIO) Close() { c.server().Close() }
 
 // Tokens verifies access tokens (adapters/token.Issuer, composed in cmd).
 type Tokens interface {

@@ -94,12 +94,8 @@ func (x *SSE) Serve(w http.ResponseWriter, r *http.Request, userID, scanID strin
 		release()
 		return ErrClosed
 	}
-	// The request's context ends when Serve returns; the stream's must not.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	sub, err := x.Hub.Subscribe(ctx, userID, resume, scanID)
+	sub, _, cancel, err := subscribeDetached(x.Hub, r, userID, resume, scanID, release)
 	if err != nil {
-		cancel()
-		release()
 		return err
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()

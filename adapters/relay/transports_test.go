@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 	"github.com/scanledger/scanledger/domain"
 )
 
@@ -16,10 +17,7 @@ import (
 func TestSSE_DeliversTheContractEventsWithFeedSequenceIDs(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	user := domain.NewID()
-	c, err := dialSSE(e, sseDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openSSE(t, e, sseDial{token: e.token(user)})
 	defer c.drain()
 	if got := c.header.Get("Content-Type"); got != "text/event-stream" {
 		t.Errorf("Content-Type %q, want text/event-stream", got)
@@ -31,49 +29,47 @@ func TestSSE_DeliversTheContractEventsWithFeedSequenceIDs(t *testing.T) {
 	assertWire(t, c.collect(t, len(want)), want, 1)
 }
 
+// The access token comes in the bearer subprotocol, or as a query parameter.
 func TestWebSocket_DeliversTheContractEventsAsJSONFrames(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c, ws, err := dialWS(e, wsDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name        string
+		inQuery     bool
+		subprotocol string
+		why         string
+	}{
+		{"token in the bearer subprotocol", false, "bearer", "want the server to echo bearer"},
+		{"token as a query parameter", true, "", "want none when the client offered none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			user := domain.NewID()
+			c, ws, err := dialWS(e, wsDial{token: e.token(user), inQuery: tc.inQuery})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.drain()
+			if got := ws.Subprotocol(); got != tc.subprotocol {
+				t.Errorf("subprotocol %q, %s", got, tc.why)
+			}
+			want := append(e.lifecycle(user), e.failing(user)...)
+			assertWire(t, c.collect(t, len(want)), want, 1)
+		})
 	}
-	defer c.drain()
-	if got := ws.Subprotocol(); got != "bearer" {
-		t.Errorf("subprotocol %q, want the server to echo bearer", got)
-	}
-	want := append(e.lifecycle(user), e.failing(user)...)
-	assertWire(t, c.collect(t, len(want)), want, 1)
-}
-
-func TestWebSocket_AcceptsTheAccessTokenAsAQueryParameter(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	user := domain.NewID()
-	c, ws, err := dialWS(e, wsDial{token: e.token(user), inQuery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.drain()
-	if got := ws.Subprotocol(); got != "" {
-		t.Errorf("subprotocol %q, want none when the client offered none", got)
-	}
-	want := e.lifecycle(user)
-	assertWire(t, c.collect(t, len(want)), want, 1)
 }
 
 func TestSocketIO_DefaultTransportsUpgradeAndDeliverTheContractEventsWithOffsets(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	user := domain.NewID()
-	c := startSocketIO(t, e, sioOptions{Token: e.token(user)})
-	if o := c.waitFor("open", isEv("open")); o.Transport != "polling" {
+	c := startSocketIO(t, e, socketiotest.Options{Token: e.token(user)})
+	if o := c.waitFor("open", socketiotest.IsEv("open")); o.Transport != "polling" {
 		t.Fatalf("opened on %q, want polling first as the PWA's default transports do", o.Transport)
 	}
-	if o := c.waitFor("connect", isEv("connect")); o.Recovered || o.PID == "" {
+	if o := c.waitFor("connect", socketiotest.IsEv("connect")); o.Recovered || o.PID == "" {
 		t.Fatalf("first connection: %v, want a pid and recovered false", o)
 	}
 	// The upgrade may come before or after the CONNECT ack.
 	upgraded := func(o observation) bool { return o.Ev == "upgrade" && o.Transport == "websocket" }
-	if !c.saw(upgraded) {
+	if !c.Saw(upgraded) {
 		c.waitFor("upgrade to websocket", upgraded)
 	}
 	want := append(e.lifecycle(user), e.failing(user)...)
@@ -83,8 +79,8 @@ func TestSocketIO_DefaultTransportsUpgradeAndDeliverTheContractEventsWithOffsets
 func TestSocketIO_WebSocketOnlyDeliversTheContractEvents(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	user := domain.NewID()
-	c := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
-	if o := c.waitFor("connect", isEv("connect")); o.Transport != "websocket" {
+	c := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
+	if o := c.waitFor("connect", socketiotest.IsEv("connect")); o.Transport != "websocket" {
 		t.Fatalf("connected on %q, want websocket", o.Transport)
 	}
 	want := e.lifecycle(user)
@@ -96,15 +92,9 @@ func TestEveryTransport_NarrowsToOneScanWithScanID(t *testing.T) {
 	user := domain.NewID()
 	watched := e.newScan(user)
 	other := e.newScan(user)
-	s, err := dialSSE(e, sseDial{token: e.token(user), query: "?scanId=" + watched.id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSSE(t, e, sseDial{token: e.token(user), query: "?scanId=" + watched.id})
 	defer s.drain()
-	w, _, err := dialWS(e, wsDial{token: e.token(user), scanID: watched.id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWS(t, e, wsDial{token: e.token(user), scanID: watched.id})
 	defer w.drain()
 
 	other.upload()
@@ -129,18 +119,12 @@ func TestEveryTransport_ReceivesOnlyItsOwnUsersEvents(t *testing.T) {
 	}
 	cs := map[string]clients{}
 	for _, u := range users {
-		s, err := dialSSE(e, sseDial{token: e.token(u)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openSSE(t, e, sseDial{token: e.token(u)})
 		defer s.drain()
-		w, _, err := dialWS(e, wsDial{token: e.token(u)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := openWS(t, e, wsDial{token: e.token(u)})
 		defer w.drain()
-		n := startSocketIO(t, e, sioOptions{Token: e.token(u)})
-		n.waitFor("connect", isEv("connect"))
+		n := startSocketIO(t, e, socketiotest.Options{Token: e.token(u)})
+		n.waitFor("connect", socketiotest.IsEv("connect"))
 		cs[u] = clients{s, w, n}
 	}
 	want := map[string][]wire{}
@@ -161,7 +145,7 @@ func TestEveryTransport_ReceivesOnlyItsOwnUsersEvents(t *testing.T) {
 		if extra := append(c.sse.quiet(200*time.Millisecond), c.ws.quiet(200*time.Millisecond)...); len(extra) > 0 {
 			t.Errorf("user %s got more than their own feed: %v", u, extra)
 		}
-		for _, o := range c.sio.quiet(200 * time.Millisecond) {
+		for _, o := range c.sio.Quiet(200 * time.Millisecond) {
 			if o.Ev == "event" {
 				t.Errorf("user %s got more than their own feed: %v", u, o)
 			}
@@ -182,18 +166,15 @@ func TestHeartbeats_KeepIdleConnectionsAliveOnEveryTransport(t *testing.T) {
 	readUntil(t, resp.Body, ": heartbeat\n")
 
 	// WebSocket: ping frames, answered by the browser itself.
-	w, _, err := dialWS(e, wsDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWS(t, e, wsDial{token: e.token(user)})
 	defer w.drain()
 	eventually(t, 10*time.Second, "a websocket ping", func() bool { return w.pings.Load() >= 2 })
 
 	// Socket.IO: Engine.IO pings at the configured interval.
-	n := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
-	n.waitFor("connect", isEv("connect"))
-	n.waitFor("a ping", isEv("ping"))
-	n.waitFor("another ping", isEv("ping"))
+	n := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
+	n.waitFor("connect", socketiotest.IsEv("connect"))
+	n.waitFor("a ping", socketiotest.IsEv("ping"))
+	n.waitFor("another ping", socketiotest.IsEv("ping"))
 
 	// Still delivering afterwards.
 	want := e.failing(user)
@@ -206,38 +187,26 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestEveryTransport_AClientThatLeavesEndsItsSubscription(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	user := domain.NewID()
-	s, err := dialSSE(e, sseDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _, err := dialWS(e, wsDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startSocketIO(t, e, sioOptions{Token: e.token(user)})
-	n.waitFor("connect", isEv("connect"))
+	s := openSSE(t, e, sseDial{token: e.token(user)})
+	w := openWS(t, e, wsDial{token: e.token(user)})
+	n := startSocketIO(t, e, socketiotest.Options{Token: e.token(user)})
+	n.waitFor("connect", socketiotest.IsEv("connect"))
 	if got := e.hub.Subscribers(); got != 3 {
 		t.Fatalf("%d subscriptions, want 3", got)
 	}
 	s.drain()
 	w.drain()
-	n.command("offline")
+	n.Command("offline")
 	eventually(t, guard, "every subscription to end", func() bool { return e.hub.Subscribers() == 0 })
 }
 
 func TestEveryTransport_AStoppingHubEndsItsStreamsSoClientsResumeElsewhere(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	user := domain.NewID()
-	s, err := dialSSE(e, sseDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _, err := dialWS(e, wsDial{token: e.token(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startSocketIO(t, e, sioOptions{Token: e.token(user), Transports: []string{"websocket"}})
-	n.waitFor("connect", isEv("connect"))
+	s := openSSE(t, e, sseDial{token: e.token(user)})
+	w := openWS(t, e, wsDial{token: e.token(user)})
+	n := startSocketIO(t, e, socketiotest.Options{Token: e.token(user), Transports: []string{"websocket"}})
+	n.waitFor("connect", socketiotest.IsEv("connect"))
 
 	e.stopPipeline()
 	if err := s.waitEnd(t); err != nil {
@@ -247,7 +216,7 @@ func TestEveryTransport_AStoppingHubEndsItsStreamsSoClientsResumeElsewhere(t *te
 		t.Errorf("websocket closed with %d, want 1001 going away", code)
 	}
 	// A transport close, not a namespace disconnect: socket.io-client reconnects.
-	if o := n.waitFor("disconnect", isEv("disconnect")); o.Reason != "transport close" {
+	if o := n.waitFor("disconnect", socketiotest.IsEv("disconnect")); o.Reason != "transport close" {
 		t.Errorf("socket.io disconnect reason %q, want transport close", o.Reason)
 	}
 }

@@ -99,14 +99,10 @@ func (x *WebSocket) Serve(w http.ResponseWriter, r *http.Request, userID, scanID
 		http.Error(w, "request Origin not allowed", http.StatusForbidden)
 		return nil
 	}
-	// The request's context ends when Serve returns; the connection's must not.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	// Subscribing before the upgrade means a client whose handshake succeeded misses
 	// nothing appended afterwards, and a failure can still be an HTTP error.
-	sub, err := x.Hub.Subscribe(ctx, userID, resume, scanID)
+	sub, ctx, cancel, err := subscribeDetached(x.Hub, r, userID, resume, scanID, release)
 	if err != nil {
-		cancel()
-		release()
 		return err
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{

@@ -21,7 +21,7 @@ func BenchmarkPut(b *testing.B) {
 		body func() io.Reader
 	}{
 		{"photo-1.1MB", int64(len(photo)), func() io.Reader { return bytes.NewReader(photo) }},
-		{"synthetic-30MB", 30 << 20, func() io.Reader { return &jpegStream{n: 30 << 20} }},
+		{"synthetic-30MB", 30 << 20, func() io.Reader { return &blobtest.JPEGStream{N: 30 << 20} }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(bc.size)

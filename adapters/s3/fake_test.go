@@ -15,6 +15,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/s3"
 	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/blob/blobtest"
 )
 
 // fakeS3 answers the few S3 requests a Put makes, records them, and drops connections on
@@ -121,7 +122,7 @@ func TestAConnectionDroppedInEveryAttemptFailsThePutAsUnavailableAndPublishesNot
 	t.Parallel()
 	fake, cfg := newFakeS3(t, func(part, _ int) bool { return part == 2 })
 	s := newStore(t, cfg)
-	_, err := s.Put(t.Context(), "scans/a/1.jpg", &jpegStream{n: longSize}, 1<<30)
+	_, err := s.Put(t.Context(), "scans/a/1.jpg", &blobtest.JPEGStream{N: longSize}, 1<<30)
 	if code := domain.ErrorCode(err); code != domain.EUNAVAILABLE {
 		t.Errorf("Put: error %v (code %q), want %q", err, code, domain.EUNAVAILABLE)
 	}
@@ -142,12 +143,12 @@ func TestAPartRetriedAfterADroppedConnectionIsHashedOnce(t *testing.T) {
 	t.Parallel()
 	fake, cfg := newFakeS3(t, func(part, attempt int) bool { return part == 2 && attempt == 1 })
 	s := newStore(t, cfg)
-	info, err := s.Put(t.Context(), "scans/a/1.jpg", &jpegStream{n: longSize}, 1<<30)
+	info, err := s.Put(t.Context(), "scans/a/1.jpg", &blobtest.JPEGStream{N: longSize}, 1<<30)
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	h := sha256.New()
-	io.Copy(h, &jpegStream{n: longSize})
+	io.Copy(h, &blobtest.JPEGStream{N: longSize})
 	want := hex.EncodeToString(h.Sum(nil))
 	if info.SHA256 != want || info.Size != longSize {
 		t.Errorf("info %+v, want size %d and sha256 %s", info, longSize, want)

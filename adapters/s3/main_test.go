@@ -201,59 +201,6 @@ func requireNoLeftovers(t *testing.T, cfg s3.Store, want ...string) {
 	}
 }
 
-// jpegStream yields n bytes that sniff as a JPEG (the SOI marker, then filler) without
-// holding them in memory, so only the store's own allocations are measured. fail, when
-// set, is returned instead of the bytes from offset failAt on.
-type jpegStream struct {
-	off, n int64
-	failAt int64
-	fail   error
-}
-
-func (r *jpegStream) Read(p []byte) (int, error) {
-	if r.fail != nil && r.off >= r.failAt {
-		return 0, r.fail
-	}
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	end := r.n
-	if r.fail != nil {
-		end = min(end, r.failAt)
-	}
-	p = p[:min(int64(len(p)), end-r.off)]
-	for i := range p {
-		switch r.off + int64(i) {
-		case 0, 2:
-			p[i] = 0xff
-		case 1:
-			p[i] = 0xd8
-		default:
-			p[i] = byte((r.off + int64(i)) * 7)
-		}
-	}
-	r.off += int64(len(p))
-	return len(p), nil
-}
-
-// cancelAfter cancels a context once its reader has passed n bytes and keeps yielding,
-// so only the store's own context checks can stop the Put.
-type cancelAfter struct {
-	r      io.Reader
-	n      int64
-	read   int64
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Read(p []byte) (int, error) {
-	if c.read >= c.n {
-		c.cancel()
-	}
-	n, err := c.r.Read(p)
-	c.read += int64(n)
-	return n, err
-}
-
 func readAll(t *testing.T, s *s3.Store, key string) []byte {
 	t.Helper()
 	rc, _, err := s.Open(t.Context(), key)

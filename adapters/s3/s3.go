@@ -259,7 +259,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 		return blob.Info{}, fmt.Errorf("s3: put %s: %w", key, domain.Errorf(domain.EINVALID, "maxBytes %d is not positive", maxBytes))
 	}
 	limit := min(maxBytes, maxObjectSize)
-	body := &hashingReader{r: ctxReader{ctx, r}, left: limit, hash: sha256.New()}
+	body := &hashingReader{r: blob.PutReader(ctx, r), left: limit, hash: sha256.New()}
 
 	// A fresh buffer per Put, not a pooled one: net/http may still read a request body
 	// after the round trip returns (see http.RoundTripper), so a recycled buffer could
@@ -551,17 +551,3 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 }
 
 func (h *hashingReader) sum() string { return hex.EncodeToString(h.hash.Sum(nil)) }
-
-// ctxReader stops a Put whose context is done at its next read, so a cancelled upload
-// neither keeps reading the client's body nor gets published.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

@@ -38,7 +38,7 @@ func TestPutStoresTheSniffedTypeAndSHA256AsObjectMetadata(t *testing.T) {
 	cfg := newBucket(t)
 	s := newStore(t, cfg)
 	photo := blobtest.Photo(t, "room1-1.jpeg")
-	long := readStream(t, &jpegStream{n: longSize})
+	long := readStream(t, &blobtest.JPEGStream{N: longSize})
 	for name, data := range map[string][]byte{"single put": photo, "streamed": long} {
 		key := "scans/a/" + strings.ReplaceAll(name, " ", "-") + ".jpg"
 		if _, err := s.Put(t.Context(), key, bytes.NewReader(data), 1<<30); err != nil {
@@ -80,11 +80,11 @@ func TestAFailedStreamedReplaceKeepsThePreviousBlobAndLeavesNothingBehind(t *tes
 	// Every failure strikes after the first part has been uploaded.
 	failures := map[string]func() error{
 		"reader error": func() error {
-			_, err := s.Put(t.Context(), key, &jpegStream{n: longSize, failAt: 7 << 20, fail: errors.New("connection reset by phone")}, 1<<30)
+			_, err := s.Put(t.Context(), key, &blobtest.JPEGStream{N: longSize, FailAt: 7 << 20, Fail: errors.New("connection reset by phone")}, 1<<30)
 			return err
 		},
 		"too large": func() error {
-			_, err := s.Put(t.Context(), key, &jpegStream{n: longSize}, 8<<20)
+			_, err := s.Put(t.Context(), key, &blobtest.JPEGStream{N: longSize}, 8<<20)
 			if code := domain.ErrorCode(err); code != domain.ETOOLARGE {
 				t.Errorf("too large: error %v (code %q), want %q", err, code, domain.ETOOLARGE)
 			}
@@ -93,7 +93,7 @@ func TestAFailedStreamedReplaceKeepsThePreviousBlobAndLeavesNothingBehind(t *tes
 		"cancelled": func() error {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			_, err := s.Put(ctx, key, &cancelAfter{r: &jpegStream{n: longSize}, n: 7 << 20, cancel: cancel}, 1<<30)
+			_, err := s.Put(ctx, key, blobtest.CancelAfter(&blobtest.JPEGStream{N: longSize}, 7<<20, cancel), 1<<30)
 			return err
 		},
 	}
@@ -111,14 +111,14 @@ func TestAFailedStreamedReplaceKeepsThePreviousBlobAndLeavesNothingBehind(t *tes
 func TestAStreamedPutOfExactlyMaxBytesSucceedsAndOneByteMoreIsTooLarge(t *testing.T) {
 	cfg := newBucket(t)
 	s := newStore(t, cfg)
-	info, err := s.Put(t.Context(), "exact.jpg", &jpegStream{n: longSize}, longSize)
+	info, err := s.Put(t.Context(), "exact.jpg", &blobtest.JPEGStream{N: longSize}, longSize)
 	if err != nil {
 		t.Fatalf("Put of exactly maxBytes: %v", err)
 	}
 	if info.Size != longSize {
 		t.Errorf("size %d, want %d", info.Size, longSize)
 	}
-	_, err = s.Put(t.Context(), "over.jpg", &jpegStream{n: longSize + 1}, longSize)
+	_, err = s.Put(t.Context(), "over.jpg", &blobtest.JPEGStream{N: longSize + 1}, longSize)
 	if code := domain.ErrorCode(err); code != domain.ETOOLARGE {
 		t.Errorf("Put of maxBytes+1: error %v (code %q), want %q", err, code, domain.ETOOLARGE)
 	}
@@ -153,7 +153,7 @@ func TestPutStreamsLargeBlobsInBoundedMemory(t *testing.T) {
 	if _, err := io.Copy(got, rc); err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	if _, err := io.Copy(want, &jpegStream{n: 30 << 20}); err != nil {
+	if _, err := io.Copy(want, &blobtest.JPEGStream{N: 30 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	if hex.EncodeToString(got.Sum(nil)) != info.SHA256 || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
@@ -207,7 +207,7 @@ func measurePut(t *testing.T, s *s3.Store, n int64) putCost {
 		}
 	}()
 	start := time.Now()
-	info, err := s.Put(t.Context(), "big.jpg", &jpegStream{n: n}, 1<<30)
+	info, err := s.Put(t.Context(), "big.jpg", &blobtest.JPEGStream{N: n}, 1<<30)
 	elapsed := time.Since(start)
 	close(done)
 	max := <-peak
@@ -244,13 +244,13 @@ func TestSignedURLsAreSignedForThePublicEndpointsHost(t *testing.T) {
 	if u.Scheme != "http" || u.Host != "localhost:"+port || u.Path != "/"+cfg.Bucket+"/scans/a/1.jpg" {
 		t.Fatalf("signed url %s, want http://localhost:%s/%s/scans/a/1.jpg?...", signed, port, cfg.Bucket)
 	}
-	if status, body := fetch(t, signed); status != http.StatusOK || !bytes.Equal(body, photo) {
+	if status, body, _ := blobtest.Get(t, signed); status != http.StatusOK || !bytes.Equal(body, photo) {
 		t.Errorf("GET through the public host: status %d, %d bytes; want 200 and the photo", status, len(body))
 	}
 	// The signature covers the host: the same URL sent to another name of the server is
 	// refused, which is why URLs must be signed for the host the fetcher uses.
 	u.Host = cfg.Endpoint
-	if status, _ := fetch(t, u.String()); status != http.StatusForbidden {
+	if status, _, _ := blobtest.Get(t, u.String()); status != http.StatusForbidden {
 		t.Errorf("GET of a public url through the internal host: status %d, want 403", status)
 	}
 }
@@ -409,24 +409,6 @@ func readStream(t *testing.T, r io.Reader) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func fetch(t *testing.T, u string) (status int, body []byte) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	body, err = io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	return resp.StatusCode, body
 }
 
 func sha256Hex(b []byte) string {

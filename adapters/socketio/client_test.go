@@ -6,28 +6,29 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 // These tests drive socket.io-client 4.8.1 (engine.io-client 6.6.3), the PWA's
-// versions, from node: see testdata/client.js.
+// versions, from node: see socketiotest/testdata/client.js.
 
 const wait = 10 * time.Second
 
 func TestDefaultTransportsStartOnPollingUpgradeToWebSocketAndDeliverEventsInOrder(t *testing.T) {
 	rl := newRelay(64)
-	_, ts := startServer(t, rl, socketio.Config{})
-	c := startClient(t, ts, clientOptions{Token: "good-A", Reconnection: true})
+	_, ts := startServer(t, rl, &socketio.Server{})
+	c := startClient(t, ts, socketiotest.Options{Token: "good-A"})
 
-	if o := c.waitFor("open", wait, isEv("open")); o.Transport != "polling" {
+	if o := c.WaitFor("open", wait, socketiotest.IsEv("open")); o.Transport != "polling" {
 		t.Fatalf("opened on %q, want polling first", o.Transport)
 	}
-	c.waitFor("connect", wait, isEv("connect"))
+	c.WaitFor("connect", wait, socketiotest.IsEv("connect"))
 	// A burst right away crosses the upgrade: some go by polling, some by WebSocket.
 	sent := publishAll(rl, "A", scanEvents("s1"))
-	got := c.events(len(sent), wait)
-	c.sawOrWait("upgrade", wait, isEv("upgrade"))
+	got := c.Events(len(sent), wait)
+	c.SawOrWait("upgrade", wait, socketiotest.IsEv("upgrade"))
 	sent2 := publishAll(rl, "A", scanEvents("s2"))
-	got2 := c.events(len(sent2), wait)
+	got2 := c.Events(len(sent2), wait)
 
 	assertDelivered(t, append(got, got2...), append(sent, sent2...))
 	for _, o := range got2 {
@@ -35,22 +36,22 @@ func TestDefaultTransportsStartOnPollingUpgradeToWebSocketAndDeliverEventsInOrde
 			t.Errorf("event %s after the upgrade arrived on %q", o.Event, o.Transport)
 		}
 	}
-	if c.saw(isEv("disconnect")) {
+	if c.Saw(socketiotest.IsEv("disconnect")) {
 		t.Error("client disconnected")
 	}
 }
 
 func TestWebSocketOnlyTransportConnectsAndDeliversWithoutPolling(t *testing.T) {
 	rl := newRelay(64)
-	_, ts := startServer(t, rl, socketio.Config{})
-	c := startClient(t, ts, clientOptions{Token: "good-A", Transports: []string{"websocket"}, Reconnection: true})
+	_, ts := startServer(t, rl, &socketio.Server{})
+	c := startClient(t, ts, socketiotest.Options{Token: "good-A", Transports: []string{"websocket"}})
 
-	c.waitFor("connect", wait, isEv("connect"))
+	c.WaitFor("connect", wait, socketiotest.IsEv("connect"))
 	sent := publishAll(rl, "A", scanEvents("s1"))
-	got := c.events(len(sent), wait)
+	got := c.Events(len(sent), wait)
 
 	assertDelivered(t, got, sent)
-	for _, o := range c.seen {
+	for _, o := range c.Seen() {
 		if o.Transport != "" && o.Transport != "websocket" {
 			t.Errorf("%s observed on %q", o.Ev, o.Transport)
 		}
@@ -60,18 +61,18 @@ func TestWebSocketOnlyTransportConnectsAndDeliversWithoutPolling(t *testing.T) {
 func TestPollingOnlyTransportDeliversBatchesSplitByMaxPayload(t *testing.T) {
 	rl := newRelay(256)
 	// A small MaxPayload makes the server split its queue over several poll responses.
-	_, ts := startServer(t, rl, socketio.Config{MaxPayload: 1024})
-	c := startClient(t, ts, clientOptions{Token: "good-A", Transports: []string{"polling"}, Reconnection: true})
+	_, ts := startServer(t, rl, &socketio.Server{MaxPayload: 1024})
+	c := startClient(t, ts, socketiotest.Options{Token: "good-A", Transports: []string{"polling"}})
 
-	c.waitFor("connect", wait, isEv("connect"))
+	c.WaitFor("connect", wait, socketiotest.IsEv("connect"))
 	var sent []socketio.Message
 	for range 10 {
 		sent = append(sent, publishAll(rl, "A", scanEvents("s1"))...)
 	}
-	got := c.events(len(sent), wait)
+	got := c.Events(len(sent), wait)
 
 	assertDelivered(t, got, sent)
-	for _, o := range c.seen {
+	for _, o := range c.Seen() {
 		if o.Ev == "upgrade" || (o.Transport != "" && o.Transport != "polling") {
 			t.Fatalf("left polling: %+v", o)
 		}
@@ -80,16 +81,16 @@ func TestPollingOnlyTransportDeliversBatchesSplitByMaxPayload(t *testing.T) {
 
 func TestBadTokenGetsConnectErrorWithTheMessageAndNoEvents(t *testing.T) {
 	rl := newRelay(64)
-	srv, ts := startServer(t, rl, socketio.Config{})
-	c := startClient(t, ts, clientOptions{Token: "forged", Reconnection: true})
+	srv, ts := startServer(t, rl, &socketio.Server{})
+	c := startClient(t, ts, socketiotest.Options{Token: "forged"})
 
-	o := c.waitFor("connect_error", wait, func(o observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" })
+	o := c.WaitFor("connect_error", wait, func(o socketiotest.Observation) bool { return o.Ev == "connect_error" || o.Ev == "connect" })
 	if o.Ev != "connect_error" || o.Message != "invalid token" {
 		t.Fatalf("got %+v, want connect_error \"invalid token\"", o)
 	}
 	// Valid users' traffic must not reach it.
 	publishAll(rl, "A", scanEvents("s1"))
-	for _, o := range c.quiet(500 * time.Millisecond) {
+	for _, o := range c.Quiet(500 * time.Millisecond) {
 		if o.Ev == "event" || o.Ev == "connect" {
 			t.Fatalf("refused client observed %+v", o)
 		}
@@ -106,27 +107,27 @@ func TestBadTokenGetsConnectErrorWithTheMessageAndNoEvents(t *testing.T) {
 
 func TestClientRecoversExactlyTheMissedEventsAfterTheRelayDropsIt(t *testing.T) {
 	rl := newRelay(64)
-	srv, ts := startServer(t, rl, socketio.Config{})
-	c := startClient(t, ts, clientOptions{Token: "good-A", Reconnection: true})
+	srv, ts := startServer(t, rl, &socketio.Server{})
+	c := startClient(t, ts, socketiotest.Options{Token: "good-A"})
 
-	if o := c.waitFor("connect", wait, isEv("connect")); o.Recovered {
+	if o := c.WaitFor("connect", wait, socketiotest.IsEv("connect")); o.Recovered {
 		t.Fatal("first connection reported as recovered")
 	}
-	c.sawOrWait("upgrade", wait, isEv("upgrade"))
+	c.SawOrWait("upgrade", wait, socketiotest.IsEv("upgrade"))
 	evs := scanEvents("s1")
 	before := publishAll(rl, "A", evs[:3])
-	assertDelivered(t, c.events(len(before), wait), before)
+	assertDelivered(t, c.Events(len(before), wait), before)
 
 	// The relay drops the socket; these events are committed while it is away.
 	missed := rl.dropAll("A", evs[3:6]...)
 
-	if o := c.waitFor("disconnect", wait, isEv("disconnect")); o.Reason != "transport close" {
+	if o := c.WaitFor("disconnect", wait, socketiotest.IsEv("disconnect")); o.Reason != "transport close" {
 		t.Fatalf("disconnect reason %q, want transport close (the client must reconnect by itself)", o.Reason)
 	}
-	if o := c.waitFor("reconnect", wait, isEv("connect")); !o.Recovered {
+	if o := c.WaitFor("reconnect", wait, socketiotest.IsEv("connect")); !o.Recovered {
 		t.Fatalf("reconnected with socket.recovered = false: %+v", o)
 	}
-	assertDelivered(t, c.events(len(missed), wait), missed)
+	assertDelivered(t, c.Events(len(missed), wait), missed)
 
 	calls := rl.connectCalls()
 	if len(calls) != 2 {
@@ -142,8 +143,8 @@ func TestClientRecoversExactlyTheMissedEventsAfterTheRelayDropsIt(t *testing.T) 
 
 	// Live events continue after the recovered ones, and nothing is delivered twice.
 	after := publishAll(rl, "A", evs[6:])
-	assertDelivered(t, c.events(len(after), wait), after)
-	if extra := c.quiet(300 * time.Millisecond); slices.ContainsFunc(extra, isEv("event")) {
+	assertDelivered(t, c.Events(len(after), wait), after)
+	if extra := c.Quiet(300 * time.Millisecond); slices.ContainsFunc(extra, socketiotest.IsEv("event")) {
 		t.Errorf("unexpected extra events: %+v", extra)
 	}
 	if st := srv.Stats(); st.Sessions != 1 || st.Sockets != 1 {
@@ -165,25 +166,25 @@ func TestIdleConnectionStaysUpAcrossSeveralPingIntervals(t *testing.T) {
 			// is not what is tested here and a loaded machine can take well over 200ms
 			// to answer a ping (engine.io-client holds its pong until an upgrade ends).
 			// A server that ignored pongs would still stop pinging after the first.
-			_, ts := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 5 * time.Second})
-			c := startClient(t, ts, clientOptions{Token: "good-A", Transports: tc.transports, Reconnection: true})
+			_, ts := startServer(t, rl, &socketio.Server{PingInterval: 100 * time.Millisecond, PingTimeout: 5 * time.Second})
+			c := startClient(t, ts, socketiotest.Options{Token: "good-A", Transports: tc.transports})
 
-			c.waitFor("connect", wait, isEv("connect"))
+			c.WaitFor("connect", wait, socketiotest.IsEv("connect"))
 			if tc.transports == nil {
-				c.sawOrWait("upgrade", wait, isEv("upgrade"))
+				c.SawOrWait("upgrade", wait, socketiotest.IsEv("upgrade"))
 			}
 			pings := 0
-			c.waitFor("8 heartbeats while idle", wait, func(o observation) bool {
+			c.WaitFor("8 heartbeats while idle", wait, func(o socketiotest.Observation) bool {
 				switch o.Ev {
 				case "ping":
 					pings++
 				case "disconnect", "connect", "open":
-					t.Fatalf("connection did not stay up while idle, after %d pings: %s", pings, o.line)
+					t.Fatalf("connection did not stay up while idle, after %d pings: %s", pings, o)
 				}
 				return pings == 8
 			})
 			sent := publishAll(rl, "A", scanEvents("s1")[:1])
-			assertDelivered(t, c.events(1, wait), sent)
+			assertDelivered(t, c.Events(1, wait), sent)
 		})
 	}
 }
@@ -196,17 +197,17 @@ func TestClientThatStopsAnsweringPingsIsClosedByPingTimeout(t *testing.T) {
 			// before the client is told to stop. The server's close beats the client's
 			// own timeout (pingInterval+pingTimeout after the last ping it got) by
 			// about pingInterval, so that must dwarf the delivery of a ping too.
-			cfg := socketio.Config{PingInterval: time.Second, PingTimeout: 2 * time.Second}
+			cfg := &socketio.Server{PingInterval: time.Second, PingTimeout: 2 * time.Second}
 			srv, ts := startServer(t, rl, cfg)
-			c := startClient(t, ts, clientOptions{Token: "good-A", Transports: transports, Reconnection: false})
+			c := startClient(t, ts, socketiotest.Options{Token: "good-A", Transports: transports, NoReconnection: true})
 
-			c.waitFor("connect", wait, isEv("connect"))
-			c.waitFor("a ping", wait, isEv("ping"))
-			c.command("stop-pong")
-			c.waitFor("pongs-stopped", wait, isEv("pongs-stopped"))
+			c.WaitFor("connect", wait, socketiotest.IsEv("connect"))
+			c.WaitFor("a ping", wait, socketiotest.IsEv("ping"))
+			c.Command("stop-pong")
+			c.WaitFor("pongs-stopped", wait, socketiotest.IsEv("pongs-stopped"))
 			stopped := time.Now()
 
-			if o := c.waitFor("disconnect", wait, isEv("disconnect")); o.Reason != "transport close" {
+			if o := c.WaitFor("disconnect", wait, socketiotest.IsEv("disconnect")); o.Reason != "transport close" {
 				t.Errorf("disconnect reason %q, want transport close", o.Reason)
 			}
 			// The client itself would give up only after pingInterval+pingTimeout without a

@@ -220,7 +220,7 @@ func FuzzPollingPostNeverBreaksTheServer(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	srv := socketio.NewServer(socketio.Config{
+	srv := &socketio.Server{
 		Namespace:      "/scans",
 		MaxPayload:     4096,
 		ConnectTimeout: 50 * time.Millisecond,
@@ -230,7 +230,7 @@ func FuzzPollingPostNeverBreaksTheServer(f *testing.F) {
 			}
 			return &socketio.Session{}, nil
 		},
-	})
+	}
 	f.Cleanup(srv.Close)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := httptest.NewRecorder()

@@ -1,8 +1,6 @@
 package socketio_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,11 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"reflect"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 func TestMain(m *testing.M) {
@@ -182,15 +177,14 @@ func (rl *relay) connectCalls() []connectCall {
 
 // startServer serves cfg at /socket.io/ of a test HTTP server. Namespace and Connect
 // default to "/scans" and rl.
-func startServer(t testing.TB, rl *relay, cfg socketio.Config) (*socketio.Server, *httptest.Server) {
+func startServer(t testing.TB, rl *relay, srv *socketio.Server) (*socketio.Server, *httptest.Server) {
 	t.Helper()
-	if cfg.Namespace == "" {
-		cfg.Namespace = "/scans"
+	if srv.Namespace == "" {
+		srv.Namespace = "/scans"
 	}
-	if cfg.Connect == nil {
-		cfg.Connect = rl.Connect
+	if srv.Connect == nil {
+		srv.Connect = rl.Connect
 	}
-	srv := socketio.NewServer(cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
 	ts := httptest.NewServer(mux)
@@ -200,6 +194,16 @@ func startServer(t testing.TB, rl *relay, cfg socketio.Config) (*socketio.Server
 		ts.Close()
 	})
 	return srv, ts
+}
+
+// startHandler returns a server that tests call directly, without a listener.
+func startHandler(t testing.TB, srv *socketio.Server) *socketio.Server {
+	t.Helper()
+	if srv.Connect == nil {
+		srv.Connect = newRelay(8).Connect
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // eventually polls cond until it holds or the timeout passes.
@@ -227,222 +231,16 @@ func settleGoroutines(t testing.TB, baseline int) {
 	}
 }
 
-func jsonEqual(t testing.TB, got, want json.RawMessage) bool {
+// startClient runs the PWA's socket.io-client against ts, namespace /scans.
+func startClient(t *testing.T, ts *httptest.Server, opts socketiotest.Options) *socketiotest.Client {
 	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("unmarshal %s: %v", got, err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("unmarshal %s: %v", want, err)
-	}
-	return reflect.DeepEqual(g, w)
-}
-
-// requireSocketIOClient installs testdata's pinned socket.io-client with npm ci unless
-// node_modules already holds the pinned versions, and returns the testdata directory.
-func requireSocketIOClient(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is required on PATH: these tests drive a real socket.io-client")
-	}
-	pinned := map[string]string{"socket.io-client": "4.8.1", "engine.io-client": "6.6.3", "socket.io-parser": "4.2.4"}
-	installed := func() bool {
-		for pkg, version := range pinned {
-			raw, err := os.ReadFile(filepath.Join(dir, "node_modules", pkg, "package.json"))
-			var meta struct{ Version string }
-			if err != nil || json.Unmarshal(raw, &meta) != nil || meta.Version != version {
-				return false
-			}
-		}
-		return true
-	}
-	if installed() {
-		return dir
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	if !installed() {
-		t.Fatal("npm ci did not install the pinned socket.io-client versions")
-	}
-	return dir
-}
-
-// observation is one line of testdata/client.js's report.
-type observation struct {
-	Ev        string            `json:"ev"`
-	Event     string            `json:"event"`
-	Args      []json.RawMessage `json:"args"`
-	Transport string            `json:"transport"`
-	Recovered bool              `json:"recovered"`
-	Reason    string            `json:"reason"`
-	Message   string            `json:"message"`
-	ID        string            `json:"id"`
-	line      string
-}
-
-func (o observation) String() string { return o.line }
-
-type clientOptions struct {
-	Token        string   `json:"token"`
-	Transports   []string `json:"transports,omitempty"`
-	Reconnection bool     `json:"reconnection"`
-}
-
-// nodeClient is a running testdata/client.js.
-type nodeClient struct {
-	t      *testing.T
-	stdin  interface{ Write([]byte) (int, error) }
-	lines  chan observation
-	seen   []observation
-	stderr *bytes.Buffer
-}
-
-func startClient(t *testing.T, ts *httptest.Server, opts clientOptions) *nodeClient {
-	t.Helper()
-	dir := requireSocketIOClient(t)
-	cfg, err := json.Marshal(struct {
-		URL       string `json:"url"`
-		Namespace string `json:"namespace"`
-		clientOptions
-	}{ts.URL, "/scans", opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "client.js"), string(cfg))
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &nodeClient{t: t, stdin: stdin, lines: make(chan observation, 1024), stderr: new(bytes.Buffer)}
-	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var o observation
-			if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
-				o = observation{Ev: "garbage"}
-			}
-			o.line = sc.Text()
-			c.lines <- o
-		}
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { <-read; done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("client observations:\n%s\nclient stderr: %s", c.seen, c.stderr)
-		}
-	})
-	return c
-}
-
-func (c *nodeClient) command(cmd string) {
-	c.t.Helper()
-	if _, err := c.stdin.Write([]byte(cmd + "\n")); err != nil {
-		c.t.Fatalf("command %q: %v", cmd, err)
-	}
-}
-
-// saw reports whether an observation already read satisfies match.
-func (c *nodeClient) saw(match func(observation) bool) bool {
-	return slices.ContainsFunc(c.seen, match)
-}
-
-// sawOrWait returns at once when an observation already read satisfies match, or
-// waits for one, for observations whose order relative to others is not fixed.
-func (c *nodeClient) sawOrWait(what string, timeout time.Duration, match func(observation) bool) {
-	c.t.Helper()
-	if !c.saw(match) {
-		c.waitFor(what, timeout, match)
-	}
-}
-
-// waitFor reads observations until one satisfies match and returns it.
-func (c *nodeClient) waitFor(what string, timeout time.Duration, match func(observation) bool) observation {
-	c.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case o, ok := <-c.lines:
-			if !ok {
-				c.t.Fatalf("client exited while waiting for %s", what)
-			}
-			c.seen = append(c.seen, o)
-			if match(o) {
-				return o
-			}
-		case <-deadline:
-			c.t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-// events waits for n events and returns them.
-func (c *nodeClient) events(n int, timeout time.Duration) []observation {
-	c.t.Helper()
-	var evs []observation
-	for len(evs) < n {
-		evs = append(evs, c.waitFor(fmt.Sprintf("event %d of %d", len(evs)+1, n), timeout, func(o observation) bool {
-			return o.Ev == "event"
-		}))
-	}
-	return evs
-}
-
-// quiet collects observations for d.
-func (c *nodeClient) quiet(d time.Duration) []observation {
-	var got []observation
-	deadline := time.After(d)
-	for {
-		select {
-		case o, ok := <-c.lines:
-			if !ok {
-				return got
-			}
-			c.seen = append(c.seen, o)
-			got = append(got, o)
-		case <-deadline:
-			return got
-		}
-	}
-}
-
-func isEv(ev string) func(observation) bool {
-	return func(o observation) bool { return o.Ev == ev }
+	opts.URL, opts.Namespace = ts.URL, "/scans"
+	return socketiotest.Start(t, opts)
 }
 
 // assertDelivered checks that the client got exactly want, in order, each with its
 // payload and with its id as the last argument.
-func assertDelivered(t *testing.T, got []observation, want []socketio.Message) {
+func assertDelivered(t *testing.T, got []socketiotest.Observation, want []socketio.Message) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d", len(got), len(want))
@@ -452,7 +250,7 @@ func assertDelivered(t *testing.T, got []observation, want []socketio.Message) {
 		if o.Event != m.Event || len(o.Args) != 2 {
 			t.Fatalf("event %d: got %s with %d args, want %s with data and offset", i, o.Event, len(o.Args), m.Event)
 		}
-		if !jsonEqual(t, o.Args[0], m.Data) {
+		if !socketiotest.SameJSON(t, o.Args[0], m.Data) {
 			t.Errorf("event %d (%s): data %s, want %s", i, m.Event, o.Args[0], m.Data)
 		}
 		if want := strconv.Quote(m.ID); string(o.Args[1]) != want {

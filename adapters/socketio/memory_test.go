@@ -1,23 +1,19 @@
 package socketio_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 const (
@@ -33,37 +29,13 @@ func runLoadClient(url string) int {
 		fmt.Fprintln(os.Stderr, "load client:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	conns := make([]*websocket.Conn, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			conn, err := connectWS(ctx, url, "good-load")
-			if err != nil {
-				errs <- err
-				return
-			}
-			conns[i] = conn
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		fmt.Fprintln(os.Stderr, "load client:", err)
-		return 1
-	}
-	fmt.Println("opened")
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	for _, conn := range conns {
-		conn.CloseNow()
-	}
-	fmt.Println("closed")
-	return 0
+	return socketiotest.RunLoadClient(n, func(ctx context.Context) (func(), error) {
+		conn, err := connectWS(ctx, url, "good-load")
+		if err != nil {
+			return nil, err
+		}
+		return func() { conn.CloseNow() }, nil
+	})
 }
 
 func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
@@ -71,7 +43,7 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	srv, ts := startServer(t, nil, socketio.Config{
+	srv, ts := startServer(t, nil, &socketio.Server{
 		// No heartbeat during the measurement: the figure is a connection at rest.
 		PingInterval: time.Hour,
 		PingTimeout:  time.Hour,
@@ -83,16 +55,16 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 	// The runtime keeps the descriptors of exited goroutines for reuse, and maps keep
 	// their buckets: a first round raises those to their high-water mark, so that the
 	// measured round's return to baseline shows what the server itself keeps.
-	baseGoroutines, _ := memSnapshot()
+	baseGoroutines, _ := socketiotest.MemSnapshot()
 	loadRound(t, srv, ts, n, baseGoroutines, func() {})
-	_, base := memSnapshot()
+	_, base := socketiotest.MemSnapshot()
 
 	var (
 		open           runtime.MemStats
 		openGoroutines int
 	)
-	took := loadRound(t, srv, ts, n, baseGoroutines, func() { openGoroutines, open = memSnapshot() })
-	_, after := memSnapshot()
+	took := loadRound(t, srv, ts, n, baseGoroutines, func() { openGoroutines, open = socketiotest.MemSnapshot() })
+	_, after := socketiotest.MemSnapshot()
 
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	t.Logf("%d WebSocket connections opened in %v", n, took.Round(time.Millisecond))
@@ -118,56 +90,22 @@ func TestMemoryPerOpenWebSocketConnectionAndReturnToBaseline(t *testing.T) {
 // It returns how long opening took.
 func loadRound(t *testing.T, srv *socketio.Server, ts *httptest.Server, n, baseGoroutines int, atPeak func()) time.Duration {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), loadClientEnv+"="+wsURL(ts, ""), loadCountEnv+"="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	expect := func(want string) {
-		t.Helper()
-		if !lines.Scan() || strings.TrimSpace(lines.Text()) != want {
-			t.Fatalf("load client: got %q (%v), want %q", lines.Text(), lines.Err(), want)
-		}
-	}
-
+	var took time.Duration
 	start := time.Now()
-	expect("opened")
-	eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
-	took := time.Since(start)
-	atPeak()
-
-	stdin.Write([]byte("close\n"))
-	expect("closed")
-	eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
-	settleGoroutines(t, baseGoroutines)
+	socketiotest.LoadRound(t, []string{loadClientEnv + "=" + wsURL(ts, ""), loadCountEnv + "=" + strconv.Itoa(n)}, func() {
+		eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
+		took = time.Since(start)
+		atPeak()
+	}, func() {
+		eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
+		settleGoroutines(t, baseGoroutines)
+	})
 	return took
-}
-
-func memSnapshot() (int, runtime.MemStats) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms
 }
 
 func BenchmarkWebSocketEventDelivery(b *testing.B) {
 	messages := make(chan socketio.Message, 256)
-	_, ts := startServer(b, nil, socketio.Config{
+	_, ts := startServer(b, nil, &socketio.Server{
 		Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
 			return &socketio.Session{Start: forward(messages)}, nil
 		},

@@ -102,7 +102,7 @@ func (s *session) pollLocked() (payload []byte, last, ready bool) {
 func (s *session) takePollBatchLocked() []byte {
 	n, size := 0, 0
 	for _, frame := range s.queue {
-		if n > 0 && size+1+len(frame) > s.srv.cfg.MaxPayload {
+		if n > 0 && size+1+len(frame) > s.srv.MaxPayload {
 			break
 		}
 		if n > 0 {
@@ -139,7 +139,7 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.srv.cfg.MaxPayload)))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.srv.MaxPayload)))
 	if err != nil {
 		s.close("post body unreadable")
 		if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
@@ -149,7 +149,7 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		writeEngineError(w, errBadRequest)
 		return
 	}
-	packets, err := DecodeEnginePayload(body, s.srv.cfg.MaxPayload)
+	packets, err := DecodeEnginePayload(body, s.srv.MaxPayload)
 	if err == nil {
 		for _, p := range packets {
 			if err = s.onPacket(p); err != nil {

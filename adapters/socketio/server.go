@@ -4,7 +4,7 @@
 //
 // It carries HTTP long-polling, WebSocket, and the polling→WebSocket upgrade that the
 // client performs with its default transports. One namespace is served. Identity comes
-// from the namespace CONNECT packet's auth object, which Config.Connect verifies; the
+// from the namespace CONNECT packet's auth object, which Server.Connect verifies; the
 // server then sends the events its producer gives the socket's Sender as EVENT packets
 // whose last argument is the
 // message id, socket.io's connection-state-recovery offset. A reconnecting client sends
@@ -20,12 +20,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scanledger/scanledger/domain/origin"
 )
 
 // Message is one server event for a socket.
@@ -39,7 +40,7 @@ type Message struct {
 	Data json.RawMessage
 }
 
-// Session is what Config.Connect grants a socket that may connect.
+// Session is what Server.Connect grants a socket that may connect.
 type Session struct {
 	// PID is the private session id sent in the CONNECT ack of a socket that is not
 	// Recovered; the client sends it back in auth when it reconnects. Empty means a
@@ -58,8 +59,20 @@ type Session struct {
 	Recovered bool
 }
 
-// Config configures a Server. Connect is required.
-type Config struct {
+// Stats counts what a Server holds open.
+type Stats struct {
+	// Sessions is the number of open Engine.IO connections.
+	Sessions int
+	// Sockets is the number of sockets connected to the namespace.
+	Sockets int
+}
+
+// upgradeTimeout bounds the polling→WebSocket probe, as engine.io's default.
+const upgradeTimeout = 10 * time.Second
+
+// Server is a Socket.IO server for one namespace. Set its fields, then serve it; they
+// must not change once it has served a request. Connect is required.
+type Server struct {
 	// Namespace served, e.g. "/scans". Empty means "/". CONNECT to any other namespace,
 	// "/" included, is answered with CONNECT_ERROR "Invalid namespace".
 	Namespace string
@@ -78,10 +91,12 @@ type Config struct {
 	// ConnectTimeout closes an Engine.IO connection that has no connected socket this long
 	// after it opened (default 45s, as socket.io).
 	ConnectTimeout time.Duration
-	// AllowOrigin decides cross-origin requests. An allowed origin gets CORS headers with
-	// credentials (the origin echoed, Vary: Origin); a request from any other foreign
-	// origin is refused with 403. Nil allows same-origin requests only.
-	AllowOrigin func(origin string) bool
+	// Origins are the browser origins allowed from another site, as full origins
+	// ("https://app.example.com") or "*" for any, by the rule of every transport
+	// (domain/origin). An allowed origin gets CORS headers with credentials (the origin
+	// echoed, Vary: Origin); a page of the host the request is sent to needs none; any
+	// other origin is refused with 403. Default: none.
+	Origins []string
 	// Connect authenticates a namespace CONNECT. auth is the client's auth object ("{}"
 	// when it sent none); after a disconnect socket.io-client merges its previous "pid"
 	// and last "offset" into it. r is the request that opened the Engine.IO connection;
@@ -92,22 +107,9 @@ type Config struct {
 	// Logger receives connection lifecycle records at debug level, and messages that
 	// cannot be sent (reserved name, invalid JSON) at error level. Nil discards them.
 	Logger *slog.Logger
-}
 
-// Stats counts what a Server holds open.
-type Stats struct {
-	// Sessions is the number of open Engine.IO connections.
-	Sessions int
-	// Sockets is the number of sockets connected to the namespace.
-	Sockets int
-}
-
-// upgradeTimeout bounds the polling→WebSocket probe, as engine.io's default.
-const upgradeTimeout = 10 * time.Second
-
-// Server is a Socket.IO server for one namespace.
-type Server struct {
-	cfg     Config
+	once    sync.Once
+	origins origin.Policy
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -119,49 +121,47 @@ type Server struct {
 	sessions map[string]*session
 }
 
-// NewServer returns a Server for cfg, with defaults applied. It panics when cfg.Connect
-// is nil or cfg.Namespace does not start with "/", both programming errors.
-func NewServer(cfg Config) *Server {
-	if cfg.Connect == nil {
-		panic("socketio: Config.Connect is required")
-	}
-	if cfg.Namespace == "" {
-		cfg.Namespace = "/"
-	}
-	if !strings.HasPrefix(cfg.Namespace, "/") {
-		panic("socketio: Config.Namespace must start with /")
-	}
-	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = 25 * time.Second
-	}
-	if cfg.PingTimeout <= 0 {
-		cfg.PingTimeout = 20 * time.Second
-	}
-	if cfg.MaxPayload <= 0 {
-		cfg.MaxPayload = 1_000_000
-	}
-	if cfg.WriteBuffer <= 0 {
-		cfg.WriteBuffer = 64 << 10
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 45 * time.Second
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
-		cfg:      cfg,
-		log:      log,
-		ctx:      ctx,
-		cancel:   cancel,
-		sessions: make(map[string]*session),
-	}
+// start applies the defaults on first use. It panics when Connect is nil or Namespace
+// does not start with "/", both programming errors.
+func (s *Server) start() {
+	s.once.Do(func() {
+		if s.Connect == nil {
+			panic("socketio: Server.Connect is required")
+		}
+		if s.Namespace == "" {
+			s.Namespace = "/"
+		}
+		if !strings.HasPrefix(s.Namespace, "/") {
+			panic("socketio: Server.Namespace must start with /")
+		}
+		if s.PingInterval <= 0 {
+			s.PingInterval = 25 * time.Second
+		}
+		if s.PingTimeout <= 0 {
+			s.PingTimeout = 20 * time.Second
+		}
+		if s.MaxPayload <= 0 {
+			s.MaxPayload = 1_000_000
+		}
+		if s.WriteBuffer <= 0 {
+			s.WriteBuffer = 64 << 10
+		}
+		if s.ConnectTimeout <= 0 {
+			s.ConnectTimeout = 45 * time.Second
+		}
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		s.origins = origin.New(s.Origins)
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.sessions = make(map[string]*session)
+	})
 }
 
 // Stats reports the connections open now.
 func (s *Server) Stats() Stats {
+	s.start()
 	s.mu.Lock()
 	n := len(s.sessions)
 	s.mu.Unlock()
@@ -171,6 +171,7 @@ func (s *Server) Stats() Stats {
 // Close closes every connection, cancels every socket's context and waits for the
 // goroutines the server started. Requests arriving afterwards get 503.
 func (s *Server) Close() {
+	s.start()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -192,6 +193,7 @@ func (s *Server) Close() {
 // ServeHTTP answers Engine.IO requests: a handshake without sid, polling GET and POST
 // with one, and WebSocket connections with or without one (an upgrade when with).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.start()
 	if !s.cors(w, r) {
 		writeEngineError(w, errForbidden)
 		return
@@ -241,18 +243,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // CORS config did; that rules out the wildcard, so the origin is echoed. WebSocket
 // requests pass the same check: browsers apply no CORS to them.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
-		return true
-	}
-	if s.cfg.AllowOrigin == nil || !s.cfg.AllowOrigin(origin) {
-		return false
+	from := r.Header.Get("Origin")
+	if !s.origins.Allows(from) {
+		// No browser page, or a page of the host itself: served, without CORS headers.
+		return s.origins.AllowsConnection(from, r.Host)
 	}
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Origin", from)
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Add("Vary", "Origin")
 	if r.Method == http.MethodOptions {
@@ -295,7 +292,7 @@ func (s *Server) newSession(r *http.Request, upgrades []string) *session {
 		PingInterval int64    `json:"pingInterval"`
 		PingTimeout  int64    `json:"pingTimeout"`
 		MaxPayload   int      `json:"maxPayload"`
-	}{sess.id, upgrades, s.cfg.PingInterval.Milliseconds(), s.cfg.PingTimeout.Milliseconds(), s.cfg.MaxPayload}
+	}{sess.id, upgrades, s.PingInterval.Milliseconds(), s.PingTimeout.Milliseconds(), s.MaxPayload}
 	data, err := json.Marshal(open)
 	if err != nil {
 		panic("socketio: marshal open packet: " + err.Error())
@@ -305,8 +302,8 @@ func (s *Server) newSession(r *http.Request, upgrades []string) *session {
 	// The timers are armed before the session is visible, so no one else holds its lock
 	// yet; the lock order elsewhere is session, then server.
 	sess.mu.Lock()
-	sess.heartbeat = time.AfterFunc(s.cfg.PingInterval, sess.beat)
-	sess.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, sess.connectDeadline)
+	sess.heartbeat = time.AfterFunc(s.PingInterval, sess.beat)
+	sess.connectTimer = time.AfterFunc(s.ConnectTimeout, sess.connectDeadline)
 	sess.mu.Unlock()
 	s.mu.Lock()
 	closed := s.closed

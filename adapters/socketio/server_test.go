@@ -16,12 +16,13 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/domain/origin"
 )
 
 // Raw Engine.IO/Socket.IO exchanges against the server, frame by frame.
 
 func TestPollingHandshakeAnnouncesSidWebSocketUpgradeAndDefaultHeartbeat(t *testing.T) {
-	_, ts := startServer(t, newRelay(8), socketio.Config{})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{})
 	status, body, header := do(t, http.MethodGet, engineURL(ts, "polling", ""), "", nil)
 	if status != http.StatusOK || !strings.HasPrefix(header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("handshake: %d %s %v", status, body, header)
@@ -34,7 +35,7 @@ func TestPollingHandshakeAnnouncesSidWebSocketUpgradeAndDefaultHeartbeat(t *test
 }
 
 func TestWebSocketWithoutSidOpensASessionWithNoUpgrades(t *testing.T) {
-	srv, ts := startServer(t, newRelay(8), socketio.Config{})
+	srv, ts := startServer(t, newRelay(8), &socketio.Server{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := dialWS(ctx, wsURL(ts, ""), nil)
@@ -55,7 +56,7 @@ func TestWebSocketWithoutSidOpensASessionWithNoUpgrades(t *testing.T) {
 }
 
 func TestMalformedEngineRequestsGetEngineIOErrorCodes(t *testing.T) {
-	_, ts := startServer(t, newRelay(8), socketio.Config{})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{})
 	sid := handshakePolling(t, ts).SID
 	base := ts.URL + "/socket.io/?"
 	for _, tc := range []struct {
@@ -80,7 +81,7 @@ func TestMalformedEngineRequestsGetEngineIOErrorCodes(t *testing.T) {
 
 func TestPollingSessionConnectsToTheNamespaceAndReceivesEventsWithOffsets(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{})
+	srv, ts := startServer(t, rl, &socketio.Server{})
 	sid := handshakePolling(t, ts).SID
 
 	if status, body := post(t, ts, sid, `40/scans,{"token":"good-A"}`); status != 200 || body != "ok" {
@@ -109,7 +110,7 @@ func TestPollingSessionConnectsToTheNamespaceAndReceivesEventsWithOffsets(t *tes
 
 func TestConnectToTheDefaultOrAnUnknownNamespaceIsRefused(t *testing.T) {
 	rl := newRelay(8)
-	_, ts := startServer(t, rl, socketio.Config{})
+	_, ts := startServer(t, rl, &socketio.Server{})
 	sid := handshakePolling(t, ts).SID
 	post(t, ts, sid, "40\x1e40/admin,{}")
 	got := pollUntil(t, ts, sid, "44/admin,")
@@ -123,7 +124,7 @@ func TestConnectToTheDefaultOrAnUnknownNamespaceIsRefused(t *testing.T) {
 }
 
 func TestConnectErrorCarriesConnectsErrorMessage(t *testing.T) {
-	_, ts := startServer(t, newRelay(8), socketio.Config{})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{})
 	sid := handshakePolling(t, ts).SID
 	post(t, ts, sid, `40/scans,{"token":"stolen"}`)
 	if got := pollUntil(t, ts, sid, "44/scans,"); !slices.Equal(got, []string{`44/scans,{"message":"invalid token"}`}) {
@@ -132,7 +133,7 @@ func TestConnectErrorCarriesConnectsErrorMessage(t *testing.T) {
 }
 
 func TestSecondPendingPollIsRejectedAndClosesTheSession(t *testing.T) {
-	srv, ts := startServer(t, newRelay(8), socketio.Config{})
+	srv, ts := startServer(t, newRelay(8), &socketio.Server{})
 	sid := handshakePolling(t, ts).SID
 	first := startPoll(t, ts, sid)
 	// The first poll has nothing to return, so it stays pending.
@@ -152,7 +153,7 @@ func TestSecondPendingPollIsRejectedAndClosesTheSession(t *testing.T) {
 }
 
 func TestProtocolViolationsInAPostAreRejectedAndCloseTheSession(t *testing.T) {
-	_, ts := startServer(t, newRelay(8), socketio.Config{})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{})
 	for _, tc := range []struct{ name, payload string }{
 		{"empty payload", ""},
 		{"empty packet", "3\x1e"},
@@ -181,7 +182,7 @@ func TestProtocolViolationsInAPostAreRejectedAndCloseTheSession(t *testing.T) {
 
 func TestClientEventsAndAcksAreIgnored(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{})
+	srv, ts := startServer(t, rl, &socketio.Server{})
 	sid := connectPolling(t, ts, "good-A")
 	if status, body := post(t, ts, sid, `42/scans,["hello",{"x":1}]`+"\x1e"+`42/scans,7["withAck"]`+"\x1e"+`43/scans,3[]`); status != 200 {
 		t.Fatalf("post: %d %s", status, body)
@@ -192,7 +193,7 @@ func TestClientEventsAndAcksAreIgnored(t *testing.T) {
 }
 
 func TestPostLargerThanMaxPayloadIsRefused(t *testing.T) {
-	_, ts := startServer(t, newRelay(8), socketio.Config{MaxPayload: 100})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{MaxPayload: 100})
 	sid := handshakePolling(t, ts).SID
 	if status, _ := post(t, ts, sid, `42/scans,["x","`+strings.Repeat("a", 200)+`"]`); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", status)
@@ -201,7 +202,7 @@ func TestPostLargerThanMaxPayloadIsRefused(t *testing.T) {
 
 func TestUpgradeProbeReturnsThePendingPollAsNoopAndMovesTheQueueToWebSocket(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{})
+	srv, ts := startServer(t, rl, &socketio.Server{})
 	sid := connectPolling(t, ts, "good-A")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -231,7 +232,7 @@ func TestUpgradeProbeReturnsThePendingPollAsNoopAndMovesTheQueueToWebSocket(t *t
 
 func TestCrossOriginRequestsNeedAnAllowedOrigin(t *testing.T) {
 	const allowed = "http://localhost:5173"
-	_, ts := startServer(t, newRelay(8), socketio.Config{AllowOrigin: func(o string) bool { return o == allowed }})
+	_, ts := startServer(t, newRelay(8), &socketio.Server{Origins: []string{allowed}})
 
 	t.Run("allowed origin gets credentials CORS", func(t *testing.T) {
 		status, _, h := do(t, http.MethodGet, engineURL(ts, "polling", ""), "", http.Header{"Origin": {allowed}})
@@ -270,9 +271,32 @@ func TestCrossOriginRequestsNeedAnAllowedOrigin(t *testing.T) {
 	})
 }
 
+// Socket.IO answers origins by the rule REST CORS, SSE and WebSocket use (domain/origin):
+// a page of the host it connects to is served whatever the letter case, and "null" (a
+// sandboxed or file page) only where the list says "*".
+func TestOriginsFollowTheOneRuleOfEveryTransport(t *testing.T) {
+	const host = "api.example:8080"
+	for _, list := range [][]string{nil, {"*"}, {"https://app.example/"}} {
+		policy := origin.New(list)
+		srv := startHandler(t, &socketio.Server{Origins: list})
+		for _, o := range []string{"", "null", "http://api.example:8080", "http://API.Example:8080", "https://app.example", "https://APP.example", "https://evil.example"} {
+			req := httptest.NewRequest(http.MethodOptions, "http://"+host+"/socket.io/?EIO=4&transport=polling", nil)
+			if o != "" {
+				req.Header.Set("Origin", o)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			served, want := rec.Code != http.StatusForbidden, policy.AllowsConnection(o, host)
+			if served != want {
+				t.Errorf("origins %q, Origin %q: served %v (%d), want %v", list, o, served, rec.Code, want)
+			}
+		}
+	}
+}
+
 func TestSilentWebSocketClientIsClosedByPingTimeout(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	srv, ts := startServer(t, rl, &socketio.Server{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
 	conn := mustConnectWS(t, ts, "good-A")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -292,7 +316,7 @@ func TestSilentWebSocketClientIsClosedByPingTimeout(t *testing.T) {
 }
 
 func TestConnectTimeoutClosesASessionThatNeverConnects(t *testing.T) {
-	srv, ts := startServer(t, newRelay(8), socketio.Config{ConnectTimeout: 100 * time.Millisecond})
+	srv, ts := startServer(t, newRelay(8), &socketio.Server{ConnectTimeout: 100 * time.Millisecond})
 	sid := handshakePolling(t, ts).SID
 	eventually(t, wait, "the idle session to close", func() bool { return srv.Stats().Sessions == 0 })
 	if status, _ := poll(t, ts, sid); status != http.StatusBadRequest {
@@ -302,7 +326,7 @@ func TestConnectTimeoutClosesASessionThatNeverConnects(t *testing.T) {
 
 func TestClientNamespaceDisconnectEndsTheSocketButNotTheSession(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{})
+	srv, ts := startServer(t, rl, &socketio.Server{})
 	conn := mustConnectWS(t, ts, "good-A")
 	if err := writeText(context.Background(), conn, "41/scans,"); err != nil {
 		t.Fatal(err)
@@ -322,7 +346,7 @@ func TestClientNamespaceDisconnectEndsTheSocketButNotTheSession(t *testing.T) {
 func TestRelayDropFlushesQueuedEventsThenClosesTheTransportNotTheNamespace(t *testing.T) {
 	t.Run("websocket", func(t *testing.T) {
 		rl := newRelay(8)
-		srv, ts := startServer(t, rl, socketio.Config{})
+		srv, ts := startServer(t, rl, &socketio.Server{})
 		conn := mustConnectWS(t, ts, "good-A")
 		sent := publishAll(rl, "A", scanEvents("s1")[:3])
 		rl.dropAll("A")
@@ -347,7 +371,7 @@ func TestRelayDropFlushesQueuedEventsThenClosesTheTransportNotTheNamespace(t *te
 	})
 	t.Run("polling", func(t *testing.T) {
 		rl := newRelay(8)
-		srv, ts := startServer(t, rl, socketio.Config{})
+		srv, ts := startServer(t, rl, &socketio.Server{})
 		sid := connectPolling(t, ts, "good-A")
 		publishAll(rl, "A", scanEvents("s1")[:2])
 		rl.dropAll("A")
@@ -374,7 +398,7 @@ func TestRecoveryEchoesThePreviousPidOnlyWhenRecovered(t *testing.T) {
 		{"not recovered without PID gets a fresh one", socketio.Session{}, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ts := startServer(t, nil, socketio.Config{
+			_, ts := startServer(t, nil, &socketio.Server{
 				Connect: func(ctx context.Context, r *http.Request, auth json.RawMessage) (*socketio.Session, error) {
 					g := tc.grant
 					return &g, nil
@@ -403,7 +427,7 @@ func TestRecoveryEchoesThePreviousPidOnlyWhenRecovered(t *testing.T) {
 
 func TestUnsendableMessagesAreSkippedAndLaterOnesDelivered(t *testing.T) {
 	rl := newRelay(8)
-	_, ts := startServer(t, rl, socketio.Config{})
+	_, ts := startServer(t, rl, &socketio.Server{})
 	conn := mustConnectWS(t, ts, "good-A")
 	rl.publish("A", "connect", `{}`)
 	rl.publish("A", "scan:progress", `{not json`)
@@ -416,7 +440,7 @@ func TestUnsendableMessagesAreSkippedAndLaterOnesDelivered(t *testing.T) {
 
 func TestServerCloseEndsEverySessionAndCancelsEverySocket(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{})
+	srv, ts := startServer(t, rl, &socketio.Server{})
 	conn := mustConnectWS(t, ts, "good-A")
 	sid := connectPolling(t, ts, "good-B")
 	pending := startPoll(t, ts, sid)
@@ -454,10 +478,10 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 
 func TestStalledClientFillsOnlyItsOwnMessagesChannelAndIsClosed(t *testing.T) {
 	rl := newRelay(16)
-	srv := socketio.NewServer(socketio.Config{
+	srv := &socketio.Server{
 		Namespace: "/scans", Connect: rl.Connect, WriteBuffer: 16 << 10,
 		PingInterval: 200 * time.Millisecond, PingTimeout: 300 * time.Millisecond,
-	})
+	}
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Listener = smallBuffers{ts.Listener}
 	ts.Start()
@@ -540,8 +564,8 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 	// the session and the POST got "Session ID unknown". PingTimeout stays short: it also
 	// bounds a graceful close that no transport flushes. Only the abandoned sessions,
 	// which the heartbeat is meant to close, go to a server with a short interval.
-	srv, ts := startServer(t, rl, socketio.Config{PingInterval: time.Minute, PingTimeout: 2 * time.Second})
-	beating, beatingTS := startServer(t, rl, socketio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second})
+	srv, ts := startServer(t, rl, &socketio.Server{PingInterval: time.Minute, PingTimeout: 2 * time.Second})
+	beating, beatingTS := startServer(t, rl, &socketio.Server{PingInterval: 100 * time.Millisecond, PingTimeout: 2 * time.Second})
 	http.DefaultClient.CloseIdleConnections()
 	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -603,11 +627,12 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 	settleGoroutines(t, baseline)
 }
 
-func TestNewServerRejectsAConfigWithoutConnect(t *testing.T) {
+func TestAServerWithoutConnectRefusesToServe(t *testing.T) {
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Connect") {
 			t.Errorf("recovered %v, want a panic naming Connect", r)
 		}
 	}()
-	socketio.NewServer(socketio.Config{Namespace: "/scans"})
+	srv := &socketio.Server{Namespace: "/scans"}
+	srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil))
 }

@@ -57,7 +57,7 @@ type session struct {
 }
 
 // socket is the session's connection to the namespace, from CONNECT until it
-// disconnects; it owns the context given to Config.Connect.
+// disconnects; it owns the context given to Server.Connect.
 type socket struct {
 	id        string
 	nsp       string
@@ -112,7 +112,7 @@ func (s *session) send(frame []byte) bool {
 func (s *session) waitRoom(ctx context.Context) bool {
 	for {
 		s.mu.Lock()
-		full := s.queued >= s.srv.cfg.WriteBuffer
+		full := s.queued >= s.srv.WriteBuffer
 		s.mu.Unlock()
 		if !full {
 			return ctx.Err() == nil
@@ -139,7 +139,7 @@ func (s *session) beat() {
 		return
 	}
 	s.awaitingPong = true
-	s.heartbeat.Reset(s.srv.cfg.PingTimeout)
+	s.heartbeat.Reset(s.srv.PingTimeout)
 	s.enqueueLocked([]byte{'0' + byte(EnginePing)})
 	s.mu.Unlock()
 	s.wake()
@@ -162,7 +162,7 @@ func (s *session) onPacket(p EnginePacket) error {
 		s.mu.Lock()
 		if s.awaitingPong && s.state == stateOpen {
 			s.awaitingPong = false
-			s.heartbeat.Reset(s.srv.cfg.PingInterval)
+			s.heartbeat.Reset(s.srv.PingInterval)
 		}
 		s.mu.Unlock()
 	case EngineMessage:
@@ -194,7 +194,7 @@ func (s *session) onMessage(data []byte) error {
 // connect starts a socket for a CONNECT packet. A second CONNECT to the namespace
 // replaces the first socket, as socket.io does.
 func (s *session) connect(p Packet) {
-	if p.Namespace != s.srv.cfg.Namespace {
+	if p.Namespace != s.srv.Namespace {
 		s.send(appendControlFrame(nil, PacketConnectError, p.Namespace, connectError{"Invalid namespace"}))
 		return
 	}
@@ -234,7 +234,7 @@ func (s *session) disconnect(nsp string) {
 // Connect runs here rather than in the reader so that a slow verification does not
 // stall pongs.
 func (s *session) runSocket(sock *socket, auth json.RawMessage) {
-	grant, err := s.srv.cfg.Connect(sock.ctx, s.req, auth)
+	grant, err := s.srv.Connect(sock.ctx, s.req, auth)
 	if err == nil && grant == nil {
 		err = errors.New("connection refused")
 	}
@@ -342,7 +342,7 @@ func (s *session) closeGracefully(sock *socket, reason string) {
 	if s.ws == nil {
 		// Polling delivers the rest and the close packet with the next poll; a client that
 		// does not poll within PingTimeout is gone anyway.
-		s.closeTimer = time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.close(reason) })
+		s.closeTimer = time.AfterFunc(s.srv.PingTimeout, func() { s.close(reason) })
 	}
 	s.mu.Unlock()
 	s.wake()

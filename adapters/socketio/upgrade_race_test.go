@@ -18,7 +18,7 @@ import (
 // reconnects at once; the session does not linger until PingTimeout.
 func TestARelayDropDuringTheUpgradeIsDeliveredOnTheWebSocketAndClosedCleanly(t *testing.T) {
 	rl := newRelay(8)
-	srv, ts := startServer(t, rl, socketio.Config{PingInterval: time.Minute, PingTimeout: time.Minute})
+	srv, ts := startServer(t, rl, &socketio.Server{PingInterval: time.Minute, PingTimeout: time.Minute})
 	sid := connectPolling(t, ts, "good-A")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -47,7 +47,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 	if err != nil {
 		return nil, fmt.Errorf("accept websocket: %w", err)
 	}
-	conn.SetReadLimit(int64(s.cfg.MaxPayload))
+	conn.SetReadLimit(int64(s.MaxPayload))
 	return conn, nil
 }
 
@@ -192,7 +192,7 @@ func (s *session) writeLoop(conn *websocket.Conn) {
 // write bounds a frame's write by PingTimeout: a client that cannot take a frame that
 // long is as dead as one that does not answer a ping.
 func (s *session) write(conn *websocket.Conn, frame []byte) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.PingTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.PingTimeout)
 	defer cancel()
 	if err := conn.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("write frame: %w", err)

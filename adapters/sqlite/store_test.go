@@ -75,21 +75,8 @@ func TestCursorsAreDecimalPositionsWithoutGaps(t *testing.T) {
 }
 
 func TestMalformedCursorsAreInvalid(t *testing.T) {
-	ctx := t.Context()
-	s := sqlite.NewStore(openDB(t))
-	for _, c := range []event.Cursor{"x", "-1", "01", "+1", " 1", "1.0", "99999999999999999999", "0x10"} {
-		_, err := s.ReadAll(ctx, c, 10)
-		if domain.ErrorCode(err) != domain.EINVALID {
-			t.Errorf("ReadAll(%q): got %v, want an EINVALID error", c, err)
-		}
-		err = s.Subscribe(ctx, c, func(context.Context, []event.Recorded) error { return nil })
-		if domain.ErrorCode(err) != domain.EINVALID {
-			t.Errorf("Subscribe(%q): got %v, want an EINVALID error", c, err)
-		}
-	}
-	if _, err := s.ReadAll(ctx, "0", 10); err != nil {
-		t.Errorf("ReadAll(\"0\") = %v, want the same as Start", err)
-	}
+	eventstoretest.MalformedCursorsAreInvalid(t, sqlite.NewStore(openDB(t)),
+		[]event.Cursor{"x", "-1", "01", "+1", " 1", "1.0", "99999999999999999999", "0x10"}, "0")
 }
 
 func TestStoredEventsCannotBeUpdatedOrDeleted(t *testing.T) {

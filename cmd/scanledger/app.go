@@ -326,14 +326,14 @@ func (a *App) newHTTP() (*http.Server, error) {
 	// Socket.IO is mounted beside the API and admitted by it (built below), so the
 	// revocation check and the live caps are the API's own.
 	var api *httpapi.Server
-	sio := relay.NewSocketIO(relay.SocketIO{
+	sio := &relay.SocketIO{
 		Hub: a.hub, Tokens: a.issuer, PIDKey: derive(a.secret, "socketio-pid"),
 		Heartbeat: c.Heartbeat, Origins: c.CORSOrigins, Logger: a.log,
 		Sessions: a.accounts,
 		Admit: func(ctx context.Context, cl auth.Claims, r *http.Request) (func(), error) {
 			return api.AdmitLive(ctx, cl, r)
 		},
-	})
+	}
 	a.sio = sio
 	mounts := map[string]http.Handler{"/socket.io/": sio}
 	for path, h := range a.extras.mounts {

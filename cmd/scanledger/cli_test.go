@@ -112,9 +112,8 @@ func TestClientCommandsNeverCreateASecret(t *testing.T) {
 // The server restarting while `scan` follows its progress does not leave the CLI
 // waiting: it resumes the stream or reads the scan, and prints the result.
 func TestScanFinishesAcrossAServerRestart(t *testing.T) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
-	defer close(release)
+	agents, release := heldAnalyzer(t)
+	defer release()
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}
 	srv := startServer(t, dataDir, env...)

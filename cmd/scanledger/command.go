@@ -24,7 +24,7 @@ func commands() map[string]runner {
 		"token":       runToken,
 		"scan":        runScan,
 		"scans":       runScans,
-		"migrate":     runMigrate,
+		"migrate":     oneShot("migrate", migrateCmd{}),
 		"audit":       runAudit,
 		"loadgen":     runLoadgen,
 		"projections": runProjections,

@@ -15,15 +15,12 @@ import (
 // takes it over, and the scan ends succeeded or failed, never stuck running. A client
 // that resumes with its last id sees every event exactly once.
 func TestCrashWhileRunningRecoversOnRestart(t *testing.T) {
-	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) { crashWhileRunning(t, m.env(t)) })
-	}
+	inEveryMode(t, crashWhileRunning)
 }
 
 func crashWhileRunning(t *testing.T, modeEnv []string) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
-	defer close(release)
+	agents, release := heldAnalyzer(t)
+	defer release()
 	dataDir := t.TempDir()
 	env := append([]string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}, modeEnv...)
 

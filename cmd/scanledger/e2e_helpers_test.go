@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/r3labs/sse/v2"
+
+	"github.com/scanledger/scanledger/adapters/agents/agentstest"
 )
 
 // binary is the scanledger binary built once for the end-to-end tests.
@@ -250,6 +252,12 @@ func (s *server) submitScan(tok, create string, files []file, fields map[string]
 		s.t.Fatalf("process: %d %s", r.Status, r.Body)
 	}
 	return created.ScanID, path
+}
+
+// heldAnalyzer is an analyzer that holds every call until release, then succeeds.
+func heldAnalyzer(t *testing.T) (agents *agentstest.Server, release func()) {
+	hold := make(chan struct{})
+	return agentstest.NewServer(t, agentstest.Hold(hold, agentstest.Succeed())), func() { close(hold) }
 }
 
 // photos returns the real room photos from ../shared/data/photos.

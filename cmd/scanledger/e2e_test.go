@@ -18,9 +18,7 @@ import (
 // A scan goes from creation to a stored summary through the real binary, in every
 // mode, and the live stream tells the whole story in order, resumably.
 func TestScanEndToEnd(t *testing.T) {
-	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) { scanEndToEnd(t, m.env(t)) })
-	}
+	inEveryMode(t, scanEndToEnd)
 }
 
 func scanEndToEnd(t *testing.T, env []string) {

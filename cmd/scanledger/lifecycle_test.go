@@ -50,8 +50,7 @@ func finished(t *testing.T, live <-chan liveEvent, within time.Duration, logs fu
 // SIGTERM while an analysis runs drains: the analysis may finish (within
 // SCANLEDGER_SHUTDOWN_DRAIN) and its result is stored, with no failed attempt.
 func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
+	agents, release := heldAnalyzer(t)
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=60s"}
 	srv := startServer(t, dataDir, env...)
@@ -61,7 +60,7 @@ func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 
 	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond) // the shutdown is under way
-	close(release)
+	release()
 	select {
 	case <-srv.done:
 	case <-time.After(60 * time.Second):
@@ -87,9 +86,8 @@ func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 // SIGTERM while an analysis runs past the drain hands the job back: no failure is
 // recorded, and the next start runs the same attempt to the end.
 func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
-	defer close(release)
+	agents, release := heldAnalyzer(t)
+	defer release()
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=1s", "SCANLEDGER_WORKER_LEASE=5m"}
 	srv := startServer(t, dataDir, env...)
@@ -109,9 +107,8 @@ func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
 // After a crash (SIGKILL), the restarted instance takes back the jobs its previous
 // life held at once, instead of waiting for their leases (5 minutes here) to run out.
 func TestARestartedInstanceTakesBackItsJobsAtOnce(t *testing.T) {
-	release := make(chan struct{})
-	agents := agentstest.NewServer(t, agentstest.Hold(release, agentstest.Succeed()))
-	defer close(release)
+	agents, release := heldAnalyzer(t)
+	defer release()
 	dataDir := t.TempDir()
 	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=5m"}
 	srv := startServer(t, dataDir, env...)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
 )
 
 // Socket.IO obeys the API's live-connection rules: its connections count toward the
@@ -25,17 +27,17 @@ func TestSocketIOIsCappedPerUserAndRefusesRevokedUsers(t *testing.T) {
 		r.data(t, &session)
 		return session.AccessToken
 	}
-	answer := func(o sioObservation) bool { return o.Ev == "connect" || o.Ev == "connect_error" }
+	answer := func(o socketiotest.Observation) bool { return o.Ev == "connect" || o.Ev == "connect_error" }
 
 	ada := signup("ada@example.com")
 	for i := range 2 {
-		if o := startPWASocket(t, srv.base, ada).waitFor("connect", answer); o.Ev != "connect" {
-			t.Fatalf("socket %d: %s", i, o.line)
+		if o := startPWASocket(t, srv.base, ada).WaitFor("connect", sioWait, answer); o.Ev != "connect" {
+			t.Fatalf("socket %d: %s", i, o)
 		}
 	}
 	const full = "Too many live connections for this user (at most 2)"
-	if o := startPWASocket(t, srv.base, ada).waitFor("the refusal", answer); o.Ev != "connect_error" || o.Message != full {
-		t.Fatalf("third socket of one user: %s, want connect_error %q", o.line, full)
+	if o := startPWASocket(t, srv.base, ada).WaitFor("the refusal", sioWait, answer); o.Ev != "connect_error" || o.Message != full {
+		t.Fatalf("third socket of one user: %s, want connect_error %q", o, full)
 	}
 	// The cap is shared with the other transports.
 	if r := srv.do("GET", "/api/v1/events", ada, "", nil); r.Status != http.StatusTooManyRequests {
@@ -48,7 +50,7 @@ func TestSocketIOIsCappedPerUserAndRefusesRevokedUsers(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("revoke: %v\n%s", err, out)
 	}
-	if o := startPWASocket(t, srv.base, bob).waitFor("the refusal", answer); o.Ev != "connect_error" || o.Message != "Unauthorized" {
-		t.Fatalf("a revoked user's socket: %s, want connect_error Unauthorized", o.line)
+	if o := startPWASocket(t, srv.base, bob).WaitFor("the refusal", sioWait, answer); o.Ev != "connect_error" || o.Message != "Unauthorized" {
+		t.Fatalf("a revoked user's socket: %s, want connect_error Unauthorized", o)
 	}
 }

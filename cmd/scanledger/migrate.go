@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 )
 
-// runMigrate applies the schema and exits. It opens the databases and nothing else:
+// migrateCmd applies the schema and exits. It opens the databases and nothing else:
 // opening them is what applies their migrations.
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	if _, err := cfg.parse("migrate", args, stderr); err != nil {
-		return err
-	}
+type migrateCmd struct{}
+
+func (migrateCmd) setFlags(*flag.FlagSet) {} // the settings are all it reads
+
+func (migrateCmd) execute(ctx context.Context, cfg Config, _ *flag.FlagSet, stdout, stderr io.Writer) error {
 	e, err := openStores(ctx, cfg, stderr)
 	if err != nil {
 		return err

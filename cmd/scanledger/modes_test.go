@@ -19,6 +19,13 @@ type mode struct {
 	env func(t *testing.T) []string
 }
 
+// inEveryMode runs f as a subtest in each mode, with that mode's environment.
+func inEveryMode(t *testing.T, f func(t *testing.T, env []string)) {
+	for _, m := range modes() {
+		t.Run(m.name, func(t *testing.T) { f(t, m.env(t)) })
+	}
+}
+
 func modes() []mode {
 	return []mode{
 		{"embedded", func(*testing.T) []string { return nil }},

@@ -74,3 +74,20 @@ func CheckSign(key string, ttl time.Duration) error {
 	}
 	return nil
 }
+
+// PutReader is r as every Store's Put reads it: once ctx is done it fails at its next
+// read with ctx's error, so a cancelled upload neither keeps reading the client's body
+// nor gets published.
+func PutReader(ctx context.Context, r io.Reader) io.Reader { return putReader{ctx, r} }
+
+type putReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (p putReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return p.r.Read(b)
+}

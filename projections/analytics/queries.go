@@ -315,15 +315,7 @@ func ChecklistItems(ctx context.Context, db projections.DB, f Filter) ([]ItemRat
 // list runs q with args and returns one T per row, filled in by scan; what names the
 // query in errors.
 func list[T any](ctx context.Context, db projections.DB, what, q string, args []any, scan func(*sql.Rows, *T) error) ([]T, error) {
-	out := []T{}
-	err := projections.EachRow(ctx, db.QueryContext, q, args, func(rows *sql.Rows) error {
-		var x T
-		if err := scan(rows, &x); err != nil {
-			return err
-		}
-		out = append(out, x)
-		return nil
-	})
+	out, err := projections.List(ctx, db.QueryContext, q, args, scan)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

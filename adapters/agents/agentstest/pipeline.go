@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/scanledger/scanledger/domain/analysis"
 )
 
 // The pipeline's constants (agents-service settings and cost_manager.py).
@@ -93,7 +95,7 @@ func runPipeline(x *exchange) {
 		rooms = append(rooms, wireRoom{RoomID: r.id, RoomTypes: roomTypes, Issues: ra.wire(), Products: pa.wire()})
 	}
 
-	summary := wireSummary{House: house.lines("house"), Rooms: []string{}, Products: []string{}}
+	summary := analysis.Summary{House: house.lines("house"), Rooms: []string{}, Products: []string{}}
 	for i, r := range processed {
 		summary.Rooms = append(summary.Rooms, roomAnswers[i].lines("room:"+r.id)...)
 		summary.Products = append(summary.Products, productAnswers[i].lines("product:"+r.id)...)
@@ -105,8 +107,8 @@ func runPipeline(x *exchange) {
 
 	client := wireClientSummary{
 		House:    house.group(),
-		Rooms:    map[string]wireGroup{},
-		Products: map[string]wireGroup{},
+		Rooms:    map[string]analysis.SummaryGroup{},
+		Products: map[string]analysis.SummaryGroup{},
 		ProsCons: pc,
 		ChecklistMetadata: map[string]map[string]wireItemMeta{
 			"house":    metadata(req.house),
@@ -131,7 +133,7 @@ func runPipeline(x *exchange) {
 		ClientSummary:   client,
 		CostInfo:        u.summary(start, elapsed),
 		AgentExecutions: []any{},
-		Metadata: wireMetadata{
+		Metadata: analysis.Metadata{
 			RequestID:            uuid4(),
 			ExecutionTimeSeconds: round(elapsed, 2),
 			Timestamp:            time.Now().UTC().Format(pythonISO),
@@ -369,8 +371,8 @@ func (a *answers) subIDs(id string) []string {
 }
 
 // group is aggregation.py's extract_true_and_categoricals.
-func (a *answers) group() wireGroup {
-	g := wireGroup{BooleansTrue: []string{}, Categoricals: a.categoricals}
+func (a *answers) group() analysis.SummaryGroup {
+	g := analysis.SummaryGroup{BooleansTrue: []string{}, Categoricals: a.categoricals}
 	for id, v := range a.booleans {
 		if v {
 			g.BooleansTrue = append(g.BooleansTrue, id)
@@ -395,8 +397,8 @@ func (a *answers) title(id string) string {
 }
 
 // prosCons stands in for agent 6: true booleans are cons, good ratings pros, poor ones cons.
-func prosCons(house *answers, rooms, products []*answers) wireProsCons {
-	pc := wireProsCons{Pros: []string{}, Cons: []string{}}
+func prosCons(house *answers, rooms, products []*answers) analysis.ProsCons {
+	pc := analysis.ProsCons{Pros: []string{}, Cons: []string{}}
 	for _, a := range append(append([]*answers{house}, rooms...), products...) {
 		for _, id := range a.ids("boolean") {
 			if a.booleans[id] {
@@ -505,12 +507,12 @@ func (u *usage) summary(start time.Time, seconds float64) wireCostInfo {
 		Models:         map[string]int{model: total},
 		Agents:         map[string]int{},
 		AgentsDetailed: map[string]agentUsage{},
-		Costs: wireCosts{
+		Costs: analysis.Costs{
 			TotalEstimatedUSD: round(cost, 4),
-			ByModel:           map[string]wireModelCost{model: {Tokens: total, EstimatedCostUSD: round(cost, 4)}},
+			ByModel:           map[string]analysis.ModelCost{model: {Tokens: total, EstimatedCostUSD: round(cost, 4)}},
 			PricingNote:       pricingNote,
 		},
-		Session: wireSession{
+		Session: analysis.Session{
 			DurationSeconds: round(seconds, 2),
 			StartTime:       start.UTC().Format(pythonISO),
 			TokensPerSecond: round(float64(total)/math.Max(seconds, 1), 2),

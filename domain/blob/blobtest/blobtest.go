@@ -100,29 +100,30 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		requireBlob(t, s, key, photo, "image/jpeg")
 	})
 
-	t.Run("stores nothing when the reader fails midway", func(t *testing.T) {
-		t.Parallel()
-		s, ns := newStore(t), namespace(t)
-		key := ns + "broken.jpg"
-		r := &failingReader{data: photo[:len(photo)/2], err: errors.New("connection reset by phone")}
-		if _, err := s.Put(t.Context(), key, r, noLimit); err == nil {
-			t.Fatal("Put of a failing reader succeeded")
-		}
-		requireMissing(t, s, key)
-	})
-
-	t.Run("stores nothing when the context is cancelled midway", func(t *testing.T) {
-		t.Parallel()
-		s, ns := newStore(t), namespace(t)
-		key := ns + "cancelled.jpg"
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		r := &cancellingReader{r: bytes.NewReader(photo), after: len(photo) / 2, cancel: cancel}
-		if _, err := s.Put(ctx, key, r, noLimit); err == nil {
-			t.Fatal("Put whose context was cancelled midway succeeded")
-		}
-		requireMissing(t, s, key)
-	})
+	// An upload cut off midway, by the client or by the caller, stores nothing.
+	for _, c := range []struct {
+		name, file, what string
+		reader           func(cancel context.CancelFunc) io.Reader
+	}{
+		{"stores nothing when the reader fails midway", "broken.jpg", "Put of a failing reader", func(context.CancelFunc) io.Reader {
+			return &failingReader{data: photo[:len(photo)/2], err: errors.New("connection reset by phone")}
+		}},
+		{"stores nothing when the context is cancelled midway", "cancelled.jpg", "Put whose context was cancelled midway", func(cancel context.CancelFunc) io.Reader {
+			return CancelAfter(bytes.NewReader(photo), int64(len(photo)/2), cancel)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, ns := newStore(t), namespace(t)
+			key := ns + c.file
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if _, err := s.Put(ctx, key, c.reader(cancel), noLimit); err == nil {
+				t.Fatalf("%s succeeded", c.what)
+			}
+			requireMissing(t, s, key)
+		})
+	}
 
 	t.Run("putting an existing key replaces it", func(t *testing.T) {
 		t.Parallel()
@@ -303,7 +304,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			if err != nil {
 				t.Fatalf("SignedURL: %v", err)
 			}
-			status, body, ctype := get(t, u)
+			status, body, ctype := Get(t, u)
 			if status != http.StatusOK {
 				t.Fatalf("GET %s: status %d, want 200", img.Name, status)
 			}
@@ -330,7 +331,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			t.Fatalf("signed url %q does not name its key in the path", u)
 		}
 		forged := strings.Replace(u, a, b, 1)
-		if status, _, _ := get(t, forged); status != http.StatusForbidden {
+		if status, _, _ := Get(t, forged); status != http.StatusForbidden {
 			t.Errorf("GET with another key in a signed url: status %d, want 403", status)
 		}
 	})
@@ -346,7 +347,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		if err != nil {
 			t.Fatalf("SignedURL: %v", err)
 		}
-		if status, _, _ := get(t, u); status != http.StatusOK {
+		if status, _, _ := Get(t, u); status != http.StatusOK {
 			t.Fatalf("fresh url: status %d, want 200", status)
 		}
 		// Expiry is checked by polling rather than by one sleep, so the test ends as soon
@@ -355,7 +356,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		// after the ttl absorbs slow machines.
 		for {
 			time.Sleep(200 * time.Millisecond)
-			status, _, _ := get(t, u)
+			status, _, _ := Get(t, u)
 			elapsed := time.Since(start)
 			if status == http.StatusOK {
 				if elapsed > ttl+10*time.Second {
@@ -462,8 +463,8 @@ func requireCode(t *testing.T, what string, err error, code string) {
 	}
 }
 
-// get fetches u with no credentials of any kind, as the browser and the agents-service do.
-func get(t *testing.T, u string) (status int, body []byte, contentType string) {
+// Get fetches u with no credentials of any kind, as the browser and the agents-service do.
+func Get(t *testing.T, u string) (status int, body []byte, contentType string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -501,22 +502,4 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	n := copy(p, r.data)
 	r.data = r.data[n:]
 	return n, nil
-}
-
-// cancellingReader cancels its request's context once after bytes have been read and
-// keeps yielding data, so only the store's own context checks can stop the Put.
-type cancellingReader struct {
-	r      io.Reader
-	after  int
-	read   int
-	cancel context.CancelFunc
-}
-
-func (r *cancellingReader) Read(p []byte) (int, error) {
-	if r.read >= r.after {
-		r.cancel()
-	}
-	n, err := r.r.Read(p)
-	r.read += n
-	return n, err
 }
