@@ -16,9 +16,14 @@ import (
 // cli runs a client command of the binary in dir with a bounded time.
 func cli(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return run(dir, env, binary, args...)
+}
+
+// run runs a program in dir, with env added to the test's, for three minutes at most.
+func run(dir string, env []string, name string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer

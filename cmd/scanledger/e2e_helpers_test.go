@@ -309,13 +309,13 @@ func photos(t *testing.T) []file {
 	return out
 }
 
-// sharedDir finds ../shared beside the repository root.
-func sharedDir(t testing.TB, elem ...string) string {
+// repoRoot is the repository's root: the first directory above the test's with a go.mod.
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -323,7 +323,12 @@ func sharedDir(t testing.TB, elem ...string) string {
 		}
 		dir = parent
 	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, elem...)...)
+}
+
+// sharedDir finds ../shared beside the repository root.
+func sharedDir(t testing.TB, elem ...string) string {
+	t.Helper()
+	p := filepath.Join(append([]string{repoRoot(t), "..", "shared"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("shared test data missing: %v", err)
 	}
