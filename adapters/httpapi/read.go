@@ -201,9 +201,19 @@ func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scan
 	return out, nil
 }
 
-// readableScan loads the :scanId scan from the read model for its owner, or for an
-// auditor or admin; anyone else is told it does not exist.
-func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
+// readableScan opens a handler that shows the :scanId scan: it loads it from the read
+// model for its owner, or for an auditor or admin; anyone else is told it does not
+// exist. found is false when it cannot be shown; the error is then written.
+func (s *Server) readableScan(c *gin.Context) (sc *scans.Scan, found bool) {
+	sc, err := s.loadReadableScan(c)
+	if err != nil {
+		s.writeError(c, err)
+		return nil, false
+	}
+	return sc, true
+}
+
+func (s *Server) loadReadableScan(c *gin.Context) (*scans.Scan, error) {
 	id, err := scanID(c)
 	if err != nil {
 		return nil, err
@@ -222,13 +232,11 @@ func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 }
 
 func (s *Server) getScan(c *gin.Context) {
-	sc, err := s.readableScan(c)
-	if err != nil {
-		s.writeError(c, err)
+	sc, found := s.readableScan(c)
+	if !found {
 		return
 	}
-	ctx := c.Request.Context()
-	out, err := s.present(ctx, sc, true)
+	out, err := s.present(c.Request.Context(), sc, true)
 	if err != nil {
 		s.writeError(c, err)
 		return
