@@ -225,6 +225,12 @@ type file struct {
 
 func (s *server) upload(path, tok string, files []file, fields map[string]string) response {
 	s.t.Helper()
+	body, contentType := multipartForm(files, fields)
+	return s.do(http.MethodPost, path, tok, contentType, bytes.NewReader(body))
+}
+
+// multipartForm is the body of an upload of files with fields, and its content type.
+func multipartForm(files []file, fields map[string]string) (body []byte, contentType string) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range files {
@@ -235,7 +241,7 @@ func (s *server) upload(path, tok string, files []file, fields map[string]string
 		mw.WriteField(k, v)
 	}
 	mw.Close()
-	return s.do(http.MethodPost, path, tok, mw.FormDataContentType(), &buf)
+	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // submitScan creates a scan with the create body, uploads files to it with the upload's
