@@ -141,7 +141,7 @@ func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	}
 	srv.kill()
 	srv.agents.SetBehaviours(agentstest.Succeed())
-	srv.restart(t)
+	srv.restart()
 	select {
 	case err := <-done:
 		if err != nil || !strings.Contains(out.String(), ": succeeded") {

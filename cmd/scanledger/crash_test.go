@@ -55,7 +55,7 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 
 	// The analysis answers from now on; restart on the same data dir.
 	srv.agents.SetBehaviours(agentstest.Succeed())
-	srv2 := srv.restart(t)
+	srv2 := srv.restart()
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	last := seen[len(seen)-1].ID

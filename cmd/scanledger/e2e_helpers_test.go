@@ -157,6 +157,13 @@ func (s *server) kill() {
 	<-s.done
 }
 
+// restart starts the next life of a stopped server on the same data and settings,
+// where it listened: a client keeps its URL.
+func (s *server) restart() *server {
+	s.t.Helper()
+	return startServerAt(s.t, strings.TrimPrefix(s.base, "http://"), s.dataDir, s.env...)
+}
+
 // token mints an access token with the binary's own token command.
 func (s *server) token(user, role string) string {
 	s.t.Helper()
@@ -275,8 +282,6 @@ type heldService struct {
 	// release lets the held analyses answer; it may be called more than once and is
 	// called when the test ends.
 	release func()
-	dataDir string
-	env     []string
 }
 
 // startHeld starts a heldService with the settings given beside the analyzer's.
@@ -284,20 +289,12 @@ func startHeld(t *testing.T, settings ...string) *heldService {
 	t.Helper()
 	agents, release := heldAnalyzer(t)
 	var once sync.Once
-	h := &heldService{agents: agents, release: func() { once.Do(release) }, dataDir: t.TempDir()}
-	h.env = append([]string{"SCANLEDGER_ANALYZER=" + agents.URL}, settings...)
-	h.server = startServer(t, h.dataDir, h.env...)
+	h := &heldService{agents: agents, release: func() { once.Do(release) }}
+	h.server = startServer(t, t.TempDir(), append([]string{"SCANLEDGER_ANALYZER=" + agents.URL}, settings...)...)
 	// Registered after the server's stop, so it runs first: nothing is held while
 	// the server shuts down.
 	t.Cleanup(h.release)
 	return h
-}
-
-// restart starts the next life on the same data and settings, where the first one
-// listened: a client keeps its URL.
-func (h *heldService) restart(t *testing.T) *server {
-	t.Helper()
-	return startServerAt(t, strings.TrimPrefix(h.base, "http://"), h.dataDir, h.env...)
 }
 
 // photos returns the real room photos from ../shared/data/photos.

@@ -72,7 +72,7 @@ func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the server did not stop\n%s", srv.logs.String())
 	}
-	srv2 := srv.restart(t)
+	srv2 := srv.restart()
 	// The analysis answered during the drain; nothing runs it again (the analyzer
 	// would now hold any new call forever).
 	completesAfterRestart(t, srv.server, srv2, tok)
@@ -98,7 +98,7 @@ func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
 
 	srv.agents.SetBehaviours(agentstest.Succeed())
 	// The lease is 5 minutes: only a job handed back is taken again this soon.
-	completesAfterRestart(t, srv.server, srv.restart(t), tok)
+	completesAfterRestart(t, srv.server, srv.restart(), tok)
 }
 
 // After a crash (SIGKILL), the restarted instance takes back the jobs its previous
@@ -111,7 +111,7 @@ func TestARestartedInstanceTakesBackItsJobsAtOnce(t *testing.T) {
 	srv.kill()
 
 	srv.agents.SetBehaviours(agentstest.Succeed())
-	srv2 := srv.restart(t)
+	srv2 := srv.restart()
 	waitFor(t, 60*time.Second, "the scan to end", func() bool {
 		var got struct{ Status string }
 		srv2.do("GET", path, tok, "", nil).data(t, &got)

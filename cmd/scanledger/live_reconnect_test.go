@@ -55,7 +55,7 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	srv.kill()
 	srv.agents.SetBehaviours(agentstest.Succeed())
 	// The client keeps its URL: the server comes back where it was.
-	srv2 := srv.restart(t)
+	srv2 := srv.restart()
 
 	re := sock.WaitFor("the reconnect", sioWait, connectOrRefusal)
 	if re.Ev != "connect" || !re.Recovered {
@@ -106,7 +106,7 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	}
 	pwa2.ok("PATCH", "/users/me", `{"password":"secret2"}`, http.StatusOK, nil)
 	srv2.stop()
-	srv.restart(t)
+	srv.restart()
 	if o := sock.WaitFor("the refusal", sioWait, connectOrRefusal); o.Ev != "connect_error" || o.Message != "Token expired" {
 		t.Fatalf("reconnect of a revoked session: %s, want connect_error Token expired", o)
 	}

@@ -19,9 +19,7 @@ import (
 // periodic sweep removes them once they are older than the grace period, and never
 // touches the photos of the scan's recorded upload.
 func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_PHOTO_SWEEP_INTERVAL=200ms", "SCANLEDGER_PHOTO_SWEEP_GRACE=2s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startServer(t, t.TempDir(), "SCANLEDGER_PHOTO_SWEEP_INTERVAL=200ms", "SCANLEDGER_PHOTO_SWEEP_GRACE=2s")
 	tok := srv.token(domain.NewID(), "user")
 	var created struct{ ScanID string }
 	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
@@ -30,7 +28,7 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	if r := srv.upload(scanPath+"/images", tok, pics, nil); r.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
-	scanDir := filepath.Join(dataDir, "blobs", "scans", created.ScanID)
+	scanDir := filepath.Join(srv.dataDir, "blobs", "scans", created.ScanID)
 	kept := uploadDirs(t, scanDir)
 	if len(kept) != 1 {
 		t.Fatalf("after one upload: upload directories %v, want one", kept)
@@ -80,7 +78,7 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	srv.kill()
 	pw.CloseWithError(io.ErrClosedPipe)
 
-	srv2 := startServer(t, dataDir, env...)
+	srv2 := srv.restart()
 	defer srv2.stop()
 	deadline = time.Now().Add(60 * time.Second)
 	for {
