@@ -91,6 +91,12 @@ const (
 	// cleanupTimeout bounds the removal of a temporary object, which runs even when the
 	// Put's own context has ended.
 	cleanupTimeout = time.Minute
+
+	// defaultPutTimeout is PutTimeout's default: ample for a photo of a few megabytes
+	// to a reachable server, and short enough that an upload is refused (503) well
+	// before its client gives up on an answer. Without it, minio-go retries a refused
+	// connection ten times with up to a second of backoff each.
+	defaultPutTimeout = 5 * time.Second
 )
 
 // Store is a blob.Store on an S3 bucket. Set the exported fields that say where the
@@ -118,6 +124,11 @@ type Store struct {
 	// CreateBucket makes Connect create the bucket when it is missing (development, tests).
 	// Otherwise a missing bucket fails Connect, at startup rather than at the first upload.
 	CreateBucket bool
+	// PutTimeout bounds a Put of a blob that fits in one request (every photo), from
+	// the moment its bytes are read, retries included. Past it the store counts as
+	// unavailable, so an upload is refused while its client still waits for an answer,
+	// rather than held for a server that is gone or hung. 0 means defaultPutTimeout.
+	PutTimeout time.Duration
 	// Logger receives failures that cannot be returned, such as a temporary object that
 	// could not be removed after a successful Put. nil means slog.Default().
 	Logger *slog.Logger
@@ -297,12 +308,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 }
 
 // putWhole writes a blob that fits in memory with one PUT, metadata included.
+// Its bytes are in hand, so how long it takes is up to the store alone: PutTimeout
+// bounds it, and running out of it means the store is unavailable, not that the caller
+// gave up.
 func (s *Store) putWhole(ctx context.Context, key string, data []byte, contentType, sum string) (blob.Info, error) {
-	_, err := s.client.PutObject(ctx, s.Bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+	timeout := s.PutTimeout
+	if timeout <= 0 {
+		timeout = defaultPutTimeout
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := s.client.PutObject(pctx, s.Bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
 		ContentType:      contentType,
 		UserMetadata:     map[string]string{metaSHA256: sum},
 		DisableMultipart: true,
 	})
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		return blob.Info{}, fmt.Errorf("s3: put %s: %w: %w", key, domain.Errorf(domain.EUNAVAILABLE, "the blob store did not answer within %s", timeout), err)
+	}
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("s3: put %s: %w", key, classify(err))
 	}

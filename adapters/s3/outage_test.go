@@ -1,0 +1,100 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scanledger/scanledger/domain"
+	"github.com/scanledger/scanledger/domain/blob/blobtest"
+)
+
+// A store that accepts connections and never answers (a hung server, a dropped route)
+// is unavailable once PutTimeout has passed: the upload gets its 503 while the caller
+// is still waiting, instead of holding the request for minio-go's retries.
+func TestAPutToAStoreThatNeverAnswersIsUnavailableAfterPutTimeout(t *testing.T) {
+	cfg := newBucket(t)
+	proxy := newBlackholeProxy(t, cfg.Endpoint)
+	cfg.Endpoint = proxy.addr
+	cfg.PutTimeout = 200 * time.Millisecond
+	s := newStore(t, cfg)
+	photo := blobtest.Photo(t, "room1-1.jpeg")
+	if _, err := s.Put(t.Context(), "scans/a/before.jpg", bytes.NewReader(photo), 1<<30); err != nil {
+		t.Fatalf("Put while the store answers: %v", err)
+	}
+
+	proxy.blackhole.Store(true)
+	// The caller's own deadline is far away; it is a safety net, and ending by it is
+	// the failure this test is about (not the store's verdict).
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := s.Put(ctx, "scans/a/during.jpg", bytes.NewReader(photo), 1<<30)
+	if domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("Put to a store that never answers: %v (code %q), want %s", err, domain.ErrorCode(err), domain.EUNAVAILABLE)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Put ended by the caller's deadline, not by PutTimeout: %v", err)
+	}
+}
+
+// blackholeProxy forwards TCP to an S3 server until blackhole is set; from then on it
+// accepts connections and swallows what they send without ever answering.
+type blackholeProxy struct {
+	addr      string
+	blackhole atomic.Bool
+}
+
+func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blackholeProxy{addr: l.Addr().String()}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+			if p.blackhole.Load() {
+				wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(up)
+			wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+		}
+	})
+	return p
+}
