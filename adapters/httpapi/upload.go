@@ -50,7 +50,11 @@ func (s *Server) uploadImages(c *gin.Context) {
 	prefix := fmt.Sprintf("scans/%s/%s/", id, uploadID)
 	form, err := s.readUpload(ctx, c, prefix)
 	if err != nil {
-		s.cleanup(prefix)
+		// A store that is away would hold the 503 for its client's retries of the
+		// removal too; what a partly stored upload left is the orphan sweep's.
+		if domain.ErrorCode(err) != domain.EUNAVAILABLE {
+			s.cleanup(prefix)
+		}
 		s.writeError(c, err)
 		return
 	}
