@@ -215,11 +215,26 @@ func (c *committer) enqueue(a *pendingAppend, commit func([]*pendingAppend)) {
 	c.pending = nil
 	c.mu.Unlock()
 
+	// Whatever happens in commit, the group is answered and the lead handed on:
+	// otherwise every later append would wait forever.
+	defer c.handOn()
+	answered := false
+	defer func() {
+		if answered {
+			return
+		}
+		r := recover()
+		for _, g := range group {
+			g.err = fmt.Errorf("commit failed: %v", r)
+			close(g.done)
+		}
+		panic(r)
+	}()
 	commit(group)
+	answered = true
 	for _, g := range group {
 		close(g.done)
 	}
-	c.handOn()
 }
 
 // leave removes a from the queue if no group has taken it yet, handing the lead on if
