@@ -25,11 +25,10 @@ func TestTrustedCacheDecidesWithoutReadingTheStream(t *testing.T) {
 	verifyChain(t, h, "s1")
 }
 
-// A command accepted on a stale cache is appended at the cached version, which the store
-// refuses; the command then reads what it missed and decides again.
-func TestTrustedCacheMadeStaleByAnotherWriterIsCaughtByTheVersionCheck(t *testing.T) {
-	st := &watchedStore{Store: &memStore{}}
-	ours, theirs := trustingHandler(st), newHandler(st)
+// makeStale leaves ours holding scan s1 cached at version 2 (running) and theirs
+// moving it on to version 3 behind ours' back.
+func makeStale(t *testing.T, ours, theirs *scan.Handler) {
+	t.Helper()
 	ctx := context.Background()
 	createAndUpload(t, ours)
 	if _, err := ours.Execute(ctx, "s1", scan.Meta{}, startProcessing); err != nil {
@@ -38,6 +37,15 @@ func TestTrustedCacheMadeStaleByAnotherWriterIsCaughtByTheVersionCheck(t *testin
 	if _, err := theirs.Execute(ctx, "s1", scan.Meta{}, reportProgress(20)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A command accepted on a stale cache is appended at the cached version, which the store
+// refuses; the command then reads what it missed and decides again.
+func TestTrustedCacheMadeStaleByAnotherWriterIsCaughtByTheVersionCheck(t *testing.T) {
+	st := &watchedStore{Store: &memStore{}}
+	ours, theirs := trustingHandler(st), newHandler(st)
+	ctx := context.Background()
+	makeStale(t, ours, theirs)
 	st.readsSince()
 	res, err := ours.Execute(ctx, "s1", scan.Meta{}, reportProgress(30))
 	if err != nil {
@@ -100,13 +108,7 @@ func TestTrustedCacheStoreRefusalIsCheckedAgainstTheStream(t *testing.T) {
 	ours, theirs := newHandler(st), newHandler(st)
 	ours.TrustCache = true
 	ctx := context.Background()
-	createAndUpload(t, ours)
-	if _, err := ours.Execute(ctx, "s1", scan.Meta{}, startProcessing); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := theirs.Execute(ctx, "s1", scan.Meta{}, reportProgress(20)); err != nil {
-		t.Fatal(err)
-	}
+	makeStale(t, ours, theirs)
 	st.refuseNext.Store(true) // ours decides on its cache at version 2, now stale
 	res, err := ours.Execute(ctx, "s1", scan.Meta{}, reportProgress(30))
 	if err != nil {
