@@ -2,10 +2,7 @@ package accounts_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -108,20 +105,7 @@ func newSQLite(t testing.TB) (projections.DB, projections.DB) {
 func newPostgres(t *testing.T) projections.DB {
 	t.Helper()
 	ctx := context.Background()
-	schema := "t_" + randomHex(6)
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	u, _ := url.Parse(pgURL)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", pgtest.Schema(t, pgURL, nil))
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
@@ -151,10 +135,4 @@ func (e *env) exec(t *testing.T, query string, args ...any) {
 	if _, err := e.db.ExecContext(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
