@@ -258,24 +258,30 @@ func TestHandlerRejectsURLsFromTheirExpiryOn(t *testing.T) {
 	}
 }
 
-func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
+// blobOutsideRoot opens a Store rooted at <tmp>/blobs, stores a photo and moves that
+// genuine blobfs file to <tmp>/<dir>/secret.jpg: a file outside the root that would
+// be served if a key reached it.
+func blobOutsideRoot(t *testing.T, dir string) (s *blobfs.Store, root, secretFile string) {
+	t.Helper()
 	parent := t.TempDir()
-	root := filepath.Join(parent, "blobs")
-	s := newStore(t, root)
-	photo := blobtest.Photo(t, "room2-1.jpg")
-	put(t, s, "scans/a/1.jpg", photo)
-	put(t, s, "loot.jpg", photo)
-	// A file outside the root that would be served if reached: a genuine blobfs file.
-	stored, err := os.ReadFile(filepath.Join(root, "loot.jpg"))
-	if err != nil {
+	root = filepath.Join(parent, "blobs")
+	s = newStore(t, root)
+	put(t, s, "loot.jpg", blobtest.Photo(t, "room2-1.jpg"))
+	outside := filepath.Join(parent, dir)
+	if err := os.MkdirAll(outside, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(parent, "secret.jpg"), stored, 0o600); err != nil {
+	secretFile = filepath.Join(outside, "secret.jpg")
+	if err := os.Rename(filepath.Join(root, "loot.jpg"), secretFile); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(root, "loot.jpg")); err != nil {
-		t.Fatal(err)
-	}
+	return s, root, secretFile
+}
+
+func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
+	s, _, secretFile := blobOutsideRoot(t, "")
+	parent := filepath.Dir(secretFile)
+	put(t, s, "scans/a/1.jpg", blobtest.Photo(t, "room2-1.jpg"))
 
 	expires := time.Now().Add(time.Hour).Unix()
 	for _, raw := range []string{
@@ -316,18 +322,9 @@ func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
 }
 
 func TestSymlinksInsideTheRootCannotLeadOutOfIt(t *testing.T) {
-	parent := t.TempDir()
-	root := filepath.Join(parent, "blobs")
-	s := newStore(t, root)
+	s, root, secretFile := blobOutsideRoot(t, "outside")
+	outside := filepath.Dir(secretFile)
 	photo := blobtest.Photo(t, "room2-1.jpg")
-	put(t, s, "loot.jpg", photo)
-	outside := filepath.Join(parent, "outside")
-	if err := os.Mkdir(outside, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(root, "loot.jpg"), filepath.Join(outside, "secret.jpg")); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Symlink(filepath.Join(outside, "secret.jpg"), filepath.Join(root, "evil.jpg")); err != nil {
 		t.Skipf("cannot create symlinks here: %v", err)
 	}
