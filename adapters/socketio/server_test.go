@@ -210,15 +210,7 @@ func TestUpgradeProbeReturnsThePendingPollAsNoopAndMovesTheQueueToWebSocket(t *t
 
 	// Events between the probe and the upgrade wait in the queue for the WebSocket.
 	sent := publishAll(rl, "A", scanEvents("s1")[:3])
-	if err := writeText(ctx, conn, "5"); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range sent {
-		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
-		if frame, err := readText(ctx, conn); err != nil || frame != want {
-			t.Fatalf("got %q (%v), want %q", frame, err, want)
-		}
-	}
+	upgradeDelivers(t, ctx, conn, sent, "")
 	if status, body := poll(t, ts, sid); status != http.StatusBadRequest || !strings.Contains(body, `"code":3`) {
 		t.Errorf("poll after upgrade: %d %s, want bad request", status, body)
 	}
@@ -635,4 +627,20 @@ func TestAServerWithoutConnectRefusesToServe(t *testing.T) {
 	}()
 	srv := &socketio.Server{Namespace: "/scans"}
 	srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil))
+}
+
+// upgradeDelivers completes a probed upgrade (the packet "5") and reads sent from the
+// WebSocket, in order, as event frames of the /scans namespace; lost explains a
+// missing frame.
+func upgradeDelivers(t testing.TB, ctx context.Context, conn *websocket.Conn, sent []socketio.Message, lost string) {
+	t.Helper()
+	if err := writeText(ctx, conn, "5"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range sent {
+		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
+		if frame, err := readText(ctx, conn); err != nil || frame != want {
+			t.Fatalf("got %q (%v), want %q%s", frame, err, want, lost)
+		}
+	}
 }
