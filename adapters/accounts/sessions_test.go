@@ -12,8 +12,10 @@ import (
 	"github.com/scanledger/scanledger/domain/auth"
 )
 
-func refused(t *testing.T, err error) {
+// refused checks that the store refuses to exchange refreshToken.
+func (e *env) refused(t *testing.T, refreshToken string) {
 	t.Helper()
+	_, err := e.store.Refresh(context.Background(), refreshToken)
 	if domain.ErrorCode(err) != domain.EUNAUTHORIZED || domain.ErrorMessage(err) != "Invalid refresh token" {
 		t.Fatalf("want 401 Invalid refresh token, got %v", err)
 	}
@@ -83,8 +85,7 @@ func TestARotatedTokenStillWorksWithinTheGraceWindow(t *testing.T) {
 		}
 		// The window runs from the first exchange: later ones do not extend it.
 		e.clock.advance(2 * time.Second)
-		_, err := e.store.Refresh(context.Background(), s.RefreshToken)
-		refused(t, err)
+		e.refused(t, s.RefreshToken)
 	})
 }
 
@@ -101,10 +102,8 @@ func TestReplayingARotatedTokenAfterTheWindowRevokesItsWholeFamily(t *testing.T)
 			t.Fatal(err)
 		}
 		e.clock.advance(accounts.DefaultRefreshGrace + time.Second)
-		_, err = e.store.Refresh(ctx, s.RefreshToken) // the replay
-		refused(t, err)
-		_, err = e.store.Refresh(ctx, next.RefreshToken) // its descendant, unused until now
-		refused(t, err)
+		e.refused(t, s.RefreshToken)    // the replay
+		e.refused(t, next.RefreshToken) // its descendant, unused until now
 		if _, err := e.store.Refresh(ctx, other.RefreshToken); err != nil {
 			t.Fatalf("another login's session must survive: %v", err)
 		}
@@ -113,19 +112,15 @@ func TestReplayingARotatedTokenAfterTheWindowRevokesItsWholeFamily(t *testing.T)
 
 func TestRefreshRefusesAccessTokensForgedAndUnknownTokens(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		ctx := context.Background()
 		s := e.signup(t, "ada@example.com", "secret1")
-		_, err := e.store.Refresh(ctx, s.AccessToken)
-		refused(t, err)
-		_, err = e.store.Refresh(ctx, "not.a.jwt")
-		refused(t, err)
+		e.refused(t, s.AccessToken)
+		e.refused(t, "not.a.jwt")
 		// Well signed, but never handed out by the store (no recorded jti).
 		stray, _, err := e.tokens.Issue(auth.Refresh, s.User.ID, auth.RoleUser)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.store.Refresh(ctx, stray)
-		refused(t, err)
+		e.refused(t, stray)
 	})
 }
 
@@ -133,8 +128,7 @@ func TestAnExpiredRefreshTokenIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		s := e.signup(t, "ada@example.com", "secret1")
 		e.clock.advance(8 * 24 * time.Hour)
-		_, err := e.store.Refresh(context.Background(), s.RefreshToken)
-		refused(t, err)
+		e.refused(t, s.RefreshToken)
 	})
 }
 
@@ -226,8 +220,7 @@ func TestASessionIsAliveUntilRevokedOrExpired(t *testing.T) {
 
 		// Replaying a rotated refresh token revokes the family: the session is over.
 		e.clock.advance(accounts.DefaultRefreshGrace)
-		_, err = e.store.Refresh(ctx, s.RefreshToken)
-		refused(t, err)
+		e.refused(t, s.RefreshToken)
 		if alive(next.AccessToken) {
 			t.Fatal("a revoked session is still alive")
 		}
