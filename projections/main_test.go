@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,23 +263,82 @@ func start(t testing.TB, r *projections.Runner) {
 	})
 }
 
-// stuckAfter is how long waitFor lets a runner's stats stand still: a runner that
-// stopped or hangs fails the test in seconds, while a long catch-up on a loaded machine,
-// which keeps moving, does not.
-const stuckAfter = 10 * time.Second
+// stuckAfter is how long waitFor lets a runner's stats stand still, counted in time the
+// test process could run: time its threads spent ready but waiting for a CPU does not
+// count. A runner shows no progress until it commits, and on a loaded machine (a full
+// race run on two cores, load average 25 and more) one live commit of a few hundred
+// events, with the other runner's commit queued before it on the single SQLite write
+// connection, took over 10s of wall time while the process got a twentieth of a core.
+// A runner that stopped or hangs still fails the test in seconds on an idle machine,
+// and within stuckWall on any.
+const (
+	stuckAfter = 10 * time.Second
+	stuckWall  = 2 * time.Minute
+)
 
 // waitFor polls the runner's stats until ok holds.
 func waitFor(t testing.TB, r *projections.Runner, what string, ok func(projections.Stats) bool) {
 	t.Helper()
-	last, since := r.Stats(), time.Now()
+	last, clock := r.Stats(), newRunClock()
 	for s := last; !ok(s); s = r.Stats() {
 		if s != last {
-			last, since = s, time.Now()
-		} else if time.Since(since) > stuckAfter {
-			t.Fatalf("runner %s: no progress for %v waiting for %s; stats %+v", r.Name(), stuckAfter, what, s)
+			last, clock = s, newRunClock()
+		} else if ran, wall := clock.read(); ran > stuckAfter || wall > stuckWall {
+			t.Fatalf("runner %s: no progress for %v of run time (%v of wall time) waiting for %s; stats %+v",
+				r.Name(), ran.Round(time.Millisecond), wall.Round(time.Millisecond), what, s)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// runClock measures the time since it started during which this process was not kept
+// waiting for a CPU: wall time less what its threads spent runnable but not running
+// (Linux's per-thread schedstat). Where that is unreadable it is wall time.
+type runClock struct {
+	start, at time.Time
+	waited    time.Duration // the threads' run-queue wait at the last sample
+	ran       time.Duration
+}
+
+// runClockSample is how often the clock reads the threads' counters.
+const runClockSample = 100 * time.Millisecond
+
+func newRunClock() *runClock {
+	now := time.Now()
+	return &runClock{start: now, at: now, waited: runQueueWait()}
+}
+
+// read returns the run time and the wall time since the clock started. Each sample
+// counts its wall time less the threads' wait in it, so a spell of heavy load does not
+// hide a later stall on an idle machine.
+func (c *runClock) read() (ran, wall time.Duration) {
+	now := time.Now()
+	if dt := now.Sub(c.at); dt >= runClockSample {
+		waited := runQueueWait()
+		c.ran += max(0, dt-max(0, waited-c.waited))
+		c.at, c.waited = now, waited
+	}
+	return c.ran, now.Sub(c.start)
+}
+
+// runQueueWait sums how long this process's threads have waited for a CPU while ready
+// to run (the second field of /proc/self/task/*/schedstat, in nanoseconds); 0 where the
+// kernel does not tell.
+func runQueueWait() time.Duration {
+	files, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	var total time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread has exited
+		}
+		if fields := strings.Fields(string(b)); len(fields) >= 2 {
+			if ns, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
 }
 
 // catchUp applies everything in the store to each projection (a new runner each time,

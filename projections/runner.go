@@ -48,6 +48,21 @@ type Batcher interface {
 	Flush(ctx context.Context, tx *Tx) error
 }
 
+// Preparer is implemented by projections whose Handle spends much of its time on work
+// that needs neither the transaction nor the projection's state, such as decoding an
+// event's payload. While the runner commits one catch-up delivery it prepares the next
+// on another goroutine (one delivery ahead at most), and hands each event's result to
+// HandlePrepared instead of calling Handle.
+type Preparer interface {
+	// Prepare returns what HandlePrepared needs of e, an error included (HandlePrepared
+	// returns it, so the event is retried and parked as if Handle had failed). It must
+	// be safe to call while Handle or Flush runs on another goroutine, and have no
+	// effects.
+	Prepare(e event.Recorded) any
+	// HandlePrepared does what Handle does, given what Prepare returned for e.
+	HandlePrepared(ctx context.Context, tx *Tx, e event.Recorded, prepared any) error
+}
+
 // LockFunc takes the projection's exclusive lock (for example a Postgres advisory lock
 // on a dedicated connection) and blocks until it holds it. held must be derived from
 // ctx and be cancelled when the lock is lost (connection dropped); the runner then stops
@@ -111,8 +126,8 @@ type Runner struct {
 	// Lock, when set, is taken before running; see LockFunc.
 	Lock LockFunc
 	// OnCommit, when set, is called after each commit with the last event the
-	// transaction covered. It runs on the runner's goroutine: it must not block (the
-	// live relay uses it to wake its poller).
+	// transaction covered. It runs on the goroutine that committed, one call at a time and
+	// in order: it must not block (the live relay uses it to wake its poller).
 	OnCommit func(name string, last event.Recorded)
 	// Logger receives retries, parks and stops (default: discard).
 	Logger *slog.Logger
@@ -238,25 +253,80 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.log().Info("projection started", "position", string(pos))
 
-	err = r.store.Subscribe(runCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
+	// A catch-up delivery commits on its own goroutine while the store reads the next
+	// one and the projection prepares it; the next delivery waits for that commit before
+	// its own starts, so commits stay one at a time and in order. A failed commit stops
+	// the subscription at once rather than at the next delivery, which may never come.
+	subCtx, stopSub := context.WithCancel(runCtx)
+	defer stopSub()
+	var pending chan error // the commit of the previous catch-up delivery, if unfinished
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		return err
+	}
+	prep, _ := r.p.(Preparer)
+	err = r.store.Subscribe(subCtx, pos, func(ctx context.Context, batch []event.Recorded) error {
 		began, live := time.Now(), len(batch) < paceBelow
-		size := r.batchSize()
-		if len(batch) > size {
-			size = r.catchUpBatchSize() // the store had more than a batch waiting
-		}
-		for len(batch) > 0 {
-			n := min(len(batch), size)
-			if err := r.apply(ctx, batch[:n]); err != nil {
-				return err
+		var prepared []any
+		if prep != nil && !live {
+			prepared = make([]any, len(batch))
+			for i, e := range batch {
+				prepared[i] = prep.Prepare(e)
 			}
-			batch = batch[n:]
 		}
-		if wait := r.MinCommitInterval - time.Since(began); live && wait > 0 {
+		if err := wait(); err != nil {
+			return err
+		}
+		if !live {
+			done := make(chan error, 1)
+			pending = done
+			go func() {
+				// subCtx, not ctx: the commit outlives this call of the handler.
+				err := r.applyDelivery(subCtx, batch, prepared)
+				if err != nil {
+					stopSub()
+				}
+				done <- err
+			}()
+			return nil
+		}
+		if err := r.applyDelivery(ctx, batch, nil); err != nil {
+			return err
+		}
+		if wait := r.MinCommitInterval - time.Since(began); wait > 0 {
 			return backoff.Sleep(ctx, wait)
 		}
 		return nil
 	})
+	if perr := wait(); perr != nil && runCtx.Err() == nil {
+		err = perr // what stopped the subscription
+	}
 	return r.stopped(ctx, runCtx, err)
+}
+
+// applyDelivery commits what the store delivered at once, in batches of the runner's
+// size. prepared, if not nil, holds what the projection's Prepare returned per event.
+func (r *Runner) applyDelivery(ctx context.Context, batch []event.Recorded, prepared []any) error {
+	size := r.batchSize()
+	if len(batch) > size {
+		size = r.catchUpBatchSize() // the store had more than a batch waiting
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), size)
+		var p []any
+		if prepared != nil {
+			p, prepared = prepared[:n], prepared[n:]
+		}
+		if err := r.apply(ctx, batch[:n], p); err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
 }
 
 // paceBelow is the size from which a delivery means the runner is behind (the stores
@@ -300,8 +370,8 @@ func (h *handleError) Unwrap() error { return h.err }
 
 // apply commits a batch; when the projection fails on it, it falls back to one event
 // per transaction so that only the event at fault is retried and, in the end, parked.
-func (r *Runner) apply(ctx context.Context, batch []event.Recorded) error {
-	err := r.commit(ctx, batch, nil)
+func (r *Runner) apply(ctx context.Context, batch []event.Recorded, prepared []any) error {
+	err := r.commit(ctx, batch, prepared, nil)
 	if err == nil || !r.retryable(ctx, err) {
 		return err
 	}
@@ -333,7 +403,7 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 				return err
 			}
 		}
-		err := r.commit(ctx, []event.Recorded{e}, nil)
+		err := r.commit(ctx, []event.Recorded{e}, nil, nil)
 		if err == nil || !r.retryable(ctx, err) {
 			return err
 		}
@@ -344,7 +414,7 @@ func (r *Runner) applyOne(ctx context.Context, e event.Recorded, failedOnce bool
 			errors.As(err, &he)
 			r.log().Error("parking event", "event_id", e.ID, "stream", e.StreamID, "version", e.Version,
 				"type", e.Type, "tries", tries, "err", err)
-			return r.commit(ctx, []event.Recorded{e}, he)
+			return r.commit(ctx, []event.Recorded{e}, nil, he)
 		}
 		r.log().Warn("event failed, retrying", "event_id", e.ID, "try", tries, "err", err)
 	}
@@ -383,8 +453,9 @@ func databaseFault(err error) bool {
 }
 
 // commit applies events (or, when park is set, parks the single event) and moves the
-// checkpoint past them, all in one transaction.
-func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *handleError) error {
+// checkpoint past them, all in one transaction. prepared, if not nil, holds what the
+// projection's Prepare returned for each of events.
+func (r *Runner) commit(ctx context.Context, events []event.Recorded, prepared []any, park *handleError) error {
 	sqlTx, release, err := r.begin(ctx, len(events) > r.batchSize())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -400,12 +471,16 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		return err
 	}
 	fresh := make([]event.Recorded, 0, len(events))
-	for _, e := range events {
+	var freshPrepared []any
+	for i, e := range events {
 		if v, ok := applied[e.StreamID]; ok && e.Version <= v {
 			continue // delivered again: its effects are already committed
 		}
 		applied[e.StreamID] = e.Version
 		fresh = append(fresh, e)
+		if prepared != nil {
+			freshPrepared = append(freshPrepared, prepared[i])
+		}
 	}
 	skipped := uint64(len(events) - len(fresh))
 	if len(fresh) == 0 {
@@ -434,8 +509,15 @@ func (r *Runner) commit(ctx context.Context, events []event.Recorded, park *hand
 		if batched {
 			b.Begin()
 		}
-		for _, e := range fresh {
-			if err := r.p.Handle(ctx, tx, e); err != nil {
+		prep, _ := r.p.(Preparer)
+		for i, e := range fresh {
+			var err error
+			if freshPrepared != nil && prep != nil {
+				err = prep.HandlePrepared(ctx, tx, e, freshPrepared[i])
+			} else {
+				err = r.p.Handle(ctx, tx, e)
+			}
+			if err != nil {
 				return &handleError{e: e, err: err}
 			}
 		}
