@@ -50,14 +50,27 @@ func newServed(t *testing.T, root string) (*blobfs.Store, *httptest.Server) {
 	return s, srv
 }
 
-func newStore(t *testing.T, root string) *blobfs.Store {
+func newStore(t testing.TB, root string) *blobfs.Store {
 	t.Helper()
-	s, err := blobfs.New(root, secret, "http://blobs.test")
+	return newStoreAt(t, root, "http://blobs.test")
+}
+
+func newStoreAt(t testing.TB, root, baseURL string) *blobfs.Store {
+	t.Helper()
+	s, err := blobfs.New(root, secret, baseURL)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newClockedStore opens a Store in a fresh directory whose time is a settable clock.
+func newClockedStore(t testing.TB, baseURL string) (*blobfs.Store, *clock) {
+	t.Helper()
+	s, clk := newStoreAt(t, t.TempDir(), baseURL), newClock()
+	s.Now = clk.Now
+	return s, clk
 }
 
 func put(t *testing.T, s *blobfs.Store, key string, data []byte) blob.Info {

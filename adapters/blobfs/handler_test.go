@@ -54,13 +54,7 @@ func forge(key string, expires int64) string {
 }
 
 func TestSignedURLHasTheDocumentedShape(t *testing.T) {
-	clk := newClock()
-	s, err := blobfs.New(t.TempDir(), secret, "https://photos.example/base/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "https://photos.example/base/")
 	got, err := s.SignedURL(t.Context(), "scans/a/1.jpg", 90*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +67,8 @@ func TestSignedURLHasTheDocumentedShape(t *testing.T) {
 }
 
 func TestSignedURLRoundsTTLUpToAWholeSecond(t *testing.T) {
-	clk := newClock()
+	s, clk := newClockedStore(t, "http://blobs.test")
 	clk.Advance(300 * time.Millisecond)
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
 	u := signedURL(t, s, "a.jpg", time.Second)
 	// 1_750_000_000.3 + 1s = ...001.3, rounded up: the URL never lives shorter than asked.
 	if got := u.Query().Get("expires"); got != "1750000002" {
@@ -97,9 +89,7 @@ func TestSignedURLRefusesTTLsOutsideOneSecondToSevenDays(t *testing.T) {
 }
 
 func TestHandlerServesAPhotoWithSafeHeaders(t *testing.T) {
-	clk := newClock()
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "http://blobs.test")
 	photo := blobtest.Photo(t, "room2-1.jpg")
 	info := put(t, s, "scans/a/1.jpg", photo)
 	u := signedURL(t, s, "scans/a/1.jpg", time.Minute)
@@ -242,9 +232,7 @@ func mustDecode(t *testing.T, sig string) []byte {
 }
 
 func TestHandlerRejectsURLsFromTheirExpiryOn(t *testing.T) {
-	clk := newClock()
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "http://blobs.test")
 	put(t, s, "a.jpg", blobtest.Photo(t, "room2-1.jpg"))
 	u := signedURL(t, s, "a.jpg", time.Minute).String()
 
