@@ -12,6 +12,7 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/eventstoretest"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // Events in our streams that we did not write (a tombstone, a link, a $-typed event,
@@ -363,7 +364,7 @@ func TestNotLeaderMovesToTheLeader(t *testing.T) {
 
 // cannotConnect checks that a Store which cannot connect says why (about) in an
 // append's EUNAVAILABLE error, fails Ready and logs it.
-func cannotConnect(t *testing.T, s *kurrentdb.Store, logs *logBuffer, when, about string) {
+func cannotConnect(t *testing.T, s *kurrentdb.Store, logs *logtest.Buffer, when, about string) {
 	t.Helper()
 	_, err := s.Append(t.Context(), "test-c", event.Any, []event.Data{testEvent()})
 	if domain.ErrorCode(err) != domain.EUNAVAILABLE || !strings.Contains(err.Error(), about) {

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // guard bounds every wait below; it only fires when something hangs.
@@ -194,26 +194,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func job(id string) worker.Job { return worker.Job{ScanID: id, Attempt: 1, Claims: 1} }
 
-// logs is a Logger's output, safe to read while the worker writes.
-type logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (f *runFixture) captureLogs() *logs {
-	l := &logs{}
+func (f *runFixture) captureLogs() *logtest.Buffer {
+	l := &logtest.Buffer{}
 	f.w.Logger = slog.New(slog.NewTextHandler(l, nil))
 	return l
 }
