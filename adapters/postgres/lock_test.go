@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scanledger/scanledger/internal/await"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -144,7 +145,7 @@ func TestProjectionLockWaitEndsWithItsContextAndLeavesNothingQueued(t *testing.T
 	}
 
 	admin := connect(t, dbURL)
-	waitUntil(t, 5*time.Second, "the server to drop the cancelled wait", func() bool {
+	await.Until(t, 5*time.Second, "the server to drop the cancelled wait", func() bool {
 		var queued int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&queued); err != nil {
 			t.Fatal(err)

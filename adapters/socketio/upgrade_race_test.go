@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 // The relay drops the socket after the client probed the WebSocket but before its
@@ -26,11 +27,11 @@ func TestARelayDropDuringTheUpgradeIsDeliveredOnTheWebSocketAndClosedCleanly(t *
 	sent := publishAll(rl, "A", scanEvents("s1")[:3])
 	rl.dropAll("A")
 	// The socket ends once its pump has queued the events and seen the drop.
-	eventually(t, 5*time.Second, "the socket to end after the drop", func() bool { return srv.Stats().Sockets == 0 })
+	await.Until(t, 5*time.Second, "the socket to end after the drop", func() bool { return srv.Stats().Sockets == 0 })
 
 	upgradeDelivers(t, ctx, conn, sent, ": the events queued before the drop are lost")
 	if _, err := readText(ctx, conn); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("after the events: %v, want a normal close frame", err)
 	}
-	eventually(t, 5*time.Second, "the session to end (PingTimeout is a minute)", func() bool { return srv.Stats().Sessions == 0 })
+	await.Until(t, 5*time.Second, "the session to end (PingTimeout is a minute)", func() bool { return srv.Stats().Sessions == 0 })
 }
