@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/internal/clocktest"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
@@ -28,29 +28,11 @@ var pgURL string
 // Postgres dialect, and a skipped half would pass unnoticed.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "scanledger_accounts", &pgURL)) }
 
-// clock is a settable time shared by the store and the token issuer.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is one store on a fresh database, with its clock and issuer.
 type env struct {
 	store  *accounts.Store
-	db     projections.DB // the write handle, for arranging rows directly
-	clock  *clock
+	db     projections.DB   // the write handle, for arranging rows directly
+	clock  *clocktest.Clock // shared by the store and the token issuer
 	tokens *token.Issuer
 }
 
@@ -75,11 +57,11 @@ func forEachDB(t *testing.T, f func(t *testing.T, e *env), tune ...func(*account
 }
 
 func newEnv(w, r projections.DB, tune ...func(*accounts.Store)) *env {
-	c := &clock{t: time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC)}
+	c := clocktest.New(time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC))
 	is := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users",
-		Now: c.now}
+		Now: c.Now}
 	st := accounts.New(w, r, is)
-	st.Now, st.HashParams = c.now, cheapHash
+	st.Now, st.HashParams = c.Now, cheapHash
 	for _, f := range tune {
 		f(st)
 	}
