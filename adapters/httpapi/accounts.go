@@ -110,14 +110,11 @@ func userOf(u account.User) userJSON {
 		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}
 }
 
+// houseCountJSON is a full house (its status and dates are never empty, so none is
+// omitted) and its number of scans.
 type houseCountJSON struct {
-	ID        string  `json:"id"`
-	Address   *string `json:"address"`
-	HouseType *string `json:"houseType"`
-	Status    string  `json:"status"`
-	CreatedAt string  `json:"createdAt"`
-	UpdatedAt string  `json:"updatedAt"`
-	Count     struct {
+	houseJSON
+	Count struct {
 		Scans int `json:"scans"`
 	} `json:"_count"`
 }
@@ -233,8 +230,8 @@ func (s *Server) getMe(c *gin.Context) {
 	out := meJSON{userJSON: userOf(p.User), Houses: make([]houseCountJSON, 0, len(p.Houses)),
 		CustomChecklists: make([]checklistSummaryJSON, 0, len(p.Checklists))}
 	for _, h := range p.Houses {
-		hj := houseCountJSON{ID: h.ID, Address: h.Address, HouseType: h.HouseType, Status: h.Status,
-			CreatedAt: isoTime(h.CreatedAt), UpdatedAt: isoTime(h.UpdatedAt)}
+		hj := houseCountJSON{houseJSON: houseJSON{ID: h.ID, Address: h.Address, HouseType: h.HouseType, Status: h.Status,
+			CreatedAt: isoTime(h.CreatedAt), UpdatedAt: isoTime(h.UpdatedAt)}}
 		hj.Count.Scans = h.Scans
 		out.Houses = append(out.Houses, hj)
 	}

@@ -213,15 +213,8 @@ func (s *Server) adminHouses(c *gin.Context) {
 }
 
 type adminScanJSON struct {
-	ID                 string          `json:"id"`
-	HouseID            string          `json:"houseId"`
-	Status             string          `json:"status"`
-	InputsSnapshot     json.RawMessage `json:"inputsSnapshot"`
-	DetectedHouseTypes []string        `json:"detectedHouseTypes"`
-	StartedAt          *string         `json:"startedAt"`
-	FinishedAt         *string         `json:"finishedAt"`
-	CreatedAt          string          `json:"createdAt"`
-	House              struct {
+	scanRowJSON
+	House struct {
 		ID      string     `json:"id"`
 		Address *string    `json:"address"`
 		User    *ownerJSON `json:"user"`
@@ -239,9 +232,10 @@ type adminScanJSON struct {
 
 func (s *Server) adminScans(c *gin.Context) {
 	listPage(s, c, s.Console.ConsoleScans, "scans", func(sc account.ConsoleScan) any {
-		out := adminScanJSON{ID: sc.ID, HouseID: sc.HouseID, Status: sc.Status, InputsSnapshot: rawOrNull(sc.InputsSnapshot),
-			DetectedHouseTypes: sc.DetectedHouseTypes, StartedAt: isoTimePtr(sc.StartedAt), FinishedAt: isoTimePtr(sc.FinishedAt),
-			CreatedAt: isoTime(sc.CreatedAt), UserID: sc.UserID, Attempt: sc.Attempt, FailureCode: sc.FailureCode}
+		out := adminScanJSON{scanRowJSON: scanRowJSON{ID: sc.ID, HouseID: sc.HouseID, Status: sc.Status,
+			InputsSnapshot: rawOrNull(sc.InputsSnapshot), DetectedHouseTypes: sc.DetectedHouseTypes,
+			StartedAt: isoTimePtr(sc.StartedAt), FinishedAt: isoTimePtr(sc.FinishedAt), CreatedAt: isoTime(sc.CreatedAt)},
+			UserID: sc.UserID, Attempt: sc.Attempt, FailureCode: sc.FailureCode}
 		out.House.ID, out.House.Address, out.House.User = sc.HouseID, sc.Address, ownerOf(sc.Owner)
 		out.Count.Rooms, out.Count.Images, out.Count.AgentRuns = sc.Rooms, sc.Images, sc.AgentRuns
 		return out

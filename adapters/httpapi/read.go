@@ -66,7 +66,10 @@ type agentRunJSON struct {
 	FinishedAt *string `json:"finishedAt"`
 }
 
-type scanJSON struct {
+// scanRowJSON is the columns of a Scan row that GET /scans/:id and the console's scan
+// list both open with. The history list leaves houseId and inputsSnapshot out; the
+// console always has both (every scan has a house, and a missing snapshot is null).
+type scanRowJSON struct {
 	ID                 string          `json:"id"`
 	HouseID            string          `json:"houseId,omitempty"`
 	Status             string          `json:"status"`
@@ -75,6 +78,10 @@ type scanJSON struct {
 	StartedAt          *string         `json:"startedAt"`
 	FinishedAt         *string         `json:"finishedAt"`
 	CreatedAt          string          `json:"createdAt"`
+}
+
+type scanJSON struct {
+	scanRowJSON
 	// Address repeats house.address at the top level: the PWA's history page reads it
 	// there (contract 1.5-6 quirk).
 	Address   *string        `json:"address,omitempty"`
@@ -127,19 +134,15 @@ func paidCosts(r json.RawMessage) json.RawMessage {
 // /scans/:id has (houseId, inputsSnapshot, house status and dates, image roomId).
 func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scanJSON, error) {
 	out := scanJSON{
-		ID:                 sc.ID,
-		Status:             sc.Status,
-		DetectedHouseTypes: nonNilStrings(sc.DetectedHouseTypes),
-		StartedAt:          isoTimePtr(sc.StartedAt),
-		FinishedAt:         isoTimePtr(sc.FinishedAt),
-		CreatedAt:          isoTime(sc.CreatedAt),
-		House:              houseJSON{ID: sc.House.ID, Address: sc.House.Address, HouseType: sc.House.HouseType},
-		Rooms:              []roomJSON{},
-		Images:             []imageJSON{},
-		AgentRuns:          []agentRunJSON{},
-		Progress:           sc.Progress,
-		Stage:              sc.Stage,
-		Error:              sc.FailureReason,
+		scanRowJSON: scanRowJSON{ID: sc.ID, Status: sc.Status, DetectedHouseTypes: nonNilStrings(sc.DetectedHouseTypes),
+			StartedAt: isoTimePtr(sc.StartedAt), FinishedAt: isoTimePtr(sc.FinishedAt), CreatedAt: isoTime(sc.CreatedAt)},
+		House:     houseJSON{ID: sc.House.ID, Address: sc.House.Address, HouseType: sc.House.HouseType},
+		Rooms:     []roomJSON{},
+		Images:    []imageJSON{},
+		AgentRuns: []agentRunJSON{},
+		Progress:  sc.Progress,
+		Stage:     sc.Stage,
+		Error:     sc.FailureReason,
 	}
 	if detail {
 		out.HouseID = sc.HouseID
@@ -201,9 +204,19 @@ func (s *Server) present(ctx context.Context, sc *scans.Scan, detail bool) (scan
 	return out, nil
 }
 
-// readableScan loads the :scanId scan from the read model for its owner, or for an
-// auditor or admin; anyone else is told it does not exist.
-func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
+// readableScan opens a handler that shows the :scanId scan: it loads it from the read
+// model for its owner, or for an auditor or admin; anyone else is told it does not
+// exist. found is false when it cannot be shown; the error is then written.
+func (s *Server) readableScan(c *gin.Context) (sc *scans.Scan, found bool) {
+	sc, err := s.loadReadableScan(c)
+	if err != nil {
+		s.writeError(c, err)
+		return nil, false
+	}
+	return sc, true
+}
+
+func (s *Server) loadReadableScan(c *gin.Context) (*scans.Scan, error) {
 	id, err := scanID(c)
 	if err != nil {
 		return nil, err
@@ -222,13 +235,11 @@ func (s *Server) readableScan(c *gin.Context) (*scans.Scan, error) {
 }
 
 func (s *Server) getScan(c *gin.Context) {
-	sc, err := s.readableScan(c)
-	if err != nil {
-		s.writeError(c, err)
+	sc, found := s.readableScan(c)
+	if !found {
 		return
 	}
-	ctx := c.Request.Context()
-	out, err := s.present(ctx, sc, true)
+	out, err := s.present(c.Request.Context(), sc, true)
 	if err != nil {
 		s.writeError(c, err)
 		return

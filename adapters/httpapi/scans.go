@@ -34,6 +34,18 @@ func scanID(c *gin.Context) (string, error) {
 	return strings.ToLower(id), nil
 }
 
+// callerScan opens a handler that acts on one scan for its caller: the scan id from
+// the path and the caller's user id. found is false when the id is not one; the 404 is
+// then written.
+func (s *Server) callerScan(c *gin.Context) (id, userID string, found bool) {
+	id, err := scanID(c)
+	if err != nil {
+		s.writeError(c, err)
+		return "", "", false
+	}
+	return id, claims(c).UserID, true
+}
+
 // decodeStrict decodes a small JSON body into v, rejecting unknown properties the way
 // the original's ValidationPipe(forbidNonWhitelisted) did. An empty body is {}.
 func decodeStrict(c *gin.Context, v any) error {
@@ -155,9 +167,8 @@ func (s *Server) createScan(c *gin.Context) {
 }
 
 func (s *Server) processScan(c *gin.Context) {
-	id, err := scanID(c)
-	if err != nil {
-		s.writeError(c, err)
+	id, userID, found := s.callerScan(c)
+	if !found {
 		return
 	}
 	var req struct{}
@@ -165,11 +176,10 @@ func (s *Server) processScan(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	cl := claims(c)
 	ctx := c.Request.Context()
 	// The caller's own checklists, merged: nothing about the scan is read or disclosed
 	// before the aggregate has checked that it is theirs.
-	lists, err := s.Checklists.Merged(ctx, cl.UserID)
+	lists, err := s.Checklists.Merged(ctx, userID)
 	if err != nil {
 		s.writeError(c, fmt.Errorf("merge checklists: %w", err))
 		return
@@ -177,7 +187,7 @@ func (s *Server) processScan(c *gin.Context) {
 	if _, err := s.Scans.Execute(ctx, id, meta(c), func(sc *scan.Scan) error {
 		// The house type is a read-model fact the aggregate does not hold; unknown is nil.
 		houseType, _ := s.Reader.HouseType(ctx, sc.HouseID)
-		return sc.StartProcessing(cl.UserID, lists, houseType)
+		return sc.StartProcessing(userID, lists, houseType)
 	}); err != nil {
 		s.writeError(c, err)
 		return
@@ -186,15 +196,13 @@ func (s *Server) processScan(c *gin.Context) {
 }
 
 func (s *Server) deleteScan(c *gin.Context) {
-	id, err := scanID(c)
-	if err != nil {
-		s.writeError(c, err)
+	id, userID, found := s.callerScan(c)
+	if !found {
 		return
 	}
-	cl := claims(c)
 	ctx := c.Request.Context()
 	res, err := s.Scans.Execute(ctx, id, meta(c), func(sc *scan.Scan) error {
-		if err := sc.OwnedBy(cl.UserID); err != nil {
+		if err := sc.OwnedBy(userID); err != nil {
 			return err
 		}
 		return sc.Delete()

@@ -80,9 +80,8 @@ func overviewWithout(status string, hasPhotos bool) string {
 }
 
 func (s *Server) scanSummary(c *gin.Context) {
-	sc, err := s.readableScan(c)
-	if err != nil {
-		s.writeError(c, err)
+	sc, found := s.readableScan(c)
+	if !found {
 		return
 	}
 	ctx := c.Request.Context()

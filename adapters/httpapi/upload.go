@@ -27,18 +27,16 @@ import (
 // The ImagesUploaded event is appended only after every photo is stored, and a failed
 // upload removes what it stored, so nothing half-done is ever visible.
 func (s *Server) uploadImages(c *gin.Context) {
-	id, err := scanID(c)
-	if err != nil {
-		s.writeError(c, err)
+	id, userID, found := s.callerScan(c)
+	if !found {
 		return
 	}
-	cl := claims(c)
 	ctx := c.Request.Context()
 
 	// Fail fast, before reading megabytes, when the upload cannot be accepted.
 	cur, err := s.Scans.Load(ctx, id)
 	if err == nil {
-		err = cur.OwnedBy(cl.UserID)
+		err = cur.OwnedBy(userID)
 	}
 	if err == nil {
 		err = cur.AcceptsImages()
@@ -63,7 +61,7 @@ func (s *Server) uploadImages(c *gin.Context) {
 		return
 	}
 	res, err := s.Scans.Execute(ctx, id, meta(c), func(sc *scan.Scan) error {
-		if err := sc.OwnedBy(cl.UserID); err != nil {
+		if err := sc.OwnedBy(userID); err != nil {
 			return err
 		}
 		return sc.UploadImages(rooms, form.address)

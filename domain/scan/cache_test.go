@@ -68,17 +68,24 @@ func verifyChain(t *testing.T, h *scan.Handler, id string) []event.Recorded {
 	return recs
 }
 
-func TestHandlerReadsOnlyTheEventsAfterTheCachedVersion(t *testing.T) {
-	st := &watchedStore{Store: &memStore{}}
-	h := newHandler(st)
+// readsToStartProcessing creates and uploads scan s1 through h, then starts processing
+// it and returns where the stream reads of that last command started.
+func readsToStartProcessing(t *testing.T, h *scan.Handler, st *watchedStore) []int64 {
+	t.Helper()
 	createAndUpload(t, h)
 	st.readsSince()
 	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
 		t.Fatal(err)
 	}
+	return st.readsSince()
+}
+
+func TestHandlerReadsOnlyTheEventsAfterTheCachedVersion(t *testing.T) {
+	st := &watchedStore{Store: &memStore{}}
+	h := newHandler(st)
 	// From version 1, the cached one: its event is read again to check that the stream
 	// still holds it, then version 2 on.
-	if got := st.readsSince(); len(got) != 1 || got[0] != 1 {
+	if got := readsToStartProcessing(t, h, st); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("stream reads started at %v, want one read from version 1", got)
 	}
 	verifyChain(t, h, "s1")
@@ -88,12 +95,7 @@ func TestHandlerWithoutCacheReadsTheWholeStream(t *testing.T) {
 	st := &watchedStore{Store: &memStore{}}
 	h := newHandler(st)
 	h.CacheSize = -1
-	createAndUpload(t, h)
-	st.readsSince()
-	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
-		t.Fatal(err)
-	}
-	if got := st.readsSince(); len(got) != 1 || got[0] != 0 {
+	if got := readsToStartProcessing(t, h, st); len(got) != 1 || got[0] != 0 {
 		t.Fatalf("stream reads started at %v, want one read from version 0", got)
 	}
 }

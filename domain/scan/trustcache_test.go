@@ -16,12 +16,7 @@ func trustingHandler(st *watchedStore) *scan.Handler {
 func TestTrustedCacheDecidesWithoutReadingTheStream(t *testing.T) {
 	st := &watchedStore{Store: &memStore{}}
 	h := trustingHandler(st)
-	createAndUpload(t, h)
-	st.readsSince()
-	if _, err := h.Execute(context.Background(), "s1", scan.Meta{}, startProcessing); err != nil {
-		t.Fatal(err)
-	}
-	if got := st.readsSince(); len(got) != 0 {
+	if got := readsToStartProcessing(t, h, st); len(got) != 0 {
 		t.Fatalf("stream reads started at %v, want none", got)
 	}
 	verifyChain(t, h, "s1")
