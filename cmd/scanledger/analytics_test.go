@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"net/http"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -13,8 +12,7 @@ import (
 // deployed: the analytics projection inside serve, the role set with `scanledger
 // role`, the routes behind the stored role.
 func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
-	dataDir := t.TempDir()
-	srv := startServer(t, dataDir)
+	srv := startServer(t, t.TempDir())
 	checkOpenAPI(t, srv)
 	tok := srv.token(domain.NewID(), "user")
 	srv.submitScan(tok, `{"address":"12 Harbour Road"}`, photos(t), map[string]string{"rooms": `[{"imageIndices":[0]},{"imageIndices":[1]}]`})
@@ -22,8 +20,8 @@ func TestAnalytics_TheServedBinaryAnswersAnalystsFromItsOwnScans(t *testing.T) {
 	if r := srv.json("POST", "/api/v1/auth/signup", "", `{"email":"ana@example.com","password":"secret1","firstName":"Ana","lastName":"Lyst"}`); r.Status != http.StatusCreated {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
-	if out, err := exec.Command(binary, "role", "--data-dir", dataDir, "--email", "ana@example.com", "--role", "analyst").CombinedOutput(); err != nil {
-		t.Fatalf("role: %v: %s", err, out)
+	if out, errOut, err := cli(t, "", nil, "role", "--data-dir", srv.dataDir, "--email", "ana@example.com", "--role", "analyst"); err != nil {
+		t.Fatalf("role: %v: %s%s", err, out, errOut)
 	}
 	var session struct{ AccessToken string }
 	srv.json("POST", "/api/v1/auth/login", "", `{"email":"ana@example.com","password":"secret1"}`).data(t, &session)

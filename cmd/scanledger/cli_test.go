@@ -17,9 +17,14 @@ import (
 // cli runs a client command of the binary in dir with a bounded time.
 func cli(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return run(dir, env, binary, args...)
+}
+
+// run runs a program in dir, with env added to the test's, for three minutes at most.
+func run(dir string, env []string, name string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
@@ -113,17 +118,13 @@ func TestClientCommandsNeverCreateASecret(t *testing.T) {
 // The server restarting while `scan` follows its progress does not leave the CLI
 // waiting: it resumes the stream or reads the scan, and prints the result.
 func TestScanFinishesAcrossAServerRestart(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_WORKER_LEASE=2s")
 	work := t.TempDir()
 	copyPhoto(t, work, "photo.jpg")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "scan", "--server", srv.base, "--data-dir", dataDir, "--timeout", "150s", "photo.jpg")
+	cmd := exec.CommandContext(ctx, binary, "scan", "--server", srv.base, "--data-dir", srv.dataDir, "--timeout", "150s", "photo.jpg")
 	cmd.Dir = work
 	var out, errOut logtest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -133,15 +134,15 @@ func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	for agents.Calls() == 0 {
+	for srv.agents.Calls() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the analysis never started:\n%s%s", out.String(), errOut.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	srv.kill()
-	agents.SetBehaviours(agentstest.Succeed())
-	startServerAt(t, strings.TrimPrefix(srv.base, "http://"), dataDir, env...)
+	srv.agents.SetBehaviours(agentstest.Succeed())
+	srv.restart()
 	select {
 	case err := <-done:
 		if err != nil || !strings.Contains(out.String(), ": succeeded") {

@@ -19,12 +19,7 @@ func TestCrashWhileRunningRecoversOnRestart(t *testing.T) {
 }
 
 func crashWhileRunning(t *testing.T, modeEnv []string) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := append([]string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s"}, modeEnv...)
-
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, append([]string{"SCANLEDGER_WORKER_LEASE=2s"}, modeEnv...)...)
 	user := domain.NewID()
 	tok := srv.token(user, "user")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -35,7 +30,7 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 	// reached the client, then kill the server mid-flight.
 	var seen []liveEvent
 	deadline := time.After(60 * time.Second)
-	for agents.Calls() == 0 || len(seen) == 0 {
+	for srv.agents.Calls() == 0 || len(seen) == 0 {
 		select {
 		case ev := <-live:
 			seen = append(seen, ev)
@@ -59,8 +54,8 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 	}
 
 	// The analysis answers from now on; restart on the same data dir.
-	agents.SetBehaviours(agentstest.Succeed())
-	srv2 := startServer(t, dataDir, env...)
+	srv.agents.SetBehaviours(agentstest.Succeed())
+	srv2 := srv.restart()
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	last := seen[len(seen)-1].ID
@@ -97,7 +92,7 @@ func crashWhileRunning(t *testing.T, modeEnv []string) {
 	if !verified.Valid {
 		t.Fatal("history does not verify after the crash")
 	}
-	if agents.Calls() > 3 {
-		t.Fatalf("%d paid analysis calls for one scan; attempts must stay bounded", agents.Calls())
+	if srv.agents.Calls() > 3 {
+		t.Fatalf("%d paid analysis calls for one scan; attempts must stay bounded", srv.agents.Calls())
 	}
 }

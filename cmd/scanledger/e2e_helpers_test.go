@@ -141,6 +141,13 @@ func (s *server) kill() {
 	<-s.done
 }
 
+// restart starts the next life of a stopped server on the same data and settings,
+// where it listened: a client keeps its URL.
+func (s *server) restart() *server {
+	s.t.Helper()
+	return startServerAt(s.t, strings.TrimPrefix(s.base, "http://"), s.dataDir, s.env...)
+}
+
 // token mints an access token with the binary's own token command.
 func (s *server) token(user, role string) string {
 	s.t.Helper()
@@ -209,6 +216,12 @@ type file struct {
 
 func (s *server) upload(path, tok string, files []file, fields map[string]string) response {
 	s.t.Helper()
+	body, contentType := multipartForm(files, fields)
+	return s.do(http.MethodPost, path, tok, contentType, bytes.NewReader(body))
+}
+
+// multipartForm is the body of an upload of files with fields, and its content type.
+func multipartForm(files []file, fields map[string]string) (body []byte, contentType string) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range files {
@@ -219,7 +232,7 @@ func (s *server) upload(path, tok string, files []file, fields map[string]string
 		mw.WriteField(k, v)
 	}
 	mw.Close()
-	return s.do(http.MethodPost, path, tok, mw.FormDataContentType(), &buf)
+	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // submitScan creates a scan with the create body, uploads files to it with the upload's
@@ -244,6 +257,30 @@ func heldAnalyzer(t *testing.T) (agents *agentstest.Server, release func()) {
 	return agentstest.NewServer(t, agentstest.Hold(hold, agentstest.Succeed())), func() { close(hold) }
 }
 
+// heldService is the service on a data directory of its own, in front of an analyzer
+// that holds every analysis until released: the set-up of the tests that interrupt a
+// running analysis and start the service again.
+type heldService struct {
+	*server // the first life
+	agents  *agentstest.Server
+	// release lets the held analyses answer; it may be called more than once and is
+	// called when the test ends.
+	release func()
+}
+
+// startHeld starts a heldService with the settings given beside the analyzer's.
+func startHeld(t *testing.T, settings ...string) *heldService {
+	t.Helper()
+	agents, release := heldAnalyzer(t)
+	var once sync.Once
+	h := &heldService{agents: agents, release: func() { once.Do(release) }}
+	h.server = startServer(t, t.TempDir(), append([]string{"SCANLEDGER_ANALYZER=" + agents.URL}, settings...)...)
+	// Registered after the server's stop, so it runs first: nothing is held while
+	// the server shuts down.
+	t.Cleanup(h.release)
+	return h
+}
+
 // photos returns the real room photos from ../shared/data/photos.
 func photos(t *testing.T) []file {
 	t.Helper()
@@ -259,13 +296,13 @@ func photos(t *testing.T) []file {
 	return out
 }
 
-// sharedDir finds ../shared beside the repository root.
-func sharedDir(t testing.TB, elem ...string) string {
+// repoRoot is the repository's root: the first directory above the test's with a go.mod.
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -273,7 +310,12 @@ func sharedDir(t testing.TB, elem ...string) string {
 		}
 		dir = parent
 	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, elem...)...)
+}
+
+// sharedDir finds ../shared beside the repository root.
+func sharedDir(t testing.TB, elem ...string) string {
+	t.Helper()
+	p := filepath.Join(append([]string{repoRoot(t), "..", "shared"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("shared test data missing: %v", err)
 	}

@@ -47,32 +47,36 @@ func finished(t *testing.T, live <-chan liveEvent, within time.Duration, logs fu
 	}
 }
 
+// completesAfterRestart follows the user's feed on the second life from its start and
+// requires the scan to complete there, with no second start of processing.
+func completesAfterRestart(t *testing.T, first, second *server, tok string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	finished(t, second.follow(ctx, tok, "0", ""), 60*time.Second, func() string { return first.logs.String() + second.logs.String() })
+}
+
 // SIGTERM while an analysis runs drains: the analysis may finish (within
 // SCANLEDGER_SHUTDOWN_DRAIN) and its result is stored, with no failed attempt.
 func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=60s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_SHUTDOWN_DRAIN=60s")
 	tok := srv.token(domain.NewID(), "user")
-	path, live, cancel := startProcessing(t, srv, agents, tok)
+	path, live, cancel := startProcessing(t, srv.server, srv.agents, tok)
 	defer cancel()
 
 	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond) // the shutdown is under way
-	release()
+	srv.release()
 	select {
 	case <-srv.done:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the server did not stop\n%s", srv.logs.String())
 	}
-	srv2 := startServer(t, dataDir, env...)
-	ctx, cancel2 := context.WithCancel(context.Background())
-	defer cancel2()
+	srv2 := srv.restart()
 	// The analysis answered during the drain; nothing runs it again (the analyzer
 	// would now hold any new call forever).
-	finished(t, srv2.follow(ctx, tok, "0", ""), 60*time.Second, func() string { return srv.logs.String() + srv2.logs.String() })
-	if n := agents.Calls(); n != 1 {
+	completesAfterRestart(t, srv.server, srv2, tok)
+	if n := srv.agents.Calls(); n != 1 {
 		t.Fatalf("%d analyzer calls, want 1", n)
 	}
 	var got struct{ Status string }
@@ -86,39 +90,28 @@ func TestSIGTERMLetsARunningAnalysisFinish(t *testing.T) {
 // SIGTERM while an analysis runs past the drain hands the job back: no failure is
 // recorded, and the next start runs the same attempt to the end.
 func TestSIGTERMHandsBackAnAnalysisThatOutlastsTheDrain(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_SHUTDOWN_DRAIN=1s", "SCANLEDGER_WORKER_LEASE=5m"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_SHUTDOWN_DRAIN=1s", "SCANLEDGER_WORKER_LEASE=5m")
 	tok := srv.token(domain.NewID(), "user")
-	_, _, cancel := startProcessing(t, srv, agents, tok)
+	_, _, cancel := startProcessing(t, srv.server, srv.agents, tok)
 	defer cancel()
 	srv.stop()
 
-	agents.SetBehaviours(agentstest.Succeed())
-	srv2 := startServer(t, dataDir, env...)
-	ctx, cancel2 := context.WithCancel(context.Background())
-	defer cancel2()
+	srv.agents.SetBehaviours(agentstest.Succeed())
 	// The lease is 5 minutes: only a job handed back is taken again this soon.
-	finished(t, srv2.follow(ctx, tok, "0", ""), 60*time.Second, func() string { return srv.logs.String() + srv2.logs.String() })
+	completesAfterRestart(t, srv.server, srv.restart(), tok)
 }
 
 // After a crash (SIGKILL), the restarted instance takes back the jobs its previous
 // life held at once, instead of waiting for their leases (5 minutes here) to run out.
 func TestARestartedInstanceTakesBackItsJobsAtOnce(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=5m"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_WORKER_LEASE=5m")
 	tok := srv.token(domain.NewID(), "user")
-	path, _, cancel := startProcessing(t, srv, agents, tok)
+	path, _, cancel := startProcessing(t, srv.server, srv.agents, tok)
 	defer cancel()
 	srv.kill()
 
-	agents.SetBehaviours(agentstest.Succeed())
-	srv2 := startServer(t, dataDir, env...)
+	srv.agents.SetBehaviours(agentstest.Succeed())
+	srv2 := srv.restart()
 	waitFor(t, 60*time.Second, "the scan to end", func() bool {
 		var got struct{ Status string }
 		srv2.do("GET", path, tok, "", nil).data(t, &got)

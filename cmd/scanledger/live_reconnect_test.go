@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,13 +19,9 @@ import (
 // exactly the events it missed. Once the session is revoked (a password change), the
 // same reconnect is refused.
 func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
-	agents, release := heldAnalyzer(t)
-	defer release()
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_ANALYZER=" + agents.URL, "SCANLEDGER_WORKER_LEASE=2s", "SCANLEDGER_ACCESS_TTL=1s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startHeld(t, "SCANLEDGER_WORKER_LEASE=2s", "SCANLEDGER_ACCESS_TTL=1s")
 
-	pwa := &pwaClient{t: t, srv: srv}
+	pwa := &pwaClient{t: t, srv: srv.server}
 	email := fmt.Sprintf("grace.%d@example.com", time.Now().UnixNano())
 	signed := pwa.auth("/auth/signup", fmt.Sprintf(`{"email":%q,"password":"secret1","firstName":"Grace","lastName":"Hopper"}`, email))
 	sock := startPWASocket(t, srv.base, signed.AccessToken)
@@ -40,7 +35,7 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	}
 	pwa.ok("POST", "/scans/"+created.ScanID+"/process", `{}`, http.StatusCreated, nil)
 	deadline := time.Now().Add(60 * time.Second)
-	for agents.Calls() == 0 {
+	for srv.agents.Calls() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the analysis never started")
 		}
@@ -58,10 +53,9 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	srv.kill()
-	agents.SetBehaviours(agentstest.Succeed())
+	srv.agents.SetBehaviours(agentstest.Succeed())
 	// The client keeps its URL: the server comes back where it was.
-	addr := strings.TrimPrefix(srv.base, "http://")
-	srv2 := startServerAt(t, addr, dataDir, env...)
+	srv2 := srv.restart()
 
 	re := sock.WaitFor("the reconnect", sioWait, connectOrRefusal)
 	if re.Ev != "connect" || !re.Recovered {
@@ -112,7 +106,7 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	}
 	pwa2.ok("PATCH", "/users/me", `{"password":"secret2"}`, http.StatusOK, nil)
 	srv2.stop()
-	startServerAt(t, addr, dataDir, env...)
+	srv.restart()
 	if o := sock.WaitFor("the refusal", sioWait, connectOrRefusal); o.Ev != "connect_error" || o.Message != "Token expired" {
 		t.Fatalf("reconnect of a revoked session: %s, want connect_error Token expired", o)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"strings"
@@ -170,13 +169,7 @@ type writers struct {
 func newWriters(t *testing.T, base string, toks []string) *writers {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &writers{base: base, toks: toks, ctx: ctx, ok: map[int][]string{}, uploaded: map[string]bool{}}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	photo := photos(t)[1]
-	part, _ := mw.CreateFormFile(photo.field, photo.name)
-	part.Write(photo.data)
-	mw.Close()
-	w.form, w.formType = buf.Bytes(), mw.FormDataContentType()
+	w.form, w.formType = multipartForm(photos(t)[1:2], nil)
 	w.stop = func() { cancel(); w.wg.Wait() }
 	return w
 }

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -18,9 +19,7 @@ import (
 // periodic sweep removes them once they are older than the grace period, and never
 // touches the photos of the scan's recorded upload.
 func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
-	dataDir := t.TempDir()
-	env := []string{"SCANLEDGER_PHOTO_SWEEP_INTERVAL=200ms", "SCANLEDGER_PHOTO_SWEEP_GRACE=2s"}
-	srv := startServer(t, dataDir, env...)
+	srv := startServer(t, t.TempDir(), "SCANLEDGER_PHOTO_SWEEP_INTERVAL=200ms", "SCANLEDGER_PHOTO_SWEEP_GRACE=2s")
 	tok := srv.token(domain.NewID(), "user")
 	var created struct{ ScanID string }
 	srv.json("POST", "/api/v1/scans", tok, `{}`).data(t, &created)
@@ -29,7 +28,7 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	if r := srv.upload(scanPath+"/images", tok, pics, nil); r.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
-	scanDir := filepath.Join(dataDir, "blobs", "scans", created.ScanID)
+	scanDir := filepath.Join(srv.dataDir, "blobs", "scans", created.ScanID)
 	kept := uploadDirs(t, scanDir)
 	if len(kept) != 1 {
 		t.Fatalf("after one upload: upload directories %v, want one", kept)
@@ -79,7 +78,7 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	srv.kill()
 	pw.CloseWithError(io.ErrClosedPipe)
 
-	srv2 := startServer(t, dataDir, env...)
+	srv2 := srv.restart()
 	defer srv2.stop()
 	deadline = time.Now().Add(60 * time.Second)
 	for {
@@ -123,22 +122,19 @@ func TestCrashMidUploadLeavesNoOrphanPhotosAfterTheSweep(t *testing.T) {
 	}
 }
 
+// uploadDirs lists the upload directories of a scan's photo directory.
 func uploadDirs(t *testing.T, scanDir string) []string {
-	t.Helper()
-	var out []string
-	entries, err := os.ReadDir(scanDir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	return namesIn(t, scanDir, fs.DirEntry.IsDir)
 }
 
+// filesIn lists everything in dir.
 func filesIn(t *testing.T, dir string) []string {
+	return namesIn(t, dir, func(fs.DirEntry) bool { return true })
+}
+
+// namesIn lists the names of the entries of dir that keep takes (none if dir does not
+// exist).
+func namesIn(t *testing.T, dir string, keep func(fs.DirEntry) bool) []string {
 	t.Helper()
 	var out []string
 	entries, err := os.ReadDir(dir)
@@ -146,7 +142,9 @@ func filesIn(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		out = append(out, e.Name())
+		if keep(e) {
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }

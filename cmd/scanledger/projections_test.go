@@ -248,22 +248,24 @@ func scanRows(t *testing.T, db *sql.DB, scanID string, tables ...string) map[str
 		if err != nil {
 			t.Fatalf("read %s: %v", table, err)
 		}
+		// database/sql converts every column to its text: a row compares as one string.
 		cols, _ := rows.Columns()
+		cells := make([]any, len(cols))
+		for i := range cells {
+			cells[i] = new(sql.NullString)
+		}
 		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
+			if err := rows.Scan(cells...); err != nil {
 				t.Fatalf("read %s: %v", table, err)
 			}
 			var b strings.Builder
-			for _, v := range vals {
-				if raw, ok := v.([]byte); ok {
-					v = string(raw)
+			for _, c := range cells {
+				if c := c.(*sql.NullString); c.Valid {
+					b.WriteString(c.String)
+				} else {
+					b.WriteString("<nil>")
 				}
-				fmt.Fprintf(&b, "%v|", v)
+				b.WriteString("|")
 			}
 			out[table] = append(out[table], b.String())
 		}

@@ -43,20 +43,19 @@ type pwaClient struct {
 	refreshes int
 }
 
+// The PWA's JSON shapes are read by field name: encoding/json matches a key to a
+// field regardless of case (tags would match the same keys), as the other shapes in
+// these tests do.
+
+// pwaAuthUser is AuthResponse.user.
 type pwaAuthUser struct {
-	ID        string `json:"id"`
-	Email     string `json:"email"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
-	Role      string `json:"role"`
-	CreatedAt string `json:"createdAt"`
-	UpdatedAt string `json:"updatedAt"`
+	ID, Email, FirstName, LastName, Role, CreatedAt, UpdatedAt string
 }
 
+// pwaAuthResponse is AuthResponse.
 type pwaAuthResponse struct {
-	AccessToken  string      `json:"accessToken"`
-	RefreshToken string      `json:"refreshToken"`
-	User         pwaAuthUser `json:"user"`
+	AccessToken, RefreshToken string
+	User                      pwaAuthUser
 }
 
 func (p *pwaClient) tokens() (string, string) {
@@ -157,14 +156,11 @@ func pwaExpiry(t *testing.T, jwt string) time.Time {
 
 // pwaChecklistRow is a full Checklist row.
 type pwaChecklistRow struct {
-	ID        string          `json:"id"`
-	Scope     string          `json:"scope"`
-	Name      string          `json:"name"`
-	Version   int             `json:"version"`
-	IsBase    bool            `json:"isBase"`
-	UserID    *string         `json:"userId"`
-	ItemsRaw  json.RawMessage `json:"itemsRaw"`
-	CreatedAt string          `json:"createdAt"`
+	ID, Scope, Name, CreatedAt string
+	Version                    int
+	IsBase                     bool
+	UserID                     *string
+	ItemsRaw                   json.RawMessage
 }
 
 // pwaEditorChecklist builds what SettingsPage saves (contract 6.3) from the base it

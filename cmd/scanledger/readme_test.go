@@ -1,14 +1,10 @@
 package main_test
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // README.md's commands work as written on a fresh checkout: every ```sh block that does
@@ -45,21 +41,15 @@ func TestREADMECommandsWorkAsWritten(t *testing.T) {
 
 	for i, block := range blocks {
 		script := strings.ReplaceAll(block, "http://127.0.0.1:3000", srv.base)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "SCANLEDGER_SERVER="+srv.base)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		cancel()
+		stdout, stderr, err := run(repo, []string{"SCANLEDGER_SERVER=" + srv.base}, "bash", "-euo", "pipefail", "-c", script)
+		out := stdout + stderr
 		if err != nil {
-			t.Fatalf("README block %d failed: %v\n%s\n--- output:\n%s", i+1, err, block, out.String())
+			t.Fatalf("README block %d failed: %v\n%s\n--- output:\n%s", i+1, err, block, out)
 		}
-		t.Logf("README block %d:\n%s", i+1, out.String())
+		t.Logf("README block %d:\n%s", i+1, out)
 		// The scan just made is the one listed, by the table and by the API.
-		if strings.Contains(block, "scanledger scan ") && strings.Count(out.String(), "12 Harbour Road") < 2 {
-			t.Fatalf("README block %d: the new scan is not listed:\n%s", i+1, out.String())
+		if strings.Contains(block, "scanledger scan ") && strings.Count(out, "12 Harbour Road") < 2 {
+			t.Fatalf("README block %d: the new scan is not listed:\n%s", i+1, out)
 		}
 	}
 }

@@ -41,20 +41,6 @@ func startGateway(t *testing.T) *gateway {
 	return g
 }
 
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 func (g *gateway) start() {
 	g.t.Helper()
 	g.cmd = exec.Command(g.bin, "--quiet", "--port", g.addr, "posix", g.data)
