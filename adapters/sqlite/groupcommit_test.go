@@ -124,11 +124,7 @@ func TestADuplicateIDFailsOnlyItsOwnAppendInAGroup(t *testing.T) {
 // tenth of the live pipeline's CPU.
 func TestReadPoolKeepsItsConnectionsBetweenBursts(t *testing.T) {
 	ctx := t.Context()
-	db := openDB(t)
-	s := sqlite.NewStore(db)
-	if _, err := s.Append(ctx, "r", event.NoStream, newEvents(1)); err != nil {
-		t.Fatal(err)
-	}
+	db, s := storeWithOneEvent(t, "r")
 	for range 3 {
 		var wg sync.WaitGroup
 		var held sync.WaitGroup
