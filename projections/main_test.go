@@ -2,12 +2,9 @@ package projections_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,23 +89,11 @@ func newDurablePostgres(t testing.TB) *testDB { return openPostgres(t, true) }
 func openPostgres(t testing.TB, durable bool) *testDB {
 	t.Helper()
 	ctx := context.Background()
-	schema := "t_" + randomHex(6)
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	u, _ := url.Parse(pgURL)
-	q := u.Query()
-	q.Set("search_path", schema)
+	var settings map[string]string
 	if !durable {
-		q.Set("synchronous_commit", "off")
+		settings = map[string]string{"synchronous_commit": "off"}
 	}
-	u.RawQuery = q.Encode()
-	dsn := u.String()
+	dsn := pgtest.Schema(t, pgURL, settings)
 	open := func(t testing.TB) projections.DB {
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -385,10 +370,4 @@ func catchUp(t testing.TB, d *testDB, store *memStore, tune func(*projections.Ru
 		runners = append(runners, r)
 	}
 	return runners
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

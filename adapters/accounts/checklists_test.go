@@ -340,13 +340,13 @@ func TestMergedWithNoRowsAtAllIsThreeEmptyChecklists(t *testing.T) {
 
 func TestChecklistTimesHaveMillisecondPrecision(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.clock.advance(123456789 * time.Nanosecond)
+		e.clock.Advance(123456789 * time.Nanosecond)
 		u := e.signup(t, "ada@example.com", "secret1").User
 		c, err := e.store.PutCustomChecklist(context.Background(), u.ID, "house", account.ChecklistPatch{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := e.clock.now().Truncate(time.Millisecond)
+		want := e.clock.Now().Truncate(time.Millisecond)
 		if !c.CreatedAt.Equal(want) || !u.CreatedAt.Equal(want) {
 			t.Fatalf("created %v / %v, want %v", c.CreatedAt, u.CreatedAt, want)
 		}

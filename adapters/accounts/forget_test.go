@@ -54,7 +54,7 @@ func TestForgetDeletesTheAccountAndEveryReadRowAboutTheUserOnly(t *testing.T) {
 		ctx := context.Background()
 		gone := e.signup(t, "ada@example.com", "secret1").User.ID
 		kept := e.signup(t, "bob@example.com", "secret1").User.ID
-		now := e.db.Dialect.Time(e.clock.now())
+		now := e.db.Dialect.Time(e.clock.Now())
 		scanOf := map[string]string{}
 		for _, u := range []string{gone, kept} {
 			house, sc, room := domain.NewID(), domain.NewID(), domain.NewID()

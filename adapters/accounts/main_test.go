@@ -2,13 +2,9 @@ package accounts_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/adapters/token"
+	"github.com/scanledger/scanledger/internal/clocktest"
 	"github.com/scanledger/scanledger/migrations"
 	"github.com/scanledger/scanledger/projections"
 )
@@ -31,29 +28,11 @@ var pgURL string
 // Postgres dialect, and a skipped half would pass unnoticed.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "scanledger_accounts", &pgURL)) }
 
-// clock is a settable time shared by the store and the token issuer.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is one store on a fresh database, with its clock and issuer.
 type env struct {
 	store  *accounts.Store
-	db     projections.DB // the write handle, for arranging rows directly
-	clock  *clock
+	db     projections.DB   // the write handle, for arranging rows directly
+	clock  *clocktest.Clock // shared by the store and the token issuer
 	tokens *token.Issuer
 }
 
@@ -78,11 +57,11 @@ func forEachDB(t *testing.T, f func(t *testing.T, e *env), tune ...func(*account
 }
 
 func newEnv(w, r projections.DB, tune ...func(*accounts.Store)) *env {
-	c := &clock{t: time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC)}
+	c := clocktest.New(time.Date(2025, 10, 19, 12, 0, 0, 0, time.UTC))
 	is := &token.Issuer{Secret: []byte("accounts-test-secret-0123456789"), Issuer: "scanledger", Audience: "scanledger-users",
-		Now: c.now}
+		Now: c.Now}
 	st := accounts.New(w, r, is)
-	st.Now, st.HashParams = c.now, cheapHash
+	st.Now, st.HashParams = c.Now, cheapHash
 	for _, f := range tune {
 		f(st)
 	}
@@ -108,20 +87,7 @@ func newSQLite(t testing.TB) (projections.DB, projections.DB) {
 func newPostgres(t *testing.T) projections.DB {
 	t.Helper()
 	ctx := context.Background()
-	schema := "t_" + randomHex(6)
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	u, _ := url.Parse(pgURL)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", pgtest.Schema(t, pgURL, nil))
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
@@ -151,10 +117,4 @@ func (e *env) exec(t *testing.T, query string, args ...any) {
 	if _, err := e.db.ExecContext(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

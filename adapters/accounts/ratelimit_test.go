@@ -36,7 +36,7 @@ func TestLoginIsRefusedAfterTooManyFailuresForOneEmail(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 		// Refused attempts do not extend the lock: it ends a window after the first failure.
-		e.clock.advance(limits.Window + time.Second)
+		e.clock.Advance(limits.Window + time.Second)
 		if err := login(e, "ada@example.com", "secret1", "198.51.100.7"); err != nil {
 			t.Fatalf("after the window: %v", err)
 		}

@@ -33,8 +33,8 @@ func TestDeletingOrRevokingAUserRecordsARevocation(t *testing.T) {
 		if err := e.store.RevokeTokens(ctx, "B@example.com"); err != nil {
 			t.Fatal(err)
 		}
-		if until, err := e.store.RevokedUntil(ctx, b.User.ID); err != nil || !until.Equal(e.clock.now().Truncate(time.Second)) {
-			t.Fatalf("revoked user revoked until %v, %v; want %v", until, err, e.clock.now())
+		if until, err := e.store.RevokedUntil(ctx, b.User.ID); err != nil || !until.Equal(e.clock.Now().Truncate(time.Second)) {
+			t.Fatalf("revoked user revoked until %v, %v; want %v", until, err, e.clock.Now())
 		}
 		if _, err := e.store.Refresh(ctx, b.RefreshToken); err == nil {
 			t.Fatal("a revoked user's refresh token still works")

@@ -22,7 +22,7 @@ func TestSignupsAreLimitedPerAddressAcrossInstances(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		other := accounts.New(e.db, e.db, e.tokens)
-		other.Now, other.HashParams, other.LoginLimits = e.clock.now, cheapHash, limits
+		other.Now, other.HashParams, other.LoginLimits = e.clock.Now, cheapHash, limits
 		for i, s := range []*accounts.Store{e.store, other, e.store} {
 			if _, err := s.Signup(ctx, account.NewUser{Email: fmt.Sprintf("u%d@example.com", i), Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 				t.Fatalf("signup %d: %v", i, err)
@@ -35,7 +35,7 @@ func TestSignupsAreLimitedPerAddressAcrossInstances(t *testing.T) {
 		if _, err := e.store.Signup(ctx, account.NewUser{Email: "v@example.com", Password: "secret1", ClientIP: "192.0.2.2"}); err != nil {
 			t.Fatalf("signup from another address: %v", err)
 		}
-		e.clock.advance(limits.Window + time.Second)
+		e.clock.Advance(limits.Window + time.Second)
 		if _, err := e.store.Signup(ctx, account.NewUser{Email: "u10@example.com", Password: "secret1", ClientIP: "192.0.2.1"}); err != nil {
 			t.Fatalf("signup after the window: %v", err)
 		}

@@ -18,7 +18,7 @@ func TestSignupCreatesAUserWithRoleUserAndASession(t *testing.T) {
 		s := e.signup(t, "  Ada@Example.com ", "secret1")
 		u := s.User
 		if !domain.ValidID(u.ID) || u.Email != "Ada@Example.com" || u.Role != auth.RoleUser ||
-			*u.FirstName != "Ada" || *u.LastName != "Lovelace" || !u.CreatedAt.Equal(e.clock.now()) || !u.UpdatedAt.Equal(u.CreatedAt) {
+			*u.FirstName != "Ada" || *u.LastName != "Lovelace" || !u.CreatedAt.Equal(e.clock.Now()) || !u.UpdatedAt.Equal(u.CreatedAt) {
 			t.Fatalf("user: %+v", u)
 		}
 		access, err := e.tokens.Verify(s.AccessToken, auth.Access)
@@ -158,13 +158,13 @@ func TestAUserImportedWithABcryptHashLogsInAndIsRehashed(t *testing.T) {
 func TestUpdateMeChangesOnlyWhatIsGiven(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		u := e.signup(t, "ada@example.com", "secret1").User
-		e.clock.advance(time.Minute)
+		e.clock.Advance(time.Minute)
 		got, err := e.store.UpdateMe(context.Background(), u.ID, account.Changes{FirstName: ptr("Augusta"), Email: ptr("augusta@example.com")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Email != "augusta@example.com" || *got.FirstName != "Augusta" || *got.LastName != "Lovelace" ||
-			!got.CreatedAt.Equal(u.CreatedAt) || !got.UpdatedAt.Equal(e.clock.now()) {
+			!got.CreatedAt.Equal(u.CreatedAt) || !got.UpdatedAt.Equal(e.clock.Now()) {
 			t.Fatalf("updated: %+v", got)
 		}
 		if _, err := e.store.Login(context.Background(), "augusta@example.com", "secret1", "192.0.2.1"); err != nil {
@@ -212,7 +212,7 @@ func TestMeListsHousesWithScanCountsAndCustomChecklists(t *testing.T) {
 		u := e.signup(t, "ada@example.com", "secret1").User
 		other := domain.NewID()
 		d := e.db.Dialect
-		at := func(min int) any { return d.Time(e.clock.now().Add(time.Duration(min) * time.Minute)) }
+		at := func(min int) any { return d.Time(e.clock.Now().Add(time.Duration(min) * time.Minute)) }
 		house := func(id, owner string, updated int) {
 			e.exec(t, `INSERT INTO houses (id, user_id, address, status, created_at, updated_at) VALUES ($1, $2, 'Somewhere', 'active', $3, $4)`,
 				id, owner, at(0), at(updated))
@@ -232,7 +232,7 @@ func TestMeListsHousesWithScanCountsAndCustomChecklists(t *testing.T) {
 		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "room", account.ChecklistPatch{}); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.advance(time.Second)
+		e.clock.Advance(time.Second)
 		if _, err := e.store.PutCustomChecklist(ctx, u.ID, "house", account.ChecklistPatch{}); err != nil {
 			t.Fatal(err)
 		}

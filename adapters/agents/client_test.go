@@ -210,10 +210,17 @@ func TestAnalyze_400FailsAtOnceWithTheDetail(t *testing.T) {
 }
 
 func TestAnalyze_OtherClientErrorsFailAtOnce(t *testing.T) {
-	srv := agentstest.NewServer(t, agentstest.Detail(404, "Not Found"))
+	failsAtOnce(t, agentstest.Detail(404, "Not Found"), "agents_http_404")
+}
+
+// failsAtOnce checks that a service answering with b fails an analysis with a
+// non-retryable error of code after one call.
+func failsAtOnce(t *testing.T, b agentstest.Behaviour, code string) {
+	t.Helper()
+	srv := agentstest.NewServer(t, b)
 	_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
-	if ae := asAnalysisError(t, err); ae.Code != "agents_http_404" || ae.Retryable {
-		t.Errorf("error = %+v, want non-retryable agents_http_404", ae)
+	if ae := asAnalysisError(t, err); ae.Code != code || ae.Retryable {
+		t.Errorf("error = %+v, want non-retryable %s", ae, code)
 	}
 	if got := srv.Calls(); got != 1 {
 		t.Errorf("calls = %d, want 1", got)
@@ -568,14 +575,7 @@ func TestAnalyze_BadResponseIsNotRetried(t *testing.T) {
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := agentstest.NewServer(t, b)
-			_, err := newClient(srv).Analyze(context.Background(), scanRequest(t, srv, 1), nil)
-			if ae := asAnalysisError(t, err); ae.Code != "agents_bad_response" || ae.Retryable {
-				t.Errorf("error = %+v, want non-retryable agents_bad_response", ae)
-			}
-			if got := srv.Calls(); got != 1 {
-				t.Errorf("calls = %d, want 1", got)
-			}
+			failsAtOnce(t, b, "agents_bad_response")
 		})
 	}
 }

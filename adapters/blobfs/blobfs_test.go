@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/blob"
 	"github.com/scanledger/scanledger/domain/blob/blobtest"
+	"github.com/scanledger/scanledger/internal/clocktest"
 )
 
 var secret = []byte("test-secret-of-at-least-32-bytes")
@@ -50,14 +50,28 @@ func newServed(t *testing.T, root string) (*blobfs.Store, *httptest.Server) {
 	return s, srv
 }
 
-func newStore(t *testing.T, root string) *blobfs.Store {
+func newStore(t testing.TB, root string) *blobfs.Store {
 	t.Helper()
-	s, err := blobfs.New(root, secret, "http://blobs.test")
+	return newStoreAt(t, root, "http://blobs.test")
+}
+
+func newStoreAt(t testing.TB, root, baseURL string) *blobfs.Store {
+	t.Helper()
+	s, err := blobfs.New(root, secret, baseURL)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newClockedStore opens a Store in a fresh directory whose time is a settable clock,
+// standing at a fixed time.
+func newClockedStore(t testing.TB, baseURL string) (*blobfs.Store, *clocktest.Clock) {
+	t.Helper()
+	s, clk := newStoreAt(t, t.TempDir(), baseURL), clocktest.New(time.Unix(1_750_000_000, 0))
+	s.Now = clk.Now
+	return s, clk
 }
 
 func put(t *testing.T, s *blobfs.Store, key string, data []byte) blob.Info {
@@ -67,26 +81,6 @@ func put(t *testing.T, s *blobfs.Store, key string, data []byte) blob.Info {
 		t.Fatalf("Put %s: %v", key, err)
 	}
 	return info
-}
-
-// clock is a settable time source for expiry tests; handlers read it concurrently.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_750_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func TestNewRefusesWeakSecretsAndUnusableBaseURLs(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scanledger/scanledger/adapters/blobfs"
 	"github.com/scanledger/scanledger/domain/blob/blobtest"
 )
 
@@ -20,13 +19,7 @@ import (
 // panic. The clock is fixed so the seeded URL stays valid in the stored corpus.
 func FuzzSignedURL(f *testing.F) {
 	const keyA, keyB = "scans/a/1.jpg", "scans/b/1.jpg"
-	clk := newClock()
-	s, err := blobfs.New(f.TempDir(), secret, "http://blobs.test")
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer s.Close()
-	s.Now = clk.Now
+	s, _ := newClockedStore(f, "http://blobs.test")
 	photoA := blobtest.Photo(f, "room2-1.jpg")
 	photoB := blobtest.Photo(f, "room1-1.jpeg")
 	for key, data := range map[string][]byte{keyA: photoA, keyB: photoB} {

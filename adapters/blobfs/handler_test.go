@@ -54,13 +54,7 @@ func forge(key string, expires int64) string {
 }
 
 func TestSignedURLHasTheDocumentedShape(t *testing.T) {
-	clk := newClock()
-	s, err := blobfs.New(t.TempDir(), secret, "https://photos.example/base/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "https://photos.example/base/")
 	got, err := s.SignedURL(t.Context(), "scans/a/1.jpg", 90*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +67,8 @@ func TestSignedURLHasTheDocumentedShape(t *testing.T) {
 }
 
 func TestSignedURLRoundsTTLUpToAWholeSecond(t *testing.T) {
-	clk := newClock()
+	s, clk := newClockedStore(t, "http://blobs.test")
 	clk.Advance(300 * time.Millisecond)
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
 	u := signedURL(t, s, "a.jpg", time.Second)
 	// 1_750_000_000.3 + 1s = ...001.3, rounded up: the URL never lives shorter than asked.
 	if got := u.Query().Get("expires"); got != "1750000002" {
@@ -97,9 +89,7 @@ func TestSignedURLRefusesTTLsOutsideOneSecondToSevenDays(t *testing.T) {
 }
 
 func TestHandlerServesAPhotoWithSafeHeaders(t *testing.T) {
-	clk := newClock()
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "http://blobs.test")
 	photo := blobtest.Photo(t, "room2-1.jpg")
 	info := put(t, s, "scans/a/1.jpg", photo)
 	u := signedURL(t, s, "scans/a/1.jpg", time.Minute)
@@ -242,9 +232,7 @@ func mustDecode(t *testing.T, sig string) []byte {
 }
 
 func TestHandlerRejectsURLsFromTheirExpiryOn(t *testing.T) {
-	clk := newClock()
-	s := newStore(t, t.TempDir())
-	s.Now = clk.Now
+	s, clk := newClockedStore(t, "http://blobs.test")
 	put(t, s, "a.jpg", blobtest.Photo(t, "room2-1.jpg"))
 	u := signedURL(t, s, "a.jpg", time.Minute).String()
 
@@ -258,24 +246,30 @@ func TestHandlerRejectsURLsFromTheirExpiryOn(t *testing.T) {
 	}
 }
 
-func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
+// blobOutsideRoot opens a Store rooted at <tmp>/blobs, stores a photo and moves that
+// genuine blobfs file to <tmp>/<dir>/secret.jpg: a file outside the root that would
+// be served if a key reached it.
+func blobOutsideRoot(t *testing.T, dir string) (s *blobfs.Store, root, secretFile string) {
+	t.Helper()
 	parent := t.TempDir()
-	root := filepath.Join(parent, "blobs")
-	s := newStore(t, root)
-	photo := blobtest.Photo(t, "room2-1.jpg")
-	put(t, s, "scans/a/1.jpg", photo)
-	put(t, s, "loot.jpg", photo)
-	// A file outside the root that would be served if reached: a genuine blobfs file.
-	stored, err := os.ReadFile(filepath.Join(root, "loot.jpg"))
-	if err != nil {
+	root = filepath.Join(parent, "blobs")
+	s = newStore(t, root)
+	put(t, s, "loot.jpg", blobtest.Photo(t, "room2-1.jpg"))
+	outside := filepath.Join(parent, dir)
+	if err := os.MkdirAll(outside, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(parent, "secret.jpg"), stored, 0o600); err != nil {
+	secretFile = filepath.Join(outside, "secret.jpg")
+	if err := os.Rename(filepath.Join(root, "loot.jpg"), secretFile); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(root, "loot.jpg")); err != nil {
-		t.Fatal(err)
-	}
+	return s, root, secretFile
+}
+
+func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
+	s, _, secretFile := blobOutsideRoot(t, "")
+	parent := filepath.Dir(secretFile)
+	put(t, s, "scans/a/1.jpg", blobtest.Photo(t, "room2-1.jpg"))
 
 	expires := time.Now().Add(time.Hour).Unix()
 	for _, raw := range []string{
@@ -316,18 +310,9 @@ func TestTraversalNeverReachesFilesOutsideTheRoot(t *testing.T) {
 }
 
 func TestSymlinksInsideTheRootCannotLeadOutOfIt(t *testing.T) {
-	parent := t.TempDir()
-	root := filepath.Join(parent, "blobs")
-	s := newStore(t, root)
+	s, root, secretFile := blobOutsideRoot(t, "outside")
+	outside := filepath.Dir(secretFile)
 	photo := blobtest.Photo(t, "room2-1.jpg")
-	put(t, s, "loot.jpg", photo)
-	outside := filepath.Join(parent, "outside")
-	if err := os.Mkdir(outside, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(root, "loot.jpg"), filepath.Join(outside, "secret.jpg")); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Symlink(filepath.Join(outside, "secret.jpg"), filepath.Join(root, "evil.jpg")); err != nil {
 		t.Skipf("cannot create symlinks here: %v", err)
 	}

@@ -1,43 +1,24 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/accounts"
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/adapters/relay"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
-
-// lockedBuffer collects the server's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // hardened is the API as cmd/scanledger wires it, with photos in blobDir (empty: a
 // temporary directory), configured by tune, and its logs kept.
 type hardened struct {
 	*accountsAPI
-	logs   *lockedBuffer
+	logs   *logtest.Buffer
 	server *httptest.Server
 	api    *httpapi.Server
 }
@@ -64,7 +45,7 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		_ = hub.Run(ctx)
 	}()
 	t.Cleanup(func() { <-hubDone }) // after serve's cleanup has cancelled ctx
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := apiConfig(handler, e.read, blobs, issuer, acc)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	cfg.SSE = &relay.SSE{Hub: hub, Heartbeat: time.Second}

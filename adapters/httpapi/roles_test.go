@@ -12,6 +12,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/httpapi"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/auth"
+	"github.com/scanledger/scanledger/internal/logtest"
 	"github.com/scanledger/scanledger/projections/scans"
 )
 
@@ -175,7 +176,7 @@ func (brokenReader) ListByUser(context.Context, string) ([]scans.Scan, error) {
 }
 
 func TestErrors_AServerFaultGives500WithoutItsCauseAndLogsIt(t *testing.T) {
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	api := newAccountsAPIWith(t, func(c *httpapi.Config) {
 		c.Reader = brokenReader{c.Reader}
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

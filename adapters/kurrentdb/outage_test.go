@@ -1,7 +1,6 @@
 package kurrentdb_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,29 +13,12 @@ import (
 	"github.com/scanledger/scanledger/adapters/kurrentdb/kurrentdbtest"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
-// logBuffer collects a Store's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func openLogged(t *testing.T, conn string) (*kurrentdb.Store, *logBuffer) {
+func openLogged(t *testing.T, conn string) (*kurrentdb.Store, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	s, err := kurrentdb.Open(t.Context(), conn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

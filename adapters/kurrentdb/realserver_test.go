@@ -12,6 +12,7 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/eventstoretest"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // Events in our streams that we did not write (a tombstone, a link, a $-typed event,
@@ -248,16 +249,7 @@ func TestRefusalsAreLoggedAndShownByReady(t *testing.T) {
 
 	// A wrong password.
 	bad, badLogs := openLogged(t, fs.URL(kurrentdbtest.AdminUser, "wrong"))
-	_, err = bad.Append(t.Context(), "test-p", event.Any, []event.Data{testEvent()})
-	if domain.ErrorCode(err) != domain.EUNAVAILABLE || !strings.Contains(err.Error(), "credentials") {
-		t.Fatalf("Append with a wrong password = %v, want EUNAVAILABLE about credentials", err)
-	}
-	if err := bad.Ready(t.Context()); err == nil {
-		t.Fatal("Ready with a wrong password = nil")
-	}
-	if !strings.Contains(badLogs.String(), "credentials") {
-		t.Fatalf("wrong password not logged:\n%s", badLogs)
-	}
+	cannotConnect(t, bad, badLogs, "with a wrong password", "credentials")
 }
 
 // KurrentDB 24.10 and 25.0 take at most 1 MiB per append by default. The server's
@@ -370,21 +362,28 @@ func TestNotLeaderMovesToTheLeader(t *testing.T) {
 	c.waitFor(t, []string{e.ID})
 }
 
+// cannotConnect checks that a Store which cannot connect says why (about) in an
+// append's EUNAVAILABLE error, fails Ready and logs it.
+func cannotConnect(t *testing.T, s *kurrentdb.Store, logs *logtest.Buffer, when, about string) {
+	t.Helper()
+	_, err := s.Append(t.Context(), "test-c", event.Any, []event.Data{testEvent()})
+	if domain.ErrorCode(err) != domain.EUNAVAILABLE || !strings.Contains(err.Error(), about) {
+		t.Fatalf("Append %s = %v, want EUNAVAILABLE about %s", when, err, about)
+	}
+	if err := s.Ready(t.Context()); err == nil {
+		t.Fatalf("Ready %s = nil", when)
+	}
+	if !strings.Contains(logs.String(), about) {
+		t.Fatalf("%s: not logged:\n%s", when, logs)
+	}
+}
+
 // The v4 client cannot parse a pre-release server version and gives up connecting:
 // the Store says so, in errors, readiness and the log.
 func TestPreReleaseServerVersion(t *testing.T) {
 	conn := (&kurrentdbtest.Server{Version: "26.2.0-alpha"}).Start(t)
 	s, logs := openLogged(t, conn+"&maxDiscoverAttempts=1")
-	_, err := s.Append(t.Context(), "test-v", event.Any, []event.Data{testEvent()})
-	if domain.ErrorCode(err) != domain.EUNAVAILABLE || !strings.Contains(err.Error(), "version") {
-		t.Fatalf("Append = %v, want EUNAVAILABLE about the version", err)
-	}
-	if err := s.Ready(t.Context()); err == nil {
-		t.Fatal("Ready = nil")
-	}
-	if !strings.Contains(logs.String(), "version") {
-		t.Fatalf("not logged:\n%s", logs)
-	}
+	cannotConnect(t, s, logs, "with a pre-release server", "version")
 }
 
 // A parse error keeps its detail for the operator but never the password.

@@ -555,38 +555,76 @@ type stopError struct{ err error }
 
 func (e stopError) Error() string { return e.err.Error() }
 
-// pump delivers a subscription's events one batch each until it drops, advancing *pos
-// past every delivered (or filtered out) event.
+// maxDelivery caps the events handed to the handler in one call.
+const maxDelivery = 512
+
+// pump delivers a subscription's events until it drops, advancing *pos past every
+// delivered (or filtered out) event. The client hands over one event per Recv, so a
+// goroutine receives ahead and each call of the handler gets every event already
+// received (up to maxDelivery) without waiting for more: a handler that paces itself
+// would otherwise be held to one event per pause through a whole backlog.
 func (s *Store) pump(ctx context.Context, sub *esdb.Subscription, h event.Handler, pos **esdb.Position) error {
+	stop := make(chan struct{})
+	defer close(stop) // the caller's sub.Close ends the receiver's Recv
+	received := make(chan *esdb.SubscriptionEvent, maxDelivery)
+	go func() {
+		for {
+			ev := sub.Recv()
+			select {
+			case received <- ev:
+			case <-stop:
+				return
+			}
+			if ev.SubscriptionDropped != nil {
+				return
+			}
+		}
+	}()
 	for {
-		ev := sub.Recv()
-		switch {
-		case ev.SubscriptionDropped != nil:
-			return fmt.Errorf("subscription dropped: %w", ev.SubscriptionDropped.Error)
-		case ev.EventAppeared != nil && ev.EventAppeared.Event != nil:
-			e := ev.EventAppeared.Event
-			p := e.Position
-			if *pos != nil && !after0(p, **pos) {
-				continue // a resubscription never repeats, but be safe
+		ev := <-received
+		next := *pos
+		var batch []event.Recorded // a new slice each time: the handler may keep it
+		var dropped error
+	collect:
+		for {
+			if ev.SubscriptionDropped != nil {
+				dropped = fmt.Errorf("subscription dropped: %w", ev.SubscriptionDropped.Error)
+				break
 			}
-			if !s.ourStream(e.StreamID) {
-				*pos = &p
-				continue
+			if ev.EventAppeared != nil && ev.EventAppeared.Event != nil {
+				e := ev.EventAppeared.Event
+				p := e.Position
+				if next == nil || after0(p, *next) { // a resubscription never repeats, but be safe
+					if s.ourStream(e.StreamID) {
+						if r, ok := s.ours(e); ok {
+							batch = append(batch, r)
+						}
+					}
+					next = &p
+				}
 			}
-			r, ok := s.ours(e)
-			if !ok {
-				*pos = &p
-				continue
+			if len(batch) == maxDelivery {
+				break
 			}
+			select {
+			case ev = <-received:
+			default:
+				break collect
+			}
+		}
+		if len(batch) > 0 {
 			// Events already buffered in the stream keep arriving after cancellation:
 			// stop at once rather than hand them to the handler.
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := h(ctx, []event.Recorded{r}); err != nil {
+			if err := h(ctx, batch); err != nil {
 				return stopError{err}
 			}
-			*pos = &p
+		}
+		*pos = next
+		if dropped != nil {
+			return dropped
 		}
 	}
 }

@@ -193,3 +193,44 @@ func testEvent() event.Data {
 	id := domain.NewID()
 	return event.Data{ID: id, Type: "T", SchemaVersion: 1, Data: []byte(`{}`), Metadata: []byte(`{"eventId":"` + id + `"}`)}
 }
+
+// A subscriber that is slower than the server (a projection pacing its commits) must
+// get a backlog in batches of what has already arrived, not one event per call: one
+// event per call would hold the subscriber to one event per pause.
+func TestBacklogArrivesInBatches(t *testing.T) {
+	_, conn := kurrentdbtest.Start(t)
+	s := open(t, conn)
+	const backlog = 500
+	var want []event.Data
+	for range backlog {
+		want = append(want, testEvent())
+	}
+	if _, err := s.Append(t.Context(), "test-backlog", event.NoStream, want); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var got, deliveries int
+	err := s.Subscribe(ctx, event.Start, func(_ context.Context, batch []event.Recorded) error {
+		for _, e := range batch {
+			if e.ID != want[got].ID {
+				t.Fatalf("event %d is %s, want %s", got, e.ID, want[got].ID)
+			}
+			got++
+		}
+		deliveries++
+		if got == backlog {
+			cancel()
+			return nil
+		}
+		// Stands in for a paced commit; the events keep arriving meanwhile.
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Subscribe = %v, want context.Canceled", err)
+	}
+	if deliveries > backlog/10 {
+		t.Fatalf("%d events came in %d deliveries, want at most %d", backlog, deliveries, backlog/10)
+	}
+}

@@ -91,26 +91,11 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 func benchmarkAppend(b *testing.B, s *postgres.Store, writers, batch int) {
-	ctx := b.Context()
 	tag := domain.NewID()[:8]
 	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
-	for w := range writers {
-		wg.Go(func() {
-			stream := fmt.Sprintf("bench-%s-%d", tag, w)
-			version := event.NoStream
-			for next.Add(1) <= int64(b.N) {
-				res, err := s.Append(ctx, stream, version, benchEvents(batch, time.Now()))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				version = res.Version
-			}
-		})
-	}
-	wg.Wait()
+	appendInParallel(b, s, writers, batch, func(w int) string { return fmt.Sprintf("bench-%s-%d", tag, w) },
+		func() bool { return next.Add(1) <= int64(b.N) })
 	elapsed := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N*batch)/elapsed, "events/s")
 	b.ReportMetric(float64(b.N)/elapsed, "appends/s")
@@ -229,20 +214,16 @@ func benchmarkLatency(b *testing.B, writer, reader *postgres.Store) {
 	b.ReportMetric(ms(commits[len(commits)*99/100]), "append-p99-ms")
 }
 
-// BenchmarkCatchUp reads an all-stream of 200,000 events from the start, as a
-// projection rebuilding from scratch does: with ReadAll pages, and through Subscribe.
-func BenchmarkCatchUp(b *testing.B) {
-	const events, perAppend, writers = 200_000, 100, 8
-	s := openStore(b, newDatabase(b, writers+4))
-	ctx := b.Context()
-	var next atomic.Int64
+// appendInParallel has writers append perAppend events at a time, each to its own
+// stream (named by stream) at its exact expected version, as command handlers do,
+// for as long as more says the budget they share is not spent.
+func appendInParallel(b *testing.B, s *postgres.Store, writers, perAppend int, stream func(w int) string, more func() bool) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			stream := fmt.Sprintf("catch-up-%d", w)
-			version := event.NoStream
-			for next.Add(perAppend) <= events {
-				res, err := s.Append(ctx, stream, version, benchEvents(perAppend, time.Now()))
+			name, version := stream(w), event.NoStream
+			for more() {
+				res, err := s.Append(b.Context(), name, version, benchEvents(perAppend, time.Now()))
 				if err != nil {
 					b.Error(err)
 					return
@@ -252,6 +233,17 @@ func BenchmarkCatchUp(b *testing.B) {
 		})
 	}
 	wg.Wait()
+}
+
+// BenchmarkCatchUp reads an all-stream of 200,000 events from the start, as a
+// projection rebuilding from scratch does: with ReadAll pages, and through Subscribe.
+func BenchmarkCatchUp(b *testing.B) {
+	const events, perAppend, writers = 200_000, 100, 8
+	s := openStore(b, newDatabase(b, writers+4))
+	ctx := b.Context()
+	var next atomic.Int64
+	appendInParallel(b, s, writers, perAppend, func(w int) string { return fmt.Sprintf("catch-up-%d", w) },
+		func() bool { return next.Add(perAppend) <= events })
 	if _, err := s.DB().Pool().Exec(ctx, `VACUUM ANALYZE events`); err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,23 +34,25 @@ func newDatabase(t testing.TB, maxConns int) string {
 // openStore opens a Store on the database at dbURL, closed when the test ends.
 func openStore(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return openClosing(t, postgres.Open, dbURL, "open store")
 }
 
 // openDB opens a DB on the database at dbURL, closed when the test ends.
 func openDB(t testing.TB, dbURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.OpenDB(context.Background(), dbURL)
+	return openClosing(t, postgres.OpenDB, dbURL, "open db")
+}
+
+// openClosing opens what open opens on dbURL, failing the test if it cannot, and
+// closes it when the test ends.
+func openClosing[T interface{ Close() }](t testing.TB, open func(context.Context, string) (T, error), dbURL, what string) T {
+	t.Helper()
+	v, err := open(context.Background(), dbURL)
 	if err != nil {
-		t.Fatalf("open db: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Cleanup(db.Close)
-	return db
+	t.Cleanup(v.Close)
+	return v
 }
 
 // connect opens a plain connection to the database at dbURL, closed when the test ends.
@@ -115,17 +116,5 @@ func readAll(t testing.TB, s *postgres.Store, after event.Cursor) []event.Record
 		}
 		all = append(all, got...)
 		after = got[len(got)-1].Position
-	}
-}
-
-// waitUntil polls cond until it holds, or fails the test after timeout.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

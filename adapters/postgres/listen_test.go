@@ -11,6 +11,7 @@ import (
 	"github.com/scanledger/scanledger/adapters/postgres"
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 // receive waits for a value on ch, or fails the test.
@@ -181,7 +182,7 @@ func TestSubscribersHearOtherInstancesAppendsThroughNotify(t *testing.T) {
 		if _, err := writer.Append(ctx, "s", int64(i)-1, []event.Data{e}); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 10*time.Second, "the other instance's append", func() bool { return len(sub.got()) == i+1 })
+		await.Until(t, 10*time.Second, "the other instance's append", func() bool { return len(sub.got()) == i+1 })
 	}
 	if got := recordedIDs(sub.got()); !slices.Equal(got, ids(events)) {
 		t.Fatalf("subscriber got %v, want %v", got, ids(events))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scanledger/scanledger/internal/await"
 	"github.com/scanledger/scanledger/projections"
 )
 
@@ -58,6 +59,18 @@ func stillWaiting(t *testing.T, ch <-chan lockResult, what string) {
 	}
 }
 
+// contended has a first instance acquire the named projection lock and a second one,
+// on the same fresh database, wait for it.
+func contended(t *testing.T, name string) (dbURL string, first lockResult, waiting <-chan lockResult) {
+	t.Helper()
+	dbURL = newDatabase(t, 4)
+	a, b := openDB(t, dbURL), openDB(t, dbURL)
+	first = acquired(t, lockAsync(t.Context(), a.ProjectionLock(name)), 10*time.Second, "first instance")
+	waiting = lockAsync(t.Context(), b.ProjectionLock(name))
+	stillWaiting(t, waiting, "second instance")
+	return dbURL, first, waiting
+}
+
 // holderPID finds the session holding the test database's only advisory lock.
 func holderPID(t *testing.T, admin *pgx.Conn) int {
 	t.Helper()
@@ -72,13 +85,8 @@ func holderPID(t *testing.T, admin *pgx.Conn) int {
 }
 
 func TestProjectionLockPassesToTheNextInstanceWhenTheHoldersConnectionDies(t *testing.T) {
-	dbURL := newDatabase(t, 4)
-	first, second := openDB(t, dbURL), openDB(t, dbURL)
+	dbURL, a, waiting := contended(t, "scans")
 	ctx := t.Context()
-
-	a := acquired(t, lockAsync(ctx, first.ProjectionLock("scans")), 10*time.Second, "first instance")
-	waiting := lockAsync(ctx, second.ProjectionLock("scans"))
-	stillWaiting(t, waiting, "second instance")
 
 	admin := connect(t, dbURL)
 	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, holderPID(t, admin)); err != nil {
@@ -99,12 +107,7 @@ func TestProjectionLockPassesToTheNextInstanceWhenTheHoldersConnectionDies(t *te
 }
 
 func TestProjectionLockReleasePassesItOnAtOnce(t *testing.T) {
-	dbURL := newDatabase(t, 4)
-	first, second := openDB(t, dbURL), openDB(t, dbURL)
-	ctx := t.Context()
-	a := acquired(t, lockAsync(ctx, first.ProjectionLock("feed")), 10*time.Second, "first instance")
-	waiting := lockAsync(ctx, second.ProjectionLock("feed"))
-	stillWaiting(t, waiting, "second instance")
+	_, a, waiting := contended(t, "feed")
 	a.release()
 	if a.held.Err() == nil {
 		t.Error("held context still open after release")
@@ -142,7 +145,7 @@ func TestProjectionLockWaitEndsWithItsContextAndLeavesNothingQueued(t *testing.T
 	}
 
 	admin := connect(t, dbURL)
-	waitUntil(t, 5*time.Second, "the server to drop the cancelled wait", func() bool {
+	await.Until(t, 5*time.Second, "the server to drop the cancelled wait", func() bool {
 		var queued int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&queued); err != nil {
 			t.Fatal(err)

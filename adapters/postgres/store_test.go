@@ -17,6 +17,7 @@ import (
 	"github.com/scanledger/scanledger/domain"
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/eventstoretest"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 func TestStoreConformance(t *testing.T) {
@@ -168,7 +169,7 @@ func TestAnAppendThatCommitsLateIsNeitherSkippedNorOvertaken(t *testing.T) {
 	if got := recordedIDs(readAll(t, s, from.Position)); !slices.Equal(got, want) {
 		t.Fatalf("ReadAll after the commit = %v, want %v", got, want)
 	}
-	waitUntil(t, 10*time.Second, "the subscriber to get every event", func() bool { return len(sub.got()) >= len(want) })
+	await.Until(t, 10*time.Second, "the subscriber to get every event", func() bool { return len(sub.got()) >= len(want) })
 	time.Sleep(50 * time.Millisecond) // a duplicate would arrive about now
 	if got := recordedIDs(sub.got()); !slices.Equal(got, want) {
 		t.Fatalf("subscriber got %v, want each event once: %v", got, want)
@@ -218,7 +219,7 @@ func TestConcurrentWritersLoseAndRepeatNothingForASubscriber(t *testing.T) {
 	if len(want) != total {
 		t.Fatalf("ReadAll has %d events, %d were appended", len(want), total)
 	}
-	waitUntil(t, 20*time.Second, fmt.Sprintf("the subscriber to get %d events", total), func() bool { return len(sub.got()) >= total })
+	await.Until(t, 20*time.Second, fmt.Sprintf("the subscriber to get %d events", total), func() bool { return len(sub.got()) >= total })
 	time.Sleep(50 * time.Millisecond)
 	got := sub.got()
 	if len(got) != total {
@@ -452,7 +453,7 @@ func TestAnOpenTransactionInTheSameDatabaseHoldsLaterEventsBack(t *testing.T) {
 		t.Fatalf("ReadAll behind an open transaction = %v, %v; want nothing yet", recordedIDs(got), err)
 	}
 	end()
-	waitUntil(t, 10*time.Second, "the events after the transaction ended", func() bool { return len(sub.got()) == len(events) })
+	await.Until(t, 10*time.Second, "the events after the transaction ended", func() bool { return len(sub.got()) == len(events) })
 	if got := recordedIDs(sub.got()); !slices.Equal(got, ids(events)) {
 		t.Fatalf("subscriber got %v, want %v", got, ids(events))
 	}

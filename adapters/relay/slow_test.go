@@ -35,6 +35,19 @@ func tinyReceiveBuffer() *net.Dialer {
 	}}
 }
 
+// dialSlowWebSocket opens a WebSocket at path for user over a tinyReceiveBuffer
+// connection, so that the server's writes stall as soon as the client stops reading.
+func (e *env) dialSlowWebSocket(user, path string) *websocket.Conn {
+	e.t.Helper()
+	client := &http.Client{Transport: &http.Transport{DialContext: tinyReceiveBuffer().DialContext}}
+	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.url, "http")+path,
+		&websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"bearer", e.token(user)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ws
+}
+
 // bigResults appends n completed scans whose results are size bytes each.
 func (e *env) bigResults(user string, n, size int) {
 	e.t.Helper()
@@ -58,12 +71,7 @@ func TestSlowClient_ThatStopsReadingIsDisconnectedWhileOthersKeepReceiving(t *te
 	}
 	defer stalledSSE.Close()
 	fmt.Fprintf(stalledSSE, "GET /api/v1/events HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n\r\n", e.token(user))
-	stalledWSClient := &http.Client{Transport: &http.Transport{DialContext: tinyReceiveBuffer().DialContext}}
-	stalledWS, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.url, "http")+"/api/v1/ws",
-		&websocket.DialOptions{HTTPClient: stalledWSClient, Subprotocols: []string{"bearer", e.token(user)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalledWS := e.dialSlowWebSocket(user, "/api/v1/ws")
 	defer stalledWS.CloseNow()
 	eventually(t, 10*time.Second, "both stalled clients to subscribe", func() bool { return e.hub.Subscribers() == 2 })
 
@@ -112,12 +120,7 @@ func TestWebSocket_AClientThatFallsBehindIsClosedWithPolicyViolationAndResumes(t
 	// A long write timeout: here the queue, not a stuck write, decides.
 	e := newEnv(t, envConfig{queue: 4, maxLag: 16, sendBuffer: 4096, writeTimeout: time.Minute})
 	user := domain.NewID()
-	slowClient := &http.Client{Transport: &http.Transport{DialContext: tinyReceiveBuffer().DialContext}}
-	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.url, "http")+"/api/v1/ws?after=0",
-		&websocket.DialOptions{HTTPClient: slowClient, Subprotocols: []string{"bearer", e.token(user)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := e.dialSlowWebSocket(user, "/api/v1/ws?after=0")
 	defer ws.CloseNow()
 	ws.SetReadLimit(1 << 20)
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 // These tests drive socket.io-client 4.8.1 (engine.io-client 6.6.3), the PWA's
@@ -102,7 +103,7 @@ func TestBadTokenGetsConnectErrorWithTheMessageAndNoEvents(t *testing.T) {
 		t.Errorf("stats %+v, want no socket", st)
 	}
 	// socket.io-client closes the Engine.IO connection once its only socket is refused.
-	eventually(t, wait, "the refused client's session to close", func() bool { return srv.Stats().Sessions == 0 })
+	await.Until(t, wait, "the refused client's session to close", func() bool { return srv.Stats().Sessions == 0 })
 }
 
 func TestClientRecoversExactlyTheMissedEventsAfterTheRelayDropsIt(t *testing.T) {
@@ -217,8 +218,8 @@ func TestClientThatStopsAnsweringPingsIsClosedByPingTimeout(t *testing.T) {
 			if took, bound := time.Since(stopped), cfg.PingInterval+cfg.PingTimeout+time.Second; took > bound {
 				t.Errorf("closed %v after pongs stopped, want within %v", took, bound)
 			}
-			eventually(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
-			eventually(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
+			await.Until(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+			await.Until(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
 		})
 	}
 }

@@ -206,18 +206,6 @@ func startHandler(t testing.TB, srv *socketio.Server) *socketio.Server {
 	return srv
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // settleGoroutines waits for the goroutine count to come back to baseline.
 func settleGoroutines(t testing.TB, baseline int) {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/adapters/socketio/socketiotest"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 const (
@@ -93,11 +94,11 @@ func loadRound(t *testing.T, srv *socketio.Server, ts *httptest.Server, n, baseG
 	var took time.Duration
 	start := time.Now()
 	socketiotest.LoadRound(t, []string{loadClientEnv + "=" + wsURL(ts, ""), loadCountEnv + "=" + strconv.Itoa(n)}, func() {
-		eventually(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
+		await.Until(t, wait, "all sockets connected", func() bool { return srv.Stats() == socketio.Stats{Sessions: n, Sockets: n} })
 		took = time.Since(start)
 		atPeak()
 	}, func() {
-		eventually(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
+		await.Until(t, wait, "all sessions closed", func() bool { return srv.Stats() == socketio.Stats{} })
 		settleGoroutines(t, baseGoroutines)
 	})
 	return took

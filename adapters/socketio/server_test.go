@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/scanledger/scanledger/adapters/socketio"
 	"github.com/scanledger/scanledger/domain/origin"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 // Raw Engine.IO/Socket.IO exchanges against the server, frame by frame.
@@ -210,15 +211,7 @@ func TestUpgradeProbeReturnsThePendingPollAsNoopAndMovesTheQueueToWebSocket(t *t
 
 	// Events between the probe and the upgrade wait in the queue for the WebSocket.
 	sent := publishAll(rl, "A", scanEvents("s1")[:3])
-	if err := writeText(ctx, conn, "5"); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range sent {
-		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
-		if frame, err := readText(ctx, conn); err != nil || frame != want {
-			t.Fatalf("got %q (%v), want %q", frame, err, want)
-		}
-	}
+	upgradeDelivers(t, ctx, conn, sent, "")
 	if status, body := poll(t, ts, sid); status != http.StatusBadRequest || !strings.Contains(body, `"code":3`) {
 		t.Errorf("poll after upgrade: %d %s, want bad request", status, body)
 	}
@@ -311,14 +304,14 @@ func TestSilentWebSocketClientIsClosedByPingTimeout(t *testing.T) {
 	if took := time.Since(start); took < 80*time.Millisecond {
 		t.Errorf("closed %v after the ping, before the ping timeout", took)
 	}
-	eventually(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
-	eventually(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
+	await.Until(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+	await.Until(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
 }
 
 func TestConnectTimeoutClosesASessionThatNeverConnects(t *testing.T) {
 	srv, ts := startServer(t, newRelay(8), &socketio.Server{ConnectTimeout: 100 * time.Millisecond})
 	sid := handshakePolling(t, ts).SID
-	eventually(t, wait, "the idle session to close", func() bool { return srv.Stats().Sessions == 0 })
+	await.Until(t, wait, "the idle session to close", func() bool { return srv.Stats().Sessions == 0 })
 	if status, _ := poll(t, ts, sid); status != http.StatusBadRequest {
 		t.Errorf("status %d, want 400", status)
 	}
@@ -331,7 +324,7 @@ func TestClientNamespaceDisconnectEndsTheSocketButNotTheSession(t *testing.T) {
 	if err := writeText(context.Background(), conn, "41/scans,"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
+	await.Until(t, wait, "Connect's context to end", func() bool { return rl.subscribers("A") == 0 })
 	if st := srv.Stats(); st != (socketio.Stats{Sessions: 1}) {
 		t.Errorf("stats %+v, want the session without socket", st)
 	}
@@ -340,7 +333,7 @@ func TestClientNamespaceDisconnectEndsTheSocketButNotTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	readUntil(t, conn, "40/scans,")
-	eventually(t, wait, "a socket again", func() bool { return srv.Stats() == socketio.Stats{Sessions: 1, Sockets: 1} })
+	await.Until(t, wait, "a socket again", func() bool { return srv.Stats() == socketio.Stats{Sessions: 1, Sockets: 1} })
 }
 
 func TestRelayDropFlushesQueuedEventsThenClosesTheTransportNotTheNamespace(t *testing.T) {
@@ -367,7 +360,7 @@ func TestRelayDropFlushesQueuedEventsThenClosesTheTransportNotTheNamespace(t *te
 		if len(frames) != len(sent) || slices.ContainsFunc(frames, func(f string) bool { return strings.HasPrefix(f, "41") }) {
 			t.Errorf("frames before close: %q, want the %d events and no DISCONNECT", frames, len(sent))
 		}
-		eventually(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+		await.Until(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
 	})
 	t.Run("polling", func(t *testing.T) {
 		rl := newRelay(8)
@@ -375,12 +368,12 @@ func TestRelayDropFlushesQueuedEventsThenClosesTheTransportNotTheNamespace(t *te
 		sid := connectPolling(t, ts, "good-A")
 		publishAll(rl, "A", scanEvents("s1")[:2])
 		rl.dropAll("A")
-		eventually(t, wait, "the drop to be seen", func() bool { return rl.subscribers("A") == 0 })
+		await.Until(t, wait, "the drop to be seen", func() bool { return rl.subscribers("A") == 0 })
 		got := pollUntil(t, ts, sid, "1")
 		if len(got) != 3 || got[2] != "1" || slices.ContainsFunc(got, func(f string) bool { return strings.HasPrefix(f, "41") }) {
 			t.Errorf("polled %q, want 2 events then the close packet", got)
 		}
-		eventually(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
+		await.Until(t, wait, "the session to close", func() bool { return srv.Stats() == socketio.Stats{} })
 	})
 }
 
@@ -457,7 +450,7 @@ func TestServerCloseEndsEverySessionAndCancelsEverySocket(t *testing.T) {
 		t.Errorf("left open: %+v", st)
 	}
 	// The relay hears of the cancellation through context.AfterFunc, asynchronously.
-	eventually(t, wait, "every Connect context to end", func() bool { return rl.subscribers("A")+rl.subscribers("B") == 0 })
+	await.Until(t, wait, "every Connect context to end", func() bool { return rl.subscribers("A")+rl.subscribers("B") == 0 })
 	if status, _, _ := do(t, http.MethodGet, engineURL(ts, "polling", ""), "", nil); status != http.StatusServiceUnavailable {
 		t.Errorf("handshake after Close: %d, want 503", status)
 	}
@@ -539,7 +532,7 @@ func TestStalledClientFillsOnlyItsOwnMessagesChannelAndIsClosed(t *testing.T) {
 	}
 	t.Logf("stalled socket dropped by its relay after %d messages, %v", len(sentH), time.Since(start))
 
-	eventually(t, wait, "the healthy socket to get every message", func() bool {
+	await.Until(t, wait, "the healthy socket to get every message", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(received) == len(sentH)
@@ -552,7 +545,7 @@ func TestStalledClientFillsOnlyItsOwnMessagesChannelAndIsClosed(t *testing.T) {
 	if rl.subscribers("H") != 1 {
 		t.Error("the healthy socket was dropped")
 	}
-	eventually(t, wait, "the stalled session to be closed", func() bool { return srv.Stats() == socketio.Stats{Sessions: 1, Sockets: 1} })
+	await.Until(t, wait, "the stalled session to be closed", func() bool { return srv.Stats() == socketio.Stats{Sessions: 1, Sockets: 1} })
 }
 
 func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
@@ -590,7 +583,7 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 		writeText(ctx, up, "2probe")
 		readText(ctx, up)
 		writeText(ctx, up, "5")
-		eventually(t, wait, "the upgrade", func() bool { return rl.subscribers("drop"+user) == 1 })
+		await.Until(t, wait, "the upgrade", func() bool { return rl.subscribers("drop"+user) == 1 })
 		rl.publish("drop"+user, "scan:processing", `{"scanId":"s"}`)
 		rl.dropAll("drop" + user)
 		for {
@@ -610,10 +603,10 @@ func TestSessionChurnOnEveryTransportReturnsGoroutinesToBaseline(t *testing.T) {
 		post(t, ts, sid, "1")
 	}
 
-	eventually(t, wait, "every session to close", func() bool {
+	await.Until(t, wait, "every session to close", func() bool {
 		return srv.Stats() == socketio.Stats{} && beating.Stats() == socketio.Stats{}
 	})
-	eventually(t, wait, "every Connect context to end", func() bool {
+	await.Until(t, wait, "every Connect context to end", func() bool {
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
 		for _, subs := range rl.subs {
@@ -635,4 +628,20 @@ func TestAServerWithoutConnectRefusesToServe(t *testing.T) {
 	}()
 	srv := &socketio.Server{Namespace: "/scans"}
 	srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil))
+}
+
+// upgradeDelivers completes a probed upgrade (the packet "5") and reads sent from the
+// WebSocket, in order, as event frames of the /scans namespace; lost explains a
+// missing frame.
+func upgradeDelivers(t testing.TB, ctx context.Context, conn *websocket.Conn, sent []socketio.Message, lost string) {
+	t.Helper()
+	if err := writeText(ctx, conn, "5"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range sent {
+		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
+		if frame, err := readText(ctx, conn); err != nil || frame != want {
+			t.Fatalf("got %q (%v), want %q%s", frame, err, want, lost)
+		}
+	}
 }

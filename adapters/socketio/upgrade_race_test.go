@@ -2,13 +2,13 @@ package socketio_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/scanledger/scanledger/adapters/socketio"
+	"github.com/scanledger/scanledger/internal/await"
 )
 
 // The relay drops the socket after the client probed the WebSocket but before its
@@ -27,19 +27,11 @@ func TestARelayDropDuringTheUpgradeIsDeliveredOnTheWebSocketAndClosedCleanly(t *
 	sent := publishAll(rl, "A", scanEvents("s1")[:3])
 	rl.dropAll("A")
 	// The socket ends once its pump has queued the events and seen the drop.
-	eventually(t, 5*time.Second, "the socket to end after the drop", func() bool { return srv.Stats().Sockets == 0 })
+	await.Until(t, 5*time.Second, "the socket to end after the drop", func() bool { return srv.Stats().Sockets == 0 })
 
-	if err := writeText(ctx, conn, "5"); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range sent {
-		want := fmt.Sprintf(`42/scans,[%q,%s,%q]`, m.Event, m.Data, m.ID)
-		if frame, err := readText(ctx, conn); err != nil || frame != want {
-			t.Fatalf("got %q (%v), want %q: the events queued before the drop are lost", frame, err, want)
-		}
-	}
+	upgradeDelivers(t, ctx, conn, sent, ": the events queued before the drop are lost")
 	if _, err := readText(ctx, conn); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("after the events: %v, want a normal close frame", err)
 	}
-	eventually(t, 5*time.Second, "the session to end (PingTimeout is a minute)", func() bool { return srv.Stats().Sessions == 0 })
+	await.Until(t, 5*time.Second, "the session to end (PingTimeout is a minute)", func() bool { return srv.Stats().Sessions == 0 })
 }

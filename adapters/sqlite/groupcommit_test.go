@@ -1,10 +1,12 @@
 package sqlite_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scanledger/scanledger/adapters/sqlite"
 	"github.com/scanledger/scanledger/domain"
@@ -122,11 +124,7 @@ func TestADuplicateIDFailsOnlyItsOwnAppendInAGroup(t *testing.T) {
 // tenth of the live pipeline's CPU.
 func TestReadPoolKeepsItsConnectionsBetweenBursts(t *testing.T) {
 	ctx := t.Context()
-	db := openDB(t)
-	s := sqlite.NewStore(db)
-	if _, err := s.Append(ctx, "r", event.NoStream, newEvents(1)); err != nil {
-		t.Fatal(err)
-	}
+	db, s := storeWithOneEvent(t, "r")
 	for range 3 {
 		var wg sync.WaitGroup
 		var held sync.WaitGroup
@@ -154,5 +152,70 @@ func TestReadPoolKeepsItsConnectionsBetweenBursts(t *testing.T) {
 	}
 	if st := db.Read.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections != 8 {
 		t.Fatalf("read pool: %d open, %d closed as surplus idle; want 8 kept open", st.OpenConnections, st.MaxIdleClosed)
+	}
+}
+
+// An append queued behind a commit that waits for the write connection gives up when
+// its caller does: it returns the context's error at once and writes nothing, while
+// an append without a deadline still commits once the connection is free.
+func TestQueuedAppendsLeaveWhenTheirContextEnds(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	s := sqlite.NewStore(db)
+	hold, err := db.Write.BeginTx(ctx, nil) // the single write connection, held
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			_ = hold.Rollback()
+		}
+	}()
+
+	patient := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "patient", event.NoStream, newEvents(1))
+		patient <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // lets the patient append lead; not needed for correctness
+
+	const hasty = 8
+	errs := make(chan error, hasty)
+	for i := range hasty {
+		go func() {
+			dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			_, err := s.Append(dctx, fmt.Sprintf("hasty-%d", i), event.NoStream, newEvents(1))
+			errs <- err
+		}()
+	}
+	guard := time.After(30 * time.Second)
+	for range hasty {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("append with an expired deadline = %v, want context.DeadlineExceeded", err)
+			}
+		case <-guard:
+			t.Fatal("appends whose deadline passed are still waiting for the held connection")
+		}
+	}
+
+	released = true
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-patient; err != nil {
+		t.Fatalf("append without deadline: %v", err)
+	}
+	for i := range hasty {
+		recs, err := s.ReadStream(ctx, fmt.Sprintf("hasty-%d", i), 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 0 {
+			t.Errorf("stream hasty-%d holds %d events of an append that gave up", i, len(recs))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,7 +185,8 @@ type committer struct {
 }
 
 // enqueue queues a and returns once a is answered; on the way the caller may have to
-// commit a group, its own or one queued behind it.
+// commit a group, its own or one queued behind it. An append still queued when its
+// context ends leaves the queue and is answered with the context's error.
 func (c *committer) enqueue(a *pendingAppend, commit func([]*pendingAppend)) {
 	c.mu.Lock()
 	c.pending = append(c.pending, a)
@@ -194,6 +196,17 @@ func (c *committer) enqueue(a *pendingAppend, commit func([]*pendingAppend)) {
 		case <-a.done:
 			return
 		case <-a.lead:
+		case <-a.ctx.Done():
+			if c.leave(a) {
+				a.err = a.ctx.Err()
+				return
+			}
+			// Taken into a group already: its answer is the group's, or the lead.
+			select {
+			case <-a.done:
+				return
+			case <-a.lead:
+			}
 		}
 		c.mu.Lock()
 	}
@@ -202,20 +215,60 @@ func (c *committer) enqueue(a *pendingAppend, commit func([]*pendingAppend)) {
 	c.pending = nil
 	c.mu.Unlock()
 
+	// Whatever happens in commit, the group is answered and the lead handed on:
+	// otherwise every later append would wait forever.
+	defer c.handOn()
+	answered := false
+	defer func() {
+		if answered {
+			return
+		}
+		r := recover()
+		for _, g := range group {
+			g.err = fmt.Errorf("commit failed: %v", r)
+			close(g.done)
+		}
+		panic(r)
+	}()
 	commit(group)
+	answered = true
 	for _, g := range group {
 		close(g.done)
 	}
+}
 
-	// Hand the next group to the first append queued behind this one rather than
-	// committing it here: this caller has its answer and should not wait for others.
+// leave removes a from the queue if no group has taken it yet, handing the lead on if
+// it had been given to a, and reports whether it did.
+func (c *committer) leave(a *pendingAppend) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.Index(c.pending, a)
+	if i < 0 {
+		return false
+	}
+	c.pending = slices.Delete(c.pending, i, i+1)
+	select {
+	case <-a.lead: // a was to lead the next group: the next in line does
+		if len(c.pending) > 0 {
+			close(c.pending[0].lead)
+		} else {
+			c.busy = false
+		}
+	default:
+	}
+	return true
+}
+
+// handOn gives the next group to the first append queued, rather than committing it
+// on the caller's goroutine: the caller has its answer and should not wait for others.
+func (c *committer) handOn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.pending) > 0 {
 		close(c.pending[0].lead)
 	} else {
 		c.busy = false
 	}
-	c.mu.Unlock()
 }
 
 // commitGroup commits group's appends in one transaction and answers each. An
@@ -229,8 +282,11 @@ func (s *Store) commitGroup(group []*pendingAppend) {
 		s.commitAlone(group[0])
 		return
 	}
-	// The group runs on the connection of whoever leads it: it must not fail the
-	// others because that caller gave up. A caller who gave up before is left out.
+	// The group runs on the goroutine of whoever leads it: it must not fail the others
+	// because that caller gave up. A caller who gave up before is left out; the wait for
+	// the write connection ends when every member has given up, and a member that gave
+	// up before the transaction began is left out too. Once it began, a member's answer
+	// is the transaction's.
 	var live []*pendingAppend
 	for _, a := range group {
 		if err := a.ctx.Err(); err != nil {
@@ -242,9 +298,20 @@ func (s *Store) commitGroup(group []*pendingAppend) {
 	if len(live) == 0 {
 		return
 	}
+	take, stop := untilAllDone(live)
+	defer stop()
 	ctx := context.WithoutCancel(live[0].ctx)
-	ok, err := s.inTx(ctx, func(tx *sql.Tx, st *statements) bool {
+	began := live
+	ok, err := s.inTx(take, ctx, func(tx *sql.Tx, st *statements) bool {
+		began = nil
 		for _, a := range live {
+			if err := a.ctx.Err(); err != nil {
+				a.err = err
+				continue
+			}
+			began = append(began, a)
+		}
+		for _, a := range began {
 			var clean bool
 			a.res, a.written, a.err, clean = s.appendIn(ctx, tx, st, a.stream, a.expected, a.events)
 			if !clean {
@@ -253,6 +320,7 @@ func (s *Store) commitGroup(group []*pendingAppend) {
 		}
 		return true
 	})
+	live = began
 	if err != nil || !ok {
 		for _, a := range live {
 			a.res, a.written, a.err = event.AppendResult{}, false, nil
@@ -266,7 +334,7 @@ func (s *Store) commitGroup(group []*pendingAppend) {
 // commitAlone commits a in a transaction of its own.
 func (s *Store) commitAlone(a *pendingAppend) {
 	var failed error
-	_, err := s.inTx(a.ctx, func(tx *sql.Tx, st *statements) bool {
+	_, err := s.inTx(a.ctx, a.ctx, func(tx *sql.Tx, st *statements) bool {
 		var clean bool
 		a.res, a.written, failed, clean = s.appendIn(a.ctx, tx, st, a.stream, a.expected, a.events)
 		return clean && failed == nil
@@ -293,13 +361,19 @@ func (s *Store) wrote(group []*pendingAppend) {
 }
 
 // inTx runs fill in a write transaction and commits it if fill returns true; false
-// rolls it back and is returned as ok.
-func (s *Store) inTx(ctx context.Context, fill func(*sql.Tx, *statements) bool) (ok bool, err error) {
-	st, err := s.statements(ctx)
+// rolls it back and is returned as ok. take bounds the wait for the write connection;
+// ctx bounds the transaction.
+func (s *Store) inTx(take, ctx context.Context, fill func(*sql.Tx, *statements) bool) (ok bool, err error) {
+	st, err := s.statements(take)
 	if err != nil {
 		return false, err
 	}
-	tx, err := s.db.Write.BeginTx(ctx, nil)
+	conn, err := s.db.Write.Conn(take)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
 	}
@@ -312,6 +386,27 @@ func (s *Store) inTx(ctx context.Context, fill func(*sql.Tx, *statements) bool) 
 	}
 	s.commits.Add(1)
 	return true, nil
+}
+
+// untilAllDone returns a context that ends once the context of every one of group
+// has ended, and a function that releases it.
+func untilAllDone(group []*pendingAppend) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(group[0].ctx))
+	left := int64(len(group))
+	stops := make([]func() bool, len(group))
+	for i, a := range group {
+		stops[i] = context.AfterFunc(a.ctx, func() {
+			if atomic.AddInt64(&left, -1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
 
 // appendIn makes one append in tx. clean reports whether tx can still be committed:

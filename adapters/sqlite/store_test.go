@@ -28,6 +28,18 @@ func openDB(t testing.TB) *sqlite.DB {
 	return db
 }
 
+// storeWithOneEvent opens a fresh database and a Store on it, and appends one event
+// to stream.
+func storeWithOneEvent(t testing.TB, stream string) (*sqlite.DB, *sqlite.Store) {
+	t.Helper()
+	db := openDB(t)
+	s := sqlite.NewStore(db)
+	if _, err := s.Append(t.Context(), stream, event.NoStream, newEvents(1)); err != nil {
+		t.Fatal(err)
+	}
+	return db, s
+}
+
 // The poll interval is an hour so that every live delivery in the suite must come
 // from the in-process wake-up after a commit, and every cancellation must interrupt
 // the wait itself: with the default poll, a missing wake-up would pass unseen, only
@@ -81,11 +93,7 @@ func TestMalformedCursorsAreInvalid(t *testing.T) {
 
 func TestStoredEventsCannotBeUpdatedOrDeleted(t *testing.T) {
 	ctx := t.Context()
-	db := openDB(t)
-	s := sqlite.NewStore(db)
-	if _, err := s.Append(ctx, "a", event.NoStream, newEvents(1)); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := storeWithOneEvent(t, "a")
 	if _, err := db.Write.ExecContext(ctx, `UPDATE events SET data = '{"forged":true}'`); err == nil {
 		t.Error("UPDATE of an event succeeded")
 	}

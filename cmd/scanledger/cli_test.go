@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scanledger/scanledger/adapters/agents/agentstest"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // cli runs a client command of the binary in dir with a bounded time.
@@ -125,7 +126,7 @@ func TestScanFinishesAcrossAServerRestart(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "scan", "--server", srv.base, "--data-dir", srv.dataDir, "--timeout", "150s", "photo.jpg")
 	cmd.Dir = work
-	var out, errOut syncBuffer
+	var out, errOut logtest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"github.com/scanledger/scanledger/adapters/agents/agentstest"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // binary is the scanledger binary built once for the end-to-end tests.
@@ -54,28 +55,11 @@ type server struct {
 	base    string
 	dataDir string
 	env     []string
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	done    chan struct{}
 	// client sends do's requests; nil: http.DefaultClient (checkOpenAPI sets one that
 	// validates them).
 	client *http.Client
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var listening = regexp.MustCompile(`listening on (http://[^\s]+)`)
@@ -96,7 +80,7 @@ func startServerAt(t *testing.T, addr, dataDir string, env ...string) *server {
 // startBinary is startServerAt with another build of the binary.
 func startBinary(t *testing.T, bin, addr, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: dataDir, env: env, logs: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{t: t, dataDir: dataDir, env: env, logs: &logtest.Buffer{}, done: make(chan struct{})}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()

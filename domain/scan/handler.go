@@ -128,8 +128,9 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 		return Result{}, err
 	}
 	var lastErr error
+	reread := false // base was just read from the stream after a refused append
 	for try := 0; try < attempts; try++ {
-		if try > 0 {
+		if try > 0 && !reread {
 			// The last append failed: another writer got in first, or ours committed
 			// and only its answer was lost. Either way the events that matter follow
 			// the version it expected, so read from there, not from the shared cache (a
@@ -156,6 +157,7 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 				return Result{Scan: base.scan, Position: pos}, nil
 			}
 		}
+		reread = false
 		s := base.scan.clone()
 		if err := decide(s); err != nil {
 			if confirmed {
@@ -204,7 +206,17 @@ func (h *Handler) execute(ctx context.Context, id string, meta Meta, decide func
 		// again.
 		var de *domain.Error
 		if errors.As(err, &de) && !errors.Is(err, event.ErrWrongExpectedVersion) {
-			return Result{}, fmt.Errorf("append to %s: %w", stream, err)
+			if confirmed {
+				return Result{}, fmt.Errorf("append to %s: %w", stream, err)
+			}
+			// Refused after deciding on state taken from the cache unread: the refusal
+			// stands only if the decision on the stream's current state is refused too.
+			lastErr = err
+			if base, err = h.current(ctx, id); err != nil {
+				return Result{}, err
+			}
+			confirmed, reread = true, true
+			continue
 		}
 		lastErr = err
 		if err := ctx.Err(); err != nil {

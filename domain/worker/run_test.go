@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"github.com/scanledger/scanledger/domain/event"
 	"github.com/scanledger/scanledger/domain/scan"
 	"github.com/scanledger/scanledger/domain/worker"
+	"github.com/scanledger/scanledger/internal/await"
+	"github.com/scanledger/scanledger/internal/logtest"
 )
 
 // guard bounds every wait below; it only fires when something hangs.
@@ -181,39 +182,10 @@ func (f *runFixture) status(t *testing.T, id string) scan.Status {
 	return s.Status
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", guard, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func job(id string) worker.Job { return worker.Job{ScanID: id, Attempt: 1, Claims: 1} }
 
-// logs is a Logger's output, safe to read while the worker writes.
-type logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (f *runFixture) captureLogs() *logs {
-	l := &logs{}
+func (f *runFixture) captureLogs() *logtest.Buffer {
+	l := &logtest.Buffer{}
 	f.w.Logger = slog.New(slog.NewTextHandler(l, nil))
 	return l
 }
@@ -226,7 +198,7 @@ func TestRun_FirstTakesBackTheLeasesOfItsOwnersPreviousLifeRetryingWhileTheQueue
 	f.jobs.expired = 2
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
-	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled once its context ended", err)
 	}
@@ -258,7 +230,7 @@ func TestRun_ARestartWithNoLeasesLeftSaysNothingAboutThem(t *testing.T) {
 	log := f.captureLogs()
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
-	waitUntil(t, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job to be done", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
 	stop()
 	if strings.Contains(log.String(), "took back") {
 		t.Errorf("logs %q: no job was taken back", log)
@@ -277,7 +249,7 @@ func TestRun_AnIdleWorkerClaimsOnlyAtThePollOrOnAWakeUp(t *testing.T) {
 		f.jobs.get(func() { n = f.jobs.claims })
 		return n
 	}
-	waitUntil(t, "the first look at the queue", func() bool { return claims() >= 1 })
+	await.Until(t, guard, "the first look at the queue", func() bool { return claims() >= 1 })
 	time.Sleep(300 * time.Millisecond) // only to show that nothing more comes
 	if n := claims(); n != 1 {
 		t.Errorf("%d claims in 300ms of an hour's poll without a wake-up, want 1", n)
@@ -302,7 +274,7 @@ func TestRun_OneJobAtATimeByDefault(t *testing.T) {
 	f.jobs.add(job("s1"), job("s2"))
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "both jobs to be done", func() bool {
+	await.Until(t, guard, "both jobs to be done", func() bool {
 		return f.status(t, "s1") == scan.StatusSucceeded && f.status(t, "s2") == scan.StatusSucceeded
 	})
 	if most != 1 {
@@ -356,18 +328,18 @@ func TestRun_ClaimsTheNextJobAtOnceAfterOneAndOnWakeUpsWithoutWaitingForThePoll(
 	f.jobs.add(job("s1"), job("s2"))
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "both queued jobs to be done, one after the other", func() bool {
+	await.Until(t, guard, "both queued jobs to be done, one after the other", func() bool {
 		return f.status(t, "s1") == scan.StatusSucceeded && f.status(t, "s2") == scan.StatusSucceeded
 	})
 	// Idle now, with an hour to the next poll: a wake-up makes it look again.
-	waitUntil(t, "the worker to find the queue empty", func() bool {
+	await.Until(t, guard, "the worker to find the queue empty", func() bool {
 		var claims int
 		f.jobs.get(func() { claims = f.jobs.claims })
 		return claims >= 3
 	})
 	f.jobs.add(job("s3"))
 	wake <- struct{}{}
-	waitUntil(t, "the job queued with a wake-up to be done", func() bool { return f.status(t, "s3") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job queued with a wake-up to be done", func() bool { return f.status(t, "s3") == scan.StatusSucceeded })
 }
 
 func TestRun_PollsForJobsThatCameWithoutAWakeUp(t *testing.T) {
@@ -375,13 +347,13 @@ func TestRun_PollsForJobsThatCameWithoutAWakeUp(t *testing.T) {
 	f.w.Poll = 20 * time.Millisecond
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "the worker to find the queue empty", func() bool {
+	await.Until(t, guard, "the worker to find the queue empty", func() bool {
 		var claims int
 		f.jobs.get(func() { claims = f.jobs.claims })
 		return claims >= 1
 	})
 	f.jobs.add(job("s1"))
-	waitUntil(t, "the job queued without a wake-up to be found by polling", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job queued without a wake-up to be found by polling", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
 }
 
 func TestRun_AFailedClaimIsRetriedAfterAPauseNotGivenUp(t *testing.T) {
@@ -392,7 +364,7 @@ func TestRun_AFailedClaimIsRetriedAfterAPauseNotGivenUp(t *testing.T) {
 	f.jobs.add(job("s1"))
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "the job to be claimed after two failed claims", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job to be claimed after two failed claims", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
 	if !strings.Contains(log.String(), "connection refused") {
 		t.Errorf("logs %q, want the failed claims", log)
 	}
@@ -424,7 +396,7 @@ func TestRun_RunsConcurrencyJobsAtOnce(t *testing.T) {
 	f.jobs.add(job("s1"), job("s2"))
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "both jobs to be done", func() bool {
+	await.Until(t, guard, "both jobs to be done", func() bool {
 		return f.status(t, "s1") != scan.StatusRunning && f.status(t, "s2") != scan.StatusRunning
 	})
 	if f.status(t, "s1") != scan.StatusSucceeded || f.status(t, "s2") != scan.StatusSucceeded || most != 2 {
@@ -447,7 +419,7 @@ func TestRun_WithoutSettingsUsesTheDocumentedDefaults(t *testing.T) {
 	start := time.Now()
 	stop := f.run(t)
 	defer stop()
-	waitUntil(t, "the job to be done with one worker", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
+	await.Until(t, guard, "the job to be done with one worker", func() bool { return f.status(t, "s1") == scan.StatusSucceeded })
 	f.jobs.get(func() {
 		if f.jobs.claimLease != 30*time.Second {
 			t.Errorf("lease %v, want 30s", f.jobs.claimLease)
@@ -470,7 +442,7 @@ func TestRun_WithoutSettingsUsesTheDocumentedDefaults(t *testing.T) {
 		return nil, &analysis.Error{Code: "upstream", Detail: "503", Retryable: true}
 	})
 	f.jobs.add(job("s2"))
-	waitUntil(t, "the second job to be done by polling every second", func() bool { return f.status(t, "s2") != scan.StatusRunning })
+	await.Until(t, guard, "the second job to be done by polling every second", func() bool { return f.status(t, "s2") != scan.StatusRunning })
 	if got := f.status(t, "s2"); got != scan.StatusFailed {
 		t.Errorf("status %s, want failed without a retry", got)
 	}
