@@ -44,7 +44,9 @@ func newHardenedAPI(t testing.TB, blobDir string, tune func(*httpapi.Config), tu
 		defer close(hubDone)
 		_ = hub.Run(ctx)
 	}()
-	t.Cleanup(func() { <-hubDone }) // after serve's cleanup has cancelled ctx
+	// Cancelling here too, not only in serve's cleanup, so that a failure before serve
+	// registers it still ends the hub instead of hanging the test.
+	t.Cleanup(func() { cancel(); <-hubDone })
 	logs := &logtest.Buffer{}
 	cfg := apiConfig(handler, e.read, blobs, issuer, acc)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -189,7 +189,6 @@ type wsDial struct {
 	origin  string
 }
 
-// dialWS opens GET /api/v1/ws with coder/websocket's client.
 // openSSE is dialSSE for a connection that must open.
 func openSSE(t *testing.T, e *env, d sseDial) *conn {
 	t.Helper()
@@ -210,6 +209,7 @@ func openWS(t *testing.T, e *env, d wsDial) *conn {
 	return c
 }
 
+// dialWS opens GET /api/v1/ws with coder/websocket's client.
 func dialWS(e *env, d wsDial) (*conn, *websocket.Conn, error) {
 	q := url.Values{}
 	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}

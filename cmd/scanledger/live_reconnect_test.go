@@ -112,12 +112,12 @@ func TestSocketIOKeepsLiveUpdatesAcrossAnExpiredTokenAndARestart(t *testing.T) {
 	}
 }
 
-// connectOrRefusal matches the server's answer to a CONNECT: a connect, or a
-// connect_error the server sent (not the client's own "xhr poll error" while the
-// server is down, after which it keeps retrying).
 // sioWait bounds each wait for the socket.io client, restarts included.
 const sioWait = 90 * time.Second
 
+// connectOrRefusal matches the server's answer to a CONNECT: a connect, or a
+// connect_error the server sent (not the client's own "xhr poll error" while the
+// server is down, after which it keeps retrying).
 func connectOrRefusal(o socketiotest.Observation) bool {
 	switch {
 	case o.Ev == "connect":

@@ -286,6 +286,34 @@ func TestServer_SuccessHasEverySection54Key(t *testing.T) {
 			}
 		}
 	}
+	// The objects inside with fixed keys, written out from the contract (§5.4) rather
+	// than from the Go types the fake encodes with, so that a tag changed in those
+	// shared types cannot change the fake's answer unnoticed.
+	nested := map[string][]string{
+		"result.house_checklist":            {"booleans", "categoricals", "conditionals"},
+		"result.summary":                    {"house", "rooms", "products", "custom"},
+		"result.pros_cons":                  {"pros", "cons"},
+		"client_summary.house":              {"booleans_true", "categoricals"},
+		"client_summary.pros_cons":          {"pros", "cons"},
+		"client_summary.checklist_metadata": {"house", "rooms", "products"},
+		"cost_info.tokens":                  {"prompt_tokens", "completion_tokens", "total_tokens"},
+		"cost_info.requests":                {"total_requests", "avg_tokens_per_request"},
+		"cost_info.costs":                   {"total_estimated_usd", "by_model", "pricing_note"},
+		"cost_info.session":                 {"duration_seconds", "start_time", "tokens_per_second"},
+	}
+	for path, keys := range nested {
+		top, inner, _ := strings.Cut(path, ".")
+		obj, ok := objects[top][inner].(map[string]any)
+		if !ok {
+			t.Errorf("%s = %v, want an object", path, objects[top][inner])
+			continue
+		}
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%s.%s missing", path, k)
+			}
+		}
+	}
 	if string(got.AgentExecutions) != "[]" {
 		t.Errorf("agent_executions = %s, want []", got.AgentExecutions)
 	}
