@@ -42,11 +42,50 @@ func TestAPutToAStoreThatNeverAnswersIsUnavailableAfterPutTimeout(t *testing.T) 
 	}
 }
 
+// A store that works but takes a photo's bytes slowly (a slow or shared link) is not
+// taken for one that is gone: a put may take PutTimeout plus its size at a minimum rate.
+func TestASlowButWorkingStoreIsNotTakenForAGoneOne(t *testing.T) {
+	cfg := newBucket(t)
+	proxy := newBlackholeProxy(t, cfg.Endpoint)
+	proxy.bytesPerSecond.Store(1 << 20)
+	cfg.Endpoint = proxy.addr
+	cfg.PutTimeout = 200 * time.Millisecond
+	s := newStore(t, cfg)
+	photo := blobtest.Photo(t, "room1-1.jpeg") // 1.1 MB: about a second through the proxy
+	if _, err := s.Put(t.Context(), "scans/a/slow.jpg", bytes.NewReader(photo), 1<<30); err != nil {
+		t.Fatalf("Put through a slow link: %v (code %q), want it stored", err, domain.ErrorCode(err))
+	}
+}
+
 // blackholeProxy forwards TCP to an S3 server until blackhole is set; from then on it
-// accepts connections and swallows what they send without ever answering.
+// accepts connections and swallows what they send without ever answering. With
+// bytesPerSecond set, it forwards what clients send at that rate.
 type blackholeProxy struct {
-	addr      string
-	blackhole atomic.Bool
+	addr           string
+	blackhole      atomic.Bool
+	bytesPerSecond atomic.Int64
+}
+
+// throttled copies src to dst at p's rate, in chunks of 64 KiB.
+func (p *blackholeProxy) throttled(dst io.Writer, src io.Reader) {
+	rate := p.bytesPerSecond.Load()
+	if rate <= 0 {
+		_, _ = io.Copy(dst, src)
+		return
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			time.Sleep(time.Duration(n) * time.Second / time.Duration(rate))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
@@ -92,7 +131,7 @@ func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
 				continue
 			}
 			track(up)
-			wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			wg.Go(func() { p.throttled(up, c); up.Close() })
 			wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
 		}
 	})

@@ -97,6 +97,11 @@ const (
 	// before its client gives up on an answer. Without it, minio-go retries a refused
 	// connection ten times with up to a second of backoff each.
 	defaultPutTimeout = 5 * time.Second
+
+	// putMinRate is the slowest a store that works is assumed to take a put's bytes, in
+	// bytes per second: a put may take PutTimeout plus its size at this rate, so that a
+	// large photo over a slow or shared link is not taken for a store that is gone.
+	putMinRate = 512 << 10
 )
 
 // Store is a blob.Store on an S3 bucket. Set the exported fields that say where the
@@ -124,10 +129,11 @@ type Store struct {
 	// CreateBucket makes Connect create the bucket when it is missing (development, tests).
 	// Otherwise a missing bucket fails Connect, at startup rather than at the first upload.
 	CreateBucket bool
-	// PutTimeout bounds a Put of a blob that fits in one request (every photo), from
-	// the moment its bytes are read, retries included. Past it the store counts as
-	// unavailable, so an upload is refused while its client still waits for an answer,
-	// rather than held for a server that is gone or hung. 0 means defaultPutTimeout.
+	// PutTimeout bounds a Put of a blob that fits in one request (up to 5 MiB), from
+	// the moment its bytes are read, retries included, plus the time its size takes at
+	// putMinRate. Past it the store counts as unavailable, so an upload is refused while
+	// its client still waits for an answer, rather than held for a server that is gone
+	// or hung. 0 means defaultPutTimeout.
 	PutTimeout time.Duration
 	// Logger receives failures that cannot be returned, such as a temporary object that
 	// could not be removed after a successful Put. nil means slog.Default().
@@ -316,6 +322,7 @@ func (s *Store) putWhole(ctx context.Context, key string, data []byte, contentTy
 	if timeout <= 0 {
 		timeout = defaultPutTimeout
 	}
+	timeout += time.Duration(len(data)) * time.Second / putMinRate
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, err := s.client.PutObject(pctx, s.Bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
