@@ -190,6 +190,8 @@ func TestSmallCommandsSayWhatIsWrong(t *testing.T) {
 	}{
 		{[]string{"role"}, "usage: scanledger role --email"},
 		{[]string{"config", "--bogus"}, "config takes no arguments"},
+		{[]string{"revoke", "stray", "--email", email}, "revoke takes no arguments"},
+		{[]string{"verify", "some-scan-id"}, "verify takes no arguments"},
 		{[]string{"token", "--jwt-secret", "short", "--user", user}, "--jwt-secret"},
 	} {
 		_, stderr, err := cli(t, work, nil, tc.args...)

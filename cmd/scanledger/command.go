@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 )
 
@@ -13,6 +14,10 @@ type command interface {
 	setFlags(fs *flag.FlagSet)
 	execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error
 }
+
+// withArgs is a command that takes arguments besides its flags (query's statement).
+// oneShot refuses arguments to every other command.
+type withArgs interface{ takesArgs() }
 
 // runner is how main runs a command: its arguments after the command's name.
 type runner func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -58,6 +63,10 @@ func oneShot(name string, c command) runner {
 		}
 		if err := fs.Parse(append([]string{"--"}, rest...)); err != nil {
 			return err
+		}
+		if _, ok := c.(withArgs); !ok && fs.NArg() > 0 {
+			// Refused rather than ignored: `revoke stray --email x` must not revoke x.
+			return fmt.Errorf("%s takes no arguments, only flags (got %q); see scanledger %s -h", name, fs.Arg(0), name)
 		}
 		return c.execute(ctx, cfg, fs, stdout, stderr)
 	}

@@ -31,7 +31,7 @@ func (c *forgetCmd) setFlags(fs *flag.FlagSet) {
 }
 
 func (c *forgetCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
-	if c.email == "" || fs.NArg() > 0 {
+	if c.email == "" {
 		return errors.New("usage: scanledger forget --email EMAIL")
 	}
 	a, err := Open(ctx, withoutListening(cfg), io.Discard, stderr)

@@ -21,6 +21,8 @@ import (
 // read-only role for this (docs/analytics.md).
 type queryCmd struct{ format string }
 
+func (*queryCmd) takesArgs() {}
+
 func (c *queryCmd) setFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.format, "format", "table", "output: table or csv")
 	fs.Usage = func() {

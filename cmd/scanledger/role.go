@@ -22,7 +22,7 @@ func (c *roleCmd) setFlags(fs *flag.FlagSet) {
 }
 
 func (c *roleCmd) execute(ctx context.Context, cfg Config, fs *flag.FlagSet, stdout, stderr io.Writer) error {
-	if c.email == "" || c.role == "" || fs.NArg() > 0 {
+	if c.email == "" || c.role == "" {
 		return errors.New("usage: scanledger role --email EMAIL --role user|admin|auditor|analyst")
 	}
 	acc, err := openAccounts(ctx, cfg, stderr)
