@@ -15,8 +15,10 @@ import (
 )
 
 // keyFile returns the trimmed contents of the key file at path. When there is none and
-// generate is given, it writes generate's value there first: exclusively, so that of
-// two processes starting at once the loser uses the winner's key and both sign alike.
+// generate is given, it writes generate's value there first: whole into a temporary
+// file, then linked to path, which fails if path exists. So of two processes starting
+// at once the loser uses the winner's key, and nobody ever reads a key file that is
+// created but not written yet (or left empty by a crash).
 func keyFile(path string, generate func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -25,22 +27,33 @@ func keyFile(path string, generate func() string) (string, error) {
 	if !errors.Is(err, fs.ErrNotExist) || generate == nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	s := generate()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
 	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(s + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) { // another process won the race: use its key
 			return keyFile(path, nil)
 		}
 		return "", err
 	}
-	defer f.Close()
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		return "", err
-	}
-	return s, f.Sync()
+	return s, nil
 }
 
 // randomHex generates n random bytes in hex.
