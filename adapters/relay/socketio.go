@@ -73,12 +73,13 @@ type SocketIO struct {
 }
 
 // server builds the Engine.IO server on first use. It panics when PIDKey is shorter
-// than 16 bytes, a programming error.
+// than 16 bytes, a programming error: on every call, not only the first, so that a
+// recovered panic does not leave later requests on a server that was never built.
 func (c *SocketIO) server() *socketio.Server {
+	if len(c.PIDKey) < 16 {
+		panic("relay: socket.io pid key shorter than 16 bytes")
+	}
 	c.once.Do(func() {
-		if len(c.PIDKey) < 16 {
-			panic("relay: socket.io pid key shorter than 16 bytes")
-		}
 		log := orDiscard(c.Logger)
 		g := &sioGlue{hub: c.Hub, tokens: c.Tokens, pids: pidSigner{key: c.PIDKey}, sessions: c.Sessions, admit: c.Admit, log: log}
 		c.srv = &socketio.Server{

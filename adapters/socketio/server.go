@@ -122,17 +122,18 @@ type Server struct {
 }
 
 // start applies the defaults on first use. It panics when Connect is nil or Namespace
-// does not start with "/", both programming errors.
+// does not start with "/", both programming errors: on every call, not only the first,
+// so that a recovered panic does not leave later requests on a half-started server.
 func (s *Server) start() {
+	if s.Connect == nil {
+		panic("socketio: Server.Connect is required")
+	}
+	if s.Namespace != "" && !strings.HasPrefix(s.Namespace, "/") {
+		panic("socketio: Server.Namespace must start with /")
+	}
 	s.once.Do(func() {
-		if s.Connect == nil {
-			panic("socketio: Server.Connect is required")
-		}
 		if s.Namespace == "" {
 			s.Namespace = "/"
-		}
-		if !strings.HasPrefix(s.Namespace, "/") {
-			panic("socketio: Server.Namespace must start with /")
 		}
 		if s.PingInterval <= 0 {
 			s.PingInterval = 25 * time.Second
