@@ -234,24 +234,7 @@ func ceiling(b *testing.B, from, to *testDB) time.Duration {
 			tables = append(tables, table{t, `INSERT INTO "` + t + `" SELECT (unnest($1::"` + t + `"[])).*`, [][]any{{all}}})
 			continue
 		}
-		rows, err := from.db.QueryContext(ctx, `SELECT * FROM "`+t+`"`)
-		if err != nil {
-			b.Fatalf("ceiling: %v", err)
-		}
-		cols, _ := rows.Columns()
-		var vals [][]any
-		for rows.Next() {
-			v := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range v {
-				ptrs[i] = &v[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				b.Fatalf("ceiling: %v", err)
-			}
-			vals = append(vals, v)
-		}
-		rows.Close()
+		cols, vals := selectAll(b, from.db, `SELECT * FROM "`+t+`"`)
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
 		tables = append(tables, table{t, `INSERT INTO "` + t + `" ("` + strings.Join(cols, `", "`) + `") VALUES (` + marks + `)`, vals})
 	}
