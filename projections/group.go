@@ -51,3 +51,33 @@ func (g *Group) Flush(ctx context.Context, tx *Tx) error {
 	}
 	return nil
 }
+
+// Prepare prepares e for every part that prepares (nil for the others), so that a group
+// is prepared ahead while catching up as its parts would be alone.
+func (g *Group) Prepare(e event.Recorded) any {
+	prepared := make([]any, len(g.parts))
+	for i, p := range g.parts {
+		if pp, ok := p.(Preparer); ok {
+			prepared[i] = pp.Prepare(e)
+		}
+	}
+	return prepared
+}
+
+// HandlePrepared applies e to every part, handing each preparing part what its Prepare
+// returned.
+func (g *Group) HandlePrepared(ctx context.Context, tx *Tx, e event.Recorded, prepared any) error {
+	each, _ := prepared.([]any)
+	for i, p := range g.parts {
+		var err error
+		if pp, ok := p.(Preparer); ok && i < len(each) {
+			err = pp.HandlePrepared(ctx, tx, e, each[i])
+		} else {
+			err = p.Handle(ctx, tx, e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

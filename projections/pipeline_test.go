@@ -84,14 +84,27 @@ func (s *overlapSpy) Flush(context.Context, *projections.Tx) error {
 
 // While the runner catches up it prepares (decodes) the next delivery during the
 // previous one's flush and commit, and still applies every event once and in order.
+// A group (serve's read model is one) is prepared ahead like a projection alone.
 func TestRunner_WhileBehindPreparesTheNextDeliveryDuringTheFlushOfTheLast(t *testing.T) {
 	t.Parallel()
+	for name, wrap := range map[string]func(*overlapSpy) projections.Projection{
+		"alone":    func(p *overlapSpy) projections.Projection { return p },
+		"in group": func(p *overlapSpy) projections.Projection { return projections.NewGroup("overlap", p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			preparesAheadInOrder(t, wrap)
+		})
+	}
+}
+
+func preparesAheadInOrder(t *testing.T, wrap func(*overlapSpy) projections.Projection) {
 	d := newSQLite(t)
 	w := newWorld(t)
 	lifecycles(w, 40)
 	w.store.batch = 100 // three catch-up deliveries or more
 	p := newOverlapSpy(w.store.batch)
-	catchUp(t, d, w.store, nil, p)
+	catchUp(t, d, w.store, nil, wrap(p))
 
 	if !p.overlap {
 		t.Errorf("the second delivery was not prepared while the first was flushed")
