@@ -52,11 +52,8 @@ type Store struct {
 
 	group committer
 
-	commits atomic.Uint64
+	commits atomic.Uint64 // append transactions committed; read by the tests
 }
-
-// Commits is how many append transactions this Store has committed.
-func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // statements are prepared once per Store because parsing SQL took about a third of
 // an append in the pure Go driver. Write statements live on the single write
